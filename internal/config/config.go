@@ -1,0 +1,619 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the complete configuration of a collector process. The zero
+// value is not useful: start from Default, or use Load.
+//
+// Each leaf field is one setting with a YAML key (the field's yaml tag, nested
+// by section), a command-line flag and an environment variable; Load's --help
+// output and docs/configuration.md list them.
+type Config struct {
+	// DataDir is the directory that holds the embedded store. It is created
+	// if missing. It must not be empty.
+	DataDir string `yaml:"data_dir"`
+	// HTTPAddr is the host:port of the UI, the REST API, /healthz, /readyz
+	// and the Prometheus self-metrics. Port 0 picks a free port.
+	HTTPAddr string `yaml:"http_addr"`
+	// ShutdownTimeout bounds how long a graceful shutdown may take
+	// (draining receivers, committing what was acknowledged, closing the
+	// store). It must be positive.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// Receivers configures the ingest listeners.
+	Receivers Receivers `yaml:"receivers"`
+	// Store configures the embedded store.
+	Store Store `yaml:"store"`
+	// Correlation configures how correlation IDs are found.
+	Correlation Correlation `yaml:"correlation"`
+	// Log configures the process logger; see Config.NewLogger.
+	Log Logging `yaml:"log"`
+}
+
+// Receivers configures the ingest listeners. Addresses are host:port; an
+// empty host listens on every interface and port 0 picks a free port.
+type Receivers struct {
+	// OTLPGRPCAddr is the listen address of the OTLP/gRPC receiver.
+	OTLPGRPCAddr string `yaml:"otlp_grpc_addr"`
+	// OTLPHTTPAddr is the listen address of the OTLP/HTTP receiver.
+	OTLPHTTPAddr string `yaml:"otlp_http_addr"`
+	// ZipkinAddr is the listen address of the Zipkin-compatible receiver
+	// (POST /api/v1/spans and /api/v2/spans).
+	ZipkinAddr string `yaml:"zipkin_addr"`
+	// MaxRequestBytes limits the size of one request: a decompressed HTTP
+	// body or a gRPC message. Larger requests are refused. It must be
+	// positive.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+}
+
+// Store configures the embedded store.
+type Store struct {
+	// Retention is how long spans, metric points and rollups are kept.
+	// It must be at least one minute.
+	Retention time.Duration `yaml:"retention"`
+	// QueueBytes bounds the bytes of accepted requests waiting for their
+	// commit. When the queue is full new requests are refused as
+	// overloaded (HTTP 429, gRPC RESOURCE_EXHAUSTED). It must be at least
+	// Receivers.MaxRequestBytes, so that one maximal request always fits.
+	QueueBytes int64 `yaml:"queue_bytes"`
+}
+
+// Correlation configures how correlation IDs are found.
+type Correlation struct {
+	// Keys are the span attribute and baggage keys whose values are
+	// indexed as correlation IDs, in order of preference. An empty list
+	// turns correlation indexing off. Keys must be non-empty and unique.
+	Keys []string `yaml:"keys"`
+}
+
+// Logging configures the process logger.
+type Logging struct {
+	// Level is the minimum level logged: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is the log line format: text (logfmt-like key=value) or json.
+	Format string `yaml:"format"`
+}
+
+// Default returns the built-in configuration: everything listens on
+// 127.0.0.1 only and the store lives in ./data.
+func Default() Config {
+	return Config{
+		DataDir:         "./data",
+		HTTPAddr:        "127.0.0.1:8686",
+		ShutdownTimeout: 30 * time.Second,
+		Receivers: Receivers{
+			OTLPGRPCAddr:    "127.0.0.1:4317",
+			OTLPHTTPAddr:    "127.0.0.1:4318",
+			ZipkinAddr:      "127.0.0.1:9411",
+			MaxRequestBytes: 16 << 20,
+		},
+		Store: Store{
+			Retention:  168 * time.Hour,
+			QueueBytes: 256 << 20,
+		},
+		Correlation: Correlation{
+			Keys: []string{
+				"correlation.id",
+				"correlation_id",
+				"x-correlation-id",
+				"request.id",
+				"x-request-id",
+				"http.request.header.x-correlation-id",
+				"http.request.header.x-request-id",
+			},
+		},
+		Log: Logging{
+			Level:  "info",
+			Format: "text",
+		},
+	}
+}
+
+// MinRetention is the smallest accepted Store.Retention.
+const MinRetention = time.Minute
+
+// logLevels maps the accepted Logging.Level values to slog levels.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// Validate reports every invalid setting of c, one per line of the returned
+// error. Each line names the setting by its YAML key, its flag and its
+// environment variable. Validate returns nil when c can be used.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key string, value any, format string, args ...any) {
+		errs = append(errs, settingError(key, value, fmt.Sprintf(format, args...)))
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", c.DataDir, "must not be empty")
+	}
+
+	addrs := []struct{ key, addr string }{
+		{"receivers.otlp_grpc_addr", c.Receivers.OTLPGRPCAddr},
+		{"receivers.otlp_http_addr", c.Receivers.OTLPHTTPAddr},
+		{"receivers.zipkin_addr", c.Receivers.ZipkinAddr},
+		{"http_addr", c.HTTPAddr},
+	}
+	usedBy := map[string]string{}
+	for _, a := range addrs {
+		norm, err := checkAddr(a.addr)
+		if err != nil {
+			bad(a.key, a.addr, "%v", err)
+			continue
+		}
+		if strings.HasSuffix(norm, ":0") {
+			continue // every port-0 listener gets its own port
+		}
+		if other, ok := usedBy[norm]; ok {
+			bad(a.key, a.addr, "already used by %s", other)
+			continue
+		}
+		usedBy[norm] = a.key
+	}
+
+	if c.Receivers.MaxRequestBytes <= 0 {
+		bad("receivers.max_request_bytes", c.Receivers.MaxRequestBytes, "must be positive")
+	}
+	if c.Store.Retention < MinRetention {
+		bad("store.retention", c.Store.Retention, "must be at least %s", formatDuration(MinRetention))
+	}
+	if c.Store.QueueBytes < c.Receivers.MaxRequestBytes || c.Store.QueueBytes <= 0 {
+		bad("store.queue_bytes", c.Store.QueueBytes, "must be positive and at least receivers.max_request_bytes (%d)", c.Receivers.MaxRequestBytes)
+	}
+
+	seen := map[string]bool{}
+	for i, k := range c.Correlation.Keys {
+		switch {
+		case strings.TrimSpace(k) == "":
+			bad("correlation.keys", c.Correlation.Keys, "entry %d is empty", i)
+		case k != strings.TrimSpace(k):
+			bad("correlation.keys", c.Correlation.Keys, "entry %q has leading or trailing spaces", k)
+		case seen[k]:
+			bad("correlation.keys", c.Correlation.Keys, "entry %q is listed twice", k)
+		}
+		seen[k] = true
+	}
+
+	if _, ok := logLevels[c.Log.Level]; !ok {
+		bad("log.level", c.Log.Level, "must be one of debug, info, warn, error")
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", c.Log.Format, "must be text or json")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", c.ShutdownTimeout, "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// settingError formats a problem with one setting, naming every way to set it.
+func settingError(key string, value any, problem string) error {
+	s := lookupSetting(key)
+	if s == nil {
+		panic("BUG: config: no setting with key " + key)
+	}
+	return fmt.Errorf("%s = %s: %s (flag --%s, env %s)", key, quoteValue(value), problem, s.flag, s.env)
+}
+
+// quoteValue renders a setting's value for an error message.
+func quoteValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case []string:
+		return "[" + strings.Join(v, ",") + "]"
+	case time.Duration:
+		return formatDuration(v)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// checkAddr checks that addr is host:port with a numeric port and returns it
+// in canonical form.
+func checkAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", errors.New("must be host:port, for example 127.0.0.1:4317")
+	}
+	if strings.ContainsAny(host, " \t") {
+		return "", fmt.Errorf("host %q contains spaces", host)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// NewLogger returns a logger writing to w with the level and format of
+// c.Log. Values that Validate would reject fall back to info and text.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	level, ok := logLevels[c.Log.Level]
+	if !ok {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// formatDuration formats d like time.Duration.String without the zero
+// trailing units: 168h rather than 168h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping
+// empty entries. It never returns nil.
+func splitList(s string) []string {
+	out := []string{}
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// ConfigEnv is the environment variable that names the YAML configuration
+// file when --config is not given.
+const ConfigEnv = "FLOWSCOPE_CONFIG"
+
+// setting describes one leaf of Config: how it is named in YAML, on the
+// command line and in the environment, and how to set it from a string.
+type setting struct {
+	key     string // dotted YAML key
+	flag    string // flag name without dashes
+	env     string // environment variable
+	arg     string // placeholder for the value in --help
+	usage   string // one-line meaning, for --help
+	set     func(c *Config, s string) error
+	display func(c *Config) string // the current value, for --help
+}
+
+// settings lists every setting in the order --help shows them.
+var settings = []setting{
+	stringSetting("data_dir", "data-dir", "DIR", "directory of the embedded store (created if missing)",
+		func(c *Config) *string { return &c.DataDir }),
+	stringSetting("receivers.otlp_grpc_addr", "otlp-grpc-addr", "ADDR", "OTLP/gRPC listen address",
+		func(c *Config) *string { return &c.Receivers.OTLPGRPCAddr }),
+	stringSetting("receivers.otlp_http_addr", "otlp-http-addr", "ADDR", "OTLP/HTTP listen address",
+		func(c *Config) *string { return &c.Receivers.OTLPHTTPAddr }),
+	stringSetting("receivers.zipkin_addr", "zipkin-addr", "ADDR", "Zipkin-compatible listen address (/api/v1/spans, /api/v2/spans)",
+		func(c *Config) *string { return &c.Receivers.ZipkinAddr }),
+	bytesSetting("receivers.max_request_bytes", "max-request-bytes", "largest request accepted, decompressed HTTP body or gRPC message",
+		func(c *Config) *int64 { return &c.Receivers.MaxRequestBytes }),
+	stringSetting("http_addr", "http-addr", "ADDR", "UI, REST API, health and self-metrics listen address",
+		func(c *Config) *string { return &c.HTTPAddr }),
+	durationSetting("store.retention", "retention", "how long data is kept (at least 1m)",
+		func(c *Config) *time.Duration { return &c.Store.Retention }),
+	bytesSetting("store.queue_bytes", "store-queue-bytes", "bytes of requests waiting for commit before new ones are refused as overloaded",
+		func(c *Config) *int64 { return &c.Store.QueueBytes }),
+	listSetting("correlation.keys", "correlation-keys", "comma-separated attribute and baggage keys holding correlation IDs (empty: off)",
+		func(c *Config) *[]string { return &c.Correlation.Keys }),
+	stringSetting("log.level", "log-level", "LEVEL", "minimum log level: debug, info, warn or error",
+		func(c *Config) *string { return &c.Log.Level }),
+	stringSetting("log.format", "log-format", "FORMAT", "log format: text or json",
+		func(c *Config) *string { return &c.Log.Format }),
+	durationSetting("shutdown_timeout", "shutdown-timeout", "longest graceful shutdown",
+		func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+}
+
+// envName derives a setting's environment variable from its flag name.
+func envName(flagName string) string {
+	return "FLOWSCOPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func stringSetting(key, flagName, arg, usage string, field func(*Config) *string) setting {
+	return setting{
+		key: key, flag: flagName, env: envName(flagName), arg: arg, usage: usage,
+		set:     func(c *Config, s string) error { *field(c) = s; return nil },
+		display: func(c *Config) string { return *field(c) },
+	}
+}
+
+func bytesSetting(key, flagName, usage string, field func(*Config) *int64) setting {
+	return setting{
+		key: key, flag: flagName, env: envName(flagName), arg: "BYTES", usage: usage,
+		set: func(c *Config, s string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return fmt.Errorf("invalid byte count %q: want a whole number of bytes", s)
+			}
+			*field(c) = n
+			return nil
+		},
+		display: func(c *Config) string { return strconv.FormatInt(*field(c), 10) },
+	}
+}
+
+func durationSetting(key, flagName, usage string, field func(*Config) *time.Duration) setting {
+	return setting{
+		key: key, flag: flagName, env: envName(flagName), arg: "DURATION", usage: usage,
+		set: func(c *Config, s string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("invalid duration %q: want a number with a unit, such as 30s, 15m or 168h", s)
+			}
+			*field(c) = d
+			return nil
+		},
+		display: func(c *Config) string { return formatDuration(*field(c)) },
+	}
+}
+
+func listSetting(key, flagName, usage string, field func(*Config) *[]string) setting {
+	return setting{
+		key: key, flag: flagName, env: envName(flagName), arg: "LIST", usage: usage,
+		set:     func(c *Config, s string) error { *field(c) = splitList(s); return nil },
+		display: func(c *Config) string { return strings.Join(*field(c), ",") },
+	}
+}
+
+// lookupSetting returns the setting with the given YAML key, or nil.
+func lookupSetting(key string) *setting {
+	for i := range settings {
+		if settings[i].key == key {
+			return &settings[i]
+		}
+	}
+	return nil
+}
+
+// Load builds the configuration of `collector serve` from, in increasing
+// precedence: Default, the YAML file named by --config (or by the
+// FLOWSCOPE_CONFIG environment variable), the FLOWSCOPE_* environment
+// variables read with getenv, and the flags in args. args are the arguments
+// after the subcommand. Empty environment variables count as unset.
+//
+// With -h or --help, Load prints every setting, its default and its
+// environment variable to stderr and returns flag.ErrHelp. Load writes
+// nothing else to stderr: errors (a bad flag, an unreadable or invalid file,
+// an unparsable environment value, a failed Validate) are returned, and
+// each names the setting or the file line at fault.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("collector serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "YAML configuration file")
+	type override struct {
+		s     *setting
+		value string
+	}
+	var overrides []override
+	for i := range settings {
+		s := &settings[i]
+		fs.Func(s.flag, s.usage, func(v string) error {
+			var scratch Config
+			if err := s.set(&scratch, v); err != nil {
+				return err
+			}
+			overrides = append(overrides, override{s, v})
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			PrintUsage(stderr)
+		}
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q: serve takes only flags", fs.Arg(0))
+	}
+
+	cfg := Default()
+	if configPath == "" {
+		configPath = getenv(ConfigEnv)
+	}
+	if configPath != "" {
+		if err := loadFile(&cfg, configPath); err != nil {
+			return Config{}, err
+		}
+	}
+	for i := range settings {
+		s := &settings[i]
+		if v := getenv(s.env); v != "" {
+			if err := s.set(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("environment variable %s: %w", s.env, err)
+			}
+		}
+	}
+	for _, o := range overrides {
+		if err := o.s.set(&cfg, o.value); err != nil {
+			// Not expected: the value was already checked while parsing.
+			return Config{}, fmt.Errorf("flag --%s: %w", o.s.flag, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// PrintUsage writes the help of `collector serve` to w: every flag with its
+// default, environment variable and YAML key.
+func PrintUsage(w io.Writer) {
+	def := Default()
+	var b strings.Builder
+	b.WriteString(`Usage: collector serve [flags]
+
+Run the collector: receive, store, aggregate and serve telemetry.
+
+Each setting is taken from, in increasing precedence: its built-in default,
+the YAML file named by --config, its FLOWSCOPE_* environment variable (empty
+counts as unset), and its flag. Durations use Go syntax (30s, 15m, 168h);
+sizes are whole bytes; addresses are host:port (port 0 picks a free port).
+
+Flags:
+`)
+	fmt.Fprintf(&b, "  --config PATH\n        YAML configuration file\n        env %s, default none\n", ConfigEnv)
+	for i := range settings {
+		s := &settings[i]
+		fmt.Fprintf(&b, "  --%s %s\n        %s\n        env %s, yaml %s, default %s\n",
+			s.flag, s.arg, s.usage, s.env, s.key, strconv.Quote(s.display(&def)))
+	}
+	b.WriteString("  -h, --help\n        print this help\n")
+	io.WriteString(w, b.String())
+}
+
+// loadFile overlays the settings present in the YAML file at path onto cfg.
+func loadFile(cfg *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	if err := decodeYAML(cfg, data); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// decodeYAML overlays the settings present in the YAML document data onto
+// cfg. Keys that are not settings are errors. On error cfg is unchanged.
+func decodeYAML(cfg *Config, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	next := *cfg
+	next.Correlation.Keys = slices.Clone(cfg.Correlation.Keys)
+	if err := dec.Decode(&next); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file: nothing to overlay
+		}
+		return explainYAML(data, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("line %d: a second YAML document; the file must hold one", extra.Line)
+	}
+	*cfg = next
+	return nil
+}
+
+// explainYAML turns an error of yaml.v3's decoder into one that names the
+// offending key by its full dotted path, by walking the document against
+// Config. It returns decodeErr itself when the walk finds nothing more
+// precise (for example on a syntax error).
+func explainYAML(data []byte, decodeErr error) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return decodeErr
+	}
+	var scratch Config
+	if err := walkYAML(doc.Content[0], reflect.ValueOf(&scratch).Elem(), ""); err != nil {
+		return err
+	}
+	return decodeErr
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// walkYAML decodes node into v, which is addressable, reporting the first
+// unknown key or badly typed value with its line and dotted key path.
+func walkYAML(node *yaml.Node, v reflect.Value, path string) error {
+	if node.Kind == yaml.AliasNode && node.Alias != nil {
+		node = node.Alias
+	}
+	if v.Kind() == reflect.Struct {
+		if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+			return nil
+		}
+		if node.Kind != yaml.MappingNode {
+			name := path
+			if name == "" {
+				name = "the document"
+			}
+			return fmt.Errorf("line %d: %s must be a mapping of keys to values, not %s", node.Line, name, describeNode(node))
+		}
+		t := v.Type()
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			k, val := node.Content[i], node.Content[i+1]
+			key := joinKey(path, k.Value)
+			var valid []string
+			found := -1
+			for f := range t.NumField() {
+				tag, _, _ := strings.Cut(t.Field(f).Tag.Get("yaml"), ",")
+				valid = append(valid, tag)
+				if tag == k.Value {
+					found = f
+				}
+			}
+			if found < 0 {
+				return fmt.Errorf("line %d: unknown key %q (valid keys here: %s)", k.Line, key, strings.Join(valid, ", "))
+			}
+			if err := walkYAML(val, v.Field(found), key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := node.Decode(v.Addr().Interface()); err != nil {
+		var want string
+		switch {
+		case v.Type() == durationType:
+			want = "a duration such as 30s, 15m or 168h"
+		case v.Kind() == reflect.Int64:
+			want = "a whole number of bytes"
+		case v.Kind() == reflect.Slice:
+			want = "a list of strings"
+		default:
+			want = "a string"
+		}
+		return fmt.Errorf("line %d: %s must be %s, not %s", node.Line, path, want, describeNode(node))
+	}
+	return nil
+}
+
+// describeNode names a YAML node's value for an error message.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return strconv.Quote(n.Value)
+	}
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

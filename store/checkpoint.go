@@ -1,0 +1,658 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// segInfo is the catalog entry of a persisted segment (bucket "segs").
+type segInfo struct {
+	firstSeq, lastSeq uint64
+	minCommit         int64
+	maxCommit         int64
+	minStart          int64
+	maxStart          int64
+	maxEnd            int64
+}
+
+// runInfo is the catalog entry of a persisted trace-ID run (bucket "runs").
+type runInfo struct {
+	id                uint64
+	level             int
+	firstSeq, lastSeq uint64
+	entries           uint64
+}
+
+const (
+	segVersion = 1
+	// runPageEntries is the number of entries in one run page; pages never
+	// split the entries of one trace ID, so a page may be slightly larger.
+	runPageEntries = 512
+	runEntrySize   = 16 + 4 // trace ID, chunk seq minus run firstSeq
+	// runFanIn runs of one level are merged into one run of the next level.
+	runFanIn = 8
+	// maxRunLevel caps merging; maxMergeEntries caps one merge's size so
+	// that a merge transaction never holds ingest for long.
+	maxRunLevel     = 6
+	maxMergeEntries = 4 << 20
+)
+
+// checkpoint persists the active in-memory segment: its search postings,
+// service counts and chunk bounds (bucket "segs" and "terms") and a sorted
+// trace-ID run (buckets "runs" and "runpages"), then merges runs.
+func (db *DB) checkpoint() error {
+	s := db.tail.freeze()
+	if s == nil {
+		return nil
+	}
+	start := time.Now()
+	info, rec := encodeSegment(s)
+	runs := db.catalogRuns()
+	err := db.updateCatalog(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketSegs).Put(u64(info.lastSeq), rec); err != nil {
+			return fmt.Errorf("put segment: %w", err)
+		}
+		terms := tx.Bucket(bucketTerms)
+		keys := make([]string, 0, len(s.terms))
+		for k := range s.terms {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var kb, vb []byte
+		for _, k := range keys {
+			kb = termKey(kb[:0], k, info.lastSeq)
+			vb = encodePostings(vb[:0], s.terms[k], info.firstSeq)
+			if err := terms.Put(bytes.Clone(kb), bytes.Clone(vb)); err != nil {
+				return fmt.Errorf("put term: %w", err)
+			}
+		}
+		entries := make([]runEntry, 0, len(s.traces))
+		for id, seqs := range s.traces {
+			for _, q := range seqs {
+				entries = append(entries, runEntry{id: id, seq: q})
+			}
+		}
+		ri, err := writeRun(tx, 0, info.firstSeq, info.lastSeq, entries)
+		if err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyCheckpoint, u64(info.lastSeq)); err != nil {
+			return err
+		}
+		return func() error {
+			db.segs = append(db.segs, info)
+			db.runs = append(runs, ri)
+			return nil
+		}()
+	})
+	if err != nil {
+		// Keep the segment frozen in memory: it stays readable, and the
+		// chunks are durable, so recovery rebuilds it after a restart.
+		db.logger.Error("checkpoint failed", "err", err)
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	db.tail.drop(s)
+	db.m.checkpointDuration.Observe(time.Since(start).Seconds())
+	if err := db.mergeRuns(); err != nil {
+		db.logger.Error("merge trace index runs failed", "err", err)
+	}
+	return nil
+}
+
+// updateCatalog runs fn in a write transaction while holding the catalog
+// lock, so that readers, who snapshot the catalog and begin their read
+// transaction under the read lock, always see a catalog that matches their
+// transaction. fn may change db.segs and db.runs; on error they are restored.
+func (db *DB) updateCatalog(fn func(tx *bolt.Tx) error) error {
+	db.catMu.Lock()
+	defer db.catMu.Unlock()
+	segs, runs := db.segs, db.runs
+	err := db.bolt.Update(fn)
+	if err != nil {
+		db.segs, db.runs = segs, runs
+	}
+	return err
+}
+
+func (db *DB) catalogRuns() []runInfo {
+	db.catMu.RLock()
+	defer db.catMu.RUnlock()
+	return slices.Clone(db.runs)
+}
+
+// readSnapshot returns the catalog and a read transaction consistent with
+// it. The caller must roll the transaction back.
+func (db *DB) readSnapshot() ([]segInfo, []runInfo, *bolt.Tx, error) {
+	db.catMu.RLock()
+	defer db.catMu.RUnlock()
+	tx, err := db.bolt.Begin(false)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("begin read: %w", err)
+	}
+	return db.segs, db.runs, tx, nil
+}
+
+// encodeSegment builds the segment record:
+//
+//	version byte
+//	uvarint firstSeq, lastSeq
+//	varint  minCommit, maxCommit, minStart, maxStart, maxEnd
+//	uvarint nChunks, then per chunk: uvarint seq-firstSeq, varint commitNs-minCommit,
+//	        varint minStart-segMinStart, varint maxStart-segMinStart, varint maxEnd-segMinStart
+//	uvarint nServiceSeconds, then per entry: uvarint len, service, varint sec, uvarint spans, uvarint errors
+func encodeSegment(s *memSeg) (segInfo, []byte) {
+	info := segInfo{
+		firstSeq:  s.chunks[0].seq,
+		lastSeq:   s.chunks[len(s.chunks)-1].seq,
+		minCommit: 1<<63 - 1, minStart: 1<<63 - 1,
+	}
+	for _, c := range s.chunks {
+		info.minCommit = min(info.minCommit, c.commitNs)
+		info.maxCommit = max(info.maxCommit, c.commitNs)
+		info.minStart = min(info.minStart, c.minStart)
+		info.maxStart = max(info.maxStart, c.maxStart)
+		info.maxEnd = max(info.maxEnd, c.maxEnd)
+	}
+	b := []byte{segVersion}
+	b = binary.AppendUvarint(b, info.firstSeq)
+	b = binary.AppendUvarint(b, info.lastSeq)
+	for _, v := range []int64{info.minCommit, info.maxCommit, info.minStart, info.maxStart, info.maxEnd} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.chunks)))
+	for _, c := range s.chunks {
+		b = binary.AppendUvarint(b, c.seq-info.firstSeq)
+		b = binary.AppendVarint(b, c.commitNs-info.minCommit)
+		b = binary.AppendVarint(b, c.minStart-info.minStart)
+		b = binary.AppendVarint(b, c.maxStart-info.minStart)
+		b = binary.AppendVarint(b, c.maxEnd-info.minStart)
+	}
+	svc := make([]*svcCount, 0, len(s.svc))
+	for _, c := range s.svc {
+		svc = append(svc, c)
+	}
+	slices.SortFunc(svc, func(a, b *svcCount) int {
+		if a.service != b.service {
+			return cmpStr(a.service, b.service)
+		}
+		return int(a.sec - b.sec)
+	})
+	b = binary.AppendUvarint(b, uint64(len(svc)))
+	for _, c := range svc {
+		b = binary.AppendUvarint(b, uint64(len(c.service)))
+		b = append(b, c.service...)
+		b = binary.AppendVarint(b, c.sec)
+		b = binary.AppendUvarint(b, uint64(c.spans))
+		b = binary.AppendUvarint(b, uint64(c.errors))
+	}
+	return info, b
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+var errCorrupt = errors.New("corrupt record")
+
+// reader decodes varints with a sticky error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if uint64(len(r.b)) < n {
+		r.err = errCorrupt
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// decodeSegment decodes a segment record. With full false only the header
+// (segInfo) is decoded.
+func decodeSegment(rec []byte, full bool) (segInfo, []memChunk, []svcCount, error) {
+	if len(rec) == 0 || rec[0] != segVersion {
+		return segInfo{}, nil, nil, fmt.Errorf("segment: %w: version", errCorrupt)
+	}
+	r := reader{b: rec[1:]}
+	var info segInfo
+	info.firstSeq = r.uvarint()
+	info.lastSeq = r.uvarint()
+	info.minCommit = r.varint()
+	info.maxCommit = r.varint()
+	info.minStart = r.varint()
+	info.maxStart = r.varint()
+	info.maxEnd = r.varint()
+	if !full || r.err != nil {
+		return info, nil, nil, r.err
+	}
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		return info, nil, nil, errCorrupt
+	}
+	chunks := make([]memChunk, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		c := memChunk{seq: info.firstSeq + r.uvarint()}
+		c.commitNs = info.minCommit + r.varint()
+		c.minStart = info.minStart + r.varint()
+		c.maxStart = info.minStart + r.varint()
+		c.maxEnd = info.minStart + r.varint()
+		chunks = append(chunks, c)
+	}
+	n = r.uvarint()
+	if n > uint64(len(r.b)) {
+		return info, nil, nil, errCorrupt
+	}
+	svc := make([]svcCount, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		name := string(r.bytes(r.uvarint()))
+		svc = append(svc, svcCount{service: name, sec: r.varint(), spans: int64(r.uvarint()), errors: int64(r.uvarint())})
+	}
+	return info, chunks, svc, r.err
+}
+
+// termKey is uvarint(len(term)) term segLastSeq(8, big endian): all
+// segments' postings of one term are adjacent and in segment order.
+func termKey(dst []byte, term string, seg uint64) []byte {
+	dst = termPrefix(dst, term)
+	return binary.BigEndian.AppendUint64(dst, seg)
+}
+
+func termPrefix(dst []byte, term string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(term)))
+	return append(dst, term...)
+}
+
+// encodePostings writes ascending chunk seqs as uvarint deltas from base.
+func encodePostings(dst []byte, seqs []uint64, base uint64) []byte {
+	prev := base
+	for _, s := range seqs {
+		dst = binary.AppendUvarint(dst, s-prev)
+		prev = s
+	}
+	return dst
+}
+
+func decodePostings(b []byte, base uint64) ([]uint64, error) {
+	var out []uint64
+	prev := base
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("postings: %w", errCorrupt)
+		}
+		b = b[n:]
+		prev += d
+		out = append(out, prev)
+	}
+	return out, nil
+}
+
+// runEntry is one (trace ID, chunk) pair of a trace-ID run.
+type runEntry struct {
+	id  TraceID
+	seq uint64
+}
+
+func sortRunEntries(e []runEntry) []runEntry {
+	slices.SortFunc(e, func(a, b runEntry) int {
+		if c := compareIDs(a.id, b.id); c != 0 {
+			return c
+		}
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(e)
+}
+
+// writeRun stores entries as a new run: a header in "runs" under the run ID
+// (level byte, firstSeq, lastSeq, entry count) and pages in "runpages" under
+// runID(8) + first trace ID of the page(16), each page a sorted array of
+// 20-byte entries (trace ID, uint32 seq-firstSeq).
+func writeRun(tx *bolt.Tx, level int, firstSeq, lastSeq uint64, entries []runEntry) (runInfo, error) {
+	entries = sortRunEntries(entries)
+	meta := tx.Bucket(bucketMeta)
+	id := getU64(meta, keyRunSeq) + 1
+	if err := meta.Put(keyRunSeq, u64(id)); err != nil {
+		return runInfo{}, err
+	}
+	pages := tx.Bucket(bucketRunPages)
+	pages.FillPercent = 1.0
+	page := make([]byte, 0, runPageEntries*runEntrySize+64)
+	for i := 0; i < len(entries); {
+		page = page[:0]
+		first := entries[i].id
+		n := 0
+		for i < len(entries) && (n < runPageEntries || entries[i].id == entries[i-1].id) {
+			page = append(page, entries[i].id[:]...)
+			page = binary.BigEndian.AppendUint32(page, uint32(entries[i].seq-firstSeq))
+			i++
+			n++
+		}
+		key := make([]byte, 24)
+		binary.BigEndian.PutUint64(key, id)
+		copy(key[8:], first[:])
+		if err := pages.Put(key, bytes.Clone(page)); err != nil {
+			return runInfo{}, fmt.Errorf("put run page: %w", err)
+		}
+	}
+	ri := runInfo{id: id, level: level, firstSeq: firstSeq, lastSeq: lastSeq, entries: uint64(len(entries))}
+	if err := tx.Bucket(bucketRuns).Put(u64(id), encodeRunInfo(ri)); err != nil {
+		return runInfo{}, fmt.Errorf("put run: %w", err)
+	}
+	return ri, nil
+}
+
+func encodeRunInfo(ri runInfo) []byte {
+	b := make([]byte, 1+8+8+8)
+	b[0] = byte(ri.level)
+	binary.BigEndian.PutUint64(b[1:], ri.firstSeq)
+	binary.BigEndian.PutUint64(b[9:], ri.lastSeq)
+	binary.BigEndian.PutUint64(b[17:], ri.entries)
+	return b
+}
+
+func decodeRunInfo(id uint64, b []byte) (runInfo, error) {
+	if len(b) != 25 {
+		return runInfo{}, fmt.Errorf("run %d: %w", id, errCorrupt)
+	}
+	return runInfo{id: id, level: int(b[0]), firstSeq: binary.BigEndian.Uint64(b[1:]),
+		lastSeq: binary.BigEndian.Uint64(b[9:]), entries: binary.BigEndian.Uint64(b[17:])}, nil
+}
+
+// lookupRun returns the chunk seqs of trace id recorded in run ri.
+func lookupRun(tx *bolt.Tx, ri runInfo, id TraceID) []uint64 {
+	var out []uint64
+	prefix := u64(ri.id)
+	seek := append(bytes.Clone(prefix), id[:]...)
+	c := tx.Bucket(bucketRunPages).Cursor()
+	k, v := c.Seek(seek)
+	if k == nil || !bytes.Equal(k, seek) {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil
+	}
+	n := len(v) / runEntrySize
+	// Binary search for the first entry >= id.
+	lo, hi := 0, n
+	for lo < hi {
+		m := (lo + hi) / 2
+		if bytes.Compare(v[m*runEntrySize:m*runEntrySize+16], id[:]) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for j := lo; j < n; j++ {
+		e := v[j*runEntrySize : (j+1)*runEntrySize]
+		if !bytes.Equal(e[:16], id[:]) {
+			break
+		}
+		out = append(out, ri.firstSeq+uint64(binary.BigEndian.Uint32(e[16:])))
+	}
+	return out
+}
+
+// readRun returns all entries of a run, in order.
+func readRun(tx *bolt.Tx, ri runInfo) []runEntry {
+	out := make([]runEntry, 0, ri.entries)
+	prefix := u64(ri.id)
+	c := tx.Bucket(bucketRunPages).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		for j := 0; j+runEntrySize <= len(v); j += runEntrySize {
+			var e runEntry
+			copy(e.id[:], v[j:j+16])
+			e.seq = ri.firstSeq + uint64(binary.BigEndian.Uint32(v[j+16:j+20]))
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// deleteRun removes a run's header and pages.
+func deleteRun(tx *bolt.Tx, ri runInfo) error {
+	prefix := u64(ri.id)
+	pages := tx.Bucket(bucketRunPages)
+	var keys [][]byte
+	c := pages.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := pages.Delete(k); err != nil {
+			return fmt.Errorf("delete run page: %w", err)
+		}
+	}
+	return tx.Bucket(bucketRuns).Delete(prefix)
+}
+
+// mergeRuns merges runFanIn consecutive runs of the same level into one run
+// of the next level, repeatedly, within the size cap.
+func (db *DB) mergeRuns() error {
+	for {
+		runs := db.catalogRuns()
+		group := pickMerge(runs)
+		if group == nil {
+			return nil
+		}
+		err := db.updateCatalog(func(tx *bolt.Tx) error {
+			var all []runEntry
+			first, last := group[0].firstSeq, group[0].lastSeq
+			for _, ri := range group {
+				all = append(all, readRun(tx, ri)...)
+				first = min(first, ri.firstSeq)
+				last = max(last, ri.lastSeq)
+			}
+			if last-first > 1<<32-1 {
+				return fmt.Errorf("run merge spans too many chunks")
+			}
+			merged, err := writeRun(tx, group[0].level+1, first, last, all)
+			if err != nil {
+				return err
+			}
+			drop := map[uint64]bool{}
+			for _, ri := range group {
+				if err := deleteRun(tx, ri); err != nil {
+					return err
+				}
+				drop[ri.id] = true
+			}
+			var keep []runInfo
+			for _, ri := range db.runs {
+				if !drop[ri.id] {
+					keep = append(keep, ri)
+				}
+			}
+			db.runs = append(keep, merged)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// pickMerge chooses runFanIn runs of the lowest level that has that many,
+// oldest first, if their entries fit the merge cap.
+func pickMerge(runs []runInfo) []runInfo {
+	byLevel := map[int][]runInfo{}
+	for _, r := range runs {
+		byLevel[r.level] = append(byLevel[r.level], r)
+	}
+	for level := 0; level < maxRunLevel; level++ {
+		rs := byLevel[level]
+		if len(rs) < runFanIn {
+			continue
+		}
+		slices.SortFunc(rs, func(a, b runInfo) int {
+			switch {
+			case a.firstSeq < b.firstSeq:
+				return -1
+			case a.firstSeq > b.firstSeq:
+				return 1
+			}
+			return 0
+		})
+		group := rs[:runFanIn]
+		var n uint64
+		for _, r := range group {
+			n += r.entries
+		}
+		if n <= maxMergeEntries && group[len(group)-1].lastSeq-group[0].firstSeq < 1<<32-1 {
+			return group
+		}
+	}
+	return nil
+}
+
+// checkpointLoop persists the tail every CheckpointInterval, or sooner when
+// it grows past CheckpointSpans.
+func (db *DB) checkpointLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(db.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.closing:
+			return
+		case <-t.C:
+		case <-db.ckptTrigger:
+		}
+		if err := db.checkpoint(); err != nil {
+			db.logger.Error("checkpoint", "err", err)
+		}
+	}
+}
+
+// loadCatalog reads the segment and run headers, the known operations and
+// metric names, and sets the next sequence numbers.
+func (db *DB) loadCatalog() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketSegs).ForEach(func(k, v []byte) error {
+			info, _, _, err := decodeSegment(v, false)
+			if err != nil {
+				return fmt.Errorf("segment %x: %w", k, err)
+			}
+			db.segs = append(db.segs, info)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+			ri, err := decodeRunInfo(binary.BigEndian.Uint64(k), v)
+			if err != nil {
+				return err
+			}
+			db.runs = append(db.runs, ri)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if k, _ := tx.Bucket(bucketChunks).Cursor().Last(); k != nil {
+			db.nextSeq = binary.BigEndian.Uint64(k) + 1
+		}
+		if n := len(db.segs); n > 0 && db.segs[n-1].lastSeq+1 > db.nextSeq {
+			db.nextSeq = db.segs[n-1].lastSeq + 1
+		}
+		if db.nextSeq == 0 {
+			db.nextSeq = 1
+		}
+		if k, _ := tx.Bucket(bucketMChunks).Cursor().Last(); k != nil {
+			db.nextMSeq = binary.BigEndian.Uint64(k) + 1
+		} else {
+			db.nextMSeq = 1
+		}
+		err = tx.Bucket(bucketOps).ForEach(func(k, _ []byte) error {
+			db.opsSeen.Store(string(k), struct{}{})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMNames).ForEach(func(k, v []byte) error {
+			mi, err := decodeMetricInfo(k, v)
+			if err != nil {
+				return err
+			}
+			db.namesSeen.Store(mi.Name, mi)
+			return nil
+		})
+	})
+}
+
+// recoverTail re-indexes the chunks committed after the last checkpoint.
+func (db *DB) recoverTail() error {
+	var ckpt uint64
+	var n int
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		ckpt = getU64(tx.Bucket(bucketMeta), keyCheckpoint)
+		c := tx.Bucket(bucketChunks).Cursor()
+		for k, v := c.Seek(u64(ckpt + 1)); k != nil; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			d, err := decodeSpanChunk(seq, v)
+			if err != nil {
+				return err
+			}
+			idx, _ := db.indexTraces(&d.traces)
+			db.tail.active.addChunk(seq, d.commitNs, idx)
+			n++
+		}
+		return nil
+	})
+	if n > 0 {
+		db.logger.Info("recovered recent chunks", "chunks", n, "spans", db.tail.active.spans, "after_checkpoint", ckpt)
+	}
+	return err
+}

@@ -1,0 +1,264 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the on-disk format version written to and checked in the
+// meta bucket. See FORMAT.md.
+const SchemaVersion = 1
+
+// FileName is the name of the bbolt file inside the data directory.
+const FileName = "flowscope.db"
+
+// Bucket names (FORMAT.md describes each).
+var (
+	bucketMeta     = []byte("meta")
+	bucketChunks   = []byte("chunks")
+	bucketSegs     = []byte("segs")
+	bucketTerms    = []byte("terms")
+	bucketRuns     = []byte("runs")
+	bucketRunPages = []byte("runpages")
+	bucketOps      = []byte("ops")
+	bucketMChunks  = []byte("mchunks")
+	bucketMNames   = []byte("mnames")
+
+	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketRuns,
+		bucketRunPages, bucketOps, bucketMChunks, bucketMNames}
+
+	keySchema     = []byte("schema")
+	keyCheckpoint = []byte("checkpoint") // last chunk seq covered by a persisted segment
+	keyRunSeq     = []byte("runseq")     // last run ID handed out
+	keyCreated    = []byte("created")
+)
+
+// DefaultCorrelationKeys are the attribute keys whose values are indexed as
+// correlation IDs unless Options.CorrelationKeys says otherwise.
+var DefaultCorrelationKeys = []string{
+	"correlation.id", "correlation_id", "x-correlation-id", "request.id", "x-request-id",
+	"http.request.header.x-correlation-id", "http.request.header.x-request-id",
+}
+
+// Options configure a DB. The zero value of every field selects its default.
+type Options struct {
+	// Retention is how long data is kept: a segment is deleted once both its
+	// commit time and its newest span end are older than Retention.
+	// Default 7 days.
+	Retention time.Duration
+	// QueueBytes bounds the encoded size of requests waiting for commit;
+	// writes beyond it fail with ErrOverloaded. Default 256 MiB.
+	QueueBytes int64
+	// CorrelationKeys lists the attribute keys indexed as correlation IDs.
+	// Default DefaultCorrelationKeys.
+	CorrelationKeys []string
+	// CheckpointInterval is how often the in-memory index of recent chunks is
+	// persisted as a segment. It bounds the work of recovery. Default 10s.
+	CheckpointInterval time.Duration
+	// CheckpointSpans triggers a checkpoint early when the in-memory index
+	// covers this many spans. Default 2,000,000.
+	CheckpointSpans int
+	// RetentionInterval is how often expired data is deleted. Default 1m.
+	RetentionInterval time.Duration
+	// Logger receives the store's rare events. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the store's self-metrics. Default: none.
+	Registerer prometheus.Registerer
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 256 << 20
+	}
+	if o.CorrelationKeys == nil {
+		o.CorrelationKeys = DefaultCorrelationKeys
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 10 * time.Second
+	}
+	if o.CheckpointSpans <= 0 {
+		o.CheckpointSpans = 2_000_000
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// DB is the Flowscope store: spans, metric points and their indexes in one
+// bbolt file. All methods are safe for concurrent use.
+type DB struct {
+	opts   Options
+	path   string
+	bolt   *bolt.DB
+	logger *slog.Logger
+	m      *storeMetrics
+	corr   map[string]bool
+
+	// write path
+	queue       chan *pending
+	queuedBytes atomic.Int64
+	writeMu     sync.RWMutex // held for reading while enqueueing; for writing to close
+	closing     chan struct{}
+	closed      atomic.Bool
+	wg          sync.WaitGroup
+	nextSeq     uint64 // owned by the committer goroutine
+	nextMSeq    uint64 // owned by the committer goroutine
+	opsSeen     sync.Map // opKey string → struct{}; persisted ones
+	namesSeen   sync.Map // metric name → MetricInfo
+	ckptTrigger chan struct{}
+
+	// read-side state
+	tail   *tail
+	catMu  sync.RWMutex
+	segs   []segInfo // persisted segments, ascending by lastSeq
+	runs   []runInfo // persisted trace-ID runs
+	closeM sync.Mutex
+}
+
+// Open opens (creating if needed) the store in directory dir. It fails with
+// ErrSchema if the file was written by an incompatible version, and fails
+// fast if another process holds the file.
+func Open(dir string, opts Options) (*DB, error) {
+	opts.setDefaults()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         time.Second,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: file is locked by another process", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{
+		opts:        opts,
+		path:        path,
+		bolt:        bdb,
+		logger:      opts.Logger.With("component", "store"),
+		queue:       make(chan *pending, 4096),
+		closing:     make(chan struct{}),
+		ckptTrigger: make(chan struct{}, 1),
+		corr:        map[string]bool{},
+		tail:        newTail(),
+	}
+	for _, k := range opts.CorrelationKeys {
+		db.corr[k] = true
+	}
+	if err := db.init(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	db.m = newStoreMetrics(opts.Registerer, db)
+	db.wg.Add(3)
+	go db.commitLoop()
+	go db.checkpointLoop()
+	go db.retentionLoop()
+	return db, nil
+}
+
+// init creates buckets, checks the schema and loads the catalog and the tail.
+func (db *DB) init() error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); v == nil {
+			if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
+				return err
+			}
+			return meta.Put(keyCreated, u64(uint64(db.opts.Now().UnixNano())))
+		} else if len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
+			return fmt.Errorf("%w: file has %x, this collector reads %d", ErrSchema, v, SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("init store: %w", err)
+	}
+	if err := db.loadCatalog(); err != nil {
+		return fmt.Errorf("load catalog: %w", err)
+	}
+	if err := db.recoverTail(); err != nil {
+		return fmt.Errorf("recover recent chunks: %w", err)
+	}
+	return nil
+}
+
+// Close stops accepting writes, commits everything already queued, persists
+// the in-memory index and closes the file. It is safe to call twice.
+func (db *DB) Close() error {
+	db.closeM.Lock()
+	defer db.closeM.Unlock()
+	db.writeMu.Lock()
+	already := db.closed.Swap(true)
+	db.writeMu.Unlock()
+	if already {
+		return nil
+	}
+	close(db.closing)
+	db.wg.Wait()
+	err := db.checkpoint()
+	if cerr := db.bolt.Close(); err == nil {
+		err = cerr
+	}
+	if db.m != nil {
+		db.m.unregister()
+	}
+	return err
+}
+
+// Path returns the path of the bbolt file.
+func (db *DB) Path() string { return db.path }
+
+// SizeBytes returns the size of the bbolt file on disk.
+func (db *DB) SizeBytes() int64 {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func getU64(b *bolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}

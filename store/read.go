@@ -1,0 +1,598 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/flowscope/flowscope/internal/otlpwire"
+)
+
+// chunkCache decodes span chunks once per query.
+type chunkCache struct {
+	tx *bolt.Tx
+	m  map[uint64]*decodedChunk
+}
+
+func newChunkCache(tx *bolt.Tx) *chunkCache {
+	return &chunkCache{tx: tx, m: map[uint64]*decodedChunk{}}
+}
+
+// get returns the decoded chunk seq, or nil if retention deleted it.
+func (c *chunkCache) get(seq uint64) (*decodedChunk, error) {
+	if d, ok := c.m[seq]; ok {
+		return d, nil
+	}
+	v := c.tx.Bucket(bucketChunks).Get(u64(seq))
+	if v == nil {
+		c.m[seq] = nil
+		return nil, nil
+	}
+	d, err := decodeSpanChunk(seq, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.m) > 256 {
+		clear(c.m)
+	}
+	c.m[seq] = d
+	return d, nil
+}
+
+// traceSeqs returns the sorted, distinct chunk seqs holding spans of id.
+func traceSeqs(tx *bolt.Tx, runs []runInfo, tailSeqs []uint64, id TraceID) []uint64 {
+	seqs := slices.Clone(tailSeqs)
+	for _, ri := range runs {
+		seqs = append(seqs, lookupRun(tx, ri, id)...)
+	}
+	slices.Sort(seqs)
+	return slices.Compact(seqs)
+}
+
+// Trace returns every stored span of trace id, grouped by resource and scope
+// as OTLP TracesData, spans ordered by start time. It returns ErrNotFound if
+// no span of the trace is stored.
+func (db *DB) Trace(ctx context.Context, id TraceID) (*tracepb.TracesData, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	tailSeqs := db.tail.traceSeqs(db.tail.segments(), id)
+	_, runs, tx, err := db.readSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	cc := newChunkCache(tx)
+	spans, err := db.traceSpans(cc, runs, tailSeqs, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return nil, ErrNotFound
+	}
+	return assemble(spans)
+}
+
+// spanRef points at one span inside a decoded chunk.
+type spanRef struct {
+	chunk *decodedChunk
+	i     int
+}
+
+func (r spanRef) span() *otlpwire.Span { return &r.chunk.traces.Spans[r.i] }
+
+func (db *DB) traceSpans(cc *chunkCache, runs []runInfo, tailSeqs []uint64, id TraceID) ([]spanRef, error) {
+	var out []spanRef
+	seen := map[[8]byte]bool{}
+	for _, seq := range traceSeqs(cc.tx, runs, tailSeqs, id) {
+		d, err := cc.get(seq)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			continue
+		}
+		for i := range d.traces.Spans {
+			s := &d.traces.Spans[i]
+			if s.TraceID != id || s.Invalid != "" {
+				continue
+			}
+			// A span exported twice (client retry after a timeout) is
+			// shown once.
+			if seen[s.SpanID] {
+				continue
+			}
+			seen[s.SpanID] = true
+			out = append(out, spanRef{d, i})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b spanRef) int {
+		sa, sb := a.span().Start, b.span().Start
+		switch {
+		case sa < sb:
+			return -1
+		case sa > sb:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// assemble rebuilds OTLP TracesData from span references, grouping spans
+// that share identical resource and scope bytes.
+func assemble(refs []spanRef) (*tracepb.TracesData, error) {
+	td := &tracepb.TracesData{}
+	rsIndex := map[string]*tracepb.ResourceSpans{}
+	ssIndex := map[string]*tracepb.ScopeSpans{}
+	for _, r := range refs {
+		t := &r.chunk.traces
+		s := r.span()
+		sc := &t.Scopes[s.Scope]
+		res := &t.Resources[sc.Resource]
+		rkey := string(res.Raw) + "\x00" + string(res.SchemaURL)
+		rs := rsIndex[rkey]
+		if rs == nil {
+			rs = &tracepb.ResourceSpans{SchemaUrl: string(res.SchemaURL)}
+			if res.Raw != nil {
+				rs.Resource = &resourcepb.Resource{}
+				if err := proto.Unmarshal(res.Raw, rs.Resource); err != nil {
+					return nil, fmt.Errorf("decode stored resource: %w", err)
+				}
+			}
+			rsIndex[rkey] = rs
+			td.ResourceSpans = append(td.ResourceSpans, rs)
+		}
+		skey := rkey + "\x00" + string(sc.Raw) + "\x00" + string(sc.SchemaURL)
+		ss := ssIndex[skey]
+		if ss == nil {
+			ss = &tracepb.ScopeSpans{SchemaUrl: string(sc.SchemaURL)}
+			if sc.Raw != nil {
+				ss.Scope = &commonpb.InstrumentationScope{}
+				if err := proto.Unmarshal(sc.Raw, ss.Scope); err != nil {
+					return nil, fmt.Errorf("decode stored scope: %w", err)
+				}
+			}
+			ssIndex[skey] = ss
+			rs.ScopeSpans = append(rs.ScopeSpans, ss)
+		}
+		sp := &tracepb.Span{}
+		if err := proto.Unmarshal(s.Raw, sp); err != nil {
+			return nil, fmt.Errorf("decode stored span: %w", err)
+		}
+		ss.Spans = append(ss.Spans, sp)
+	}
+	return td, nil
+}
+
+// summarize computes a trace summary from its spans (sorted by start).
+func summarize(id TraceID, refs []spanRef) TraceSummary {
+	sum := TraceSummary{TraceID: id, SpanCount: len(refs)}
+	var start, end uint64
+	services := map[string]bool{}
+	var root *spanRef
+	for i := range refs {
+		r := &refs[i]
+		s := r.span()
+		t := &r.chunk.traces
+		svc := serviceOf(t, s)
+		services[svc] = true
+		if s.Status == otlpwire.StatusError {
+			sum.ErrorCount++
+		}
+		if start == 0 || s.Start < start {
+			start = s.Start
+		}
+		end = max(end, s.End)
+		if !s.HasParent() && root == nil {
+			root = r
+		}
+	}
+	if root == nil && len(refs) > 0 {
+		root = &refs[0]
+	}
+	if root != nil {
+		sum.RootService = serviceOf(&root.chunk.traces, root.span())
+		sum.RootOperation = string(root.span().Name)
+	}
+	sum.Start = time.Unix(0, int64(start)).UTC()
+	sum.Duration = time.Duration(end - start)
+	for s := range services {
+		sum.Services = append(sum.Services, s)
+	}
+	slices.Sort(sum.Services)
+	return sum
+}
+
+func serviceOf(t *otlpwire.Traces, s *otlpwire.Span) string {
+	svc := t.Resources[t.Scopes[s.Scope].Resource].Service
+	if len(svc) == 0 {
+		return "unknown_service"
+	}
+	return string(svc)
+}
+
+// matcher evaluates a TraceQuery on single spans.
+type matcher struct {
+	q          TraceQuery
+	start, end uint64
+}
+
+func (m *matcher) match(t *otlpwire.Traces, s *otlpwire.Span) bool {
+	q := &m.q
+	if q.Service != "" && serviceOf(t, s) != q.Service {
+		return false
+	}
+	if q.Operation != "" && string(s.Name) != q.Operation {
+		return false
+	}
+	if s.Start < m.start || (m.end != 0 && s.Start > m.end) {
+		return false
+	}
+	d := time.Duration(s.End - s.Start)
+	if (q.MinDuration > 0 && d < q.MinDuration) || (q.MaxDuration > 0 && d > q.MaxDuration) {
+		return false
+	}
+	res := &t.Resources[t.Scopes[s.Scope].Resource]
+	for k, v := range q.Attributes {
+		if !hasAttr(s.Attrs, k, v) && !hasAttr(res.Attrs, k, v) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasAttr(attrs []otlpwire.Attr, k, v string) bool {
+	for _, a := range attrs {
+		if string(a.Key) == k && string(a.Value) == v {
+			return true
+		}
+	}
+	return false
+}
+
+// terms lists the index terms every matching span's chunk must contain.
+func (q *TraceQuery) terms() []string {
+	var out []string
+	if q.Service != "" {
+		out = append(out, string(termService)+q.Service)
+		if q.Operation != "" {
+			out = append(out, string(termOperation)+q.Service+"\x00"+q.Operation)
+		}
+	}
+	for k, v := range q.Attributes {
+		if len(v) <= maxTermValue {
+			out = append(out, string(appendTerm(nil, termAttribute, []byte(k), []byte(v))))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// FindTraces returns summaries of the traces matching q (see TraceQuery),
+// newest first. Segments are searched from the most recent backwards until
+// Limit traces are found.
+func (db *DB) FindTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error) {
+	if q.Limit <= 0 {
+		q.Limit = DefaultSearchLimit
+	}
+	q.Limit = min(q.Limit, MaxSearchLimit)
+	m := &matcher{q: q}
+	if !q.Start.IsZero() {
+		m.start = uint64(max(q.Start.UnixNano(), 0))
+	}
+	if !q.End.IsZero() {
+		m.end = uint64(max(q.End.UnixNano(), 0))
+	}
+	terms := q.terms()
+	return db.search(ctx, terms, m.start, m.end, q.Limit, func(t *otlpwire.Traces, s *otlpwire.Span) bool {
+		return m.match(t, s)
+	})
+}
+
+// Correlation returns summaries of every trace with a span (or resource)
+// attribute under one of the correlation keys equal to id, oldest first.
+func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSummary, error) {
+	if limit <= 0 {
+		limit = MaxSearchLimit
+	}
+	terms := []string{string(termCorrelation) + id}
+	match := func(t *otlpwire.Traces, s *otlpwire.Span) bool {
+		res := &t.Resources[t.Scopes[s.Scope].Resource]
+		for _, attrs := range [][]otlpwire.Attr{s.Attrs, res.Attrs} {
+			for _, a := range attrs {
+				if db.corr[string(a.Key)] && string(a.Value) == id {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	out, err := db.search(ctx, terms, 0, 0, limit, match)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// search walks segments newest first, scans the chunks whose postings hold
+// every term and whose span-start bounds overlap [start, end], collects the
+// IDs of traces with a matching span, and summarizes them.
+func (db *DB) search(ctx context.Context, terms []string, start, end uint64, limit int,
+	match func(*otlpwire.Traces, *otlpwire.Span) bool) ([]TraceSummary, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	tsegs := db.tail.segments()
+	views := db.tail.views(terms, false)
+	segs, runs, tx, err := db.readSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	cc := newChunkCache(tx)
+	var found []TraceID
+	seen := map[TraceID]bool{}
+
+	scanChunks := func(seqs []uint64) error {
+		for i := len(seqs) - 1; i >= 0 && len(found) < limit; i-- {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			d, err := cc.get(seqs[i])
+			if err != nil {
+				return err
+			}
+			if d == nil {
+				continue
+			}
+			for j := range d.traces.Spans {
+				s := &d.traces.Spans[j]
+				if s.Invalid != "" || seen[s.TraceID] {
+					continue
+				}
+				if match(&d.traces, s) {
+					seen[s.TraceID] = true
+					found = append(found, s.TraceID)
+				}
+			}
+		}
+		return nil
+	}
+	overlaps := func(minStart, maxStart int64) bool {
+		return (start == 0 || maxStart >= int64(start)) && (end == 0 || minStart <= int64(end))
+	}
+	candidates := func(v segView, chunkBounds bool) []uint64 {
+		var seqs []uint64
+		if len(terms) > 0 {
+			for i, term := range terms {
+				p, ok := v.postings(term)
+				if !ok {
+					return nil
+				}
+				if i == 0 {
+					seqs = slices.Clone(p)
+				} else {
+					seqs = intersect(seqs, p)
+				}
+			}
+		} else {
+			for _, c := range v.chunks {
+				seqs = append(seqs, c.seq)
+			}
+		}
+		if chunkBounds && (start != 0 || end != 0) {
+			bounds := map[uint64]memChunk{}
+			for _, c := range v.chunks {
+				bounds[c.seq] = c
+			}
+			seqs = slices.DeleteFunc(seqs, func(q uint64) bool {
+				c := bounds[q]
+				return !overlaps(c.minStart, c.maxStart)
+			})
+		}
+		return seqs
+	}
+
+	// Recent data first: in-memory segments (newest first), then persisted
+	// ones from the newest. A segment both frozen in memory and persisted
+	// is scanned twice at worst; seen[] removes duplicates.
+	for _, v := range views {
+		if len(found) >= limit {
+			break
+		}
+		if !overlaps(v.minStart, v.maxStart) {
+			continue
+		}
+		if err := scanChunks(candidates(v, true)); err != nil {
+			return nil, err
+		}
+	}
+	termsB := tx.Bucket(bucketTerms)
+	segsB := tx.Bucket(bucketSegs)
+	for i := len(segs) - 1; i >= 0 && len(found) < limit; i-- {
+		si := segs[i]
+		if !overlaps(si.minStart, si.maxStart) {
+			continue
+		}
+		v := segView{firstSeq: si.firstSeq, lastSeq: si.lastSeq}
+		needChunks := len(terms) == 0 || start != 0 || end != 0
+		if needChunks {
+			_, chunks, _, err := decodeSegment(segsB.Get(u64(si.lastSeq)), true)
+			if err != nil {
+				return nil, fmt.Errorf("segment %d: %w", si.lastSeq, err)
+			}
+			v.chunks = chunks
+		}
+		v.postings = func(term string) ([]uint64, bool) {
+			val := termsB.Get(termKey(nil, term, si.lastSeq))
+			if val == nil {
+				return nil, false
+			}
+			p, err := decodePostings(val, si.firstSeq)
+			return p, err == nil
+		}
+		if err := scanChunks(candidates(v, needChunks)); err != nil {
+			return nil, err
+		}
+	}
+
+	out := make([]TraceSummary, 0, len(found))
+	for _, id := range found {
+		refs, err := db.traceSpans(cc, runs, db.tail.traceSeqs(tsegs, id), id)
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) > 0 {
+			out = append(out, summarize(id, refs))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b TraceSummary) int { return b.Start.Compare(a.Start) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func intersect(a, b []uint64) []uint64 {
+	out := a[:0]
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// Services returns every service with spans starting in [start, end]
+// (to the second), with span and error counts, sorted by name.
+func (db *DB) Services(ctx context.Context, start, end time.Time) ([]ServiceStats, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	from, to := start.Unix(), end.Unix()
+	if end.IsZero() {
+		to = 1<<63 - 1
+	}
+	if start.IsZero() {
+		from = -1 << 63
+	}
+	totals := map[string]*ServiceStats{}
+	add := func(svc []svcCount) {
+		for _, c := range svc {
+			if c.sec < from || c.sec > to {
+				continue
+			}
+			st := totals[c.service]
+			if st == nil {
+				st = &ServiceStats{Name: c.service}
+				totals[c.service] = st
+			}
+			st.SpanCount += c.spans
+			st.ErrorCount += c.errors
+		}
+	}
+	views := db.tail.views(nil, true)
+	segs, _, tx, err := db.readSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	lastPersisted := uint64(0)
+	if len(segs) > 0 {
+		lastPersisted = segs[len(segs)-1].lastSeq
+	}
+	for _, v := range views {
+		if v.lastSeq <= lastPersisted {
+			continue // frozen segment already persisted: counted below
+		}
+		add(v.svc)
+	}
+	segsB := tx.Bucket(bucketSegs)
+	for _, si := range segs {
+		if si.maxStart < start.UnixNano()-int64(time.Second) || (!end.IsZero() && si.minStart > end.UnixNano()) {
+			continue
+		}
+		_, _, svc, err := decodeSegment(segsB.Get(u64(si.lastSeq)), true)
+		if err != nil {
+			return nil, fmt.Errorf("segment %d: %w", si.lastSeq, err)
+		}
+		add(svc)
+	}
+	out := make([]ServiceStats, 0, len(totals))
+	for _, st := range totals {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b ServiceStats) int { return cmpStr(a.Name, b.Name) })
+	return out, nil
+}
+
+// Operations returns the span names seen for service (any time still held
+// by the ops bucket), sorted by name then kind.
+func (db *DB) Operations(ctx context.Context, service string) ([]Operation, error) {
+	var out []Operation
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(service), 0)
+		c := tx.Bucket(bucketOps).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			rest := k[len(prefix):]
+			if len(rest) < 2 || rest[len(rest)-2] != 0 {
+				continue
+			}
+			out = append(out, Operation{Name: string(rest[:len(rest)-2]), Kind: tracepb.Span_SpanKind(rest[len(rest)-1])})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ParseTraceID parses 32 hex digits, or 16 (a 64-bit Zipkin ID, left-padded
+// with zeros), into a TraceID.
+func ParseTraceID(s string) (TraceID, error) {
+	var id TraceID
+	if len(s) != 32 && len(s) != 16 {
+		return id, fmt.Errorf("trace ID must be 32 or 16 hex digits, got %d characters", len(s))
+	}
+	off := 16 - len(s)/2
+	for i := 0; i < len(s); i += 2 {
+		v, err := strconv.ParseUint(s[i:i+2], 16, 8)
+		if err != nil {
+			return TraceID{}, fmt.Errorf("trace ID %q is not hex", s)
+		}
+		id[off+i/2] = byte(v)
+	}
+	if id == (TraceID{}) {
+		return id, fmt.Errorf("trace ID is all zero")
+	}
+	return id, nil
+}
+
+// String returns the ID as 32 lowercase hex digits.
+func (id TraceID) String() string {
+	const hexd = "0123456789abcdef"
+	var b [32]byte
+	for i, c := range id {
+		b[2*i] = hexd[c>>4]
+		b[2*i+1] = hexd[c&15]
+	}
+	return string(b[:])
+}

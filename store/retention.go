@@ -1,0 +1,221 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// retentionBatch bounds the deletions of one transaction, so that retention
+// never holds the single bbolt writer (and so ingest) for long.
+const retentionBatch = 2000
+
+func (db *DB) retentionLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(db.opts.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.closing:
+			return
+		case <-t.C:
+		}
+		if err := db.ApplyRetention(); err != nil {
+			db.logger.Error("retention", "err", err)
+		}
+	}
+}
+
+// ApplyRetention deletes data older than Options.Retention now. It runs in
+// the background every RetentionInterval; tests call it directly.
+//
+// A segment (with its span chunks, postings and trace-ID runs) is deleted
+// when both its newest commit and its newest span end are older than the
+// retention: imported data with old timestamps is kept for the retention
+// period after it was imported. Segments are deleted oldest first; metric
+// chunks likewise by commit time and newest point time.
+func (db *DB) ApplyRetention() error {
+	cutoff := db.opts.Now().Add(-db.opts.Retention).UnixNano()
+	deletedSegs := 0
+	for {
+		db.catMu.RLock()
+		var victim *segInfo
+		if len(db.segs) > 0 && db.segs[0].maxCommit < cutoff && db.segs[0].maxEnd < cutoff {
+			s := db.segs[0]
+			victim = &s
+		}
+		db.catMu.RUnlock()
+		if victim == nil {
+			break
+		}
+		if err := db.deleteSegment(*victim); err != nil {
+			return err
+		}
+		deletedSegs++
+	}
+	if deletedSegs > 0 {
+		if err := db.deleteExpiredRunsAndTerms(); err != nil {
+			return err
+		}
+		db.logger.Info("retention deleted segments", "segments", deletedSegs)
+	}
+	return db.deleteExpiredMetricChunks(cutoff)
+}
+
+// deleteSegment deletes a segment's chunks in batches, then its record.
+func (db *DB) deleteSegment(s segInfo) error {
+	for from := s.firstSeq; from <= s.lastSeq; {
+		to := min(s.lastSeq, from+retentionBatch-1)
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketChunks)
+			for q := from; q <= to; q++ {
+				if err := b.Delete(u64(q)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("delete chunks %d-%d: %w", from, to, err)
+		}
+		db.m.retentionDeleted.WithLabelValues("span_chunks").Add(float64(to - from + 1))
+		from = to + 1
+	}
+	err := db.updateCatalog(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketSegs).Delete(u64(s.lastSeq)); err != nil {
+			return err
+		}
+		db.segs = db.segs[1:]
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete segment %d: %w", s.lastSeq, err)
+	}
+	db.m.retentionDeleted.WithLabelValues("segments").Inc()
+	return nil
+}
+
+// deleteExpiredRunsAndTerms removes trace-ID runs that only cover deleted
+// chunks, and postings of deleted segments.
+func (db *DB) deleteExpiredRunsAndTerms() error {
+	db.catMu.RLock()
+	oldest := uint64(1<<64 - 1)
+	if len(db.segs) > 0 {
+		oldest = db.segs[0].firstSeq
+	}
+	var expired []runInfo
+	for _, ri := range db.runs {
+		if ri.lastSeq < oldest {
+			expired = append(expired, ri)
+		}
+	}
+	db.catMu.RUnlock()
+	for _, ri := range expired {
+		err := db.updateCatalog(func(tx *bolt.Tx) error {
+			if err := deleteRun(tx, ri); err != nil {
+				return err
+			}
+			keep := db.runs[:0:0]
+			for _, r := range db.runs {
+				if r.id != ri.id {
+					keep = append(keep, r)
+				}
+			}
+			db.runs = keep
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("delete run %d: %w", ri.id, err)
+		}
+	}
+	// Postings keys end with their segment's lastSeq; delete those below
+	// the oldest live chunk, a batch per transaction.
+	var after []byte
+	for {
+		var keys [][]byte
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketTerms).Cursor()
+			k, _ := c.First()
+			if after != nil {
+				k, _ = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, _ = c.Next()
+				}
+			}
+			for ; k != nil && len(keys) < retentionBatch; k, _ = c.Next() {
+				after = bytes.Clone(k)
+				if len(k) >= 8 && binary.BigEndian.Uint64(k[len(k)-8:]) < oldest {
+					keys = append(keys, bytes.Clone(k))
+				}
+			}
+			if k == nil {
+				after = nil
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			err = db.bolt.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketTerms)
+				for _, k := range keys {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("delete postings: %w", err)
+			}
+		}
+		if after == nil {
+			return nil
+		}
+	}
+}
+
+// deleteExpiredMetricChunks deletes metric chunks, oldest first, whose
+// commit time and newest point are older than cutoff.
+func (db *DB) deleteExpiredMetricChunks(cutoff int64) error {
+	for {
+		var keys [][]byte
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketMChunks).Cursor()
+			for k, v := c.First(); k != nil && len(keys) < retentionBatch; k, v = c.Next() {
+				_, maxT, _, _, err := metricChunkHeader(v)
+				if err != nil {
+					return err
+				}
+				if chunkCommitTime(v) >= cutoff || maxT >= cutoff {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		err = db.bolt.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketMChunks)
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("delete metric chunks: %w", err)
+		}
+		db.m.retentionDeleted.WithLabelValues("metric_chunks").Add(float64(len(keys)))
+		if len(keys) < retentionBatch {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// storeMetrics are the store's self-metrics (flowscope_store_*).
+type storeMetrics struct {
+	reg                prometheus.Registerer
+	collectors         []prometheus.Collector
+	spansAccepted      prometheus.Counter
+	spansRejected      prometheus.Counter
+	spansRefused       prometheus.Counter
+	pointsAccepted     prometheus.Counter
+	pointsRejected     prometheus.Counter
+	pointsRefused      prometheus.Counter
+	batchRequests      prometheus.Histogram
+	batchBytes         prometheus.Histogram
+	batchSpans         prometheus.Histogram
+	commitDuration     prometheus.Histogram
+	checkpointDuration prometheus.Histogram
+	retentionDeleted   *prometheus.CounterVec
+}
+
+func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
+	items := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flowscope_store_items_total",
+		Help: "Spans and metric data points offered to the store, by signal and outcome: accepted (committed), rejected (failed validation), refused (overload or shutdown).",
+	}, []string{"signal", "outcome"})
+	m := &storeMetrics{
+		reg:            reg,
+		spansAccepted:  items.WithLabelValues("traces", "accepted"),
+		spansRejected:  items.WithLabelValues("traces", "rejected"),
+		spansRefused:   items.WithLabelValues("traces", "refused"),
+		pointsAccepted: items.WithLabelValues("metrics", "accepted"),
+		pointsRejected: items.WithLabelValues("metrics", "rejected"),
+		pointsRefused:  items.WithLabelValues("metrics", "refused"),
+		batchRequests: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowscope_store_commit_batch_requests",
+			Help:    "Export requests committed per bbolt transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+		}),
+		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowscope_store_commit_batch_bytes",
+			Help:    "Compressed bytes written per commit.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
+		}),
+		batchSpans: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowscope_store_commit_batch_spans",
+			Help:    "Spans committed per bbolt transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 12),
+		}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowscope_store_commit_duration_seconds",
+			Help:    "Time to write and fsync one group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		checkpointDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowscope_store_checkpoint_duration_seconds",
+			Help:    "Time to persist the in-memory index of recent chunks as a segment.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		retentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowscope_store_retention_deleted_total",
+			Help: "Records deleted by retention, by kind (span_chunks, metric_chunks, segments).",
+		}, []string{"kind"}),
+	}
+	m.collectors = []prometheus.Collector{items, m.batchRequests, m.batchBytes, m.batchSpans,
+		m.commitDuration, m.checkpointDuration, m.retentionDeleted,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_store_size_bytes",
+			Help: "Size of the bbolt file on disk.",
+		}, func() float64 { return float64(db.SizeBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_store_queue_bytes",
+			Help: "Bytes of export requests waiting for commit.",
+		}, func() float64 { return float64(db.queuedBytes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_store_unindexed_spans",
+			Help: "Spans committed since the last checkpoint (indexed in memory only).",
+		}, func() float64 { return float64(db.tail.spanCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_store_segments",
+			Help: "Persisted index segments.",
+		}, func() float64 { db.catMu.RLock(); defer db.catMu.RUnlock(); return float64(len(db.segs)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_store_trace_index_runs",
+			Help: "Persisted trace-ID index runs (fewer is faster lookup).",
+		}, func() float64 { db.catMu.RLock(); defer db.catMu.RUnlock(); return float64(len(db.runs)) }),
+	}
+	if reg != nil {
+		for _, c := range m.collectors {
+			if err := reg.Register(c); err != nil {
+				db.logger.Warn("register store metric", "err", err)
+			}
+		}
+	}
+	return m
+}
+
+func (m *storeMetrics) observeCommit(requests, bytes, spans int, d time.Duration) {
+	m.batchRequests.Observe(float64(requests))
+	m.batchBytes.Observe(float64(bytes))
+	m.batchSpans.Observe(float64(spans))
+	m.commitDuration.Observe(d.Seconds())
+}
+
+func (m *storeMetrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}

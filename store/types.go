@@ -1,0 +1,80 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// Sentinel errors of the store.
+var (
+	// ErrNotFound is returned when a trace (or other keyed object) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrOverloaded is returned by writes refused because the write queue is full.
+	ErrOverloaded = errors.New("write queue full")
+	// ErrClosed is returned by operations on a closed DB.
+	ErrClosed = errors.New("store closed")
+	// ErrSchema is returned by Open when the file has another schema version.
+	ErrSchema = errors.New("unsupported schema version")
+)
+
+// TraceID is a 16-byte OTLP trace ID.
+type TraceID [16]byte
+
+// TraceQuery selects traces. A trace matches when at least one of its spans
+// satisfies every set condition at once (the semantics of Jaeger's search):
+// the span's service and operation (name) equal Service and Operation, its
+// start time lies in [Start, End], its duration in [MinDuration, MaxDuration],
+// and every Attributes entry equals a string attribute of the span or of its
+// resource. Zero values mean "no condition".
+type TraceQuery struct {
+	Service     string
+	Operation   string
+	Start       time.Time
+	End         time.Time
+	MinDuration time.Duration
+	MaxDuration time.Duration
+	Attributes  map[string]string
+	// Limit caps the number of traces returned; 0 means DefaultSearchLimit.
+	Limit int
+}
+
+// Search limits (DESIGN.md, "Contract details").
+const (
+	DefaultSearchLimit = 20
+	MaxSearchLimit     = 1000
+)
+
+// TraceSummary describes one trace in search results.
+type TraceSummary struct {
+	TraceID       TraceID
+	RootService   string // service of the root span; of the earliest span when no root arrived
+	RootOperation string
+	Start         time.Time     // earliest span start
+	Duration      time.Duration // latest span end minus earliest span start
+	SpanCount     int
+	ErrorCount    int      // spans with status ERROR
+	Services      []string // sorted, distinct
+}
+
+// ServiceStats is a service seen in a time range with its span counts.
+type ServiceStats struct {
+	Name       string
+	SpanCount  int64
+	ErrorCount int64
+}
+
+// Operation is a span name seen for a service, with its span kind.
+type Operation struct {
+	Name string
+	Kind tracepb.Span_SpanKind
+}
+
+// MetricInfo describes a metric name seen in the store.
+type MetricInfo struct {
+	Name        string
+	Type        string // "gauge", "sum", "histogram", "exponential_histogram", "summary"
+	Unit        string
+	Description string
+}

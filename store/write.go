@@ -1,0 +1,472 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flowscope/flowscope/internal/otlpwire"
+)
+
+// WriteResult tells how much of a write was stored.
+type WriteResult struct {
+	Accepted int64  // spans or data points committed
+	Rejected int64  // items that failed validation and were not stored
+	Message  string // the first validation problem, when Rejected > 0
+}
+
+// maxTermValue is the longest attribute value indexed for search; longer
+// values are still stored and matched by scanning, but not indexed.
+const maxTermValue = 256
+
+// Term kinds: the first byte of an index term.
+const (
+	termService     = 's' // service name
+	termOperation   = 'o' // service \x00 span name
+	termAttribute   = 'a' // key \x00 value (span or resource attribute)
+	termCorrelation = 'c' // correlation ID
+)
+
+// chunkIndex is what the in-memory and persisted indexes learn from one chunk.
+type chunkIndex struct {
+	spans    int
+	minStart int64
+	maxStart int64
+	maxEnd   int64
+	traces   []TraceID
+	terms    []string
+	svc      []svcCount
+}
+
+// svcCount counts the spans of one service that started in one second.
+type svcCount struct {
+	service string
+	sec     int64
+	spans   int64
+	errors  int64
+}
+
+// pending is a request waiting in the commit queue.
+type pending struct {
+	metrics bool
+	data    []byte // chunk value; header filled in by the committer
+	idx     *chunkIndex
+	newOps  []string // ops keys to persist
+	names   []MetricInfo
+	points  int64
+	size    int64
+	done    chan error
+	seq     uint64
+}
+
+// indexScratch holds per-request maps reused through a pool.
+type indexScratch struct {
+	traces map[TraceID]struct{}
+	terms  map[string]struct{}
+	svc    map[svcKey]*svcCount
+	ops    map[string]struct{}
+	buf    []byte
+}
+
+type svcKey struct {
+	service string
+	sec     int64
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &indexScratch{
+		traces: map[TraceID]struct{}{},
+		terms:  map[string]struct{}{},
+		svc:    map[svcKey]*svcCount{},
+		ops:    map[string]struct{}{},
+	}
+}}
+
+// WriteTraces validates and durably stores the spans of req, a protobuf
+// ExportTraceServiceRequest. Invalid spans are counted in the result and
+// dropped; the valid ones are committed before WriteTraces returns nil.
+// An undecodable req yields an error wrapping otlpwire.ErrMalformed and
+// stores nothing. req is not retained.
+func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) {
+	t := tracesPl.Get().(*otlpwire.Traces)
+	defer tracesPl.Put(t)
+	if err := otlpwire.Parse(t, req); err != nil {
+		return WriteResult{}, err
+	}
+	res := WriteResult{Accepted: int64(len(t.Spans) - t.Invalid), Rejected: int64(t.Invalid)}
+	if t.Invalid > 0 {
+		for i := range t.Spans {
+			if t.Spans[i].Invalid != "" {
+				res.Message = t.Spans[i].Invalid
+				break
+			}
+		}
+		db.m.spansRejected.Add(float64(t.Invalid))
+	}
+	if res.Accepted == 0 {
+		return res, nil
+	}
+	payload := req
+	if t.Invalid > 0 {
+		payload = encodeValid(t)
+	}
+	p := &pending{data: compressChunk(nil, payload), size: int64(len(req))}
+	p.idx, p.newOps = db.indexTraces(t)
+	if err := db.enqueue(ctx, p); err != nil {
+		db.m.spansRefused.Add(float64(res.Accepted))
+		return WriteResult{Rejected: res.Rejected, Message: res.Message}, err
+	}
+	db.m.spansAccepted.Add(float64(res.Accepted))
+	return res, nil
+}
+
+// enqueue admits p to the commit queue and waits for its commit.
+func (db *DB) enqueue(ctx context.Context, p *pending) error {
+	if db.queuedBytes.Add(p.size) > db.opts.QueueBytes {
+		db.queuedBytes.Add(-p.size)
+		return fmt.Errorf("%w: %d bytes already waiting for commit", ErrOverloaded, db.queuedBytes.Load())
+	}
+	p.done = make(chan error, 1)
+	db.writeMu.RLock()
+	if db.closed.Load() {
+		db.writeMu.RUnlock()
+		db.queuedBytes.Add(-p.size)
+		return ErrClosed
+	}
+	db.queue <- p
+	db.writeMu.RUnlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		// The request stays queued and will be committed; the client was
+		// not told so and may retry, which stores the spans twice at worst.
+		return ctx.Err()
+	}
+}
+
+// indexTraces computes the chunk index of the valid spans of t and the
+// operations not yet persisted.
+func (db *DB) indexTraces(t *otlpwire.Traces) (*chunkIndex, []string) {
+	sc := scratchPool.Get().(*indexScratch)
+	defer func() {
+		clear(sc.traces)
+		clear(sc.terms)
+		clear(sc.svc)
+		clear(sc.ops)
+		sc.buf = sc.buf[:0]
+		scratchPool.Put(sc)
+	}()
+	idx := &chunkIndex{minStart: 1<<63 - 1}
+	services := make([]string, len(t.Resources))
+	for i := range t.Resources {
+		r := &t.Resources[i]
+		svc := string(r.Service)
+		if svc == "" {
+			svc = "unknown_service"
+		}
+		services[i] = svc
+		sc.addTerm(termService, svc, "")
+		for _, a := range r.Attrs {
+			db.addAttrTerms(sc, a)
+		}
+	}
+	var newOps []string
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		if s.Invalid != "" {
+			continue
+		}
+		idx.spans++
+		start, end := int64(s.Start), int64(s.End)
+		idx.minStart = min(idx.minStart, start)
+		idx.maxStart = max(idx.maxStart, start)
+		idx.maxEnd = max(idx.maxEnd, end)
+		sc.traces[s.TraceID] = struct{}{}
+		svc := services[t.Scopes[s.Scope].Resource]
+		sc.addTerm(termOperation, svc, string(s.Name))
+		for _, a := range s.Attrs {
+			db.addAttrTerms(sc, a)
+		}
+		k := svcKey{service: svc, sec: start / int64(time.Second)}
+		c := sc.svc[k]
+		if c == nil {
+			c = &svcCount{service: svc, sec: k.sec}
+			sc.svc[k] = c
+		}
+		c.spans++
+		if s.Status == otlpwire.StatusError {
+			c.errors++
+		}
+		sc.buf = opKey(sc.buf[:0], svc, s.Name, s.Kind)
+		if _, ok := sc.ops[string(sc.buf)]; !ok {
+			key := string(sc.buf)
+			sc.ops[key] = struct{}{}
+			if _, seen := db.opsSeen.Load(key); !seen {
+				newOps = append(newOps, key)
+			}
+		}
+	}
+	idx.traces = make([]TraceID, 0, len(sc.traces))
+	for id := range sc.traces {
+		idx.traces = append(idx.traces, id)
+	}
+	idx.terms = make([]string, 0, len(sc.terms))
+	for term := range sc.terms {
+		idx.terms = append(idx.terms, term)
+	}
+	idx.svc = make([]svcCount, 0, len(sc.svc))
+	for _, c := range sc.svc {
+		idx.svc = append(idx.svc, *c)
+	}
+	return idx, newOps
+}
+
+func (db *DB) addAttrTerms(sc *indexScratch, a otlpwire.Attr) {
+	if len(a.Value) > maxTermValue {
+		return
+	}
+	sc.buf = appendTerm(sc.buf[:0], termAttribute, a.Key, a.Value)
+	if _, ok := sc.terms[string(sc.buf)]; !ok {
+		sc.terms[string(sc.buf)] = struct{}{}
+	}
+	if db.corr[string(a.Key)] && len(a.Value) > 0 {
+		sc.buf = append(append(sc.buf[:0], termCorrelation), a.Value...)
+		if _, ok := sc.terms[string(sc.buf)]; !ok {
+			sc.terms[string(sc.buf)] = struct{}{}
+		}
+	}
+}
+
+func (sc *indexScratch) addTerm(kind byte, a, b string) {
+	sc.buf = append(sc.buf[:0], kind)
+	sc.buf = append(sc.buf, a...)
+	if kind != termService {
+		sc.buf = append(sc.buf, 0)
+		sc.buf = append(sc.buf, b...)
+	}
+	if _, ok := sc.terms[string(sc.buf)]; !ok {
+		sc.terms[string(sc.buf)] = struct{}{}
+	}
+}
+
+func appendTerm(dst []byte, kind byte, a, b []byte) []byte {
+	dst = append(dst, kind)
+	dst = append(dst, a...)
+	dst = append(dst, 0)
+	return append(dst, b...)
+}
+
+// opKey encodes an operation as service \x00 name \x00 kind.
+func opKey(dst []byte, service string, name []byte, kind int32) []byte {
+	dst = append(dst, service...)
+	dst = append(dst, 0)
+	dst = append(dst, name...)
+	dst = append(dst, 0)
+	return append(dst, byte(kind))
+}
+
+// encodeValid re-encodes t as an ExportTraceServiceRequest holding only its
+// valid spans, keeping resources, scopes and span bytes unchanged.
+func encodeValid(t *otlpwire.Traces) []byte {
+	type scopeOut struct{ spans []int }
+	perScope := make([][]int, len(t.Scopes))
+	for i := range t.Spans {
+		if t.Spans[i].Invalid == "" {
+			perScope[t.Spans[i].Scope] = append(perScope[t.Spans[i].Scope], i)
+		}
+	}
+	var out []byte
+	for ri := range t.Resources {
+		r := &t.Resources[ri]
+		var rs []byte
+		if r.Raw != nil {
+			rs = protowire.AppendTag(rs, 1, protowire.BytesType)
+			rs = protowire.AppendBytes(rs, r.Raw)
+		}
+		any := false
+		for si := range t.Scopes {
+			if t.Scopes[si].Resource != ri || len(perScope[si]) == 0 {
+				continue
+			}
+			any = true
+			sc := &t.Scopes[si]
+			var ss []byte
+			if sc.Raw != nil {
+				ss = protowire.AppendTag(ss, 1, protowire.BytesType)
+				ss = protowire.AppendBytes(ss, sc.Raw)
+			}
+			for _, i := range perScope[si] {
+				ss = protowire.AppendTag(ss, 2, protowire.BytesType)
+				ss = protowire.AppendBytes(ss, t.Spans[i].Raw)
+			}
+			if len(sc.SchemaURL) > 0 {
+				ss = protowire.AppendTag(ss, 3, protowire.BytesType)
+				ss = protowire.AppendBytes(ss, sc.SchemaURL)
+			}
+			rs = protowire.AppendTag(rs, 2, protowire.BytesType)
+			rs = protowire.AppendBytes(rs, ss)
+		}
+		if !any {
+			continue
+		}
+		if len(r.SchemaURL) > 0 {
+			rs = protowire.AppendTag(rs, 3, protowire.BytesType)
+			rs = protowire.AppendBytes(rs, r.SchemaURL)
+		}
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendBytes(out, rs)
+	}
+	return out
+}
+
+// Commit batching limits: one bbolt transaction takes at most this many
+// requests or bytes.
+const (
+	maxBatchRequests = 4096
+	maxBatchBytes    = 64 << 20
+)
+
+// commitLoop is the single writer of chunks: it gathers everything queued
+// into one transaction (group commit), then publishes and acknowledges.
+func (db *DB) commitLoop() {
+	defer db.wg.Done()
+	var batch []*pending
+	for {
+		select {
+		case p := <-db.queue:
+			batch = append(batch[:0], p)
+		case <-db.closing:
+			// Writers no longer enqueue (closed is set under writeMu):
+			// commit what is left and stop.
+			for {
+				batch = batch[:0]
+				size := 0
+			drain:
+				for len(batch) < maxBatchRequests && size < maxBatchBytes {
+					select {
+					case p := <-db.queue:
+						batch = append(batch, p)
+						size += len(p.data)
+					default:
+						break drain
+					}
+				}
+				if len(batch) == 0 {
+					return
+				}
+				db.commit(batch)
+			}
+		}
+		size := len(batch[0].data)
+	more:
+		for len(batch) < maxBatchRequests && size < maxBatchBytes {
+			select {
+			case p := <-db.queue:
+				batch = append(batch, p)
+				size += len(p.data)
+			default:
+				break more
+			}
+		}
+		db.commit(batch)
+	}
+}
+
+func (db *DB) commit(batch []*pending) {
+	start := time.Now()
+	now := db.opts.Now().UnixNano()
+	seq, mseq := db.nextSeq, db.nextMSeq
+	var bytes int
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		chunks := tx.Bucket(bucketChunks)
+		chunks.FillPercent = 1.0
+		mchunks := tx.Bucket(bucketMChunks)
+		mchunks.FillPercent = 1.0
+		ops := tx.Bucket(bucketOps)
+		names := tx.Bucket(bucketMNames)
+		for _, p := range batch {
+			setCommitTime(p.data, now)
+			bytes += len(p.data)
+			if p.metrics {
+				p.seq = mseq
+				mseq++
+				if err := mchunks.Put(u64(p.seq), p.data); err != nil {
+					return fmt.Errorf("put metric chunk: %w", err)
+				}
+				for _, n := range p.names {
+					if err := names.Put([]byte(n.Name), encodeMetricInfo(n)); err != nil {
+						return fmt.Errorf("put metric name: %w", err)
+					}
+				}
+				continue
+			}
+			p.seq = seq
+			seq++
+			if err := chunks.Put(u64(p.seq), p.data); err != nil {
+				return fmt.Errorf("put chunk: %w", err)
+			}
+			for _, k := range p.newOps {
+				if err := ops.Put([]byte(k), nil); err != nil {
+					return fmt.Errorf("put operation: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.logger.Error("commit failed", "err", err, "requests", len(batch))
+		err = fmt.Errorf("commit: %w", err)
+	} else {
+		db.nextSeq, db.nextMSeq = seq, mseq
+		var spans int
+		for _, p := range batch {
+			if p.metrics {
+				for _, n := range p.names {
+					db.namesSeen.Store(n.Name, n)
+				}
+				continue
+			}
+			for _, k := range p.newOps {
+				db.opsSeen.Store(k, struct{}{})
+			}
+			spans += p.idx.spans
+		}
+		if n := db.tail.add(batch, now); n >= db.opts.CheckpointSpans {
+			select {
+			case db.ckptTrigger <- struct{}{}:
+			default:
+			}
+		}
+		db.m.observeCommit(len(batch), bytes, spans, time.Since(start))
+	}
+	var sz int64
+	for _, p := range batch {
+		sz += p.size
+		p.done <- err
+		p.data = nil
+	}
+	db.queuedBytes.Add(-sz)
+}
+
+// sortTraceIDs sorts ids in place (byte order).
+func sortTraceIDs(ids []TraceID) {
+	slices.SortFunc(ids, func(a, b TraceID) int { return compareIDs(a, b) })
+}
+
+func compareIDs(a, b TraceID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
