@@ -262,3 +262,6 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 	}
 	return binary.BigEndian.Uint64(v)
 }
+
+// Closed reports whether Close was called.
+func (db *DB) Closed() bool { return db.closed.Load() }

@@ -1,0 +1,25 @@
+// Package otlpgrpc is the OTLP/gRPC receiver (port 4317): the TraceService
+// and MetricsService Export methods of the OTLP specification.
+//
+// # Raw requests
+//
+// Export requests are not unmarshalled into Go structs here. A server codec
+// (Codec) hands the handlers the raw protobuf bytes in a pooled buffer; the
+// consumer parses them once (see internal/otlpwire) and stores the bytes it
+// accepts. Every other message on the same server (responses, and other
+// services such as the query API) goes through the standard protobuf codec.
+//
+// # Answers
+//
+//	consumer result              gRPC answer
+//	nil, Rejected == 0           OK, empty response
+//	nil, Rejected > 0            OK, partial_success {rejected_spans|rejected_data_points, error_message}
+//	ingest.ErrInvalid            INVALID_ARGUMENT
+//	ingest.ErrOverloaded         RESOURCE_EXHAUSTED with RetryInfo (retryable per the OTLP spec)
+//	ingest.ErrUnavailable        UNAVAILABLE with RetryInfo
+//	context cancelled/deadline   CANCELED / DEADLINE_EXCEEDED
+//	other                        INTERNAL
+//
+// Messages over the server's MaxRecvMsgSize (the decompressed size) are
+// refused by grpc-go with RESOURCE_EXHAUSTED before they reach a handler.
+package otlpgrpc
