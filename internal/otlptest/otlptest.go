@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -124,4 +125,21 @@ func Generate(o Options) *Dataset {
 		ds.Requests = append(ds.Requests, td)
 	}
 	return ds
+}
+
+// TraceIDsWhere returns the hex trace IDs (sorted, distinct) of traces with
+// a span for which keep returns true: an oracle for search tests.
+func (ds *Dataset) TraceIDsWhere(keep func(Span) bool) []string {
+	set := map[string]bool{}
+	for _, s := range ds.Spans {
+		if keep(s) {
+			set[fmt.Sprintf("%x", s.Span.TraceId)] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
