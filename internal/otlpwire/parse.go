@@ -158,10 +158,14 @@ func Parse(t *Traces, b []byte) error {
 
 func (t *Traces) parseResourceSpans(b []byte) error {
 	ri := len(t.Resources)
-	t.Resources = append(t.Resources, Resource{})
+	if ri < cap(t.Resources) {
+		t.Resources = t.Resources[:ri+1]
+		attrs := t.Resources[ri].Attrs[:0]
+		t.Resources[ri] = Resource{Attrs: attrs}
+	} else {
+		t.Resources = append(t.Resources, Resource{})
+	}
 	res := &t.Resources[ri]
-	res.Attrs = res.Attrs[:0]
-	var scopeBufs [][]byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -183,7 +187,10 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 				}
 				res.Attrs = attrs
 			case fRSScopeSpans:
-				scopeBufs = append(scopeBufs, v)
+				if err := t.parseScopeSpans(ri, v); err != nil {
+					return err
+				}
+				res = &t.Resources[ri]
 			case fRSSchemaURL:
 				res.SchemaURL = v
 			}
@@ -198,11 +205,6 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 	for _, a := range res.Attrs {
 		if string(a.Key) == "service.name" {
 			res.Service = a.Value
-		}
-	}
-	for _, sb := range scopeBufs {
-		if err := t.parseScopeSpans(ri, sb); err != nil {
-			return err
 		}
 	}
 	return nil

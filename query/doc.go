@@ -1,0 +1,69 @@
+// Package query serves Flowscope's query API: Service implements the gRPC
+// service flowscope.query.v1.QueryService (package querypb) over a Store,
+// NewGatewayHandler serves the same service as REST/JSON through
+// grpc-gateway, and RegisterGRPC registers it on a grpc.Server.
+//
+// API.md beside this file documents every endpoint with examples.
+//
+// # REST routes
+//
+// All are GET, relative to the API root (http://127.0.0.1:8686 by default):
+//
+//	/api/v1/services                       ListServices    ?start=&end=
+//	/api/v1/services/{service}/operations  ListOperations
+//	/api/v1/traces/{traceId}               GetTrace        (OTLP/JSON body)
+//	/api/v1/traces                         SearchTraces    ?service=&operation=&start=&end=&minDuration=&maxDuration=&attr.KEY=VALUE&limit=
+//	/api/v1/correlations/{id}              GetCorrelation  ?limit=
+//	/api/v1/metrics                        ListMetrics     ?start=&end=
+//	/api/v1/metrics/{name}                 GetMetric       ?start=&end=&quantiles=0.5,0.99
+//
+// A path segment may hold an escaped slash (%2F), which is decoded; metric
+// names may also contain raw slashes (/api/v1/metrics/a/b is metric "a/b").
+//
+// Query parameters may be spelled in lowerCamelCase (minDuration) or as the
+// proto field name (min_duration). Unknown parameters, and a parameter given
+// twice, are rejected with 400.
+//
+// # Parameters
+//
+//   - start, end: RFC 3339 ("2024-05-01T12:00:00Z", fractions allowed) or Unix
+//     milliseconds (digits only). A missing end is now, a missing start is end
+//     minus 15 minutes (DefaultRange). end before start is a 400.
+//   - limit: default 20, at most 1000 (store.DefaultSearchLimit,
+//     store.MaxSearchLimit).
+//   - minDuration, maxDuration: Go duration strings ("250us", "150ms",
+//     "1.5s"); integers without a unit are rejected.
+//   - attr.KEY=VALUE: the span or its resource must have string attribute KEY
+//     (which may contain dots) equal to VALUE; repeat for several.
+//   - traceId: 32 hex digits, or 16 (a 64-bit ID, left-padded with zeros to
+//     32 as the store keeps it). Case is ignored; all zeros is invalid.
+//   - quantiles: fractions in [0, 1], comma-separated or repeated; default
+//     0.5, 0.9, 0.99, 0.999.
+//
+// # Responses
+//
+// Responses are protojson with lowerCamelCase names and every field present
+// (EmitUnpopulated), so zero counts read "0" and empty lists []; 64-bit
+// integers (times in Unix nanoseconds, durations in nanoseconds, counts) are
+// JSON strings, as in OTLP/JSON. IDs are lowercase hex. GetTrace is the
+// exception: its body is the trace itself as OTLP/JSON TracesData,
+// {"resourceSpans":[…]} with hex IDs; gRPC clients receive the same
+// TracesData protobuf-encoded in GetTraceResponse.traces_data.
+//
+// Histogram points carry their non-empty buckets and quantiles estimated by
+// linear interpolation inside the bucket (Prometheus histogram_quantile
+// semantics, then clamped to the point's min and max); summary points carry
+// their own quantiles.
+//
+// # Errors
+//
+// Service methods return gRPC status errors: InvalidArgument with a message
+// naming the parameter ("invalid limit 5000: must be at most 1000"), NotFound
+// for an unknown trace, Internal for store failures (which are logged). Over
+// REST every error, including unknown paths (404) and methods other than GET
+// (405), is answered with the matching HTTP status and the body
+//
+//	{"code": 400, "message": "invalid limit 5000: must be at most 1000"}
+//
+// where code repeats the HTTP status.
+package query

@@ -1,0 +1,312 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowscope/flowscope/store"
+)
+
+// fakeStore is an in-memory Store over fixed data. It records the last
+// search query and time range it was asked for.
+type fakeStore struct {
+	mu         sync.Mutex
+	lastQuery  store.TraceQuery
+	lastStart  time.Time
+	lastEnd    time.Time
+	lastLimit  int
+	lastName   string // service of Operations, name of Metrics
+	traces     map[store.TraceID]*tracepb.TracesData
+	summaries  []store.TraceSummary
+	metrics    map[string][]*metricspb.ResourceMetrics
+	failingSvc string // Operations of this service fails
+}
+
+var _ Store = (*fakeStore)(nil)
+
+var errBroken = errors.New("disk on fire")
+
+func (f *fakeStore) record(start, end time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastStart, f.lastEnd = start, end
+}
+
+func (f *fakeStore) Services(_ context.Context, start, end time.Time) ([]store.ServiceStats, error) {
+	f.record(start, end)
+	return []store.ServiceStats{
+		{Name: "frontend", SpanCount: 1200, ErrorCount: 3},
+		{Name: "checkout", SpanCount: 800, ErrorCount: 0},
+	}, nil
+}
+
+func (f *fakeStore) Operations(_ context.Context, service string) ([]store.Operation, error) {
+	f.mu.Lock()
+	f.lastName = service
+	f.mu.Unlock()
+	if service == f.failingSvc {
+		return nil, errBroken
+	}
+	if service != "checkout" {
+		return nil, nil
+	}
+	return []store.Operation{
+		{Name: "SELECT orders", Kind: tracepb.Span_SPAN_KIND_CLIENT},
+		{Name: "POST /checkout", Kind: tracepb.Span_SPAN_KIND_SERVER},
+	}, nil
+}
+
+func (f *fakeStore) Trace(_ context.Context, id store.TraceID) (*tracepb.TracesData, error) {
+	td, ok := f.traces[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return proto.Clone(td).(*tracepb.TracesData), nil
+}
+
+func (f *fakeStore) FindTraces(_ context.Context, q store.TraceQuery) ([]store.TraceSummary, error) {
+	f.mu.Lock()
+	f.lastQuery = q
+	f.mu.Unlock()
+	var out []store.TraceSummary
+	for _, s := range f.summaries {
+		if q.Service != "" && !contains(s.Services, q.Service) {
+			continue
+		}
+		if len(out) == q.Limit {
+			break
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeStore) Correlation(_ context.Context, id string, limit int) ([]store.TraceSummary, error) {
+	f.mu.Lock()
+	f.lastLimit = limit
+	f.mu.Unlock()
+	if id != "req-42" {
+		return nil, nil
+	}
+	return f.summaries[:1], nil
+}
+
+func (f *fakeStore) MetricNames(_ context.Context, start, end time.Time) ([]store.MetricInfo, error) {
+	f.record(start, end)
+	return []store.MetricInfo{
+		{Name: "queue.size", Type: "gauge", Unit: "{item}", Description: "Items waiting."},
+		{Name: "http.server.request.duration", Type: "histogram", Unit: "ms", Description: "Request latency."},
+		{Name: "gc.pause", Type: "summary", Unit: "ms"},
+		{Name: "rpc.latency", Type: "exponential_histogram", Unit: "ms"},
+		{Name: "requests", Type: "sum", Unit: "{request}"},
+	}, nil
+}
+
+func (f *fakeStore) Metrics(_ context.Context, name string, start, end time.Time) ([]*metricspb.ResourceMetrics, error) {
+	f.record(start, end)
+	f.mu.Lock()
+	f.lastName = name
+	f.mu.Unlock()
+	var out []*metricspb.ResourceMetrics
+	for _, rm := range f.metrics[name] {
+		out = append(out, proto.Clone(rm).(*metricspb.ResourceMetrics))
+	}
+	return out, nil
+}
+
+// Fixture IDs.
+var (
+	traceID1 = store.TraceID{0x5b, 0x8e, 0xfa, 0xf1, 0x6e, 0x7d, 0x4c, 0x90, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18}
+	// traceID64 is a 64-bit (Zipkin) trace ID as the store keeps it.
+	traceID64 = store.TraceID{8: 0x46, 9: 0x3a, 10: 0xc3, 11: 0x5c, 12: 0x9f, 13: 0x64, 14: 0x13, 15: 0xad}
+)
+
+// fixture times: the fake clock reads 2024-05-01T12:00:00Z.
+var (
+	t0 = time.Date(2024, 5, 1, 11, 59, 0, 0, time.UTC)
+	t1 = t0.Add(30 * time.Second)
+)
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{
+		failingSvc: "broken",
+		traces: map[store.TraceID]*tracepb.TracesData{
+			traceID1:  fixtureTrace(traceID1),
+			traceID64: fixtureTrace(traceID64),
+		},
+		summaries: []store.TraceSummary{
+			{
+				TraceID: traceID1, RootService: "frontend", RootOperation: "GET /cart",
+				Start: t1, Duration: 42 * time.Millisecond, SpanCount: 2, ErrorCount: 1,
+				Services: []string{"checkout", "frontend"},
+			},
+			{
+				TraceID: traceID64, RootService: "frontend", RootOperation: "GET /",
+				Start: t0, Duration: 1500 * time.Microsecond, SpanCount: 1,
+				Services: []string{"frontend"},
+			},
+		},
+		metrics: map[string][]*metricspb.ResourceMetrics{
+			"queue.size":                   {fixtureGauge()},
+			"requests":                     {fixtureSum()},
+			"http.server.request.duration": fixtureHistogram(),
+			"rpc.latency":                  {fixtureExponential()},
+			"gc.pause":                     {fixtureSummary()},
+		},
+	}
+}
+
+func strAttr(k, v string) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+}
+
+func intAttr(k string, v int64) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+}
+
+func resource(service string) *resourcepb.Resource {
+	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strAttr("service.name", service)}}
+}
+
+func nanos(t time.Time) uint64 { return uint64(t.UnixNano()) }
+
+// fixtureTrace is a two-span trace: frontend GET /cart calling checkout.
+func fixtureTrace(id store.TraceID) *tracepb.TracesData {
+	root := []byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08}
+	child := []byte{0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18}
+	return &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{
+		{
+			Resource: resource("frontend"),
+			ScopeSpans: []*tracepb.ScopeSpans{{
+				Scope: &commonpb.InstrumentationScope{Name: "net/http"},
+				Spans: []*tracepb.Span{{
+					TraceId: id[:], SpanId: root, Name: "GET /cart", Kind: tracepb.Span_SPAN_KIND_SERVER,
+					StartTimeUnixNano: nanos(t1), EndTimeUnixNano: nanos(t1.Add(42 * time.Millisecond)),
+					Attributes: []*commonpb.KeyValue{strAttr("http.route", "/cart"), intAttr("http.response.status_code", 500)},
+					Status:     &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "upstream failed"},
+				}},
+			}},
+		},
+		{
+			Resource: resource("checkout"),
+			ScopeSpans: []*tracepb.ScopeSpans{{
+				Spans: []*tracepb.Span{{
+					TraceId: id[:], SpanId: child, ParentSpanId: root, Name: "POST /checkout", Kind: tracepb.Span_SPAN_KIND_SERVER,
+					StartTimeUnixNano: nanos(t1.Add(time.Millisecond)), EndTimeUnixNano: nanos(t1.Add(40 * time.Millisecond)),
+				}},
+			}},
+		},
+	}}
+}
+
+func metricRM(service string, m *metricspb.Metric) *metricspb.ResourceMetrics {
+	res := resource(service)
+	res.Attributes = append(res.Attributes, strAttr("service.instance.id", service+"-1"), intAttr("process.pid", 4242))
+	return &metricspb.ResourceMetrics{
+		Resource:     res,
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{m}}},
+	}
+}
+
+func fixtureGauge() *metricspb.ResourceMetrics {
+	return metricRM("checkout", &metricspb.Metric{
+		Name: "queue.size", Unit: "{item}", Description: "Items waiting.",
+		Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{DataPoints: []*metricspb.NumberDataPoint{
+			// Out of order on purpose: the response sorts by time.
+			{TimeUnixNano: nanos(t1), Value: &metricspb.NumberDataPoint_AsInt{AsInt: 7}, Attributes: []*commonpb.KeyValue{strAttr("queue", "orders")}},
+			{TimeUnixNano: nanos(t0), Value: &metricspb.NumberDataPoint_AsInt{AsInt: 4}, Attributes: []*commonpb.KeyValue{strAttr("queue", "orders")}},
+			{TimeUnixNano: nanos(t0), Value: &metricspb.NumberDataPoint_AsDouble{AsDouble: 0.5}, Attributes: []*commonpb.KeyValue{strAttr("queue", "emails")}},
+			// No recorded value: left out.
+			{TimeUnixNano: nanos(t1), Flags: 1, Attributes: []*commonpb.KeyValue{strAttr("queue", "emails")}},
+		}}},
+	})
+}
+
+func fixtureSum() *metricspb.ResourceMetrics {
+	return metricRM("frontend", &metricspb.Metric{
+		Name: "requests", Unit: "{request}",
+		Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
+			AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE, IsMonotonic: true,
+			DataPoints: []*metricspb.NumberDataPoint{{
+				StartTimeUnixNano: nanos(t0.Add(-time.Hour)), TimeUnixNano: nanos(t0),
+				Value: &metricspb.NumberDataPoint_AsInt{AsInt: 1234},
+				Exemplars: []*metricspb.Exemplar{{
+					TimeUnixNano: nanos(t0.Add(-time.Second)), Value: &metricspb.Exemplar_AsInt{AsInt: 1},
+					TraceId: traceID1[:], SpanId: []byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08},
+					FilteredAttributes: []*commonpb.KeyValue{strAttr("http.route", "/cart")},
+				}},
+			}},
+		}},
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// fixtureHistogram is the histogram of TestExplicitQuantile (bounds 10, 20,
+// 50, 100; counts 2, 3, 4, 1, 0; min 3, max 90) for two services.
+func fixtureHistogram() []*metricspb.ResourceMetrics {
+	m := func(service string, count uint64) *metricspb.ResourceMetrics {
+		return metricRM(service, &metricspb.Metric{
+			Name: "http.server.request.duration", Unit: "ms", Description: "Request latency.",
+			Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
+				AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA,
+				DataPoints: []*metricspb.HistogramDataPoint{{
+					StartTimeUnixNano: nanos(t0), TimeUnixNano: nanos(t1),
+					Attributes: []*commonpb.KeyValue{strAttr("http.route", "/cart")},
+					Count:      count, Sum: ptr(384.5), Min: ptr(3.0), Max: ptr(90.0),
+					ExplicitBounds: []float64{10, 20, 50, 100},
+					BucketCounts:   []uint64{2, 3, 4, 1, 0},
+					Exemplars: []*metricspb.Exemplar{{
+						TimeUnixNano: nanos(t1), Value: &metricspb.Exemplar_AsDouble{AsDouble: 90},
+						TraceId: traceID1[:], SpanId: []byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08},
+					}},
+				}},
+			}},
+		})
+	}
+	return []*metricspb.ResourceMetrics{m("frontend", 10), m("checkout", 10)}
+}
+
+// fixtureExponential is the scale-0 histogram of TestExponentialQuantile.
+func fixtureExponential() *metricspb.ResourceMetrics {
+	return metricRM("checkout", &metricspb.Metric{
+		Name: "rpc.latency", Unit: "ms",
+		Data: &metricspb.Metric_ExponentialHistogram{ExponentialHistogram: &metricspb.ExponentialHistogram{
+			AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA,
+			DataPoints: []*metricspb.ExponentialHistogramDataPoint{{
+				StartTimeUnixNano: nanos(t0), TimeUnixNano: nanos(t1),
+				Count: 5, Sum: ptr(12.0), Scale: 0, ZeroCount: 1,
+				Positive: &metricspb.ExponentialHistogramDataPoint_Buckets{Offset: 0, BucketCounts: []uint64{1, 2, 1}},
+			}},
+		}},
+	})
+}
+
+func fixtureSummary() *metricspb.ResourceMetrics {
+	return metricRM("checkout", &metricspb.Metric{
+		Name: "gc.pause", Unit: "ms",
+		Data: &metricspb.Metric_Summary{Summary: &metricspb.Summary{DataPoints: []*metricspb.SummaryDataPoint{{
+			StartTimeUnixNano: nanos(t0), TimeUnixNano: nanos(t1), Count: 100, Sum: 250,
+			QuantileValues: []*metricspb.SummaryDataPoint_ValueAtQuantile{
+				{Quantile: 0.99, Value: 9.5}, {Quantile: 0.5, Value: 2},
+			},
+		}}}},
+	})
+}

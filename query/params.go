@@ -1,0 +1,185 @@
+package query
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flowscope/flowscope/query/querypb"
+	"github.com/flowscope/flowscope/store"
+)
+
+// DefaultQuantiles are the quantiles estimated for histogram points when a
+// GetMetric request names none. Do not modify.
+var DefaultQuantiles = []float64{0.5, 0.9, 0.99, 0.999}
+
+// invalidArgf returns an InvalidArgument status error. Messages start with
+// "invalid NAME" or "missing NAME", NAME being the request parameter as
+// spelled on REST.
+func invalidArgf(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// ParseTraceID parses a trace ID of 32 hex digits, or of 16 (a 64-bit
+// Zipkin-style ID, which is left-padded with zeros to 32, the form the store
+// keeps it in). Upper-case digits are accepted. An all-zero ID is invalid.
+func ParseTraceID(s string) (store.TraceID, error) {
+	var id store.TraceID
+	var src string
+	switch len(s) {
+	case 32:
+		src = s
+	case 16:
+		src = strings.Repeat("0", 16) + s
+	default:
+		return id, fmt.Errorf("invalid traceId %q: want 32 or 16 hex digits", s)
+	}
+	if _, err := hex.Decode(id[:], []byte(src)); err != nil {
+		return id, fmt.Errorf("invalid traceId %q: want 32 or 16 hex digits", s)
+	}
+	if id == (store.TraceID{}) {
+		return id, fmt.Errorf("invalid traceId %q: all zeros", s)
+	}
+	return id, nil
+}
+
+// FormatTraceID returns id as 32 lowercase hex digits.
+func FormatTraceID(id store.TraceID) string {
+	return hex.EncodeToString(id[:])
+}
+
+// parseTime parses the time parameter param: RFC 3339 (fractional seconds
+// allowed) or Unix milliseconds written with digits only. Empty gives the
+// zero time.
+func parseTime(param, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if isDigits(s) {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms > math.MaxInt64/int64(time.Millisecond) {
+			return time.Time{}, invalidArgf("invalid %s %q: Unix milliseconds out of range", param, s)
+		}
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalidArgf("invalid %s %q: want RFC 3339 or Unix milliseconds", param, s)
+	}
+	return t, nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parseRange parses the start and end parameters. A missing end is now, a
+// missing start is end - DefaultRange. An end before start is invalid.
+func parseRange(startParam, endParam string, now time.Time) (start, end time.Time, err error) {
+	if start, err = parseTime("start", startParam); err != nil {
+		return start, end, err
+	}
+	if end, err = parseTime("end", endParam); err != nil {
+		return start, end, err
+	}
+	if end.IsZero() {
+		end = now
+	}
+	if start.IsZero() {
+		start = end.Add(-DefaultRange)
+	}
+	if end.Before(start) {
+		return start, end, invalidArgf("invalid end %s: before start %s",
+			end.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano))
+	}
+	return start, end, nil
+}
+
+// parseLimit applies the search limit rules: 0 means
+// store.DefaultSearchLimit, the maximum is store.MaxSearchLimit.
+func parseLimit(limit int32) (int, error) {
+	switch {
+	case limit == 0:
+		return store.DefaultSearchLimit, nil
+	case limit < 0:
+		return 0, invalidArgf("invalid limit %d: must be positive", limit)
+	case limit > store.MaxSearchLimit:
+		return 0, invalidArgf("invalid limit %d: must be at most %d", limit, store.MaxSearchLimit)
+	}
+	return int(limit), nil
+}
+
+// parseDuration parses a duration parameter written as a Go duration
+// ("250us", "150ms", "1.5s"). Empty gives 0 (no bound).
+func parseDuration(param, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, invalidArgf("invalid %s %q: want a duration such as 250us, 150ms or 1.5s", param, s)
+	}
+	if d < 0 {
+		return 0, invalidArgf("invalid %s %q: must not be negative", param, s)
+	}
+	return d, nil
+}
+
+// traceQuery validates a search request and converts it to a store query.
+func traceQuery(req *querypb.SearchTracesRequest, now time.Time) (store.TraceQuery, error) {
+	var q store.TraceQuery
+	var err error
+	if q.Start, q.End, err = parseRange(req.GetStart(), req.GetEnd(), now); err != nil {
+		return q, err
+	}
+	if q.MinDuration, err = parseDuration("minDuration", req.GetMinDuration()); err != nil {
+		return q, err
+	}
+	if q.MaxDuration, err = parseDuration("maxDuration", req.GetMaxDuration()); err != nil {
+		return q, err
+	}
+	if q.MaxDuration != 0 && q.MaxDuration < q.MinDuration {
+		return q, invalidArgf("invalid maxDuration %q: less than minDuration %q", req.GetMaxDuration(), req.GetMinDuration())
+	}
+	if q.Limit, err = parseLimit(req.GetLimit()); err != nil {
+		return q, err
+	}
+	if len(req.GetAttributes()) > 0 {
+		q.Attributes = make(map[string]string, len(req.GetAttributes()))
+		for k, v := range req.GetAttributes() {
+			if k == "" {
+				return q, invalidArgf("invalid attributes: empty key")
+			}
+			q.Attributes[k] = v
+		}
+	}
+	q.Service = req.GetService()
+	q.Operation = req.GetOperation()
+	return q, nil
+}
+
+// parseQuantiles validates requested quantiles (fractions in [0, 1]) or
+// returns DefaultQuantiles when none are given.
+func parseQuantiles(qs []float64) ([]float64, error) {
+	if len(qs) == 0 {
+		return slices.Clone(DefaultQuantiles), nil
+	}
+	for _, q := range qs {
+		if !(q >= 0 && q <= 1) { // also rejects NaN
+			return nil, invalidArgf("invalid quantiles %v: must be a fraction in [0, 1]", q)
+		}
+	}
+	return qs, nil
+}
