@@ -102,6 +102,8 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 			Logger: logger, RequestMetrics: counts,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
 	}
 	gw, err := query.NewGatewayHandler(ctx, svc)
 	if err != nil {
@@ -115,6 +117,8 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 			return nil
 		}}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
 	}
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
 	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(c.listeners["otlp_http"])) }()
