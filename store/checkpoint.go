@@ -339,19 +339,28 @@ type runEntry struct {
 }
 
 func sortRunEntries(e []runEntry) []runEntry {
+	// Compare trace IDs as two big-endian words: same order as bytes, a
+	// fraction of the cost (this sort dominates checkpoints).
 	slices.SortFunc(e, func(a, b runEntry) int {
-		if c := compareIDs(a.id, b.id); c != 0 {
+		if c := cmpU64(binary.BigEndian.Uint64(a.id[:8]), binary.BigEndian.Uint64(b.id[:8])); c != 0 {
 			return c
 		}
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
+		if c := cmpU64(binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:])); c != 0 {
+			return c
 		}
-		return 0
+		return cmpU64(a.seq, b.seq)
 	})
 	return slices.Compact(e)
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // writeRun stores entries as a new run: a header in "runs" under the run ID
