@@ -1,0 +1,874 @@
+// Command ingest benchmarks Flowscope's durable OTLP/gRPC ingest.
+//
+// It builds the collector (or uses -collector, or targets a running one with
+// -addr), starts it on a temporary data directory, drives it with many
+// concurrent clients sending pre-encoded telemetrygen-shaped export requests,
+// counts only the spans the collector acknowledged, shuts it down cleanly
+// and reports spans/s, export latency, bytes on disk per span, peak RSS and
+// CPU use. Run from the repository root:
+//
+//	go run ./bench/ingest -duration 30s -clients 16
+//
+// See bench/README.md for the flags and how to read the output.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+
+	// The standard protobuf codec decodes the (small) responses.
+	_ "google.golang.org/grpc/encoding/proto"
+)
+
+// config holds the command-line settings.
+type config struct {
+	Duration        time.Duration
+	Warmup          time.Duration
+	Clients         int
+	Conns           int
+	SpansPerRequest int
+	Pool            int
+	MaxRequests     int64
+	Timeout         time.Duration
+	Collector       string
+	CollectorArgs   string
+	Addr            string
+	HTTPAddr        string
+	DataDir         string
+	PID             int
+	KeepData        bool
+	JSON            bool
+	Seed            uint64
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measured sending time (after the warm-up)")
+	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "sending time before measuring starts (not counted in spans/s)")
+	fs.IntVar(&c.Clients, "clients", 16, "concurrent sending goroutines (each has one request in flight)")
+	fs.IntVar(&c.Conns, "conns", 0, "gRPC connections shared by the clients (0: one per 4 clients)")
+	fs.IntVar(&c.SpansPerRequest, "spans-per-request", 512, "spans in each export request (even: parent+child per trace)")
+	fs.IntVar(&c.Pool, "pool", 256, "distinct pre-encoded requests; IDs are rewritten on every send")
+	fs.Int64Var(&c.MaxRequests, "max-requests", 10_000_000, "stop after this many export calls in total (a safety bound)")
+	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "deadline of one export call")
+	fs.StringVar(&c.Collector, "collector", "", "collector binary to start (default: go build ./cmd/collector into a temp dir)")
+	fs.StringVar(&c.CollectorArgs, "collector-args", "", "extra space-separated flags for collector serve (e.g. \"--store-queue-bytes 67108864\")")
+	fs.StringVar(&c.Addr, "addr", "", "OTLP/gRPC host:port of an already running collector (nothing is started or stopped)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "with -addr: the collector's REST/metrics host:port, for the read-back check")
+	fs.StringVar(&c.DataDir, "data-dir", "", "with -addr: the collector's data dir, to report bytes on disk (read while running)")
+	fs.IntVar(&c.PID, "pid", 0, "with -addr: the collector's process ID, to report RSS and CPU")
+	fs.BoolVar(&c.KeepData, "keep-data", false, "keep the temporary data directory and print its path")
+	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON instead of a table")
+	fs.Uint64Var(&c.Seed, "seed", 0, "seed for the generated IDs (0: random)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./bench/ingest [flags]\n\nDrives durable OTLP/gRPC ingest into a Flowscope collector and reports\nacknowledged spans/s, export latency, bytes on disk per span and peak RSS.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "ingest: unexpected argument %q\n", fs.Arg(0))
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "ingest: "+format+"\n", args...) }
+	res, err := run(ctx, c, logf)
+	if res != nil {
+		if c.JSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(res)
+		} else {
+			res.printTable(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ingest: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// Result is what one run measured. Pointer fields are null when unknown
+// (for example disk and RSS when targeting a collector started elsewhere).
+type Result struct {
+	Target          string  `json:"target"`    // "subprocess" or the -addr
+	Collector       string  `json:"collector"` // binary path, when started here
+	Clients         int     `json:"clients"`   // concurrent senders
+	Conns           int     `json:"conns"`     // gRPC connections
+	SpansPerRequest int     `json:"spans_per_request"`
+	RequestBytes    int     `json:"request_bytes"`    // encoded size of one request
+	WarmupSeconds   float64 `json:"warmup_seconds"`   // sending time not measured
+	MeasuredSeconds float64 `json:"measured_seconds"` // the window spans/s is computed over
+
+	AckedSpans      int64   `json:"acked_spans"`       // spans acknowledged (export OK) inside the window
+	SpansPerSecond  float64 `json:"spans_per_second"`  // AckedSpans / MeasuredSeconds
+	AckedSpansTotal int64   `json:"acked_spans_total"` // including warm-up and the drain after the window
+	RequestsOK      int64   `json:"requests_ok"`       // export calls that returned OK (whole run)
+	RequestsRefused int64   `json:"requests_refused"`  // RESOURCE_EXHAUSTED or UNAVAILABLE (whole run)
+	RequestsFailed  int64   `json:"requests_failed"`   // any other error (whole run)
+	SpansRejected   int64   `json:"spans_rejected"`    // partial_success.rejected_spans (whole run)
+	FirstError      string  `json:"first_error,omitempty"`
+	LatencyP50Ms    float64 `json:"latency_p50_ms"` // export latency of OK calls in the window
+	LatencyP99Ms    float64 `json:"latency_p99_ms"`
+	LatencyMaxMs    float64 `json:"latency_max_ms"`
+
+	DBFileBytes  *int64   `json:"db_file_bytes"`  // size of flowscope.db after shutdown
+	DataDirBytes *int64   `json:"data_dir_bytes"` // every file in the data directory
+	BytesPerSpan *float64 `json:"bytes_per_span"` // DBFileBytes / AckedSpansTotal
+
+	PeakRSSBytes       *int64   `json:"peak_rss_bytes"`             // VmHWM of the collector, read before it stops
+	MaxSampledRSSBytes *int64   `json:"max_sampled_rss_bytes"`      // largest VmRSS seen while sampling
+	MaxSampledAnon     *int64   `json:"max_sampled_rss_anon_bytes"` // largest RssAnon seen while sampling
+	RSSAnonBytes       *int64   `json:"rss_anon_bytes"`             // RssAnon (heap, stacks) at the end of the load
+	RSSFileBytes       *int64   `json:"rss_file_bytes"`             // RssFile (mapped files: the bbolt mmap, the binary) at the end
+	ServerCPUSeconds   *float64 `json:"server_cpu_seconds"`         // collector user+system CPU in the window
+	ClientCPUSeconds   float64  `json:"client_cpu_seconds"`         // this process's user+system CPU in the window
+	ServerCores        *float64 `json:"server_cores"`               // ServerCPUSeconds / MeasuredSeconds
+	ClientCores        float64  `json:"client_cores"`
+
+	LoadAvgBefore string `json:"loadavg_before"` // /proc/loadavg before the load: other work on the machine skews results
+	LoadAvgAfter  string `json:"loadavg_after"`
+
+	ServerAcceptedSpans *int64 `json:"server_accepted_spans"` // the collector's flowscope_store_items_total{signal="traces",outcome="accepted"}
+
+	ReadBack        *bool    `json:"read_back"`        // an acknowledged trace was found by ID after the run
+	ShutdownSeconds *float64 `json:"shutdown_seconds"` // SIGTERM to exit
+	ExitCode        *int     `json:"exit_code"`        // collector exit status
+	ErrorLogs       *int     `json:"error_logs"`       // collector log lines at level ERROR
+	DataDir         string   `json:"data_dir,omitempty"`
+}
+
+func (r *Result) printTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	unknown := "unknown"
+	i64 := func(p *int64, f func(int64) string) string {
+		if p == nil {
+			return unknown
+		}
+		return f(*p)
+	}
+	f64 := func(p *float64, f string) string {
+		if p == nil {
+			return unknown
+		}
+		return fmt.Sprintf(f, *p)
+	}
+	row("target", r.Target+" "+r.Collector)
+	row("clients / conns", fmt.Sprintf("%d / %d", r.Clients, r.Conns))
+	row("spans per request", fmt.Sprintf("%d (%d bytes encoded)", r.SpansPerRequest, r.RequestBytes))
+	row("warm-up / measured", fmt.Sprintf("%.1f s / %.1f s", r.WarmupSeconds, r.MeasuredSeconds))
+	row("acknowledged spans", fmt.Sprintf("%d in window, %d in total", r.AckedSpans, r.AckedSpansTotal))
+	row("spans/s (acknowledged)", fmt.Sprintf("%.0f", r.SpansPerSecond))
+	row("requests ok / refused / failed", fmt.Sprintf("%d / %d / %d", r.RequestsOK, r.RequestsRefused, r.RequestsFailed))
+	if r.SpansRejected > 0 {
+		row("spans rejected (partial)", strconv.FormatInt(r.SpansRejected, 10))
+	}
+	if r.FirstError != "" {
+		row("first error", r.FirstError)
+	}
+	row("export latency p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs))
+	row("flowscope.db size", i64(r.DBFileBytes, mib))
+	row("data dir size", i64(r.DataDirBytes, mib))
+	row("bytes on disk per span", f64(r.BytesPerSpan, "%.1f"))
+	row("peak RSS (VmHWM)", i64(r.PeakRSSBytes, mib))
+	row("max sampled RSS", i64(r.MaxSampledRSSBytes, mib))
+	row("max sampled RSS anon", i64(r.MaxSampledAnon, mib))
+	row("RSS anon / file at the end", i64(r.RSSAnonBytes, mib)+" / "+i64(r.RSSFileBytes, mib))
+	row("server CPU in window", f64(r.ServerCPUSeconds, "%.1f s")+" ("+f64(r.ServerCores, "%.2f cores")+")")
+	row("client CPU in window", fmt.Sprintf("%.1f s (%.2f cores)", r.ClientCPUSeconds, r.ClientCores))
+	rb := unknown
+	if r.ReadBack != nil {
+		rb = strconv.FormatBool(*r.ReadBack)
+	}
+	row("spans accepted by the store (self-metric)", i64(r.ServerAcceptedSpans, func(n int64) string { return strconv.FormatInt(n, 10) }))
+	row("load average before / after", r.LoadAvgBefore+" / "+r.LoadAvgAfter)
+	row("acked trace read back", rb)
+	row("shutdown", f64(r.ShutdownSeconds, "%.2f s"))
+	ec, el := unknown, unknown
+	if r.ExitCode != nil {
+		ec = strconv.Itoa(*r.ExitCode)
+	}
+	if r.ErrorLogs != nil {
+		el = strconv.Itoa(*r.ErrorLogs)
+	}
+	row("collector exit code / error logs", ec+" / "+el)
+	if r.DataDir != "" {
+		row("data dir (kept)", r.DataDir)
+	}
+	tw.Flush()
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/(1<<20), n) }
+
+// run performs one benchmark run. It returns a partial result with an error
+// when the run could not complete cleanly.
+func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, error) {
+	if c.Clients < 1 || c.Duration <= 0 || c.Warmup < 0 || c.Pool < 1 || c.MaxRequests < 1 {
+		return nil, errors.New("need -clients >= 1, -duration > 0, -warmup >= 0, -pool >= 1, -max-requests >= 1")
+	}
+	if c.Conns <= 0 {
+		c.Conns = (c.Clients + 3) / 4
+	}
+	if c.Conns > c.Clients {
+		c.Conns = c.Clients
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+	res := &Result{Clients: c.Clients, Conns: c.Conns, SpansPerRequest: c.SpansPerRequest}
+
+	// The collector: started here, or already running.
+	var proc *collectorProc
+	grpcAddr, httpAddr, dataDir, pid := c.Addr, c.HTTPAddr, c.DataDir, c.PID
+	if c.Addr == "" {
+		bin := c.Collector
+		tmp, err := os.MkdirTemp("", "flowscope-bench-")
+		if err != nil {
+			return nil, err
+		}
+		if !c.KeepData {
+			defer os.RemoveAll(tmp)
+		} else {
+			res.DataDir = filepath.Join(tmp, "data")
+		}
+		if bin == "" {
+			logf("building the collector")
+			if bin, err = buildCollector(ctx, tmp); err != nil {
+				return nil, err
+			}
+		}
+		res.Target, res.Collector = "subprocess", bin
+		dataDir = filepath.Join(tmp, "data")
+		proc, err = startCollector(ctx, bin, dataDir, strings.Fields(c.CollectorArgs))
+		if err != nil {
+			return nil, err
+		}
+		defer proc.kill()
+		grpcAddr, httpAddr, pid = proc.grpcAddr, proc.httpAddr, proc.cmd.Process.Pid
+		logf("collector pid %d: otlp_grpc %s, http %s, data %s", pid, grpcAddr, httpAddr, dataDir)
+	} else {
+		res.Target = c.Addr
+	}
+
+	logf("encoding %d requests of %d spans", c.Pool, c.SpansPerRequest)
+	templates, err := buildTemplates(c.Pool, c.SpansPerRequest, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	res.SpansPerRequest = templates[0].spans
+	res.RequestBytes = len(templates[0].raw)
+
+	conns := make([]*grpc.ClientConn, c.Conns)
+	for i := range conns {
+		cc, err := grpc.NewClient(grpcAddr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{proto: encoding.GetCodecV2("proto")})),
+			grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(4<<20))
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", grpcAddr, err)
+		}
+		defer cc.Close()
+		conns[i] = cc
+	}
+
+	// RSS sampling while the load runs.
+	var rssMax, anonMax atomic.Int64
+	sampleDone := make(chan struct{})
+	var sampler sync.WaitGroup
+	if pid > 0 {
+		sampler.Add(1)
+		go func() {
+			defer sampler.Done()
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if st, err := readProcStatus(pid); err == nil {
+					if st["VmRSS"] > rssMax.Load() {
+						rssMax.Store(st["VmRSS"])
+					}
+					if st["RssAnon"] > anonMax.Load() {
+						anonMax.Store(st["RssAnon"])
+					}
+				}
+				select {
+				case <-sampleDone:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+
+	// The load.
+	res.LoadAvgBefore = loadAvg()
+	start := time.Now()
+	winStart := start.Add(c.Warmup)
+	winEnd := winStart.Add(c.Duration)
+	ld := &load{templates: templates, winStart: winStart, winEnd: winEnd, maxRequests: c.MaxRequests, timeout: c.Timeout, seqBase: c.Seed}
+	logf("sending with %d clients over %d connections: %s warm-up, %s measured", c.Clients, c.Conns, c.Warmup, c.Duration)
+	var wg sync.WaitGroup
+	clients := make([]*client, c.Clients)
+	for i := range clients {
+		clients[i] = &client{ld: ld, cc: conns[i%len(conns)], lat: make([]time.Duration, 0, 4096)}
+		wg.Add(1)
+		go func(cl *client) { defer wg.Done(); cl.loop(ctx) }(clients[i])
+	}
+
+	// CPU at the window's edges.
+	var srvCPU0, srvCPU1 float64
+	var cliCPU0, cliCPU1 float64
+	srvOK := pid > 0
+	sleepUntil(ctx, winStart)
+	if srvOK {
+		srvCPU0, err = procCPUSeconds(pid)
+		srvOK = err == nil
+	}
+	cliCPU0 = selfCPUSeconds()
+	sleepUntil(ctx, winEnd)
+	if srvOK {
+		srvCPU1, err = procCPUSeconds(pid)
+		srvOK = err == nil
+	}
+	cliCPU1 = selfCPUSeconds()
+	measured := time.Since(winStart)
+	if now := time.Now(); now.Before(winEnd) { // interrupted
+		measured = now.Sub(winStart)
+	}
+	res.LoadAvgAfter = loadAvg()
+	wg.Wait() // the clients stop at winEnd and let their last call finish
+	logf("load done; collecting results")
+
+	// Aggregate.
+	var lat []time.Duration
+	for _, cl := range clients {
+		res.AckedSpans += cl.ackedWin
+		res.AckedSpansTotal += cl.acked
+		res.RequestsOK += cl.ok
+		res.RequestsRefused += cl.refused
+		res.RequestsFailed += cl.failed
+		res.SpansRejected += cl.rejected
+		if res.FirstError == "" {
+			res.FirstError = cl.firstErr
+		}
+		lat = append(lat, cl.lat...)
+	}
+	res.WarmupSeconds = c.Warmup.Seconds()
+	res.MeasuredSeconds = measured.Seconds()
+	if measured > 0 {
+		res.SpansPerSecond = float64(res.AckedSpans) / measured.Seconds()
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		q := func(p float64) float64 { return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
+		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = q(0.50), q(0.99), ms(lat[len(lat)-1])
+	}
+	res.ClientCPUSeconds = cliCPU1 - cliCPU0
+	if measured > 0 {
+		res.ClientCores = res.ClientCPUSeconds / measured.Seconds()
+	}
+	if srvOK {
+		s := srvCPU1 - srvCPU0
+		res.ServerCPUSeconds = &s
+		if measured > 0 {
+			cores := s / measured.Seconds()
+			res.ServerCores = &cores
+		}
+	}
+
+	// Read acknowledged traces back by ID (each client's first and last),
+	// and compare with the store's own count.
+	if httpAddr != "" {
+		found, checked := true, 0
+		for _, cl := range clients {
+			for _, id := range []string{cl.firstTrace, cl.lastTrace} {
+				if id == "" {
+					continue
+				}
+				checked++
+				ok, err := traceFound(httpAddr, id)
+				if err != nil {
+					logf("read back %s: %v", id, err)
+				}
+				found = found && ok
+			}
+		}
+		if checked > 0 {
+			res.ReadBack = &found
+		}
+		if n, err := acceptedSpans(httpAddr); err == nil {
+			res.ServerAcceptedSpans = &n
+		} else {
+			logf("self-metrics: %v", err)
+		}
+	}
+
+	// Memory, before the collector stops.
+	close(sampleDone)
+	sampler.Wait()
+	if pid > 0 {
+		if st, err := readProcStatus(pid); err == nil {
+			hwm, anon, file := st["VmHWM"], st["RssAnon"], st["RssFile"]
+			res.PeakRSSBytes, res.RSSAnonBytes, res.RSSFileBytes = &hwm, &anon, &file
+		}
+		m, a := rssMax.Load(), anonMax.Load()
+		res.MaxSampledRSSBytes, res.MaxSampledAnon = &m, &a
+	}
+
+	var runErr error
+	if proc != nil {
+		t0 := time.Now()
+		code, logs, err := proc.stop(2 * time.Minute)
+		d := time.Since(t0).Seconds()
+		res.ShutdownSeconds, res.ExitCode, res.ErrorLogs = &d, &code, &logs
+		if err != nil {
+			runErr = err
+		} else if code != 0 {
+			runErr = fmt.Errorf("collector exited with status %d; last log lines:\n%s", code, proc.tail())
+		} else if logs > 0 {
+			runErr = fmt.Errorf("collector logged %d errors; last log lines:\n%s", logs, proc.tail())
+		}
+	}
+	if dataDir != "" {
+		if fi, err := os.Stat(filepath.Join(dataDir, "flowscope.db")); err == nil {
+			n := fi.Size()
+			res.DBFileBytes = &n
+			if res.AckedSpansTotal > 0 {
+				b := float64(n) / float64(res.AckedSpansTotal)
+				res.BytesPerSpan = &b
+			}
+		}
+		var total int64
+		filepath.WalkDir(dataDir, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					total += fi.Size()
+				}
+			}
+			return nil
+		})
+		res.DataDirBytes = &total
+	}
+	if runErr == nil && ctx.Err() != nil {
+		runErr = errors.New("interrupted")
+	}
+	if runErr == nil && res.RequestsFailed > 0 {
+		runErr = fmt.Errorf("%d export calls failed; first: %s", res.RequestsFailed, res.FirstError)
+	}
+	if runErr == nil && res.ReadBack != nil && !*res.ReadBack {
+		runErr = errors.New("an acknowledged trace was not found by ID")
+	}
+	if runErr == nil && proc != nil && res.ServerAcceptedSpans != nil && *res.ServerAcceptedSpans < res.AckedSpansTotal {
+		runErr = fmt.Errorf("the store counts %d accepted spans but %d were acknowledged", *res.ServerAcceptedSpans, res.AckedSpansTotal)
+	}
+	return res, runErr
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func sleepUntil(ctx context.Context, t time.Time) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(t)):
+	}
+}
+
+// load is shared by the clients.
+type load struct {
+	templates        []*template
+	winStart, winEnd time.Time
+	maxRequests      int64
+	timeout          time.Duration
+	seqBase          uint64
+	seq              atomic.Uint64
+	sent             atomic.Int64
+}
+
+// client is one sending goroutine; its counters are read after it ends.
+type client struct {
+	ld  *load
+	cc  *grpc.ClientConn
+	buf []byte
+
+	ok, refused, failed, rejected int64
+	acked, ackedWin               int64
+	lat                           []time.Duration
+	firstErr                      string
+	firstTrace, lastTrace         string
+}
+
+const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+func (cl *client) loop(ctx context.Context) {
+	ld := cl.ld
+	msg := &rawMsg{}
+	for ctx.Err() == nil && time.Now().Before(ld.winEnd) && ld.sent.Add(1) <= ld.maxRequests {
+		seq := ld.seq.Add(1)
+		tp := ld.templates[seq%uint64(len(ld.templates))]
+		t0 := time.Now()
+		cl.buf = tp.render(cl.buf, ld.seqBase+seq, t0)
+		msg.b = cl.buf
+		var resp coltracepb.ExportTraceServiceResponse
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ld.timeout)
+		err := cl.cc.Invoke(cctx, exportMethod, msg, &resp)
+		cancel()
+		t1 := time.Now()
+		if err == nil {
+			n := int64(tp.spans)
+			if ps := resp.GetPartialSuccess(); ps != nil {
+				n -= ps.GetRejectedSpans()
+				cl.rejected += ps.GetRejectedSpans()
+			}
+			cl.ok++
+			cl.acked += n
+			if !t1.Before(ld.winStart) && !t1.After(ld.winEnd) {
+				cl.ackedWin += n
+				cl.lat = append(cl.lat, t1.Sub(t0))
+			}
+			if n == int64(tp.spans) {
+				cl.lastTrace = hex.EncodeToString(cl.buf[tp.traceIDs[0] : tp.traceIDs[0]+16])
+				if cl.firstTrace == "" {
+					cl.firstTrace = cl.lastTrace
+				}
+			}
+			continue
+		}
+		st := status.Convert(err)
+		switch st.Code() {
+		case codes.ResourceExhausted, codes.Unavailable:
+			cl.refused++
+			delay := time.Second
+			for _, d := range st.Details() {
+				if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+					delay = ri.GetRetryDelay().AsDuration()
+				}
+			}
+			// Jitter, and never past the end of the window.
+			delay = delay/2 + rand.N(delay/2+1)
+			if rest := time.Until(ld.winEnd); delay > rest {
+				delay = rest
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+		default:
+			cl.failed++
+			if cl.firstErr == "" {
+				cl.firstErr = err.Error()
+			}
+			if cl.failed > 100 { // something is badly wrong; stop hammering
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// rawMsg is a pre-encoded request, sent as is by rawCodec.
+type rawMsg struct{ b []byte }
+
+// rawCodec sends rawMsg bytes without copying or encoding and uses the
+// protobuf codec for everything else (the responses).
+type rawCodec struct{ proto encoding.CodecV2 }
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*rawMsg); ok {
+		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+	}
+	return c.proto.Marshal(v)
+}
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.proto.Unmarshal(data, v) }
+
+func (c rawCodec) Name() string { return "proto" }
+
+// traceFound asks the REST API for a trace by ID.
+func traceFound(httpAddr, traceID string) (bool, error) {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://" + httpAddr + "/api/v1/traces/" + traceID)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
+	}
+	return bytes.Contains(body, []byte(traceID)), nil
+}
+
+// acceptedSpans reads the store's count of committed spans from /metrics.
+func acceptedSpans(httpAddr string) (int64, error) {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "flowscope_store_items_total{") ||
+			!strings.Contains(line, `outcome="accepted"`) || !strings.Contains(line, `signal="traces"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad sample %q", line)
+		}
+		return int64(v), nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New(`no flowscope_store_items_total{signal="traces",outcome="accepted"} sample`)
+}
+
+// buildCollector builds ./cmd/collector of the module that contains the
+// working directory into dir.
+func buildCollector(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w (use -collector PATH)", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the flowscope module: run from the repository or pass -collector PATH")
+	}
+	bin := filepath.Join(dir, "collector")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/collector")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/collector: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// collectorProc is a collector running as a subprocess.
+type collectorProc struct {
+	cmd                *exec.Cmd
+	grpcAddr, httpAddr string
+	logDone            chan struct{}
+
+	mu        sync.Mutex
+	lines     []string // the last log lines
+	errorLogs int
+	exited    bool
+}
+
+// startCollector starts `bin serve` on dataDir with every listener on a
+// free loopback port and waits for its "collector started" log line.
+func startCollector(ctx context.Context, bin, dataDir string, extra []string) (*collectorProc, error) {
+	args := append([]string{"serve", "--data-dir", dataDir,
+		"--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() { // a reproducible configuration
+		if !strings.HasPrefix(kv, "FLOWSCOPE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &collectorProc{cmd: cmd, logDone: make(chan struct{})}
+	started := make(chan [2]string, 1)
+	go func() {
+		defer close(p.logDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			var rec map[string]any
+			_ = json.Unmarshal([]byte(line), &rec)
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			if len(p.lines) > 40 {
+				p.lines = p.lines[1:]
+			}
+			if rec["level"] == "ERROR" {
+				p.errorLogs++
+			}
+			p.mu.Unlock()
+			if rec["msg"] == "collector started" {
+				g, _ := rec["otlp_grpc"].(string)
+				h, _ := rec["http"].(string)
+				select {
+				case started <- [2]string{g, h}:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case a := <-started:
+		p.grpcAddr, p.httpAddr = a[0], a[1]
+		if p.grpcAddr == "" || p.httpAddr == "" {
+			p.kill()
+			return nil, fmt.Errorf("collector started without addresses:\n%s", p.tail())
+		}
+		return p, nil
+	case <-p.logDone:
+		cmd.Wait()
+		return nil, fmt.Errorf("collector exited before starting (%v):\n%s", cmd.ProcessState, p.tail())
+	case <-time.After(60 * time.Second):
+		p.kill()
+		return nil, fmt.Errorf("collector did not start within 60s:\n%s", p.tail())
+	case <-ctx.Done():
+		p.kill()
+		return nil, ctx.Err()
+	}
+}
+
+func (p *collectorProc) tail() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// stop sends SIGTERM and waits up to timeout for the exit; it returns the
+// exit code and the number of error log lines.
+func (p *collectorProc) stop(timeout time.Duration) (int, int, error) {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return -1, 0, err
+	}
+	done := make(chan error, 1)
+	go func() { <-p.logDone; done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		p.kill()
+		return -1, 0, fmt.Errorf("collector did not exit within %s of SIGTERM", timeout)
+	}
+	p.mu.Lock()
+	p.exited = true
+	n := p.errorLogs
+	p.mu.Unlock()
+	return p.cmd.ProcessState.ExitCode(), n, nil
+}
+
+// kill ends the subprocess if it is still running.
+func (p *collectorProc) kill() {
+	p.mu.Lock()
+	exited := p.exited
+	p.exited = true
+	p.mu.Unlock()
+	if !exited {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
+}
+
+// readProcStatus returns the kB fields of /proc/PID/status in bytes.
+func readProcStatus(pid int) (map[string]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 2 && f[1] == "kB" {
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				m[k] = n << 10
+			}
+		}
+	}
+	if _, ok := m["VmRSS"]; !ok {
+		return nil, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return m, nil
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages of the machine.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times; it is 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// procCPUSeconds returns the user+system CPU time of process pid.
+func procCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are plain.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // f[0] is field 3 (state); utime is field 14, stime 15
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat times")
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// selfCPUSeconds returns this process's user+system CPU time.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
