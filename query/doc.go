@@ -16,6 +16,8 @@
 //	/api/v1/correlations/{id}              GetCorrelation  ?limit=
 //	/api/v1/metrics                        ListMetrics     ?start=&end=
 //	/api/v1/metrics/{name}                 GetMetric       ?start=&end=&quantiles=0.5,0.99
+//	/api/v1/flowgraph                      GetFlowGraph    ?start=&end=&level=&operation=&format=json|vizceral
+//	/api/v1/latency                        GetLatency      ?service=&operation=&kind=&source=&target=&level=&quantiles=&step=&start=&end=&format=json|hdrlog
 //
 // A path segment may hold an escaped slash (%2F), which is decoded; metric
 // names may also contain raw slashes (/api/v1/metrics/a/b is metric "a/b").
@@ -39,6 +41,13 @@
 //     32 as the store keeps it). Case is ignored; all zeros is invalid.
 //   - quantiles: fractions in [0, 1], comma-separated or repeated; default
 //     0.5, 0.9, 0.99, 0.999.
+//   - level: service (default), instance, zone, region or namespace.
+//   - kind (latency of a service): server (SERVER and CONSUMER spans, the
+//     default), client (CLIENT and PRODUCER), internal or all.
+//   - step (latency series): a Go duration, a multiple of 10s (StepUnit),
+//     at most MaxSteps steps in the range.
+//   - format: json (default); vizceral for the flow graph, hdrlog for
+//     latency.
 //
 // # Responses
 //
@@ -49,6 +58,16 @@
 // exception: its body is the trace itself as OTLP/JSON TracesData,
 // {"resourceSpans":[…]} with hex IDs; gRPC clients receive the same
 // TracesData protobuf-encoded in GetTraceResponse.traces_data.
+//
+// The flow graph and latency responses are the other exceptions: their
+// counts, rates and nanosecond durations are JSON numbers (the messages use
+// double), their times RFC 3339 strings. GetFlowGraph with format=vizceral
+// answers Vizceral's traffic-graph JSON document itself (see vizceral.go),
+// GetLatency with format=hdrlog the HdrHistogram interval log as text/plain;
+// gRPC clients find these in vizceral_json and hdr_log. Latency quantiles are
+// hdrhistogram's values at the percentile, each with the HDR bucket holding
+// it ([from, to], errorBound its width), computed by merging the store's
+// PackedHistogram into a dense Histogram.
 //
 // Histogram points carry their non-empty buckets and quantiles estimated by
 // linear interpolation inside the bucket (Prometheus histogram_quantile

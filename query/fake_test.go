@@ -12,6 +12,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/store"
 )
 
@@ -27,7 +28,10 @@ type fakeStore struct {
 	traces     map[store.TraceID]*tracepb.TracesData
 	summaries  []store.TraceSummary
 	metrics    map[string][]*metricspb.ResourceMetrics
-	failingSvc string // Operations of this service fails
+	failingSvc string // Operations and Latency of this service fail
+
+	lastGraph   aggregate.GraphQuery   // query of the last FlowGraph call
+	lastLatency aggregate.LatencyQuery // query of the last Latency call
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -129,6 +133,35 @@ func (f *fakeStore) Metrics(_ context.Context, name string, start, end time.Time
 		out = append(out, proto.Clone(rm).(*metricspb.ResourceMetrics))
 	}
 	return out, nil
+}
+
+// FlowGraph returns fixtureGraph, or fixtureRegionGraph at LevelRegion.
+func (f *fakeStore) FlowGraph(_ context.Context, start, end time.Time, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+	f.record(start, end)
+	f.mu.Lock()
+	f.lastGraph = q
+	f.mu.Unlock()
+	if q.Level == aggregate.LevelRegion {
+		return fixtureRegionGraph(), nil
+	}
+	return fixtureGraph(), nil
+}
+
+// Latency returns fixtureLatency for service checkout and for the edge
+// frontend -> checkout, an empty distribution otherwise, and fails for the
+// service named failingSvc.
+func (f *fakeStore) Latency(_ context.Context, start, end time.Time, q aggregate.LatencyQuery) (*aggregate.Latency, error) {
+	f.record(start, end)
+	f.mu.Lock()
+	f.lastLatency = q
+	f.mu.Unlock()
+	switch {
+	case q.Service != "" && q.Service == f.failingSvc:
+		return nil, errBroken
+	case q.Service == "checkout", q.Source == "frontend" && q.Target == "checkout":
+		return fixtureLatency(start, end, q.Step), nil
+	}
+	return &aggregate.Latency{}, nil
 }
 
 // Fixture IDs.

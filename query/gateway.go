@@ -88,8 +88,14 @@ func unescapeSlashes(next runtime.HandlerFunc) runtime.HandlerFunc {
 // is present), 64-bit integers as strings per the proto3 JSON mapping.
 var jsonOptions = protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: true}
 
-// gatewayMarshaler is runtime.JSONPb, except that a GetTraceResponse is
-// written as the OTLP/JSON document of the trace it carries.
+// gatewayMarshaler is runtime.JSONPb, except for the responses that carry a
+// document of another format, which it writes as they are:
+//
+//   - a GetTraceResponse becomes the OTLP/JSON document of its trace;
+//   - a GetFlowGraphResponse with vizceral_json set becomes that Vizceral
+//     JSON document;
+//   - a GetLatencyResponse with hdr_log set becomes that HdrHistogram log,
+//     as text/plain.
 type gatewayMarshaler struct {
 	runtime.JSONPb
 	// traceJSON encodes TracesData as OTLP/JSON with hex IDs.
@@ -105,14 +111,32 @@ func newGatewayMarshaler() *gatewayMarshaler {
 
 // Marshal implements runtime.Marshaler.
 func (m *gatewayMarshaler) Marshal(v any) ([]byte, error) {
-	if r, ok := v.(*querypb.GetTraceResponse); ok {
+	switch r := v.(type) {
+	case *querypb.GetTraceResponse:
 		var td tracepb.TracesData
 		if err := proto.Unmarshal(r.GetTracesData(), &td); err != nil {
 			return nil, fmt.Errorf("decode traces data: %w", err)
 		}
 		return m.traceJSON(&td)
+	case *querypb.GetFlowGraphResponse:
+		if r.VizceralJson != nil {
+			return r.VizceralJson, nil
+		}
+	case *querypb.GetLatencyResponse:
+		if r.HdrLog != nil {
+			return []byte(*r.HdrLog), nil
+		}
 	}
 	return m.JSONPb.Marshal(v)
+}
+
+// ContentType implements runtime.Marshaler: text/plain for an HdrHistogram
+// log, application/json otherwise.
+func (m *gatewayMarshaler) ContentType(v any) string {
+	if r, ok := v.(*querypb.GetLatencyResponse); ok && r.HdrLog != nil {
+		return hdrLogContentType
+	}
+	return m.JSONPb.ContentType(v)
 }
 
 // NewEncoder implements runtime.Marshaler.

@@ -12,12 +12,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/query/querypb"
 	"github.com/flowscope/flowscope/store"
 )
 
-// DefaultQuantiles are the quantiles estimated for histogram points when a
-// GetMetric request names none. Do not modify.
+// DefaultQuantiles are the quantiles reported when a GetMetric or GetLatency
+// request names none. Do not modify.
 var DefaultQuantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
 // invalidArgf returns an InvalidArgument status error. Messages start with
@@ -182,4 +183,166 @@ func parseQuantiles(qs []float64) ([]float64, error) {
 		}
 	}
 	return qs, nil
+}
+
+// Values of the format parameter of GetFlowGraph and GetLatency. The empty
+// string means FormatJSON.
+const (
+	// FormatJSON is the API's own JSON (the default).
+	FormatJSON = "json"
+	// FormatVizceral is Vizceral's traffic-graph JSON (GetFlowGraph only).
+	FormatVizceral = "vizceral"
+	// FormatHDRLog is the HdrHistogram interval log format, as text/plain
+	// (GetLatency only).
+	FormatHDRLog = "hdrlog"
+)
+
+// StepUnit is the granularity of latency series: a step must be a positive
+// multiple of it, because rollup windows are persisted at this width.
+const StepUnit = 10 * time.Second
+
+// MaxSteps is the largest number of steps a latency series may have; a
+// smaller step over the same range is rejected rather than truncated.
+const MaxSteps = 11_000
+
+// parseFormat parses the format parameter: "" or FormatJSON, or one of extra.
+func parseFormat(s string, extra ...string) (string, error) {
+	if s == "" || s == FormatJSON {
+		return FormatJSON, nil
+	}
+	if slices.Contains(extra, s) {
+		return s, nil
+	}
+	want := append([]string{FormatJSON}, extra...)
+	return "", invalidArgf("invalid format %q: want %s", s, strings.Join(want, " or "))
+}
+
+// parseLevel parses the level parameter with aggregate.ParseLevel; ""
+// means aggregate.LevelService.
+func parseLevel(s string) (aggregate.Level, error) {
+	l, err := aggregate.ParseLevel(s)
+	if err != nil {
+		return 0, invalidArgf("invalid level %q: want service, instance, zone, region or namespace", s)
+	}
+	return l, nil
+}
+
+// parseKind parses the kind parameter of GetLatency; "" means
+// aggregate.KindServer.
+func parseKind(s string) (aggregate.KindFilter, error) {
+	switch s {
+	case "", "server":
+		return aggregate.KindServer, nil
+	case "client":
+		return aggregate.KindClient, nil
+	case "internal":
+		return aggregate.KindInternal, nil
+	case "all":
+		return aggregate.KindAll, nil
+	}
+	return 0, invalidArgf("invalid kind %q: want server, client, internal or all", s)
+}
+
+// parseStep parses the step parameter, a Go duration that is a positive
+// multiple of StepUnit, and checks that [start, end] holds at most MaxSteps
+// steps. Empty gives 0 (no series).
+func parseStep(s string, start, end time.Time) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, invalidArgf("invalid step %q: want a duration such as 10s, 1m or 1h", s)
+	}
+	if d < StepUnit || d%StepUnit != 0 {
+		return 0, invalidArgf("invalid step %q: must be a multiple of %v", s, StepUnit)
+	}
+	if n := end.Sub(start) / d; n >= MaxSteps {
+		return 0, invalidArgf("invalid step %q: more than %d steps in the range", s, MaxSteps)
+	}
+	return d, nil
+}
+
+// graphParams is a validated GetFlowGraph request.
+type graphParams struct {
+	start, end time.Time
+	q          aggregate.GraphQuery
+	format     string
+}
+
+// graphRequest validates a GetFlowGraph request.
+func graphRequest(req *querypb.GetFlowGraphRequest, now time.Time) (graphParams, error) {
+	var p graphParams
+	var err error
+	if p.start, p.end, err = parseRange(req.GetStart(), req.GetEnd(), now); err != nil {
+		return p, err
+	}
+	if p.q.Level, err = parseLevel(req.GetLevel()); err != nil {
+		return p, err
+	}
+	if p.format, err = parseFormat(req.GetFormat(), FormatVizceral); err != nil {
+		return p, err
+	}
+	p.q.Operation = req.GetOperation()
+	return p, nil
+}
+
+// latencyParams is a validated GetLatency request.
+type latencyParams struct {
+	start, end time.Time
+	q          aggregate.LatencyQuery
+	// quantiles in the order requested.
+	quantiles []float64
+	step      time.Duration
+	format    string
+}
+
+// latencyRequest validates a GetLatency request. It needs either service,
+// or source and target together; kind goes only with service and level only
+// with source and target.
+func latencyRequest(req *querypb.GetLatencyRequest, now time.Time) (latencyParams, error) {
+	var p latencyParams
+	var err error
+	if p.start, p.end, err = parseRange(req.GetStart(), req.GetEnd(), now); err != nil {
+		return p, err
+	}
+	service, source, target := req.GetService(), req.GetSource(), req.GetTarget()
+	switch {
+	case service != "" && (source != "" || target != ""):
+		return p, invalidArgf("invalid service %q: give either service, or source and target, not both", service)
+	case service == "" && source == "" && target == "":
+		return p, invalidArgf("missing service, or source and target")
+	case service == "" && source == "":
+		return p, invalidArgf("missing source: target %q needs a source", target)
+	case service == "" && target == "":
+		return p, invalidArgf("missing target: source %q needs a target", source)
+	}
+	if service != "" {
+		if req.GetLevel() != "" {
+			return p, invalidArgf("invalid level %q: level applies to source and target, not to service", req.GetLevel())
+		}
+		if p.q.Kind, err = parseKind(req.GetKind()); err != nil {
+			return p, err
+		}
+	} else {
+		if req.GetKind() != "" {
+			return p, invalidArgf("invalid kind %q: kind applies to service; an edge uses client-side durations", req.GetKind())
+		}
+		if p.q.Level, err = parseLevel(req.GetLevel()); err != nil {
+			return p, err
+		}
+	}
+	if p.quantiles, err = parseQuantiles(req.GetQuantiles()); err != nil {
+		return p, err
+	}
+	if p.step, err = parseStep(req.GetStep(), p.start, p.end); err != nil {
+		return p, err
+	}
+	if p.format, err = parseFormat(req.GetFormat(), FormatHDRLog); err != nil {
+		return p, err
+	}
+	p.q.Service, p.q.Operation = service, req.GetOperation()
+	p.q.Source, p.q.Target = source, target
+	p.q.Step = int64(p.step / time.Second)
+	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/query/querypb"
 	"github.com/flowscope/flowscope/store"
 )
@@ -44,6 +45,16 @@ type Store interface {
 	// time_unix_nano in [start, end], as ResourceMetrics holding only that
 	// metric (resource, scope, attributes and exemplars kept).
 	Metrics(ctx context.Context, name string, start, end time.Time) ([]*metricspb.ResourceMetrics, error)
+	// FlowGraph returns the flow graph of the spans in [start, end] at
+	// q.Level, restricted to q.Operation when set: every node (isolated ones
+	// included) sorted by ID, one edge per (source, target) sorted by
+	// (Source, Target), and the seconds the merged windows cover. Persisted
+	// rollups and open windows are merged.
+	FlowGraph(ctx context.Context, start, end time.Time, q aggregate.GraphQuery) (*aggregate.Graph, error)
+	// Latency returns the merged latency distribution selected by q over
+	// [start, end] and, when q.Step > 0, one LatencyStep per step sorted by
+	// Start. Exemplars of the total are the slowest spans, slowest first.
+	Latency(ctx context.Context, start, end time.Time, q aggregate.LatencyQuery) (*aggregate.Latency, error)
 }
 
 var _ Store = (*store.DB)(nil)

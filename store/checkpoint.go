@@ -623,6 +623,10 @@ func (db *DB) loadCatalog() error {
 		} else {
 			db.nextMSeq = 1
 		}
+		meta := tx.Bucket(bucketMeta)
+		db.roll.recSeq = getU64(meta, keyAggRecSeq)
+		db.roll.compacted[1] = getU64(meta, keyAggCompact1)
+		db.roll.compacted[2] = getU64(meta, keyAggCompact2)
 		err = tx.Bucket(bucketOps).ForEach(func(k, _ []byte) error {
 			db.opsSeen.Store(string(k), struct{}{})
 			return nil
@@ -641,27 +645,57 @@ func (db *DB) loadCatalog() error {
 	})
 }
 
-// recoverTail re-indexes the chunks committed after the last checkpoint.
+// recoverTail re-indexes the chunks committed after the last checkpoint,
+// and replays the aggregator from its checkpoint: chunks up to the last
+// flushed one rebuild only the edge-pairing state, later chunks are applied.
 func (db *DB) recoverTail() error {
-	var ckpt uint64
-	var n int
+	var ckpt, replayFrom, applied uint64
+	var expired int64
+	var n, replayed int
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		ckpt = getU64(tx.Bucket(bucketMeta), keyCheckpoint)
+		meta := tx.Bucket(bucketMeta)
+		ckpt = getU64(meta, keyCheckpoint)
+		replayFrom = getU64(meta, keyAggReplay)
+		applied = getU64(meta, keyAggApplied)
+		expired = int64(getU64(meta, keyAggExpired))
+		from := ckpt + 1
+		if db.agg != nil && replayFrom < from {
+			from = max(replayFrom, 1)
+		}
+		rebuilding := db.agg != nil
 		c := tx.Bucket(bucketChunks).Cursor()
-		for k, v := c.Seek(u64(ckpt + 1)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
 			d, err := decodeSpanChunk(seq, v)
 			if err != nil {
 				return err
 			}
-			idx, _ := db.indexTraces(&d.traces)
-			db.tail.active.addChunk(seq, d.commitNs, idx)
-			n++
+			if db.agg != nil {
+				if rebuilding && seq > applied {
+					db.agg.EndRebuild(expired, applied)
+					rebuilding = false
+				}
+				if rebuilding {
+					db.agg.Rebuild(seq, d.commitNs, &d.traces)
+				} else {
+					db.agg.Apply(seq, d.commitNs, &d.traces)
+					replayed++
+				}
+			}
+			if seq > ckpt {
+				idx, _ := db.indexTraces(&d.traces)
+				db.tail.active.addChunk(seq, d.commitNs, idx)
+				n++
+			}
+		}
+		if rebuilding {
+			db.agg.EndRebuild(expired, applied)
 		}
 		return nil
 	})
-	if n > 0 {
-		db.logger.Info("recovered recent chunks", "chunks", n, "spans", db.tail.active.spans, "after_checkpoint", ckpt)
+	if n > 0 || replayed > 0 {
+		db.logger.Info("recovered recent chunks", "indexed_chunks", n, "spans", db.tail.active.spans,
+			"after_checkpoint", ckpt, "aggregated_chunks", replayed)
 	}
 	return err
 }

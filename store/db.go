@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/flowscope/flowscope/aggregate"
 )
 
 // SchemaVersion is the on-disk format version written to and checked in the
@@ -35,7 +37,7 @@ var (
 	bucketMNames   = []byte("mnames")
 
 	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketRuns,
-		bucketRunPages, bucketOps, bucketMChunks, bucketMNames}
+		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ}
 
 	keySchema     = []byte("schema")
 	keyCheckpoint = []byte("checkpoint") // last chunk seq covered by a persisted segment
@@ -76,6 +78,19 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+
+	// Aggregation configures the live latency rollups and the flow graph.
+	// Zero fields take aggregate.DefaultOptions; WindowWidth must be 10s.
+	Aggregation aggregate.Options
+	// DisableAggregation turns rollups off (for benchmarks and diagnosis):
+	// FlowGraph and Latency then return empty results.
+	DisableAggregation bool
+	// RollupRetention is how long rollups of the 10 s, 1 min and 1 h tiers
+	// are kept. Defaults: 24h, 7 days (or Retention if longer), 90 days.
+	RollupRetention [3]time.Duration
+	// RollupFlushInterval is how often in-memory rollup deltas are
+	// persisted with the aggregation checkpoint. Default 1s.
+	RollupFlushInterval time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -103,6 +118,34 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	def := aggregate.DefaultOptions()
+	if o.Aggregation.WindowWidth == 0 {
+		o.Aggregation.WindowWidth = def.WindowWidth
+	}
+	if o.Aggregation.PairWait == 0 {
+		o.Aggregation.PairWait = def.PairWait
+	}
+	if o.Aggregation.SignificantDigits == 0 {
+		o.Aggregation.SignificantDigits = def.SignificantDigits
+	}
+	if o.Aggregation.MaxValue == 0 {
+		o.Aggregation.MaxValue = def.MaxValue
+	}
+	if o.Aggregation.MaxExemplars == 0 {
+		o.Aggregation.MaxExemplars = def.MaxExemplars
+	}
+	if o.Aggregation.MaxPending == 0 {
+		o.Aggregation.MaxPending = def.MaxPending
+	}
+	defaults := [3]time.Duration{24 * time.Hour, max(7*24*time.Hour, o.Retention), 90 * 24 * time.Hour}
+	for i, d := range o.RollupRetention {
+		if d <= 0 {
+			o.RollupRetention[i] = defaults[i]
+		}
+	}
+	if o.RollupFlushInterval <= 0 {
+		o.RollupFlushInterval = time.Second
+	}
 }
 
 // DB is the Flowscope store: spans, metric points and their indexes in one
@@ -117,16 +160,22 @@ type DB struct {
 
 	// write path
 	queue       chan *pending
+	published   chan committed // committed batches, in order, to publish and acknowledge
 	queuedBytes atomic.Int64
 	writeMu     sync.RWMutex // held for reading while enqueueing; for writing to close
 	closing     chan struct{}
 	closed      atomic.Bool
 	wg          sync.WaitGroup
-	nextSeq     uint64 // owned by the committer goroutine
-	nextMSeq    uint64 // owned by the committer goroutine
+	nextSeq     uint64   // owned by the committer goroutine
+	nextMSeq    uint64   // owned by the committer goroutine
 	opsSeen     sync.Map // opKey string → struct{}; persisted ones
 	namesSeen   sync.Map // metric name → MetricInfo
 	ckptTrigger chan struct{}
+
+	// aggregation (nil when disabled); roll is guarded by catMu
+	agg  *aggregate.Aggregator
+	geom aggregate.Geometry
+	roll rollupState
 
 	// read-side state
 	tail   *tail
@@ -163,6 +212,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		bolt:        bdb,
 		logger:      opts.Logger.With("component", "store"),
 		queue:       make(chan *pending, 4096),
+		published:   make(chan committed, 2),
 		closing:     make(chan struct{}),
 		ckptTrigger: make(chan struct{}, 1),
 		corr:        map[string]bool{},
@@ -171,15 +221,30 @@ func Open(dir string, opts Options) (*DB, error) {
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true
 	}
+	if opts.Aggregation.WindowWidth != time.Duration(tierWidths[0])*time.Second {
+		bdb.Close()
+		return nil, fmt.Errorf("aggregation window must be %ds, got %v", tierWidths[0], opts.Aggregation.WindowWidth)
+	}
+	if err := opts.Aggregation.Validate(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("aggregation options: %w", err)
+	}
+	db.geom = opts.Aggregation.Geometry()
+	if !opts.DisableAggregation {
+		db.agg = aggregate.New(opts.Aggregation)
+	}
+	db.m = newStoreMetrics(opts.Registerer, db)
 	if err := db.init(); err != nil {
+		db.m.unregister()
 		bdb.Close()
 		return nil, err
 	}
-	db.m = newStoreMetrics(opts.Registerer, db)
-	db.wg.Add(3)
+	db.wg.Add(5)
 	go db.commitLoop()
+	go db.publishLoop()
 	go db.checkpointLoop()
 	go db.retentionLoop()
+	go db.rollupLoop()
 	return db, nil
 }
 
@@ -227,7 +292,12 @@ func (db *DB) Close() error {
 	}
 	close(db.closing)
 	db.wg.Wait()
-	err := db.checkpoint()
+	// Persist the open deltas (no early expiry: pending halves are rebuilt
+	// from the chunks on the next start), then the tail index.
+	err := db.flushRollups(false)
+	if cerr := db.checkpoint(); err == nil {
+		err = cerr
+	}
 	if cerr := db.bolt.Close(); err == nil {
 		err = cerr
 	}

@@ -15,6 +15,18 @@
 // The queue is bounded (Options.QueueBytes); past it writes fail at once with
 // ErrOverloaded, which receivers turn into a retryable answer.
 //
+// # Aggregation
+//
+// After a commit, the publish goroutine applies every chunk, in commit
+// order, to the aggregator (package aggregate: HDR latency rollups per
+// service, operation, kind and status, and per call edge), adds it to the
+// in-memory index, and only then acknowledges the writers: what was
+// acknowledged is already in the flow graph and the latency API. Every
+// second the rollup deltas are persisted with a replay checkpoint; every ten
+// seconds closed windows are compacted into 1-minute and 1-hour tiers.
+// FORMAT.md ("Rollups") has the details, including how a restart after
+// SIGKILL reproduces the aggregates exactly.
+//
 // # Indexes
 //
 // Chunks committed since the last checkpoint are indexed in memory (the

@@ -22,6 +22,9 @@ type storeMetrics struct {
 	commitDuration     prometheus.Histogram
 	checkpointDuration prometheus.Histogram
 	retentionDeleted   *prometheus.CounterVec
+	rollupRecords      *prometheus.CounterVec
+	rollupBytes        *prometheus.CounterVec
+	flushDuration      prometheus.Histogram
 }
 
 func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
@@ -67,7 +70,20 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 			Help: "Records deleted by retention, by kind (span_chunks, metric_chunks, segments).",
 		}, []string{"kind"}),
 	}
-	m.collectors = []prometheus.Collector{items, m.batchRequests, m.batchBytes, m.batchSpans,
+	m.rollupRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flowscope_rollup_records_written_total",
+		Help: "Rollup window records written, by tier (10s deltas, 1m and 1h compactions).",
+	}, []string{"tier"})
+	m.rollupBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flowscope_rollup_bytes_written_total",
+		Help: "Compressed bytes of rollup window records written, by tier.",
+	}, []string{"tier"})
+	m.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "flowscope_rollup_flush_duration_seconds",
+		Help:    "Time to persist the in-memory rollup deltas and the aggregation checkpoint.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+	m.collectors = []prometheus.Collector{items, m.rollupRecords, m.rollupBytes, m.flushDuration, aggCollector{db}, m.batchRequests, m.batchBytes, m.batchSpans,
 		m.commitDuration, m.checkpointDuration, m.retentionDeleted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flowscope_store_size_bytes",
@@ -114,4 +130,52 @@ func (m *storeMetrics) unregister() {
 	for _, c := range m.collectors {
 		m.reg.Unregister(c)
 	}
+}
+
+// aggCollector exposes the aggregator's pairing state and counters.
+type aggCollector struct{ db *DB }
+
+func aggDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("flowscope_aggregation_"+name, help, nil, nil)
+}
+
+var (
+	descPendingClients  = aggDesc("pending_client_spans", "Client spans waiting for their server half.")
+	descPendingServers  = aggDesc("pending_server_spans", "Server spans waiting for their parent.")
+	descRemembered      = aggDesc("remembered_parent_spans", "Recent non-client spans kept as possible parents of server spans.")
+	descUnpairedClients = aggDesc("unpaired_client_spans_total", "Client spans that found no server half and had no attribute naming a virtual callee.")
+	descUnpairedServers = aggDesc("unpaired_server_spans_total", "Server spans whose parent never arrived.")
+	descVirtualEdges    = aggDesc("virtual_edge_calls_total", "Calls recorded on edges to virtual (uninstrumented) nodes.")
+	descPairedEdges     = aggDesc("paired_edge_calls_total", "Calls recorded on edges between instrumented services.")
+	descEvicted         = aggDesc("evicted_pending_total", "Pending halves evicted early because the pending limit was reached.")
+	descClamped         = aggDesc("clamped_durations_total", "Durations above the trackable maximum, recorded as the maximum.")
+)
+
+func (c aggCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPendingClients, descPendingServers, descRemembered, descUnpairedClients,
+		descUnpairedServers, descVirtualEdges, descPairedEdges, descEvicted, descClamped} {
+		ch <- d
+	}
+}
+
+func (c aggCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.db.agg == nil {
+		return
+	}
+	s := c.db.agg.Stats()
+	g := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	k := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	g(descPendingClients, s.PendingClients)
+	g(descPendingServers, s.PendingServers)
+	g(descRemembered, s.RememberedParents)
+	k(descUnpairedClients, s.UnpairedClients)
+	k(descUnpairedServers, s.UnpairedServers)
+	k(descVirtualEdges, s.VirtualEdges)
+	k(descPairedEdges, s.PairedEdges)
+	k(descEvicted, s.Evicted)
+	k(descClamped, s.Clamped)
 }

@@ -56,7 +56,8 @@ type pending struct {
 	metrics bool
 	data    []byte // chunk value; header filled in by the committer
 	idx     *chunkIndex
-	newOps  []string // ops keys to persist
+	traces  *otlpwire.Traces // parsed request, valid until done is answered
+	newOps  []string         // ops keys to persist
 	names   []MetricInfo
 	points  int64
 	size    int64
@@ -117,6 +118,7 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 	}
 	p := &pending{data: compressChunk(nil, payload), size: int64(len(req))}
 	p.idx, p.newOps = db.indexTraces(t)
+	p.traces = t
 	if err := db.enqueue(ctx, p); err != nil {
 		db.m.spansRefused.Add(float64(res.Accepted))
 		return WriteResult{Rejected: res.Rejected, Message: res.Message}, err
@@ -140,14 +142,11 @@ func (db *DB) enqueue(ctx context.Context, p *pending) error {
 	}
 	db.queue <- p
 	db.writeMu.RUnlock()
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		// The request stays queued and will be committed; the client was
-		// not told so and may retry, which stores the spans twice at worst.
-		return ctx.Err()
-	}
+	// Wait for the commit even if ctx ends: the committer reads the parsed
+	// request (which aliases the caller's buffer) until it answers, and the
+	// wait is bounded by the queue. A client that gave up may retry, which
+	// stores the spans twice at worst.
+	return <-p.done
 }
 
 // indexTraces computes the chunk index of the valid spans of t and the
@@ -336,6 +335,7 @@ const (
 // into one transaction (group commit), then publishes and acknowledges.
 func (db *DB) commitLoop() {
 	defer db.wg.Done()
+	defer close(db.published)
 	var batch []*pending
 	for {
 		select {
@@ -437,19 +437,53 @@ func (db *DB) commit(batch []*pending) {
 			}
 			spans += p.idx.spans
 		}
-		if n := db.tail.add(batch, now); n >= db.opts.CheckpointSpans {
+		db.m.observeCommit(len(batch), bytes, spans, time.Since(start))
+		// Publishing (aggregation, in-memory index) and acknowledging run
+		// on the publish goroutine, in commit order, while this one
+		// commits the next batch.
+		db.published <- committed{batch: slices.Clone(batch), commitNs: now}
+		return
+	}
+	db.answer(batch, err)
+}
+
+// committed is a batch whose transaction committed, waiting to be published.
+type committed struct {
+	batch    []*pending
+	commitNs int64
+}
+
+// publishLoop makes committed batches visible — aggregation first, then the
+// in-memory index — and only then acknowledges their writers, so that an
+// acknowledged span is already counted in the flow graph and searchable.
+func (db *DB) publishLoop() {
+	defer db.wg.Done()
+	for c := range db.published {
+		if db.agg != nil {
+			for _, p := range c.batch {
+				if !p.metrics {
+					db.agg.Apply(p.seq, c.commitNs, p.traces)
+				}
+			}
+		}
+		if n := db.tail.add(c.batch, c.commitNs); n >= db.opts.CheckpointSpans {
 			select {
 			case db.ckptTrigger <- struct{}{}:
 			default:
 			}
 		}
-		db.m.observeCommit(len(batch), bytes, spans, time.Since(start))
+		db.answer(c.batch, nil)
 	}
+}
+
+// answer acknowledges (or fails) the writers of a batch and releases its
+// queue space.
+func (db *DB) answer(batch []*pending, err error) {
 	var sz int64
 	for _, p := range batch {
 		sz += p.size
 		p.done <- err
-		p.data = nil
+		p.data, p.traces = nil, nil
 	}
 	db.queuedBytes.Add(-sz)
 }

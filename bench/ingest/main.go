@@ -5,9 +5,13 @@
 // concurrent clients sending pre-encoded telemetrygen-shaped export requests,
 // counts only the spans the collector acknowledged, shuts it down cleanly
 // and reports spans/s, export latency, bytes on disk per span, peak RSS and
-// CPU use. Run from the repository root:
+// CPU use. With aggregation (the default) it also measures how long an
+// acknowledged span takes to show in the flow graph and latency API
+// (-freshness) and the size of the rollup records; -compare runs the load
+// with aggregation off and on. Run from the repository root:
 //
 //	go run ./bench/ingest -duration 30s -clients 16
+//	go run ./bench/ingest -duration 30s -clients 16 -compare -repeat 2
 //
 // See bench/README.md for the flags and how to read the output.
 package main
@@ -70,7 +74,32 @@ type config struct {
 	KeepData        bool
 	JSON            bool
 	Seed            uint64
+	Aggregation     bool  // --aggregation=… for the collector
+	Freshness       *bool // markers; nil: on when Aggregation is and the REST port is known
+	Compare         bool  // aggregation off then on, Repeat times
+	Repeat          int
 }
+
+// optBool is a boolean flag that remembers whether it was given.
+type optBool struct{ p **bool }
+
+func (o optBool) String() string {
+	if o.p == nil || *o.p == nil {
+		return "auto"
+	}
+	return strconv.FormatBool(**o.p)
+}
+
+func (o optBool) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*o.p = &b
+	return nil
+}
+
+func (o optBool) IsBoolFlag() bool { return true }
 
 func main() {
 	var c config
@@ -86,14 +115,18 @@ func main() {
 	fs.StringVar(&c.Collector, "collector", "", "collector binary to start (default: go build ./cmd/collector into a temp dir)")
 	fs.StringVar(&c.CollectorArgs, "collector-args", "", "extra space-separated flags for collector serve (e.g. \"--store-queue-bytes 67108864\")")
 	fs.StringVar(&c.Addr, "addr", "", "OTLP/gRPC host:port of an already running collector (nothing is started or stopped)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "", "with -addr: the collector's REST/metrics host:port, for the read-back check")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "with -addr: the collector's REST/metrics host:port, for the read-back check, /metrics and freshness markers")
 	fs.StringVar(&c.DataDir, "data-dir", "", "with -addr: the collector's data dir, to report bytes on disk (read while running)")
 	fs.IntVar(&c.PID, "pid", 0, "with -addr: the collector's process ID, to report RSS and CPU")
 	fs.BoolVar(&c.KeepData, "keep-data", false, "keep the temporary data directory and print its path")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON instead of a table")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed for the generated IDs (0: random)")
+	fs.BoolVar(&c.Aggregation, "aggregation", true, "run the collector with --aggregation=true|false (live latency rollups and flow graph)")
+	fs.Var(optBool{&c.Freshness}, "freshness", "measure acknowledged → visible delay in /api/v1/flowgraph and /api/v1/latency with a marker trace every 200ms (default: on when aggregation is)")
+	fs.BoolVar(&c.Compare, "compare", false, "run the same load with aggregation off, then on, each on a fresh collector and data dir, and compare throughput and RSS")
+	fs.IntVar(&c.Repeat, "repeat", 1, "with -compare: number of off/on pairs, run alternately; medians are reported")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: go run ./bench/ingest [flags]\n\nDrives durable OTLP/gRPC ingest into a Flowscope collector and reports\nacknowledged spans/s, export latency, bytes on disk per span and peak RSS.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: go run ./bench/ingest [flags]\n\nDrives durable OTLP/gRPC ingest into a Flowscope collector and reports\nacknowledged spans/s, export latency, bytes on disk per span and peak RSS;\nwith aggregation, freshness in the flow graph and latency API and rollup\nsizes. -compare measures aggregation off against on.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.Parse(os.Args[1:])
@@ -105,6 +138,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "ingest: "+format+"\n", args...) }
+	if c.Compare {
+		cr, err := runCompare(ctx, c, logf)
+		if cr != nil {
+			if c.JSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				enc.Encode(cr)
+			} else {
+				cr.printTable(os.Stdout)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ingest: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	res, err := run(ctx, c, logf)
 	if res != nil {
 		if c.JSON {
@@ -124,10 +174,11 @@ func main() {
 // Result is what one run measured. Pointer fields are null when unknown
 // (for example disk and RSS when targeting a collector started elsewhere).
 type Result struct {
-	Target          string  `json:"target"`    // "subprocess" or the -addr
-	Collector       string  `json:"collector"` // binary path, when started here
-	Clients         int     `json:"clients"`   // concurrent senders
-	Conns           int     `json:"conns"`     // gRPC connections
+	Target          string  `json:"target"`      // "subprocess" or the -addr
+	Collector       string  `json:"collector"`   // binary path, when started here
+	Aggregation     bool    `json:"aggregation"` // --aggregation given to the collector (as told by -aggregation with -addr)
+	Clients         int     `json:"clients"`     // concurrent senders
+	Conns           int     `json:"conns"`       // gRPC connections
 	SpansPerRequest int     `json:"spans_per_request"`
 	RequestBytes    int     `json:"request_bytes"`    // encoded size of one request
 	WarmupSeconds   float64 `json:"warmup_seconds"`   // sending time not measured
@@ -164,6 +215,9 @@ type Result struct {
 
 	ServerAcceptedSpans *int64 `json:"server_accepted_spans"` // the collector's flowscope_store_items_total{signal="traces",outcome="accepted"}
 
+	Freshness *FreshnessResult `json:"freshness"` // markers: acknowledged → visible; null when not measured
+	Rollup    *RollupResult    `json:"rollup"`    // rollup records written, from /metrics before shutdown; null when unknown
+
 	ReadBack        *bool    `json:"read_back"`        // an acknowledged trace was found by ID after the run
 	ShutdownSeconds *float64 `json:"shutdown_seconds"` // SIGTERM to exit
 	ExitCode        *int     `json:"exit_code"`        // collector exit status
@@ -188,6 +242,7 @@ func (r *Result) printTable(w io.Writer) {
 		return fmt.Sprintf(f, *p)
 	}
 	row("target", r.Target+" "+r.Collector)
+	row("aggregation", strconv.FormatBool(r.Aggregation))
 	row("clients / conns", fmt.Sprintf("%d / %d", r.Clients, r.Conns))
 	row("spans per request", fmt.Sprintf("%d (%d bytes encoded)", r.SpansPerRequest, r.RequestBytes))
 	row("warm-up / measured", fmt.Sprintf("%.1f s / %.1f s", r.WarmupSeconds, r.MeasuredSeconds))
@@ -216,6 +271,8 @@ func (r *Result) printTable(w io.Writer) {
 	}
 	row("spans accepted by the store (self-metric)", i64(r.ServerAcceptedSpans, func(n int64) string { return strconv.FormatInt(n, 10) }))
 	row("load average before / after", r.LoadAvgBefore+" / "+r.LoadAvgAfter)
+	r.Freshness.rows(row)
+	r.Rollup.rows(row)
 	row("acked trace read back", rb)
 	row("shutdown", f64(r.ShutdownSeconds, "%.2f s"))
 	ec, el := unknown, unknown
@@ -249,7 +306,17 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
 	}
-	res := &Result{Clients: c.Clients, Conns: c.Conns, SpansPerRequest: c.SpansPerRequest}
+	fresh := c.Aggregation && (c.Addr == "" || c.HTTPAddr != "")
+	if c.Freshness != nil {
+		fresh = *c.Freshness
+		if fresh && !c.Aggregation {
+			return nil, errors.New("-freshness needs aggregation: the flow graph and latency API are empty with -aggregation=false")
+		}
+		if fresh && c.Addr != "" && c.HTTPAddr == "" {
+			return nil, errors.New("-freshness with -addr needs -http-addr")
+		}
+	}
+	res := &Result{Clients: c.Clients, Conns: c.Conns, SpansPerRequest: c.SpansPerRequest, Aggregation: c.Aggregation}
 
 	// The collector: started here, or already running.
 	var proc *collectorProc
@@ -273,7 +340,8 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		}
 		res.Target, res.Collector = "subprocess", bin
 		dataDir = filepath.Join(tmp, "data")
-		proc, err = startCollector(ctx, bin, dataDir, strings.Fields(c.CollectorArgs))
+		args := append([]string{"--aggregation=" + strconv.FormatBool(c.Aggregation)}, strings.Fields(c.CollectorArgs)...)
+		proc, err = startCollector(ctx, bin, dataDir, args)
 		if err != nil {
 			return nil, err
 		}
@@ -339,7 +407,15 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	winStart := start.Add(c.Warmup)
 	winEnd := winStart.Add(c.Duration)
 	ld := &load{templates: templates, winStart: winStart, winEnd: winEnd, maxRequests: c.MaxRequests, timeout: c.Timeout, seqBase: c.Seed}
-	logf("sending with %d clients over %d connections: %s warm-up, %s measured", c.Clients, c.Conns, c.Warmup, c.Duration)
+	logf("sending with %d clients over %d connections: %s warm-up, %s measured (aggregation %v, freshness markers %v)",
+		c.Clients, c.Conns, c.Warmup, c.Duration, c.Aggregation, fresh)
+	var fr *freshness
+	if fresh {
+		fr = newFreshness(grpcAddr, httpAddr, winStart, winEnd, c.Seed)
+		if err := fr.start(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var wg sync.WaitGroup
 	clients := make([]*client, c.Clients)
 	for i := range clients {
@@ -370,6 +446,10 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}
 	res.LoadAvgAfter = loadAvg()
 	wg.Wait() // the clients stop at winEnd and let their last call finish
+	if fr != nil {
+		logf("waiting for the last markers to become visible")
+		res.Freshness = fr.wait() // the last polls end at most 5 s after the window
+	}
 	logf("load done; collecting results")
 
 	// Aggregate.
@@ -429,10 +509,15 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		if checked > 0 {
 			res.ReadBack = &found
 		}
-		if n, err := acceptedSpans(httpAddr); err == nil {
-			res.ServerAcceptedSpans = &n
-		} else {
+		if samples, err := scrapeMetrics(httpAddr); err != nil {
 			logf("self-metrics: %v", err)
+		} else {
+			if n, err := acceptedSpans(samples); err == nil {
+				res.ServerAcceptedSpans = &n
+			} else {
+				logf("self-metrics: %v", err)
+			}
+			res.Rollup = rollupSizes(samples)
 		}
 	}
 
@@ -494,10 +579,26 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	if runErr == nil && proc != nil && res.ServerAcceptedSpans != nil && *res.ServerAcceptedSpans < res.AckedSpansTotal {
 		runErr = fmt.Errorf("the store counts %d accepted spans but %d were acknowledged", *res.ServerAcceptedSpans, res.AckedSpansTotal)
 	}
+	if f := res.Freshness; runErr == nil && f != nil {
+		switch {
+		case f.FlowGraph.Invisible > 0 || f.Latency.Invisible > 0:
+			runErr = fmt.Errorf("acknowledged markers not visible within %s: %d of %d in the flow graph (first error: %s), %d in the latency API (first error: %s)",
+				markerVisibleMax, f.FlowGraph.Invisible, f.Acked, orNone(f.FlowGraph.FirstErr), f.Latency.Invisible, orNone(f.Latency.FirstErr))
+		case f.Acked == 0 && f.Markers > 0:
+			runErr = fmt.Errorf("none of the %d markers was acknowledged; first error: %s", f.Markers, orNone(f.ExportErr))
+		}
+	}
 	return res, runErr
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
 
 func sleepUntil(ctx context.Context, t time.Time) {
 	select {
@@ -629,35 +730,6 @@ func traceFound(httpAddr, traceID string) (bool, error) {
 		return false, fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
 	}
 	return bytes.Contains(body, []byte(traceID)), nil
-}
-
-// acceptedSpans reads the store's count of committed spans from /metrics.
-func acceptedSpans(httpAddr string) (int64, error) {
-	hc := &http.Client{Timeout: 10 * time.Second}
-	resp, err := hc.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "flowscope_store_items_total{") ||
-			!strings.Contains(line, `outcome="accepted"`) || !strings.Contains(line, `signal="traces"`) {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("bad sample %q", line)
-		}
-		return int64(v), nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New(`no flowscope_store_items_total{signal="traces",outcome="accepted"} sample`)
 }
 
 // buildCollector builds ./cmd/collector of the module that contains the

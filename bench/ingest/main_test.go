@@ -75,8 +75,8 @@ func TestRender(t *testing.T) {
 	}
 }
 
-// TestShortRun runs the whole harness briefly against a freshly built
-// collector so that it cannot rot.
+// TestShortRun runs the whole harness briefly, freshness markers included,
+// against a freshly built collector with aggregation so that it cannot rot.
 func TestShortRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and drives the collector; skipped under -short")
@@ -86,6 +86,7 @@ func TestShortRun(t *testing.T) {
 	res, err := run(ctx, config{
 		Duration: 2 * time.Second, Warmup: 500 * time.Millisecond, Clients: 4,
 		SpansPerRequest: 512, Pool: 16, MaxRequests: 100_000, Timeout: 30 * time.Second,
+		Aggregation: true, // and so -freshness by default
 	}, t.Logf)
 	if res != nil {
 		var b bytes.Buffer
@@ -107,7 +108,8 @@ func TestShortRun(t *testing.T) {
 	var m map[string]any
 	json.Unmarshal(js, &m)
 	for _, k := range []string{"db_file_bytes", "data_dir_bytes", "bytes_per_span", "peak_rss_bytes",
-		"max_sampled_rss_bytes", "server_cpu_seconds", "server_accepted_spans", "server_cores", "read_back", "shutdown_seconds", "exit_code", "error_logs"} {
+		"max_sampled_rss_bytes", "server_cpu_seconds", "server_accepted_spans", "server_cores", "read_back", "shutdown_seconds", "exit_code", "error_logs",
+		"freshness", "rollup"} {
 		if m[k] == nil {
 			t.Errorf("%s not reported", k)
 		}
@@ -121,4 +123,80 @@ func TestShortRun(t *testing.T) {
 	if *res.ExitCode != 0 || *res.ErrorLogs != 0 || !*res.ReadBack {
 		t.Errorf("collector exit %d, %d error logs, read back %v", *res.ExitCode, *res.ErrorLogs, *res.ReadBack)
 	}
+
+	checkFreshness(t, res.Freshness, 2*time.Second)
+	checkRollup(t, res.Rollup)
+}
+
+// checkFreshness asserts that markers were sent through a window of about
+// d, all acknowledged ones became visible in both APIs, and the delays are
+// reported.
+func checkFreshness(t *testing.T, f *FreshnessResult, d time.Duration) {
+	t.Helper()
+	if f == nil {
+		t.Error("freshness not measured")
+		return
+	}
+	if want := int(d / markerInterval); f.Markers < want-2 || f.Markers > want+1 {
+		t.Errorf("%d markers sent in %s, want about %d", f.Markers, d, want)
+	}
+	if f.Acked < f.Markers/2 || f.Acked+f.NotAcked != f.Markers {
+		t.Errorf("markers: %d sent, %d acknowledged, %d not (first error %q)", f.Markers, f.Acked, f.NotAcked, f.ExportErr)
+	}
+	for name, v := range map[string]VisibilityStats{"flowgraph": f.FlowGraph, "latency": f.Latency} {
+		if v.Invisible != 0 || v.Count != f.Acked {
+			t.Errorf("%s: %d of %d acknowledged markers visible, %d never (first poll error %q)", name, v.Count, f.Acked, v.Invisible, v.FirstErr)
+		}
+		if v.P50Ms <= 0 || v.P99Ms < v.P50Ms || v.MaxMs < v.P99Ms || v.MaxMs > ms(markerVisibleMax) || v.Polls < int64(v.Count) {
+			t.Errorf("%s: p50 %v p99 %v max %v ms, %d polls", name, v.P50Ms, v.P99Ms, v.MaxMs, v.Polls)
+		}
+	}
+}
+
+// checkRollup asserts that the run wrote 10-second rollup records and that
+// their size is reported.
+func checkRollup(t *testing.T, r *RollupResult) {
+	t.Helper()
+	if r == nil || !r.Reported || len(r.Tiers) < 3 || r.Tiers[0].Tier != "10s" {
+		t.Errorf("rollup sizes not reported: %+v", r)
+		return
+	}
+	if r.Tiers[0].Records <= 0 || r.Tiers[0].BytesPerRecord == nil || *r.Tiers[0].BytesPerRecord <= 0 || r.Total.BytesPerRecord == nil {
+		t.Errorf("no 10s rollup records written: %+v", r.Tiers[0])
+	}
+}
+
+// TestShortCompare runs -compare once, briefly: an aggregation-off and an
+// aggregation-on run with their summary.
+func TestShortCompare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and drives the collector; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cr, err := runCompare(ctx, config{
+		Duration: time.Second, Warmup: 300 * time.Millisecond, Clients: 2,
+		SpansPerRequest: 512, Pool: 8, MaxRequests: 100_000, Timeout: 30 * time.Second,
+		Aggregation: true, Compare: true, Repeat: 1,
+	}, t.Logf)
+	if cr != nil {
+		var b bytes.Buffer
+		cr.printTable(&b)
+		t.Logf("result:\n%s", b.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cr.Runs) != 2 || cr.Runs[0].Aggregation || !cr.Runs[1].Aggregation || cr.Runs[0].Freshness != nil {
+		t.Fatalf("want an aggregation-off run without markers, then an aggregation-on run")
+	}
+	if cr.Off.Runs != 1 || cr.On.Runs != 1 || cr.Off.MedianSpansPerSecond <= 0 || cr.On.MedianSpansPerSecond <= 0 ||
+		cr.Ratio <= 0 || len(cr.PairRatios) != 1 || cr.Off.MedianPeakRSSBytes == nil || cr.On.MedianPeakRSSBytes == nil {
+		t.Errorf("summary incomplete: %+v", cr)
+	}
+	if r := cr.Runs[0].Rollup; r == nil || r.Total.Records != 0 {
+		t.Errorf("rollup records written with aggregation off: %+v", r)
+	}
+	checkFreshness(t, cr.Freshness, time.Second)
+	checkRollup(t, cr.Rollup)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
+	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/otlpgrpc"
 	"github.com/flowscope/flowscope/ingest/otlphttp"
@@ -66,6 +67,14 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		CorrelationKeys: cfg.Correlation.Keys,
 		Logger:          logger,
 		Registerer:      reg,
+		Aggregation: aggregate.Options{
+			PairWait:          cfg.Aggregation.EdgeWait,
+			SignificantDigits: cfg.Aggregation.SignificantDigits,
+			MaxValue:          cfg.Aggregation.MaxLatency,
+			MaxPending:        cfg.Aggregation.MaxPending,
+		},
+		DisableAggregation: !cfg.Aggregation.Enabled,
+		RollupRetention:    [3]time.Duration{cfg.Aggregation.Retention10s, cfg.Aggregation.Retention1m, cfg.Aggregation.Retention1h},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -42,6 +42,8 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// Correlation configures how correlation IDs are found.
 	Correlation Correlation `yaml:"correlation"`
+	// Aggregation configures the live latency rollups and the flow graph.
+	Aggregation Aggregation `yaml:"aggregation"`
 	// Log configures the process logger; see Config.NewLogger.
 	Log Logging `yaml:"log"`
 }
@@ -72,6 +74,31 @@ type Store struct {
 	// overloaded (HTTP 429, gRPC RESOURCE_EXHAUSTED). It must be at least
 	// Receivers.MaxRequestBytes, so that one maximal request always fits.
 	QueueBytes int64 `yaml:"queue_bytes"`
+}
+
+// Aggregation configures the live HDR latency rollups and the flow graph.
+type Aggregation struct {
+	// Enabled turns aggregation on. Off only for benchmarks and diagnosis:
+	// the flow graph and latency API then return nothing.
+	Enabled bool `yaml:"enabled"`
+	// SignificantDigits is the HDR histogram precision, 1–5. Two digits keep
+	// every quantile within 1% of the exact value.
+	SignificantDigits int `yaml:"significant_digits"`
+	// MaxLatency is the largest duration tracked exactly; longer spans are
+	// recorded as MaxLatency. At least 1ms.
+	MaxLatency time.Duration `yaml:"max_latency"`
+	// EdgeWait is how long a client span waits for its server half (and
+	// vice versa) before it is flushed as what is known: an edge to a
+	// virtual node, or an unpaired half. 1s to 5m.
+	EdgeWait time.Duration `yaml:"edge_wait"`
+	// MaxPending bounds the spans waiting for their other half; beyond it
+	// the oldest are resolved early. At least 1000.
+	MaxPending int `yaml:"max_pending"`
+	// Retention10s, Retention1m and Retention1h keep the rollup tiers of
+	// 10-second, 1-minute and 1-hour windows. Each at least 1m.
+	Retention10s time.Duration `yaml:"retention_10s"`
+	Retention1m  time.Duration `yaml:"retention_1m"`
+	Retention1h  time.Duration `yaml:"retention_1h"`
 }
 
 // Correlation configures how correlation IDs are found.
@@ -117,6 +144,16 @@ func Default() Config {
 				"http.request.header.x-correlation-id",
 				"http.request.header.x-request-id",
 			},
+		},
+		Aggregation: Aggregation{
+			Enabled:           true,
+			SignificantDigits: 2,
+			MaxLatency:        time.Hour,
+			EdgeWait:          10 * time.Second,
+			MaxPending:        1_000_000,
+			Retention10s:      24 * time.Hour,
+			Retention1m:       168 * time.Hour,
+			Retention1h:       2160 * time.Hour,
 		},
 		Log: Logging{
 			Level:  "info",
@@ -193,6 +230,28 @@ func (c Config) Validate() error {
 			bad("correlation.keys", c.Correlation.Keys, "entry %q is listed twice", k)
 		}
 		seen[k] = true
+	}
+
+	a := c.Aggregation
+	if a.SignificantDigits < 1 || a.SignificantDigits > 5 {
+		bad("aggregation.significant_digits", a.SignificantDigits, "must be between 1 and 5")
+	}
+	if a.MaxLatency < time.Millisecond {
+		bad("aggregation.max_latency", a.MaxLatency, "must be at least 1ms")
+	}
+	if a.EdgeWait < time.Second || a.EdgeWait > 5*time.Minute {
+		bad("aggregation.edge_wait", a.EdgeWait, "must be between 1s and 5m")
+	}
+	if a.MaxPending < 1000 {
+		bad("aggregation.max_pending", a.MaxPending, "must be at least 1000")
+	}
+	for _, r := range []struct {
+		key string
+		d   time.Duration
+	}{{"aggregation.retention_10s", a.Retention10s}, {"aggregation.retention_1m", a.Retention1m}, {"aggregation.retention_1h", a.Retention1h}} {
+		if r.d < MinRetention {
+			bad(r.key, r.d, "must be at least %s", formatDuration(MinRetention))
+		}
 	}
 
 	if _, ok := logLevels[c.Log.Level]; !ok {
@@ -321,6 +380,22 @@ var settings = []setting{
 		func(c *Config) *int64 { return &c.Store.QueueBytes }),
 	listSetting("correlation.keys", "correlation-keys", "comma-separated attribute and baggage keys holding correlation IDs (empty: off)",
 		func(c *Config) *[]string { return &c.Correlation.Keys }),
+	boolSetting("aggregation.enabled", "aggregation", "live latency rollups and flow graph (false only for benchmarks)",
+		func(c *Config) *bool { return &c.Aggregation.Enabled }),
+	intSetting("aggregation.significant_digits", "latency-digits", "HDR histogram precision, 1-5 (2 keeps quantiles within 1%)",
+		func(c *Config) *int { return &c.Aggregation.SignificantDigits }),
+	durationSetting("aggregation.max_latency", "latency-max", "largest duration tracked; longer spans count as this",
+		func(c *Config) *time.Duration { return &c.Aggregation.MaxLatency }),
+	durationSetting("aggregation.edge_wait", "edge-wait", "how long a client span waits for its server half before a virtual or unpaired edge",
+		func(c *Config) *time.Duration { return &c.Aggregation.EdgeWait }),
+	intSetting("aggregation.max_pending", "edge-max-pending", "most spans waiting for their other half",
+		func(c *Config) *int { return &c.Aggregation.MaxPending }),
+	durationSetting("aggregation.retention_10s", "rollup-retention-10s", "how long 10-second rollup windows are kept",
+		func(c *Config) *time.Duration { return &c.Aggregation.Retention10s }),
+	durationSetting("aggregation.retention_1m", "rollup-retention-1m", "how long 1-minute rollup windows are kept",
+		func(c *Config) *time.Duration { return &c.Aggregation.Retention1m }),
+	durationSetting("aggregation.retention_1h", "rollup-retention-1h", "how long 1-hour rollup windows are kept",
+		func(c *Config) *time.Duration { return &c.Aggregation.Retention1h }),
 	stringSetting("log.level", "log-level", "LEVEL", "minimum log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "log-format", "FORMAT", "log format: text or json",
@@ -369,6 +444,36 @@ func durationSetting(key, flagName, usage string, field func(*Config) *time.Dura
 			return nil
 		},
 		display: func(c *Config) string { return formatDuration(*field(c)) },
+	}
+}
+
+func boolSetting(key, flagName, usage string, field func(*Config) *bool) setting {
+	return setting{
+		key: key, flag: flagName, env: envName(flagName), arg: "BOOL", usage: usage,
+		set: func(c *Config, s string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("invalid boolean %q: want true or false", s)
+			}
+			*field(c) = b
+			return nil
+		},
+		display: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+	}
+}
+
+func intSetting(key, flagName, usage string, field func(*Config) *int) setting {
+	return setting{
+		key: key, flag: flagName, env: envName(flagName), arg: "N", usage: usage,
+		set: func(c *Config, s string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("invalid number %q: want a whole number", s)
+			}
+			*field(c) = n
+			return nil
+		},
+		display: func(c *Config) string { return strconv.Itoa(*field(c)) },
 	}
 }
 

@@ -46,7 +46,9 @@ func TestDefault(t *testing.T) {
 		},
 		Store:       Store{Retention: 168 * time.Hour, QueueBytes: 268435456},
 		Correlation: Correlation{Keys: []string{"correlation.id", "correlation_id", "x-correlation-id", "request.id", "x-request-id", "http.request.header.x-correlation-id", "http.request.header.x-request-id"}},
-		Log:         Logging{Level: "info", Format: "text"},
+		Aggregation: Aggregation{Enabled: true, SignificantDigits: 2, MaxLatency: time.Hour, EdgeWait: 10 * time.Second,
+			MaxPending: 1000000, Retention10s: 24 * time.Hour, Retention1m: 168 * time.Hour, Retention1h: 2160 * time.Hour},
+		Log: Logging{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -144,7 +146,8 @@ func TestDocumentedExample(t *testing.T) {
 func TestBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"unknown-key.bad.yml":      `line 3: unknown key "receivers.otlp_grpc_adr" (valid keys here: otlp_grpc_addr, otlp_http_addr, zipkin_addr, max_request_bytes)`,
-		"unknown-top.bad.yml":      `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, receivers, store, correlation, log)`,
+		"aggregation.bad.yml":      `aggregation.significant_digits = 7: must be between 1 and 5`,
+		"unknown-top.bad.yml":      `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, receivers, store, correlation, aggregation, log)`,
 		"unknown-section.bad.yml":  `line 1: unknown key "storage"`,
 		"duration-int.bad.yml":     `line 2: store.retention must be a duration such as 30s, 15m or 168h, not "168"`,
 		"duration-text.bad.yml":    `line 1: shutdown_timeout must be a duration such as 30s, 15m or 168h, not "1 minute"`,
@@ -270,18 +273,26 @@ func leafKeys(t reflect.Type, prefix string) []string {
 // environment or a flag, lands in the same field.
 func TestEverySettingFromEachSource(t *testing.T) {
 	samples := map[string]struct{ text, yaml string }{
-		"data_dir":                    {"/srv/flowscope", "/srv/flowscope"},
-		"http_addr":                   {"0.0.0.0:18686", "0.0.0.0:18686"},
-		"shutdown_timeout":            {"45s", "45s"},
-		"receivers.otlp_grpc_addr":    {"0.0.0.0:14317", "0.0.0.0:14317"},
-		"receivers.otlp_http_addr":    {"[::1]:14318", `"[::1]:14318"`},
-		"receivers.zipkin_addr":       {":19411", `":19411"`},
-		"receivers.max_request_bytes": {"1048576", "1048576"},
-		"store.retention":             {"72h", "72h"},
-		"store.queue_bytes":           {"33554432", "33554432"},
-		"correlation.keys":            {"a.id, b.id", "[a.id, b.id]"},
-		"log.level":                   {"error", "error"},
-		"log.format":                  {"json", "json"},
+		"data_dir":                       {"/srv/flowscope", "/srv/flowscope"},
+		"http_addr":                      {"0.0.0.0:18686", "0.0.0.0:18686"},
+		"shutdown_timeout":               {"45s", "45s"},
+		"receivers.otlp_grpc_addr":       {"0.0.0.0:14317", "0.0.0.0:14317"},
+		"receivers.otlp_http_addr":       {"[::1]:14318", `"[::1]:14318"`},
+		"receivers.zipkin_addr":          {":19411", `":19411"`},
+		"receivers.max_request_bytes":    {"1048576", "1048576"},
+		"store.retention":                {"72h", "72h"},
+		"store.queue_bytes":              {"33554432", "33554432"},
+		"correlation.keys":               {"a.id, b.id", "[a.id, b.id]"},
+		"log.level":                      {"error", "error"},
+		"log.format":                     {"json", "json"},
+		"aggregation.enabled":            {"false", "false"},
+		"aggregation.significant_digits": {"3", "3"},
+		"aggregation.max_latency":        {"2m", "2m"},
+		"aggregation.edge_wait":          {"30s", "30s"},
+		"aggregation.max_pending":        {"5000", "5000"},
+		"aggregation.retention_10s":      {"12h", "12h"},
+		"aggregation.retention_1m":       {"240h", "240h"},
+		"aggregation.retention_1h":       {"4320h", "4320h"},
 	}
 
 	var tableKeys []string

@@ -14,6 +14,10 @@
 //     16 for a span ID.
 //   - Times are Unix nanoseconds and durations are nanoseconds, both int64.
 //     In JSON they are strings, per the proto3 JSON mapping (as in OTLP/JSON).
+//     Exception: the flow graph and latency messages (GetFlowGraph,
+//     GetLatency) carry counts, rates and nanosecond durations as double, so
+//     that their JSON holds numbers as DESIGN.md specifies; doubles are exact
+//     for integers up to 2^53. Their times are RFC 3339 strings.
 //   - Time range parameters (start, end) are strings holding RFC 3339 or Unix
 //     milliseconds (all digits); empty means the last 15 minutes.
 //
@@ -1542,6 +1546,1005 @@ func (x *Exemplar) GetAttributes() map[string]string {
 	return nil
 }
 
+type GetFlowGraphRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the range: RFC 3339 or Unix milliseconds; default end - 15m.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// End of the range: RFC 3339 or Unix milliseconds; default now.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// "service" (the default), "instance", "zone", "region" or "namespace".
+	Level string `protobuf:"bytes,3,opt,name=level,proto3" json:"level,omitempty"`
+	// Span name the edges and node requests are restricted to; empty means
+	// all operations.
+	Operation string `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
+	// "json" (the default) or "vizceral".
+	Format        string `protobuf:"bytes,5,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFlowGraphRequest) Reset() {
+	*x = GetFlowGraphRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFlowGraphRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFlowGraphRequest) ProtoMessage() {}
+
+func (x *GetFlowGraphRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFlowGraphRequest.ProtoReflect.Descriptor instead.
+func (*GetFlowGraphRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetFlowGraphRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetFlowGraphRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetFlowGraphRequest) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *GetFlowGraphRequest) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *GetFlowGraphRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+type GetFlowGraphResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by id. Every node of the range, isolated ones included.
+	Nodes []*FlowNode `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// One per (source, target) pair, summed over operations, sorted by
+	// (source, target).
+	Edges []*FlowEdge `protobuf:"bytes,2,rep,name=edges,proto3" json:"edges,omitempty"`
+	// Set, instead of nodes and edges, when format is "vizceral": Vizceral's
+	// traffic-graph JSON document ({"renderer":"global","name":"edge",
+	// "nodes":[…],"connections":[…]}). On REST the gateway answers with this
+	// document itself. Unset otherwise (and then absent from JSON).
+	VizceralJson  []byte `protobuf:"bytes,3,opt,name=vizceral_json,json=vizceralJson,proto3,oneof" json:"vizceral_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFlowGraphResponse) Reset() {
+	*x = GetFlowGraphResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFlowGraphResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFlowGraphResponse) ProtoMessage() {}
+
+func (x *GetFlowGraphResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFlowGraphResponse.ProtoReflect.Descriptor instead.
+func (*GetFlowGraphResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetFlowGraphResponse) GetNodes() []*FlowNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *GetFlowGraphResponse) GetEdges() []*FlowEdge {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *GetFlowGraphResponse) GetVizceralJson() []byte {
+	if x != nil {
+		return x.VizceralJson
+	}
+	return nil
+}
+
+// FlowNode is a node of the flow graph: a service (instance, zone, region,
+// namespace) or a virtual node standing for an uninstrumented callee.
+type FlowNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's name at the requested level.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// True for an uninstrumented callee, named from the client spans'
+	// peer.service, db.namespace/db.name, db.system,
+	// messaging.destination.name or server.address.
+	Virtual bool `protobuf:"varint,2,opt,name=virtual,proto3" json:"virtual,omitempty"`
+	// Server-side spans (SERVER and CONSUMER) per second over the range; for a
+	// virtual node, the calls into it per second.
+	RequestRate float64 `protobuf:"fixed64,3,opt,name=request_rate,json=requestRate,proto3" json:"request_rate,omitempty"`
+	// Fraction of those requests with status ERROR, 0 without requests.
+	ErrorRate float64 `protobuf:"fixed64,4,opt,name=error_rate,json=errorRate,proto3" json:"error_rate,omitempty"`
+	// Spans of the node, any kind.
+	SpanCount float64 `protobuf:"fixed64,5,opt,name=span_count,json=spanCount,proto3" json:"span_count,omitempty"`
+	// Quantiles of the requests' durations.
+	Latency       *LatencySummary `protobuf:"bytes,6,opt,name=latency,proto3" json:"latency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowNode) Reset() {
+	*x = FlowNode{}
+	mi := &file_query_querypb_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowNode) ProtoMessage() {}
+
+func (x *FlowNode) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowNode.ProtoReflect.Descriptor instead.
+func (*FlowNode) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *FlowNode) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FlowNode) GetVirtual() bool {
+	if x != nil {
+		return x.Virtual
+	}
+	return false
+}
+
+func (x *FlowNode) GetRequestRate() float64 {
+	if x != nil {
+		return x.RequestRate
+	}
+	return 0
+}
+
+func (x *FlowNode) GetErrorRate() float64 {
+	if x != nil {
+		return x.ErrorRate
+	}
+	return 0
+}
+
+func (x *FlowNode) GetSpanCount() float64 {
+	if x != nil {
+		return x.SpanCount
+	}
+	return 0
+}
+
+func (x *FlowNode) GetLatency() *LatencySummary {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+// FlowEdge is the calls from one node to another, summed over operations.
+type FlowEdge struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Target string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// True when the target is a virtual node.
+	Virtual bool `protobuf:"varint,3,opt,name=virtual,proto3" json:"virtual,omitempty"`
+	// Number of calls, and of calls with status ERROR.
+	Calls  float64 `protobuf:"fixed64,4,opt,name=calls,proto3" json:"calls,omitempty"`
+	Errors float64 `protobuf:"fixed64,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Calls per second over the range.
+	Rate float64 `protobuf:"fixed64,6,opt,name=rate,proto3" json:"rate,omitempty"`
+	// errors / calls, 0 without calls.
+	ErrorRate float64 `protobuf:"fixed64,7,opt,name=error_rate,json=errorRate,proto3" json:"error_rate,omitempty"`
+	// Quantiles of the client-side call durations.
+	Latency       *LatencySummary `protobuf:"bytes,8,opt,name=latency,proto3" json:"latency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowEdge) Reset() {
+	*x = FlowEdge{}
+	mi := &file_query_querypb_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowEdge) ProtoMessage() {}
+
+func (x *FlowEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowEdge.ProtoReflect.Descriptor instead.
+func (*FlowEdge) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *FlowEdge) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *FlowEdge) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *FlowEdge) GetVirtual() bool {
+	if x != nil {
+		return x.Virtual
+	}
+	return false
+}
+
+func (x *FlowEdge) GetCalls() float64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *FlowEdge) GetErrors() float64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *FlowEdge) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *FlowEdge) GetErrorRate() float64 {
+	if x != nil {
+		return x.ErrorRate
+	}
+	return 0
+}
+
+func (x *FlowEdge) GetLatency() *LatencySummary {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+// LatencySummary holds the standard quantiles of a latency distribution, in
+// nanoseconds (HDR histogram values: within its precision of the exact
+// value). All zero without data.
+type LatencySummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	P50           float64                `protobuf:"fixed64,1,opt,name=p50,proto3" json:"p50,omitempty"`
+	P90           float64                `protobuf:"fixed64,2,opt,name=p90,proto3" json:"p90,omitempty"`
+	P99           float64                `protobuf:"fixed64,3,opt,name=p99,proto3" json:"p99,omitempty"`
+	P999          float64                `protobuf:"fixed64,4,opt,name=p999,proto3" json:"p999,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencySummary) Reset() {
+	*x = LatencySummary{}
+	mi := &file_query_querypb_query_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencySummary) ProtoMessage() {}
+
+func (x *LatencySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
+func (*LatencySummary) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *LatencySummary) GetP50() float64 {
+	if x != nil {
+		return x.P50
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetP90() float64 {
+	if x != nil {
+		return x.P90
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetP99() float64 {
+	if x != nil {
+		return x.P99
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetP999() float64 {
+	if x != nil {
+		return x.P999
+	}
+	return 0
+}
+
+type GetLatencyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Service whose spans are measured (resource service.name). Either service,
+	// or both source and target, must be given.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Span name; empty means all. For an edge: the client span's name.
+	Operation string `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	// With service: span kinds measured, "server" (SERVER and CONSUMER, the
+	// default), "client" (CLIENT and PRODUCER), "internal" (INTERNAL and
+	// UNSPECIFIED) or "all".
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// An edge source -> target, by node names at level: its calls'
+	// client-side durations are measured.
+	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// Level of source and target: "service" (the default), "instance",
+	// "zone", "region" or "namespace".
+	Level string `protobuf:"bytes,6,opt,name=level,proto3" json:"level,omitempty"`
+	// Quantiles (fractions in [0, 1]) to report; default 0.5, 0.9, 0.99,
+	// 0.999. REST: quantiles=0.5,0.99 (or repeated).
+	Quantiles []float64 `protobuf:"fixed64,7,rep,packed,name=quantiles,proto3" json:"quantiles,omitempty"`
+	// Length of the steps of the series, a Go duration that is a multiple of
+	// 10s ("30s", "1m"); empty means no series.
+	Step  string `protobuf:"bytes,8,opt,name=step,proto3" json:"step,omitempty"`
+	Start string `protobuf:"bytes,9,opt,name=start,proto3" json:"start,omitempty"`
+	End   string `protobuf:"bytes,10,opt,name=end,proto3" json:"end,omitempty"`
+	// "json" (the default) or "hdrlog".
+	Format        string `protobuf:"bytes,11,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLatencyRequest) Reset() {
+	*x = GetLatencyRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLatencyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLatencyRequest) ProtoMessage() {}
+
+func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLatencyRequest.ProtoReflect.Descriptor instead.
+func (*GetLatencyRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetLatencyRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetQuantiles() []float64 {
+	if x != nil {
+		return x.Quantiles
+	}
+	return nil
+}
+
+func (x *GetLatencyRequest) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetLatencyRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+type GetLatencyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of measured spans, and of those with status ERROR.
+	Count  float64 `protobuf:"fixed64,1,opt,name=count,proto3" json:"count,omitempty"`
+	Errors float64 `protobuf:"fixed64,2,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Smallest and largest value and the mean, in nanoseconds (HDR
+	// equivalents: the lowest value of the first bucket, the highest value of
+	// the last). 0 without data.
+	Min  float64 `protobuf:"fixed64,3,opt,name=min,proto3" json:"min,omitempty"`
+	Max  float64 `protobuf:"fixed64,4,opt,name=max,proto3" json:"max,omitempty"`
+	Mean float64 `protobuf:"fixed64,5,opt,name=mean,proto3" json:"mean,omitempty"`
+	// In the order requested.
+	Quantiles []*LatencyQuantile `protobuf:"bytes,6,rep,name=quantiles,proto3" json:"quantiles,omitempty"`
+	// The non-empty HDR buckets, ascending.
+	Buckets []*LatencyBucket `protobuf:"bytes,7,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	// One entry per step when a step is given, sorted by start; empty
+	// otherwise.
+	Series []*LatencyStep `protobuf:"bytes,8,rep,name=series,proto3" json:"series,omitempty"`
+	// Exemplar spans among the slowest, slowest first: those at or above the
+	// smallest requested quantile >= 0.9 (all of them when no requested
+	// quantile is >= 0.9).
+	Exemplars []*LatencyExemplar `protobuf:"bytes,9,rep,name=exemplars,proto3" json:"exemplars,omitempty"`
+	// Set, instead of the fields above, when format is "hdrlog": the
+	// distribution in the HdrHistogram interval log format (one interval per
+	// step, or one for the whole range without a step). On REST the gateway
+	// answers with this text itself, as text/plain.
+	HdrLog        *string `protobuf:"bytes,10,opt,name=hdr_log,json=hdrLog,proto3,oneof" json:"hdr_log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLatencyResponse) Reset() {
+	*x = GetLatencyResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLatencyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLatencyResponse) ProtoMessage() {}
+
+func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLatencyResponse.ProtoReflect.Descriptor instead.
+func (*GetLatencyResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetLatencyResponse) GetCount() float64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *GetLatencyResponse) GetErrors() float64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *GetLatencyResponse) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *GetLatencyResponse) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *GetLatencyResponse) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+func (x *GetLatencyResponse) GetQuantiles() []*LatencyQuantile {
+	if x != nil {
+		return x.Quantiles
+	}
+	return nil
+}
+
+func (x *GetLatencyResponse) GetBuckets() []*LatencyBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *GetLatencyResponse) GetSeries() []*LatencyStep {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *GetLatencyResponse) GetExemplars() []*LatencyExemplar {
+	if x != nil {
+		return x.Exemplars
+	}
+	return nil
+}
+
+func (x *GetLatencyResponse) GetHdrLog() string {
+	if x != nil && x.HdrLog != nil {
+		return *x.HdrLog
+	}
+	return ""
+}
+
+// LatencyQuantile is the value at a quantile with the HDR bucket holding it.
+type LatencyQuantile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The requested quantile, a fraction in [0, 1].
+	Quantile float64 `protobuf:"fixed64,1,opt,name=quantile,proto3" json:"quantile,omitempty"`
+	// The HDR value at the quantile, in nanoseconds: the highest value
+	// equivalent to the bucket holding the rank, that is to (from for
+	// quantile 0).
+	Value float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Width of that bucket, to - from + 1 ns: the exact value at the quantile
+	// lies in [from, to].
+	ErrorBound float64 `protobuf:"fixed64,3,opt,name=error_bound,json=errorBound,proto3" json:"error_bound,omitempty"`
+	// The bucket's bounds, inclusive, in nanoseconds.
+	From          float64 `protobuf:"fixed64,4,opt,name=from,proto3" json:"from,omitempty"`
+	To            float64 `protobuf:"fixed64,5,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencyQuantile) Reset() {
+	*x = LatencyQuantile{}
+	mi := &file_query_querypb_query_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencyQuantile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencyQuantile) ProtoMessage() {}
+
+func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencyQuantile.ProtoReflect.Descriptor instead.
+func (*LatencyQuantile) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *LatencyQuantile) GetQuantile() float64 {
+	if x != nil {
+		return x.Quantile
+	}
+	return 0
+}
+
+func (x *LatencyQuantile) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *LatencyQuantile) GetErrorBound() float64 {
+	if x != nil {
+		return x.ErrorBound
+	}
+	return 0
+}
+
+func (x *LatencyQuantile) GetFrom() float64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *LatencyQuantile) GetTo() float64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// LatencyBucket is one non-empty HDR bucket: count values in [from, to] ns.
+type LatencyBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  float64                `protobuf:"fixed64,1,opt,name=from,proto3" json:"from,omitempty"`
+	To    float64                `protobuf:"fixed64,2,opt,name=to,proto3" json:"to,omitempty"`
+	Count float64                `protobuf:"fixed64,3,opt,name=count,proto3" json:"count,omitempty"`
+	// count divided by the total count of the histogram.
+	Probability   float64 `protobuf:"fixed64,4,opt,name=probability,proto3" json:"probability,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencyBucket) Reset() {
+	*x = LatencyBucket{}
+	mi := &file_query_querypb_query_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencyBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencyBucket) ProtoMessage() {}
+
+func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencyBucket.ProtoReflect.Descriptor instead.
+func (*LatencyBucket) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LatencyBucket) GetFrom() float64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *LatencyBucket) GetTo() float64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *LatencyBucket) GetCount() float64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *LatencyBucket) GetProbability() float64 {
+	if x != nil {
+		return x.Probability
+	}
+	return 0
+}
+
+// LatencyStep is the distribution of one step of a latency series.
+type LatencyStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the step, RFC 3339 (UTC). The step covers [start, start+step).
+	Start  string  `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Count  float64 `protobuf:"fixed64,2,opt,name=count,proto3" json:"count,omitempty"`
+	Errors float64 `protobuf:"fixed64,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	// The requested quantiles, values in nanoseconds.
+	Quantiles     []*Quantile `protobuf:"bytes,4,rep,name=quantiles,proto3" json:"quantiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencyStep) Reset() {
+	*x = LatencyStep{}
+	mi := &file_query_querypb_query_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencyStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencyStep) ProtoMessage() {}
+
+func (x *LatencyStep) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencyStep.ProtoReflect.Descriptor instead.
+func (*LatencyStep) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *LatencyStep) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *LatencyStep) GetCount() float64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *LatencyStep) GetErrors() float64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *LatencyStep) GetQuantiles() []*Quantile {
+	if x != nil {
+		return x.Quantiles
+	}
+	return nil
+}
+
+// LatencyExemplar is one of the slowest spans of the distribution.
+type LatencyExemplar struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lowercase hex.
+	TraceId string `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	SpanId  string `protobuf:"bytes,2,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	// Duration, nanoseconds.
+	Value float64 `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Start of the span, RFC 3339 (UTC).
+	Time string `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// The highest requested quantile the exemplar is at or above (its value is
+	// at least the lower bound of that quantile's HDR bucket); 0 when it is
+	// below all of them.
+	Quantile      float64 `protobuf:"fixed64,5,opt,name=quantile,proto3" json:"quantile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencyExemplar) Reset() {
+	*x = LatencyExemplar{}
+	mi := &file_query_querypb_query_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencyExemplar) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencyExemplar) ProtoMessage() {}
+
+func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencyExemplar.ProtoReflect.Descriptor instead.
+func (*LatencyExemplar) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *LatencyExemplar) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *LatencyExemplar) GetSpanId() string {
+	if x != nil {
+		return x.SpanId
+	}
+	return ""
+}
+
+func (x *LatencyExemplar) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *LatencyExemplar) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *LatencyExemplar) GetQuantile() float64 {
+	if x != nil {
+		return x.Quantile
+	}
+	return 0
+}
+
 var File_query_querypb_query_proto protoreflect.FileDescriptor
 
 const file_query_querypb_query_proto_rawDesc = "" +
@@ -1675,7 +2678,92 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xb7\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x89\x01\n" +
+	"\x13GetFlowGraphRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x14\n" +
+	"\x05level\x18\x03 \x01(\tR\x05level\x12\x1c\n" +
+	"\toperation\x18\x04 \x01(\tR\toperation\x12\x16\n" +
+	"\x06format\x18\x05 \x01(\tR\x06format\"\xba\x01\n" +
+	"\x14GetFlowGraphResponse\x122\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x1c.flowscope.query.v1.FlowNodeR\x05nodes\x122\n" +
+	"\x05edges\x18\x02 \x03(\v2\x1c.flowscope.query.v1.FlowEdgeR\x05edges\x12(\n" +
+	"\rvizceral_json\x18\x03 \x01(\fH\x00R\fvizceralJson\x88\x01\x01B\x10\n" +
+	"\x0e_vizceral_json\"\xd3\x01\n" +
+	"\bFlowNode\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\avirtual\x18\x02 \x01(\bR\avirtual\x12!\n" +
+	"\frequest_rate\x18\x03 \x01(\x01R\vrequestRate\x12\x1d\n" +
+	"\n" +
+	"error_rate\x18\x04 \x01(\x01R\terrorRate\x12\x1d\n" +
+	"\n" +
+	"span_count\x18\x05 \x01(\x01R\tspanCount\x12<\n" +
+	"\alatency\x18\x06 \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\"\xf3\x01\n" +
+	"\bFlowEdge\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
+	"\avirtual\x18\x03 \x01(\bR\avirtual\x12\x14\n" +
+	"\x05calls\x18\x04 \x01(\x01R\x05calls\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x01R\x06errors\x12\x12\n" +
+	"\x04rate\x18\x06 \x01(\x01R\x04rate\x12\x1d\n" +
+	"\n" +
+	"error_rate\x18\a \x01(\x01R\terrorRate\x12<\n" +
+	"\alatency\x18\b \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\"Z\n" +
+	"\x0eLatencySummary\x12\x10\n" +
+	"\x03p50\x18\x01 \x01(\x01R\x03p50\x12\x10\n" +
+	"\x03p90\x18\x02 \x01(\x01R\x03p90\x12\x10\n" +
+	"\x03p99\x18\x03 \x01(\x01R\x03p99\x12\x12\n" +
+	"\x04p999\x18\x04 \x01(\x01R\x04p999\"\x97\x02\n" +
+	"\x11GetLatencyRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x14\n" +
+	"\x05level\x18\x06 \x01(\tR\x05level\x12\x1c\n" +
+	"\tquantiles\x18\a \x03(\x01R\tquantiles\x12\x12\n" +
+	"\x04step\x18\b \x01(\tR\x04step\x12\x14\n" +
+	"\x05start\x18\t \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\n" +
+	" \x01(\tR\x03end\x12\x16\n" +
+	"\x06format\x18\v \x01(\tR\x06format\"\xa0\x03\n" +
+	"\x12GetLatencyResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x01R\x05count\x12\x16\n" +
+	"\x06errors\x18\x02 \x01(\x01R\x06errors\x12\x10\n" +
+	"\x03min\x18\x03 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\x04 \x01(\x01R\x03max\x12\x12\n" +
+	"\x04mean\x18\x05 \x01(\x01R\x04mean\x12A\n" +
+	"\tquantiles\x18\x06 \x03(\v2#.flowscope.query.v1.LatencyQuantileR\tquantiles\x12;\n" +
+	"\abuckets\x18\a \x03(\v2!.flowscope.query.v1.LatencyBucketR\abuckets\x127\n" +
+	"\x06series\x18\b \x03(\v2\x1f.flowscope.query.v1.LatencyStepR\x06series\x12A\n" +
+	"\texemplars\x18\t \x03(\v2#.flowscope.query.v1.LatencyExemplarR\texemplars\x12\x1c\n" +
+	"\ahdr_log\x18\n" +
+	" \x01(\tH\x00R\x06hdrLog\x88\x01\x01B\n" +
+	"\n" +
+	"\b_hdr_log\"\x88\x01\n" +
+	"\x0fLatencyQuantile\x12\x1a\n" +
+	"\bquantile\x18\x01 \x01(\x01R\bquantile\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1f\n" +
+	"\verror_bound\x18\x03 \x01(\x01R\n" +
+	"errorBound\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\x01R\x04from\x12\x0e\n" +
+	"\x02to\x18\x05 \x01(\x01R\x02to\"k\n" +
+	"\rLatencyBucket\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x01R\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\x01R\x02to\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x01R\x05count\x12 \n" +
+	"\vprobability\x18\x04 \x01(\x01R\vprobability\"\x8d\x01\n" +
+	"\vLatencyStep\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x01R\x05count\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x01R\x06errors\x12:\n" +
+	"\tquantiles\x18\x04 \x03(\v2\x1c.flowscope.query.v1.QuantileR\tquantiles\"\x8b\x01\n" +
+	"\x0fLatencyExemplar\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x17\n" +
+	"\aspan_id\x18\x02 \x01(\tR\x06spanId\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x12\n" +
+	"\x04time\x18\x04 \x01(\tR\x04time\x12\x1a\n" +
+	"\bquantile\x18\x05 \x01(\x01R\bquantile2\xf7\x06\n" +
 	"\fQueryService\x12a\n" +
 	"\fListServices\x12'.flowscope.query.v1.ListServicesRequest\x1a(.flowscope.query.v1.ListServicesResponse\x12g\n" +
 	"\x0eListOperations\x12).flowscope.query.v1.ListOperationsRequest\x1a*.flowscope.query.v1.ListOperationsResponse\x12U\n" +
@@ -1683,7 +2771,10 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\fSearchTraces\x12'.flowscope.query.v1.SearchTracesRequest\x1a(.flowscope.query.v1.SearchTracesResponse\x12g\n" +
 	"\x0eGetCorrelation\x12).flowscope.query.v1.GetCorrelationRequest\x1a*.flowscope.query.v1.GetCorrelationResponse\x12X\n" +
 	"\tGetMetric\x12$.flowscope.query.v1.GetMetricRequest\x1a%.flowscope.query.v1.GetMetricResponse\x12^\n" +
-	"\vListMetrics\x12&.flowscope.query.v1.ListMetricsRequest\x1a'.flowscope.query.v1.ListMetricsResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
+	"\vListMetrics\x12&.flowscope.query.v1.ListMetricsRequest\x1a'.flowscope.query.v1.ListMetricsResponse\x12a\n" +
+	"\fGetFlowGraph\x12'.flowscope.query.v1.GetFlowGraphRequest\x1a(.flowscope.query.v1.GetFlowGraphResponse\x12[\n" +
+	"\n" +
+	"GetLatency\x12%.flowscope.query.v1.GetLatencyRequest\x1a&.flowscope.query.v1.GetLatencyResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
 
 var (
 	file_query_querypb_query_proto_rawDescOnce sync.Once
@@ -1697,7 +2788,7 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_query_querypb_query_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),    // 0: flowscope.query.v1.ListServicesRequest
 	(*ListServicesResponse)(nil),   // 1: flowscope.query.v1.ListServicesResponse
@@ -1723,46 +2814,70 @@ var file_query_querypb_query_proto_goTypes = []any{
 	(*Bucket)(nil),                 // 21: flowscope.query.v1.Bucket
 	(*Quantile)(nil),               // 22: flowscope.query.v1.Quantile
 	(*Exemplar)(nil),               // 23: flowscope.query.v1.Exemplar
-	nil,                            // 24: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                            // 25: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                            // 26: flowscope.query.v1.Series.AttributesEntry
-	nil,                            // 27: flowscope.query.v1.Exemplar.AttributesEntry
+	(*GetFlowGraphRequest)(nil),    // 24: flowscope.query.v1.GetFlowGraphRequest
+	(*GetFlowGraphResponse)(nil),   // 25: flowscope.query.v1.GetFlowGraphResponse
+	(*FlowNode)(nil),               // 26: flowscope.query.v1.FlowNode
+	(*FlowEdge)(nil),               // 27: flowscope.query.v1.FlowEdge
+	(*LatencySummary)(nil),         // 28: flowscope.query.v1.LatencySummary
+	(*GetLatencyRequest)(nil),      // 29: flowscope.query.v1.GetLatencyRequest
+	(*GetLatencyResponse)(nil),     // 30: flowscope.query.v1.GetLatencyResponse
+	(*LatencyQuantile)(nil),        // 31: flowscope.query.v1.LatencyQuantile
+	(*LatencyBucket)(nil),          // 32: flowscope.query.v1.LatencyBucket
+	(*LatencyStep)(nil),            // 33: flowscope.query.v1.LatencyStep
+	(*LatencyExemplar)(nil),        // 34: flowscope.query.v1.LatencyExemplar
+	nil,                            // 35: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                            // 36: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                            // 37: flowscope.query.v1.Series.AttributesEntry
+	nil,                            // 38: flowscope.query.v1.Exemplar.AttributesEntry
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	24, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	35, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
 	16, // 6: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
 	19, // 7: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	25, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	26, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	36, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	37, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
 	20, // 10: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
 	21, // 11: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
 	22, // 12: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
 	23, // 13: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	27, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
-	0,  // 15: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 16: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 17: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 18: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 19: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	17, // 20: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	14, // 21: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	1,  // 22: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 23: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 24: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 25: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 26: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	18, // 27: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	15, // 28: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	38, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	26, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
+	27, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
+	28, // 17: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
+	28, // 18: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
+	31, // 19: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
+	32, // 20: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
+	33, // 21: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
+	34, // 22: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
+	22, // 23: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.Quantile
+	0,  // 24: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 25: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 26: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 27: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 28: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	17, // 29: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	14, // 30: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	24, // 31: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	29, // 32: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	1,  // 33: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 34: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 35: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 36: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 37: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	18, // 38: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	15, // 39: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	25, // 40: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	30, // 41: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	33, // [33:42] is the sub-list for method output_type
+	24, // [24:33] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -1771,13 +2886,15 @@ func file_query_querypb_query_proto_init() {
 		return
 	}
 	file_query_querypb_query_proto_msgTypes[20].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[25].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[30].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,6 +14,10 @@
 //     16 for a span ID.
 //   - Times are Unix nanoseconds and durations are nanoseconds, both int64.
 //     In JSON they are strings, per the proto3 JSON mapping (as in OTLP/JSON).
+//     Exception: the flow graph and latency messages (GetFlowGraph,
+//     GetLatency) carry counts, rates and nanosecond durations as double, so
+//     that their JSON holds numbers as DESIGN.md specifies; doubles are exact
+//     for integers up to 2^53. Their times are RFC 3339 strings.
 //   - Time range parameters (start, end) are strings holding RFC 3339 or Unix
 //     milliseconds (all digits); empty means the last 15 minutes.
 //
@@ -41,6 +45,8 @@ const (
 	QueryService_GetCorrelation_FullMethodName = "/flowscope.query.v1.QueryService/GetCorrelation"
 	QueryService_GetMetric_FullMethodName      = "/flowscope.query.v1.QueryService/GetMetric"
 	QueryService_ListMetrics_FullMethodName    = "/flowscope.query.v1.QueryService/ListMetrics"
+	QueryService_GetFlowGraph_FullMethodName   = "/flowscope.query.v1.QueryService/GetFlowGraph"
+	QueryService_GetLatency_FullMethodName     = "/flowscope.query.v1.QueryService/GetLatency"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -64,6 +70,14 @@ type QueryServiceClient interface {
 	GetMetric(ctx context.Context, in *GetMetricRequest, opts ...grpc.CallOption) (*GetMetricResponse, error)
 	// ListMetrics lists the metric names seen in a time range.
 	ListMetrics(ctx context.Context, in *ListMetricsRequest, opts ...grpc.CallOption) (*ListMetricsResponse, error)
+	// GetFlowGraph returns who calls whom at one level (service, instance,
+	// zone, region or namespace), with rates, error rates and latency
+	// quantiles, or the same graph as Vizceral traffic-graph JSON.
+	GetFlowGraph(ctx context.Context, in *GetFlowGraphRequest, opts ...grpc.CallOption) (*GetFlowGraphResponse, error)
+	// GetLatency returns the HDR latency distribution of a service's spans or
+	// of the calls of one edge: quantiles, buckets, an optional series per
+	// step and exemplar traces, or the same data in the HdrHistogram log format.
+	GetLatency(ctx context.Context, in *GetLatencyRequest, opts ...grpc.CallOption) (*GetLatencyResponse, error)
 }
 
 type queryServiceClient struct {
@@ -144,6 +158,26 @@ func (c *queryServiceClient) ListMetrics(ctx context.Context, in *ListMetricsReq
 	return out, nil
 }
 
+func (c *queryServiceClient) GetFlowGraph(ctx context.Context, in *GetFlowGraphRequest, opts ...grpc.CallOption) (*GetFlowGraphResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFlowGraphResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetFlowGraph_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetLatency(ctx context.Context, in *GetLatencyRequest, opts ...grpc.CallOption) (*GetLatencyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLatencyResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetLatency_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -165,6 +199,14 @@ type QueryServiceServer interface {
 	GetMetric(context.Context, *GetMetricRequest) (*GetMetricResponse, error)
 	// ListMetrics lists the metric names seen in a time range.
 	ListMetrics(context.Context, *ListMetricsRequest) (*ListMetricsResponse, error)
+	// GetFlowGraph returns who calls whom at one level (service, instance,
+	// zone, region or namespace), with rates, error rates and latency
+	// quantiles, or the same graph as Vizceral traffic-graph JSON.
+	GetFlowGraph(context.Context, *GetFlowGraphRequest) (*GetFlowGraphResponse, error)
+	// GetLatency returns the HDR latency distribution of a service's spans or
+	// of the calls of one edge: quantiles, buckets, an optional series per
+	// step and exemplar traces, or the same data in the HdrHistogram log format.
+	GetLatency(context.Context, *GetLatencyRequest) (*GetLatencyResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -195,6 +237,12 @@ func (UnimplementedQueryServiceServer) GetMetric(context.Context, *GetMetricRequ
 }
 func (UnimplementedQueryServiceServer) ListMetrics(context.Context, *ListMetricsRequest) (*ListMetricsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMetrics not implemented")
+}
+func (UnimplementedQueryServiceServer) GetFlowGraph(context.Context, *GetFlowGraphRequest) (*GetFlowGraphResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFlowGraph not implemented")
+}
+func (UnimplementedQueryServiceServer) GetLatency(context.Context, *GetLatencyRequest) (*GetLatencyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLatency not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -343,6 +391,42 @@ func _QueryService_ListMetrics_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_GetFlowGraph_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFlowGraphRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetFlowGraph(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetFlowGraph_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetFlowGraph(ctx, req.(*GetFlowGraphRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetLatency_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLatencyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetLatency(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetLatency_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetLatency(ctx, req.(*GetLatencyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -377,6 +461,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListMetrics",
 			Handler:    _QueryService_ListMetrics_Handler,
+		},
+		{
+			MethodName: "GetFlowGraph",
+			Handler:    _QueryService_GetFlowGraph_Handler,
+		},
+		{
+			MethodName: "GetLatency",
+			Handler:    _QueryService_GetLatency_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

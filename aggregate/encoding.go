@@ -1,0 +1,376 @@
+package aggregate
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// windowFormatVersion is the first byte of an encoded window.
+const windowFormatVersion = 1
+
+// AppendWindow appends the binary encoding of w to dst (format in the
+// package documentation). The output is deterministic: equal windows
+// encode to equal bytes. w is not modified.
+func AppendWindow(dst []byte, w *Window) []byte {
+	// Dictionary of strings and table of nodes, both sorted.
+	strSet := map[string]int{}
+	nodeSet := map[Node]int{}
+	for k := range w.Series {
+		nodeSet[k.Node] = 0
+		strSet[k.Operation] = 0
+	}
+	for k := range w.Edges {
+		nodeSet[k.Source] = 0
+		nodeSet[k.Target] = 0
+		strSet[k.Operation] = 0
+	}
+	nodes := make([]Node, 0, len(nodeSet))
+	for n := range nodeSet {
+		nodes = append(nodes, n)
+		for _, s := range [...]string{n.Service, n.Instance, n.Zone, n.Region, n.Namespace} {
+			strSet[s] = 0
+		}
+	}
+	strs := make([]string, 0, len(strSet))
+	for s := range strSet {
+		strs = append(strs, s)
+	}
+	slices.Sort(strs)
+	for i, s := range strs {
+		strSet[s] = i
+	}
+	slices.SortFunc(nodes, compareNodes)
+	for i, n := range nodes {
+		nodeSet[n] = i
+	}
+
+	dst = append(dst, windowFormatVersion)
+	dst = binary.AppendVarint(dst, w.Start)
+	dst = binary.AppendVarint(dst, w.Width)
+	dst = binary.AppendUvarint(dst, uint64(len(strs)))
+	for _, s := range strs {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(nodes)))
+	for _, n := range nodes {
+		for _, s := range [...]string{n.Service, n.Instance, n.Zone, n.Region, n.Namespace} {
+			dst = binary.AppendUvarint(dst, uint64(strSet[s]))
+		}
+		var flags byte
+		if n.Virtual {
+			flags = 1
+		}
+		dst = append(dst, flags)
+	}
+
+	type seriesRow struct {
+		node, op     int
+		kind, status int32
+		r            *Rollup
+	}
+	series := make([]seriesRow, 0, len(w.Series))
+	for k, r := range w.Series {
+		series = append(series, seriesRow{nodeSet[k.Node], strSet[k.Operation], k.Kind, k.Status, r})
+	}
+	slices.SortFunc(series, func(x, y seriesRow) int {
+		return cmp.Or(cmp.Compare(x.node, y.node), cmp.Compare(x.op, y.op), cmp.Compare(x.kind, y.kind), cmp.Compare(x.status, y.status))
+	})
+	dst = binary.AppendUvarint(dst, uint64(len(series)))
+	for _, s := range series {
+		dst = binary.AppendUvarint(dst, uint64(s.node))
+		dst = binary.AppendUvarint(dst, uint64(s.op))
+		dst = binary.AppendVarint(dst, int64(s.kind))
+		dst = binary.AppendVarint(dst, int64(s.status))
+		dst = appendRollup(dst, s.r)
+	}
+
+	type edgeRow struct {
+		src, dst, op int
+		r            *Rollup
+	}
+	edges := make([]edgeRow, 0, len(w.Edges))
+	for k, r := range w.Edges {
+		edges = append(edges, edgeRow{nodeSet[k.Source], nodeSet[k.Target], strSet[k.Operation], r})
+	}
+	slices.SortFunc(edges, func(x, y edgeRow) int {
+		return cmp.Or(cmp.Compare(x.src, y.src), cmp.Compare(x.dst, y.dst), cmp.Compare(x.op, y.op))
+	})
+	dst = binary.AppendUvarint(dst, uint64(len(edges)))
+	for _, e := range edges {
+		dst = binary.AppendUvarint(dst, uint64(e.src))
+		dst = binary.AppendUvarint(dst, uint64(e.dst))
+		dst = binary.AppendUvarint(dst, uint64(e.op))
+		dst = appendRollup(dst, e.r)
+	}
+	return dst
+}
+
+func appendRollup(dst []byte, r *Rollup) []byte {
+	dst = binary.AppendVarint(dst, r.Count)
+	dst = binary.AppendVarint(dst, r.Errors)
+	dst = binary.AppendVarint(dst, r.Clamped)
+	if r.Hist == nil {
+		dst = append(dst, 0)
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(r.Hist.Populated()))
+		prev := int64(0)
+		for v, c := range r.Hist.ForEachBucket {
+			dst = binary.AppendUvarint(dst, uint64(v-prev))
+			dst = binary.AppendUvarint(dst, uint64(c))
+			prev = v
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(r.Exemplars)))
+	for _, ex := range r.Exemplars {
+		dst = append(dst, ex.TraceID[:]...)
+		dst = append(dst, ex.SpanID[:]...)
+		dst = binary.AppendVarint(dst, ex.Value)
+		dst = binary.AppendVarint(dst, ex.Time)
+	}
+	return dst
+}
+
+// decoder reads the encoding; the first error sticks and makes every later
+// read return zero.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("unexpected end")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// nonNeg reads a varint that must be >= 0.
+func (d *decoder) nonNeg(what string) int64 {
+	v := d.varint()
+	if v < 0 {
+		d.fail("negative %s", what)
+		return 0
+	}
+	return v
+}
+
+// count reads a count of items of at least minSize bytes each, bounded by
+// the bytes left, so that corrupt counts cannot allocate much.
+func (d *decoder) count(what string, minSize int) int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)/minSize) {
+		d.fail("%s count %d exceeds the %d bytes left", what, n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+// index reads an index below n; -1 on error.
+func (d *decoder) index(what string, n int) int {
+	i := d.uvarint()
+	if d.err == nil && i >= uint64(n) {
+		d.fail("%s index %d out of range (%d)", what, i, n)
+	}
+	if d.err != nil {
+		return -1
+	}
+	return int(i)
+}
+
+// str reads a string by its dictionary index.
+func (d *decoder) str(strs []string) string {
+	if i := d.index("string", len(strs)); i >= 0 {
+		return strs[i]
+	}
+	return ""
+}
+
+// node reads a node by its table index.
+func (d *decoder) node(nodes []Node) Node {
+	if i := d.index("node", len(nodes)); i >= 0 {
+		return nodes[i]
+	}
+	return Node{}
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("unexpected end")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// DecodeWindow decodes a window encoded by AppendWindow into rollups of
+// geometry g. Histogram buckets recorded with another geometry are
+// re-bucketed; values above g.MaxValue are recorded as g.MaxValue and
+// counted in Clamped. Errors wrap ErrCorrupt. b is not retained.
+func DecodeWindow(b []byte, g Geometry) (*Window, error) {
+	g = g.normalized()
+	d := &decoder{b: b}
+	if v := d.byte(); d.err == nil && v != windowFormatVersion {
+		return nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, v)
+	}
+	start := d.varint()
+	width := d.varint()
+	if d.err == nil && width <= 0 {
+		d.fail("window width %d", width)
+	}
+	strs := make([]string, d.count("string", 1))
+	for i := range strs {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			d.fail("string length %d exceeds the %d bytes left", n, len(d.b))
+		}
+		strs[i] = string(d.bytes(int(n)))
+	}
+	nodes := make([]Node, d.count("node", 6))
+	for i := range nodes {
+		n := &nodes[i]
+		for _, p := range [...]*string{&n.Service, &n.Instance, &n.Zone, &n.Region, &n.Namespace} {
+			*p = d.str(strs)
+		}
+		switch f := d.byte(); f {
+		case 0:
+		case 1:
+			n.Virtual = true
+		default:
+			d.fail("node flags %#x", f)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	w := &Window{Start: start, Width: width}
+	ns := d.count("series", 8)
+	w.Series = make(map[SeriesKey]*Rollup, ns)
+	for i := 0; i < ns && d.err == nil; i++ {
+		k := SeriesKey{Node: d.node(nodes), Operation: d.str(strs)}
+		k.Kind = d.int32("span kind")
+		k.Status = d.int32("status")
+		r := d.rollup(g)
+		if _, dup := w.Series[k]; dup && d.err == nil {
+			d.fail("duplicate series %d", i)
+		}
+		w.Series[k] = r
+	}
+	ne := d.count("edge", 8)
+	w.Edges = make(map[EdgeKey]*Rollup, ne)
+	for i := 0; i < ne && d.err == nil; i++ {
+		k := EdgeKey{Source: d.node(nodes), Target: d.node(nodes), Operation: d.str(strs)}
+		r := d.rollup(g)
+		if _, dup := w.Edges[k]; dup && d.err == nil {
+			d.fail("duplicate edge %d", i)
+		}
+		w.Edges[k] = r
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return w, nil
+}
+
+func (d *decoder) int32(what string) int32 {
+	v := d.varint()
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail("%s %d out of range", what, v)
+		return 0
+	}
+	return int32(v)
+}
+
+func (d *decoder) rollup(g Geometry) *Rollup {
+	r := g.NewRollup()
+	r.Count = d.nonNeg("count")
+	r.Errors = d.nonNeg("error count")
+	r.Clamped = d.nonNeg("clamped count")
+	nb := d.count("bucket", 2)
+	var v uint64
+	for i := 0; i < nb && d.err == nil; i++ {
+		delta := d.uvarint()
+		c := d.uvarint()
+		if d.err != nil {
+			break
+		}
+		if delta > math.MaxInt64-v {
+			d.fail("bucket value overflows")
+			break
+		}
+		v += delta
+		if c == 0 || c > math.MaxInt64 {
+			d.fail("bucket count %d", c)
+			break
+		}
+		val := int64(v)
+		if val > g.MaxValue {
+			val = g.MaxValue
+			r.Clamped = satAdd(r.Clamped, int64(c))
+		}
+		if err := r.Hist.RecordValues(val, int64(c)); err != nil {
+			d.fail("bucket %d: %v", v, err)
+		}
+	}
+	nx := d.count("exemplar", 26)
+	if nx > 0 && d.err == nil {
+		r.Exemplars = make([]Exemplar, nx)
+		for i := range r.Exemplars {
+			ex := &r.Exemplars[i]
+			copy(ex.TraceID[:], d.bytes(16))
+			copy(ex.SpanID[:], d.bytes(8))
+			ex.Value = d.varint()
+			ex.Time = d.varint()
+		}
+		r.normalizeExemplars()
+	}
+	return r
+}

@@ -1,0 +1,379 @@
+package aggregate
+
+import "github.com/flowscope/flowscope/internal/otlpwire"
+
+// Pairing state.
+//
+// Every client span, every server span still waiting for its parent and
+// every non-client span (a potential parent) is an entry in one FIFO queue,
+// in arrival order, which is commit order. Entries are found through links,
+// keyed by (trace ID, span ID): link.self is the span with that ID (a
+// client or a remembered parent), link.wait the first of the server spans
+// waiting for that ID as their parent, chained through entry.next.
+//
+// An entry is live for a span committed at c if it was committed at or
+// after c-PairWait: pairing depends only on commit times, never on when
+// Expire ran, which is what makes crash replay exact. Entries leave the
+// queue from the front, when Expire passes their commit time or when
+// MaxPending evicts them; a server entry paired with its parent is marked
+// dead in place and its slot is reclaimed when it reaches the front.
+
+type spanKey struct {
+	trace [16]byte
+	span  [8]byte
+}
+
+type link struct {
+	self uint64 // entry ID of the span itself, 0 if none
+	wait uint64 // entry ID of the first waiting server child, 0 if none
+}
+
+// Entry kinds.
+const (
+	entryClient uint8 = iota + 1
+	entryServer
+	entryParent
+)
+
+// Entry flags.
+const (
+	flagErr uint8 = 1 << iota
+	flagPaired
+	flagDead
+)
+
+// entry is one piece of pairing state; it holds no pointers.
+type entry struct {
+	key    spanKey // client, parent: its own ID; server: its parent's ID
+	self   [8]byte // server: its own span ID (for exemplars)
+	commit int64
+	start  int64
+	dur    int64
+	next   uint64 // server: next server waiting for the same parent
+	node   uint32
+	name   uint32
+	target uint32 // client: interned virtual-target name, 0 if none
+	kind   uint8
+	flags  uint8
+}
+
+// entryQueue is a FIFO of entries addressed by IDs that stay valid while
+// the entry is queued. IDs start at 1.
+type entryQueue struct {
+	buf  []entry
+	head int    // index in buf of the front
+	base uint64 // ID of buf[0]
+}
+
+func (q *entryQueue) len() int { return len(q.buf) - q.head }
+
+func (q *entryQueue) push(e entry) uint64 {
+	q.buf = append(q.buf, e)
+	return q.base + uint64(len(q.buf)-1)
+}
+
+func (q *entryQueue) get(id uint64) *entry { return &q.buf[id-q.base] }
+
+func (q *entryQueue) front() (*entry, uint64) {
+	if q.head == len(q.buf) {
+		return nil, 0
+	}
+	return &q.buf[q.head], q.base + uint64(q.head)
+}
+
+func (q *entryQueue) pop() {
+	q.buf[q.head] = entry{}
+	q.head++
+	if q.head == len(q.buf) {
+		q.base += uint64(q.head)
+		q.buf, q.head = q.buf[:0], 0
+		return
+	}
+	if q.head >= 4096 && q.head*2 >= len(q.buf) {
+		n := copy(q.buf, q.buf[q.head:])
+		q.buf = q.buf[:n]
+		q.base += uint64(q.head)
+		q.head = 0
+	}
+}
+
+// spanCtx is the part of a span that pairing needs.
+type spanCtx struct {
+	trace  [16]byte
+	id     [8]byte
+	parent [8]byte
+	node   uint32
+	name   uint32
+	start  int64
+	dur    int64
+	err    bool
+}
+
+func (sc *spanCtx) flags() uint8 {
+	if sc.err {
+		return flagErr
+	}
+	return 0
+}
+
+func (a *Aggregator) live(e *entry) bool {
+	return e.flags&flagDead == 0 && e.commit >= a.commit-a.pairWait
+}
+
+func (a *Aggregator) sameService(x, y uint32) bool {
+	return x == y || a.in.nodes[x].Service == a.in.nodes[y].Service
+}
+
+func (a *Aggregator) storeLink(k spanKey, l link) {
+	if l.self == 0 && l.wait == 0 {
+		delete(a.links, k)
+	} else {
+		a.links[k] = l
+	}
+}
+
+func (a *Aggregator) push(e entry) uint64 {
+	switch e.kind {
+	case entryClient:
+		a.st.PendingClients++
+	case entryServer:
+		a.st.PendingServers++
+	default:
+		a.st.RememberedParents++
+	}
+	e.commit = a.commit
+	return a.q.push(e)
+}
+
+// kill marks e dead (its slot stays queued until it reaches the front).
+func (a *Aggregator) kill(e *entry) {
+	switch e.kind {
+	case entryClient:
+		a.st.PendingClients--
+	case entryServer:
+		a.st.PendingServers--
+	default:
+		a.st.RememberedParents--
+	}
+	e.flags |= flagDead
+}
+
+// onClient handles a CLIENT or PRODUCER span: it pairs with the server
+// children already waiting for it, then stays as a pending half (for its
+// virtual target and for children that come later).
+func (a *Aggregator) onClient(sc *spanCtx, s *otlpwire.Span, r *resInfo) {
+	k := spanKey{trace: sc.trace, span: sc.id}
+	l := a.links[k]
+	flags := sc.flags()
+	if l.wait != 0 {
+		var paired bool
+		l.wait, paired = a.pairWaiting(l.wait, sc, true)
+		if paired {
+			flags |= flagPaired
+		}
+	}
+	if !a.replaceSelf(&l) {
+		a.storeLink(k, l)
+		return
+	}
+	var target uint32
+	if flags&flagPaired == 0 {
+		target = a.virtualTarget(s, r)
+	}
+	l.self = a.push(entry{key: k, start: sc.start, dur: sc.dur, node: sc.node, name: sc.name,
+		target: target, kind: entryClient, flags: flags})
+	a.links[k] = l
+}
+
+// onServer handles the parent side of a SERVER or CONSUMER span with a
+// parent: a live client parent makes a call edge with the client's
+// duration; a live non-client parent in another service makes an edge
+// with the server's duration; otherwise the span waits for its parent.
+func (a *Aggregator) onServer(sc *spanCtx) {
+	k := spanKey{trace: sc.trace, span: sc.parent}
+	l := a.links[k]
+	if l.self != 0 {
+		if p := a.q.get(l.self); a.live(p) {
+			switch {
+			case p.kind == entryClient:
+				p.flags |= flagPaired
+				a.pairEdge(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, sc.trace, k.span)
+			case !a.sameService(p.node, sc.node):
+				a.pairEdge(p.node, sc.node, sc.name, sc.start, sc.dur, sc.err, sc.trace, sc.id)
+			}
+			return
+		}
+	}
+	id := a.push(entry{key: k, self: sc.id, start: sc.start, dur: sc.dur, node: sc.node, name: sc.name,
+		kind: entryServer, flags: sc.flags()})
+	if l.wait == 0 {
+		l.wait = id
+	} else {
+		e := a.q.get(l.wait)
+		for e.next != 0 {
+			e = a.q.get(e.next)
+		}
+		e.next = id
+	}
+	a.links[k] = l
+}
+
+// onParent remembers a non-client span as a potential parent, after
+// pairing it with the server children that wait for it in other services.
+func (a *Aggregator) onParent(sc *spanCtx) {
+	k := spanKey{trace: sc.trace, span: sc.id}
+	l := a.links[k]
+	if l.wait != 0 {
+		l.wait, _ = a.pairWaiting(l.wait, sc, false)
+	}
+	if !a.replaceSelf(&l) {
+		a.storeLink(k, l)
+		return
+	}
+	l.self = a.push(entry{key: k, node: sc.node, kind: entryParent})
+	a.links[k] = l
+}
+
+// replaceSelf makes room for a new span with the ID of l: it reports false
+// if a live span with that ID is held (a duplicate: the first is kept), and
+// otherwise resolves a stale one.
+func (a *Aggregator) replaceSelf(l *link) bool {
+	if l.self == 0 {
+		return true
+	}
+	e := a.q.get(l.self)
+	if a.live(e) {
+		return false
+	}
+	if e.flags&flagDead == 0 {
+		a.resolve(e)
+		a.kill(e)
+	}
+	l.self = 0
+	return true
+}
+
+// pairWaiting pairs the span sc (a client when client is set, else a
+// non-client parent) with the live servers of the chain starting at head,
+// and returns the new head (the stale servers, which precede the live
+// ones) and whether any server paired.
+func (a *Aggregator) pairWaiting(head uint64, sc *spanCtx, client bool) (uint64, bool) {
+	var prev *entry
+	id := head
+	for id != 0 {
+		e := a.q.get(id)
+		if a.live(e) {
+			break
+		}
+		prev, id = e, e.next
+	}
+	if id == 0 {
+		return head, false
+	}
+	if prev == nil {
+		head = 0
+	} else {
+		prev.next = 0
+	}
+	paired := false
+	for id != 0 {
+		e := a.q.get(id)
+		id, e.next = e.next, 0
+		switch {
+		case client:
+			a.pairEdge(sc.node, e.node, sc.name, sc.start, sc.dur, sc.err || e.flags&flagErr != 0, sc.trace, sc.id)
+			paired = true
+		case !a.sameService(sc.node, e.node):
+			a.pairEdge(sc.node, e.node, e.name, e.start, e.dur, e.flags&flagErr != 0, sc.trace, e.self)
+		}
+		a.kill(e)
+	}
+	return head, paired
+}
+
+func (a *Aggregator) pairEdge(src, dst, name uint32, start, dur int64, isErr bool, trace [16]byte, span [8]byte) {
+	if a.rebuilding {
+		return
+	}
+	a.st.PairedEdges++
+	a.recordEdge(src, dst, name, start, dur, isErr, Exemplar{TraceID: trace, SpanID: span})
+}
+
+// resolve settles an entry that leaves the state unpaired (expired,
+// evicted or replaced by a later span with its ID); nothing while
+// rebuilding.
+func (a *Aggregator) resolve(e *entry) {
+	if a.rebuilding {
+		return
+	}
+	switch e.kind {
+	case entryClient:
+		switch {
+		case e.flags&flagPaired != 0:
+		case e.target != 0:
+			a.st.VirtualEdges++
+			a.recordEdge(e.node, a.in.virtualNode(e.target), e.name, e.start, e.dur, e.flags&flagErr != 0,
+				Exemplar{TraceID: e.key.trace, SpanID: e.key.span})
+		default:
+			a.st.UnpairedClients++
+		}
+	case entryServer:
+		a.st.UnpairedServers++
+	}
+}
+
+// popFront removes the front entry e (ID id), resolving it if live.
+func (a *Aggregator) popFront(e *entry, id uint64) {
+	if e.flags&flagDead == 0 {
+		a.resolve(e)
+		a.unlink(e, id)
+		a.kill(e)
+	}
+	a.q.pop()
+}
+
+// unlink removes the live entry e (ID id) from its link.
+func (a *Aggregator) unlink(e *entry, id uint64) {
+	l, ok := a.links[e.key]
+	if !ok {
+		return
+	}
+	if e.kind != entryServer {
+		if l.self == id {
+			l.self = 0
+		}
+	} else if l.wait == id {
+		l.wait = e.next
+	} else {
+		for p := l.wait; p != 0; {
+			pe := a.q.get(p)
+			if pe.next == id {
+				pe.next = e.next
+				break
+			}
+			p = pe.next
+		}
+	}
+	e.next = 0
+	a.storeLink(e.key, l)
+}
+
+// makeRoom evicts the oldest commit batches until n more entries fit in
+// MaxPending. Whole batches go, so that a checkpoint never holds part of
+// one (see the package documentation).
+func (a *Aggregator) makeRoom(n int) {
+	for a.q.len()+n > a.opts.MaxPending {
+		e, id := a.q.front()
+		if e == nil {
+			return
+		}
+		c := e.commit
+		for e != nil && e.commit == c {
+			if e.flags&flagDead == 0 {
+				a.st.Evicted++
+			}
+			a.popFront(e, id)
+			e, id = a.q.front()
+		}
+	}
+}

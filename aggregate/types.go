@@ -1,0 +1,168 @@
+package aggregate
+
+import (
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Level is a level of the flow-graph hierarchy.
+type Level int
+
+// Levels, from the finest. LevelService is the default.
+const (
+	LevelService Level = iota
+	LevelInstance
+	LevelZone
+	LevelRegion
+	LevelNamespace
+)
+
+// ParseLevel parses "service", "instance", "zone", "region" or "namespace";
+// "" means LevelService.
+func ParseLevel(s string) (Level, error) { return parseLevel(s) }
+
+// String returns the level's name as ParseLevel accepts it.
+func (l Level) String() string { return levelNames[l] }
+
+// Node identifies where a span ran, from its resource attributes
+// (service.name, service.instance.id, cloud.availability_zone, cloud.region,
+// service.namespace), or an uninstrumented callee (Virtual) named from the
+// client span's attributes.
+type Node struct {
+	Service   string
+	Instance  string
+	Zone      string
+	Region    string
+	Namespace string
+	Virtual   bool
+}
+
+// At returns the node's name at level l. Missing attributes fall back:
+// instance → service name; zone, region, namespace → "unknown". A virtual
+// node has its one name at every level.
+func (n Node) At(l Level) string { return n.at(l) }
+
+// SeriesKey identifies a per-node rollup series.
+type SeriesKey struct {
+	Node      Node
+	Operation string // span name
+	Kind      int32  // OTLP span kind
+	Status    int32  // OTLP status code (0 unset, 1 ok, 2 error)
+}
+
+// EdgeKey identifies a call-edge rollup series.
+type EdgeKey struct {
+	Source    Node
+	Target    Node
+	Operation string // the client span's name (the server span's for edges without a client span)
+}
+
+// Exemplar points at a span that contributed to a rollup.
+type Exemplar struct {
+	TraceID [16]byte
+	SpanID  [8]byte
+	Value   int64 // duration, ns
+	Time    int64 // span start, Unix ns
+}
+
+// Rollup is count, error count, an HDR histogram of durations (ns) and the
+// slowest exemplars. A Rollup is not safe for concurrent use.
+type Rollup struct {
+	Count  int64
+	Errors int64
+	// Hist holds durations in nanoseconds. Values above the configured
+	// maximum are recorded as the maximum (and counted in Clamped).
+	Hist    *hdr.PackedHistogram
+	Clamped int64
+	// Exemplars are the slowest spans seen, at most MaxExemplars, slowest first.
+	Exemplars []Exemplar
+
+	// maxExemplars is the exemplar cap (Geometry.MaxExemplars); 0 means
+	// DefaultMaxExemplars, or the cap of the first rollup merged in.
+	maxExemplars int32
+}
+
+// Window holds the rollups of one time window [Start, Start+Width) (Unix
+// seconds), by series and by edge. A Window from Flush is a delta: windows
+// with the same Start are merged losslessly.
+type Window struct {
+	Start  int64
+	Width  int64
+	Series map[SeriesKey]*Rollup
+	Edges  map[EdgeKey]*Rollup
+}
+
+// KindFilter selects spans by kind for latency queries.
+type KindFilter int
+
+// Kind filters (DESIGN.md "Latency selection").
+const (
+	KindServer   KindFilter = iota // SERVER and CONSUMER (the default)
+	KindClient                     // CLIENT and PRODUCER
+	KindInternal                   // INTERNAL and UNSPECIFIED
+	KindAll
+)
+
+// GraphQuery selects what a GraphAccumulator keeps.
+type GraphQuery struct {
+	Level     Level
+	Operation string // "" = all operations
+}
+
+// Graph is a flow graph: nodes and edges at one level, merged over windows.
+// Nodes are sorted by ID, edges by (Source, Target).
+type Graph struct {
+	Nodes []GraphNode
+	Edges []GraphEdge
+	// Seconds is the time the merged windows cover (for rates).
+	Seconds int64
+}
+
+// GraphNode is one node of a flow graph.
+type GraphNode struct {
+	ID      string
+	Virtual bool
+	// Region is the node's cloud.region (the first seen) at levels finer
+	// than LevelRegion; "" for virtual nodes. Vizceral output groups by it.
+	Region string
+	// Requests merges the node's server-side spans (SERVER and CONSUMER);
+	// for a virtual node, the client-side rollups of the edges into it.
+	Requests Rollup
+	// Spans and SpanErrors count every span of the node, any kind.
+	Spans      int64
+	SpanErrors int64
+}
+
+// GraphEdge is one edge of a flow graph, summed over operations.
+type GraphEdge struct {
+	Source, Target string
+	// Virtual is true when the target is a virtual node.
+	Virtual bool
+	// Calls merges the client-side durations of the calls.
+	Calls Rollup
+}
+
+// LatencyQuery selects the spans of a latency distribution. Either Service
+// (with optional Operation and Kind) or Source and Target (an edge, by node
+// names at Level) is set.
+type LatencyQuery struct {
+	Service   string
+	Operation string
+	Kind      KindFilter
+	Source    string
+	Target    string
+	Level     Level
+	// Step, in seconds, splits the range into a series; 0 = no series.
+	Step int64
+}
+
+// Latency is a merged latency distribution, with an optional series.
+type Latency struct {
+	Total  Rollup
+	Series []LatencyStep
+}
+
+// LatencyStep is the distribution of one step of a latency series.
+type LatencyStep struct {
+	Start  int64 // Unix seconds
+	Rollup Rollup
+}

@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// Freshness measures how long an acknowledged span takes to show up in the
+// live aggregates: every markerInterval during the measured window a marker
+// trace (a CLIENT span of service marker-client calling a SERVER span of a
+// service marker-N seen nowhere else) is exported on its own connection, and
+// once the export is acknowledged the flow graph and the latency API are
+// polled, concurrently, until each shows it.
+const (
+	markerInterval   = 200 * time.Millisecond
+	markerPollEvery  = 10 * time.Millisecond
+	markerVisibleMax = 5 * time.Second // a marker not visible by then is counted as never visible
+	markerDuration   = 5 * time.Millisecond
+	markerClient     = "marker-client"
+)
+
+// FreshnessResult is what the markers measured.
+type FreshnessResult struct {
+	Markers   int    `json:"markers"`           // marker exports attempted in the measured window
+	Acked     int    `json:"markers_acked"`     // of those, acknowledged (export OK); only these are polled
+	NotAcked  int    `json:"markers_not_acked"` // export refused or failed (under back-pressure)
+	ExportErr string `json:"first_export_error,omitempty"`
+	// FlowGraph: acknowledged → edge marker-client → marker-N with calls ≥ 1
+	// in GET /api/v1/flowgraph?level=service.
+	FlowGraph VisibilityStats `json:"flowgraph"`
+	// Latency: acknowledged → count ≥ 1 in GET
+	// /api/v1/latency?service=marker-N&kind=server.
+	Latency VisibilityStats `json:"latency"`
+}
+
+// VisibilityStats summarises the acknowledged → visible delays of one API.
+type VisibilityStats struct {
+	Count     int     `json:"count"`  // markers that became visible within 5 s
+	P50Ms     float64 `json:"p50_ms"` // delay quantiles over those
+	P99Ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+	Invisible int     `json:"invisible"` // acknowledged markers not visible within 5 s (must be 0)
+	Polls     int64   `json:"polls"`     // GET requests made
+	FirstErr  string  `json:"first_error,omitempty"`
+
+	delays []time.Duration
+}
+
+func (v *VisibilityStats) finish() {
+	slices.Sort(v.delays)
+	v.Count = len(v.delays)
+	if n := len(v.delays); n > 0 {
+		q := func(p float64) float64 { return ms(v.delays[min(n-1, int(p*float64(n)))]) }
+		v.P50Ms, v.P99Ms, v.MaxMs = q(0.50), q(0.99), ms(v.delays[n-1])
+	}
+}
+
+// mergeFreshness pools the markers of several runs.
+func mergeFreshness(rs []*FreshnessResult) *FreshnessResult {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := &FreshnessResult{}
+	for _, r := range rs {
+		out.Markers += r.Markers
+		out.Acked += r.Acked
+		out.NotAcked += r.NotAcked
+		if out.ExportErr == "" {
+			out.ExportErr = r.ExportErr
+		}
+		for _, p := range [][2]*VisibilityStats{{&out.FlowGraph, &r.FlowGraph}, {&out.Latency, &r.Latency}} {
+			p[0].delays = append(p[0].delays, p[1].delays...)
+			p[0].Invisible += p[1].Invisible
+			p[0].Polls += p[1].Polls
+			if p[0].FirstErr == "" {
+				p[0].FirstErr = p[1].FirstErr
+			}
+		}
+	}
+	out.FlowGraph.finish()
+	out.Latency.finish()
+	return out
+}
+
+// freshness runs the markers. Call start, then wait after the window.
+type freshness struct {
+	grpcAddr, httpAddr string
+	winStart, winEnd   time.Time
+	rnd                *rand.Rand
+	hc                 *http.Client
+
+	mu  sync.Mutex
+	res FreshnessResult
+
+	wg   sync.WaitGroup // the sender and every poller
+	done chan struct{}
+}
+
+func newFreshness(grpcAddr, httpAddr string, winStart, winEnd time.Time, seed uint64) *freshness {
+	return &freshness{
+		grpcAddr: grpcAddr, httpAddr: httpAddr, winStart: winStart, winEnd: winEnd,
+		rnd: rand.New(rand.NewPCG(seed, 0x6d61726b)),
+		hc: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
+		}},
+		done: make(chan struct{}),
+	}
+}
+
+// start begins sending markers at the start of the window, on its own gRPC
+// connection.
+func (f *freshness) start(ctx context.Context) error {
+	cc, err := grpc.NewClient(f.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial %s for markers: %w", f.grpcAddr, err)
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer cc.Close()
+		sleepUntil(ctx, f.winStart)
+		t := time.NewTicker(markerInterval)
+		defer t.Stop()
+		var sends sync.WaitGroup // Export calls in flight, so cc outlives them
+		for n := 1; ctx.Err() == nil && time.Now().Before(f.winEnd); n++ {
+			sends.Add(1)
+			go func(n int) { defer sends.Done(); f.mark(ctx, cc, n) }(n)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+		sends.Wait()
+	}()
+	return nil
+}
+
+// wait waits for the sender and for every poll (each bounded to 5 s) and
+// returns the summary.
+func (f *freshness) wait() *FreshnessResult {
+	f.wg.Wait()
+	f.hc.CloseIdleConnections()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.res.FlowGraph.finish()
+	f.res.Latency.finish()
+	r := f.res
+	return &r
+}
+
+// mark exports marker n and, once acknowledged, polls both APIs for it.
+func (f *freshness) mark(ctx context.Context, cc *grpc.ClientConn, n int) {
+	f.mu.Lock()
+	f.res.Markers++
+	req := markerRequest(f.rnd, n, time.Now())
+	f.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, markerVisibleMax)
+	_, err := coltracepb.NewTraceServiceClient(cc).Export(cctx, req)
+	cancel()
+	acked := time.Now()
+	if err != nil {
+		f.mu.Lock()
+		f.res.NotAcked++
+		if f.res.ExportErr == "" {
+			f.res.ExportErr = err.Error()
+		}
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Lock()
+	f.res.Acked++
+	f.mu.Unlock()
+	svc := markerService(n)
+	f.wg.Add(2)
+	go func() {
+		defer f.wg.Done()
+		f.poll(ctx, acked, &f.res.FlowGraph, func(now time.Time) (bool, error) { return f.edgeVisible(now, svc) })
+	}()
+	go func() {
+		defer f.wg.Done()
+		f.poll(ctx, acked, &f.res.Latency, func(now time.Time) (bool, error) { return f.latencyVisible(now, svc) })
+	}()
+}
+
+// poll calls check every 10 ms until it reports the marker visible or 5 s
+// have passed since acked, and records the delay (or the miss) in st.
+func (f *freshness) poll(ctx context.Context, acked time.Time, st *VisibilityStats, check func(time.Time) (bool, error)) {
+	deadline := acked.Add(markerVisibleMax)
+	var polls int64
+	var firstErr error
+	visible := false
+	var delay time.Duration
+	for ctx.Err() == nil {
+		now := time.Now()
+		ok, err := check(now)
+		polls++
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if ok {
+			visible, delay = true, time.Since(acked)
+			break
+		}
+		next := now.Add(markerPollEvery)
+		if !next.Before(deadline) {
+			break
+		}
+		sleepUntil(ctx, next)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st.Polls += polls
+	if firstErr != nil && st.FirstErr == "" {
+		st.FirstErr = firstErr.Error()
+	}
+	if visible {
+		st.delays = append(st.delays, delay)
+	} else {
+		st.Invisible++
+	}
+}
+
+func markerService(n int) string { return "marker-" + strconv.Itoa(n) }
+
+// markerRange is the query range of the polls: the last minute and a little
+// of the future (the collector may run a clock slightly behind the span).
+func markerRange(now time.Time) (string, string) {
+	return strconv.FormatInt(now.Add(-60*time.Second).UnixMilli(), 10), strconv.FormatInt(now.Add(10*time.Second).UnixMilli(), 10)
+}
+
+// getJSON fetches path?q from the REST API and decodes the JSON answer.
+func (f *freshness) getJSON(path string, q url.Values, v any) error {
+	resp, err := f.hc.Get("http://" + f.httpAddr + path + "?" + q.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d: %.200s", path, resp.StatusCode, bytes.TrimSpace(body))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %v: %.200s", path, err, body)
+	}
+	return nil
+}
+
+// edgeVisible reports whether the flow graph has the edge marker-client →
+// svc with at least one call.
+func (f *freshness) edgeVisible(now time.Time, svc string) (bool, error) {
+	start, end := markerRange(now)
+	var g struct {
+		Edges []struct {
+			Source string  `json:"source"`
+			Target string  `json:"target"`
+			Calls  jsonNum `json:"calls"`
+		} `json:"edges"`
+	}
+	if err := f.getJSON("/api/v1/flowgraph", url.Values{"level": {"service"}, "start": {start}, "end": {end}}, &g); err != nil {
+		return false, err
+	}
+	for _, e := range g.Edges {
+		if e.Source == markerClient && e.Target == svc && e.Calls >= 1 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// latencyVisible reports whether the latency API counts at least one server
+// span of svc.
+func (f *freshness) latencyVisible(now time.Time, svc string) (bool, error) {
+	start, end := markerRange(now)
+	var l struct {
+		Count jsonNum `json:"count"`
+	}
+	if err := f.getJSON("/api/v1/latency", url.Values{"service": {svc}, "kind": {"server"}, "start": {start}, "end": {end}}, &l); err != nil {
+		return false, err
+	}
+	return l.Count >= 1, nil
+}
+
+// jsonNum accepts a JSON number or a string holding one (the proto3 JSON
+// mapping writes 64-bit integers as strings); absent or null is 0.
+type jsonNum float64
+
+func (n *jsonNum) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) >= 2 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		b = []byte(s)
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %.40q", b)
+	}
+	*n = jsonNum(v)
+	return nil
+}
+
+// markerRequest builds marker n: a trace of a 5 ms CLIENT span in service
+// marker-client ending at now and its SERVER child in service marker-n,
+// each service in its own resource, as two instrumented services would send.
+func markerRequest(r *rand.Rand, n int, now time.Time) *coltracepb.ExportTraceServiceRequest {
+	svc := markerService(n)
+	tid, cid, sid := randID(r, 16), randID(r, 8), randID(r, 8)
+	cStart := now.Add(-markerDuration)
+	sStart := cStart.Add(500 * time.Microsecond)
+	sEnd := now.Add(-500 * time.Microsecond)
+	rs := func(service string, span *tracepb.Span) *tracepb.ResourceSpans {
+		return &tracepb.ResourceSpans{
+			Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
+				str("service.name", service), str("telemetry.sdk.language", "go")}},
+			ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: "flowscope-bench-marker"},
+				Spans: []*tracepb.Span{span}}},
+		}
+	}
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+		rs(markerClient, &tracepb.Span{
+			TraceId: tid, SpanId: cid, Name: "GET /mark", Kind: tracepb.Span_SPAN_KIND_CLIENT,
+			StartTimeUnixNano: uint64(cStart.UnixNano()), EndTimeUnixNano: uint64(now.UnixNano()),
+			Attributes: []*commonpb.KeyValue{str("http.request.method", "GET"), str("server.address", svc), str("peer.service", svc)},
+			Status:     &tracepb.Status{},
+		}),
+		rs(svc, &tracepb.Span{
+			TraceId: tid, SpanId: sid, ParentSpanId: cid, Name: "GET /mark", Kind: tracepb.Span_SPAN_KIND_SERVER,
+			StartTimeUnixNano: uint64(sStart.UnixNano()), EndTimeUnixNano: uint64(sEnd.UnixNano()),
+			Attributes: []*commonpb.KeyValue{str("http.request.method", "GET"), str("http.route", "/mark")},
+			Status:     &tracepb.Status{},
+		}),
+	}}
+}
+
+// rows adds the freshness rows to a result table (nothing when not
+// measured).
+func (f *FreshnessResult) rows(row func(k, v string)) {
+	if f == nil {
+		row("freshness markers", "not measured")
+		return
+	}
+	row("freshness markers sent / acked / not acked", fmt.Sprintf("%d / %d / %d", f.Markers, f.Acked, f.NotAcked))
+	if f.ExportErr != "" {
+		row("first marker export error", f.ExportErr)
+	}
+	for _, v := range []struct {
+		name string
+		st   *VisibilityStats
+	}{{"flow graph", &f.FlowGraph}, {"latency API", &f.Latency}} {
+		row("ack → visible, "+v.name+": p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms over %d markers (target p99 ≤ 1000 ms)",
+			v.st.P50Ms, v.st.P99Ms, v.st.MaxMs, v.st.Count))
+		row("  never visible within 5 s / polls", fmt.Sprintf("%d / %d", v.st.Invisible, v.st.Polls))
+		if v.st.FirstErr != "" {
+			row("  first poll error", v.st.FirstErr)
+		}
+	}
+}

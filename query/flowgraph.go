@@ -1,0 +1,123 @@
+package query
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/query/querypb"
+)
+
+// Flow graph responses (GetFlowGraph).
+//
+// Rates divide counts by aggregate.Graph.Seconds, the time the merged rollup
+// windows cover (0 when it is 0). Node requests are the node's server-side
+// spans (for a virtual node, the calls into it); edge calls are the
+// client-side spans of the calls. Latency quantiles are HDR values in
+// nanoseconds.
+
+// summaryPercentiles are the percentiles (0–100, as hdrhistogram-go takes
+// them) of a LatencySummary: p50, p90, p99, p99.9.
+var summaryPercentiles = []float64{50, 90, 99, 99.9}
+
+// GetFlowGraph implements querypb.QueryServiceServer. With format=vizceral
+// the response carries only vizceral_json (see vizceralJSON).
+func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphRequest) (*querypb.GetFlowGraphResponse, error) {
+	p, err := graphRequest(req, s.now())
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.st.FlowGraph(ctx, p.start, p.end, p.q)
+	if err != nil {
+		return nil, s.storeError(ctx, "flow graph", err)
+	}
+	if g == nil {
+		g = &aggregate.Graph{}
+	}
+	sortGraph(g)
+	if p.format == FormatVizceral {
+		doc, err := vizceralJSON(g, p.q.Level, p.end)
+		if err != nil {
+			return nil, s.storeError(ctx, "encode vizceral graph", err)
+		}
+		return &querypb.GetFlowGraphResponse{VizceralJson: doc}, nil
+	}
+	return flowGraphResponse(g), nil
+}
+
+// sortGraph sorts nodes by ID and edges by (Source, Target), as the Store
+// contract promises, so that responses are deterministic even if a store
+// forgets.
+func sortGraph(g *aggregate.Graph) {
+	slices.SortStableFunc(g.Nodes, func(a, b aggregate.GraphNode) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(g.Edges, func(a, b aggregate.GraphEdge) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+	})
+}
+
+// flowGraphResponse converts a graph into the JSON form of GetFlowGraph.
+func flowGraphResponse(g *aggregate.Graph) *querypb.GetFlowGraphResponse {
+	resp := &querypb.GetFlowGraphResponse{
+		Nodes: make([]*querypb.FlowNode, 0, len(g.Nodes)),
+		Edges: make([]*querypb.FlowEdge, 0, len(g.Edges)),
+	}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		resp.Nodes = append(resp.Nodes, &querypb.FlowNode{
+			Id:          n.ID,
+			Virtual:     n.Virtual,
+			RequestRate: rate(n.Requests.Count, g.Seconds),
+			ErrorRate:   fraction(n.Requests.Errors, n.Requests.Count),
+			SpanCount:   float64(n.Spans),
+			Latency:     latencySummary(n.Requests.Hist),
+		})
+	}
+	for i := range g.Edges {
+		e := &g.Edges[i]
+		resp.Edges = append(resp.Edges, &querypb.FlowEdge{
+			Source:    e.Source,
+			Target:    e.Target,
+			Virtual:   e.Virtual,
+			Calls:     float64(e.Calls.Count),
+			Errors:    float64(e.Calls.Errors),
+			Rate:      rate(e.Calls.Count, g.Seconds),
+			ErrorRate: fraction(e.Calls.Errors, e.Calls.Count),
+			Latency:   latencySummary(e.Calls.Hist),
+		})
+	}
+	return resp
+}
+
+// rate is n per second over seconds, 0 when seconds is not positive.
+func rate(n, seconds int64) float64 {
+	if seconds <= 0 {
+		return 0
+	}
+	return float64(n) / float64(seconds)
+}
+
+// fraction is part/whole, 0 when whole is not positive.
+func fraction(part, whole int64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+// latencySummary returns p50, p90, p99 and p99.9 of h, all zero when h is nil
+// or empty.
+func latencySummary(h *hdr.PackedHistogram) *querypb.LatencySummary {
+	if h == nil || h.TotalCount() == 0 {
+		return &querypb.LatencySummary{}
+	}
+	v := h.ValueAtPercentilesSlice(summaryPercentiles)
+	return &querypb.LatencySummary{
+		P50:  float64(v[0]),
+		P90:  float64(v[1]),
+		P99:  float64(v[2]),
+		P999: float64(v[3]),
+	}
+}

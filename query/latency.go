@@ -1,0 +1,288 @@
+package query
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/query/querypb"
+)
+
+// Latency distributions (GetLatency).
+//
+// The store returns the merged HDR histogram (a PackedHistogram) of the
+// selected spans. Quantiles and buckets are read from a dense copy of it
+// (PackedHistogram.MergeInto a Histogram of the same geometry): a quantile's
+// value is hdrhistogram's ValueAtQuantile — the highest value equivalent to
+// the bucket holding the rank — and its error bound is the width of that
+// bucket, the exact value lying in [from, to]. Buckets are the histogram's
+// non-empty equivalent-value ranges, as Histogram.Distribution reports them.
+
+// ExemplarQuantile is the smallest quantile exemplars are shown for: a
+// response lists the exemplars at or above the smallest requested quantile
+// that is at least ExemplarQuantile (all of them when none is).
+const ExemplarQuantile = 0.9
+
+// Fallback histogram geometry for the HdrHistogram log when the store
+// returns no histogram at all: 1 ns to 1 h, 2 significant digits.
+const (
+	fallbackLowest  = 1
+	fallbackHighest = int64(time.Hour)
+	fallbackDigits  = 2
+)
+
+// hdrLogContentType is the Content-Type of format=hdrlog answers.
+const hdrLogContentType = "text/plain; charset=utf-8"
+
+// GetLatency implements querypb.QueryServiceServer. With format=hdrlog the
+// response carries only hdr_log (see hdrLog).
+func (s *Service) GetLatency(ctx context.Context, req *querypb.GetLatencyRequest) (*querypb.GetLatencyResponse, error) {
+	p, err := latencyRequest(req, s.now())
+	if err != nil {
+		return nil, err
+	}
+	lat, err := s.st.Latency(ctx, p.start, p.end, p.q)
+	if err != nil {
+		return nil, s.storeError(ctx, "latency", err)
+	}
+	if lat == nil {
+		lat = &aggregate.Latency{}
+	}
+	slices.SortStableFunc(lat.Series, func(a, b aggregate.LatencyStep) int { return cmp.Compare(a.Start, b.Start) })
+	if p.format == FormatHDRLog {
+		text, err := hdrLog(lat, p)
+		if err != nil {
+			return nil, s.storeError(ctx, "encode hdr log", err)
+		}
+		return &querypb.GetLatencyResponse{HdrLog: &text}, nil
+	}
+	return latencyResponse(lat, p.quantiles), nil
+}
+
+// distribution is a dense view of a rollup's histogram: its non-empty
+// buckets in ascending order.
+type distribution struct {
+	h    *hdr.Histogram // nil when there is no data
+	bars []hdr.Bar      // non-empty buckets, ascending
+}
+
+// newDistribution merges p into a dense histogram of the same geometry. A
+// nil or empty p gives a distribution without data.
+func newDistribution(p *hdr.PackedHistogram) distribution {
+	if p == nil || p.TotalCount() == 0 {
+		return distribution{}
+	}
+	h := hdr.New(p.LowestTrackableValue(), p.HighestTrackableValue(), int(p.SignificantFigures()))
+	p.MergeInto(h) // same geometry: nothing is dropped
+	var bars []hdr.Bar
+	for _, b := range h.Distribution() {
+		if b.Count > 0 {
+			bars = append(bars, b)
+		}
+	}
+	return distribution{h: h, bars: bars}
+}
+
+// bucket returns the non-empty bucket holding value v, which must be a
+// value the histogram returned (a quantile's value).
+func (d distribution) bucket(v int64) (hdr.Bar, bool) {
+	i := sort.Search(len(d.bars), func(i int) bool { return d.bars[i].To >= v })
+	if i == len(d.bars) || d.bars[i].From > v {
+		return hdr.Bar{}, false
+	}
+	return d.bars[i], true
+}
+
+// quantile returns quantile q (a fraction) of d with its bucket; zero
+// without data.
+func (d distribution) quantile(q float64) *querypb.LatencyQuantile {
+	lq := &querypb.LatencyQuantile{Quantile: q}
+	if d.h == nil {
+		return lq
+	}
+	v := d.h.ValueAtQuantile(q * 100) // hdrhistogram takes a percentile
+	lq.Value = float64(v)
+	if b, ok := d.bucket(v); ok {
+		lq.From, lq.To = float64(b.From), float64(b.To)
+		lq.ErrorBound = float64(b.To - b.From + 1)
+	}
+	return lq
+}
+
+// latencyResponse converts a latency distribution into the JSON form of
+// GetLatency, reporting quantiles qs (fractions, in the order requested).
+func latencyResponse(lat *aggregate.Latency, qs []float64) *querypb.GetLatencyResponse {
+	tot := &lat.Total
+	resp := &querypb.GetLatencyResponse{
+		Count:     float64(tot.Count),
+		Errors:    float64(tot.Errors),
+		Quantiles: make([]*querypb.LatencyQuantile, 0, len(qs)),
+		Buckets:   []*querypb.LatencyBucket{},
+		Series:    make([]*querypb.LatencyStep, 0, len(lat.Series)),
+		Exemplars: []*querypb.LatencyExemplar{},
+	}
+	d := newDistribution(tot.Hist)
+	if d.h != nil {
+		total := float64(d.h.TotalCount())
+		resp.Min = float64(d.h.Min())
+		resp.Max = float64(d.h.Max())
+		resp.Mean = d.h.Mean()
+		resp.Buckets = make([]*querypb.LatencyBucket, 0, len(d.bars))
+		for _, b := range d.bars {
+			resp.Buckets = append(resp.Buckets, &querypb.LatencyBucket{
+				From:        float64(b.From),
+				To:          float64(b.To),
+				Count:       float64(b.Count),
+				Probability: float64(b.Count) / total,
+			})
+		}
+	}
+	for _, q := range qs {
+		resp.Quantiles = append(resp.Quantiles, d.quantile(q))
+	}
+	percentiles := make([]float64, len(qs))
+	for i, q := range qs {
+		percentiles[i] = q * 100
+	}
+	for i := range lat.Series {
+		st := &lat.Series[i]
+		step := &querypb.LatencyStep{
+			Start:     formatTime(time.Unix(st.Start, 0)),
+			Count:     float64(st.Rollup.Count),
+			Errors:    float64(st.Rollup.Errors),
+			Quantiles: make([]*querypb.Quantile, 0, len(qs)),
+		}
+		var values []int64
+		if h := st.Rollup.Hist; h != nil && h.TotalCount() > 0 {
+			values = h.ValueAtPercentilesSlice(percentiles)
+		}
+		for j, q := range qs {
+			var v float64
+			if values != nil {
+				v = float64(values[j])
+			}
+			step.Quantiles = append(step.Quantiles, &querypb.Quantile{Quantile: q, Value: v})
+		}
+		resp.Series = append(resp.Series, step)
+	}
+	resp.Exemplars = exemplars(tot.Exemplars, resp.Quantiles)
+	return resp
+}
+
+// exemplars selects and labels exemplars (slowest first, as the rollup keeps
+// them). An exemplar is at or above quantile q when its value is at least
+// the lower bound of the bucket holding q's value: it cannot be told apart
+// from the value at q at the histogram's precision. The exemplars kept are
+// those at or above the smallest quantile >= ExemplarQuantile among qs, or
+// all of them when no quantile is that high; each is labelled with the
+// highest quantile it is at or above (0 for none).
+func exemplars(exs []aggregate.Exemplar, qs []*querypb.LatencyQuantile) []*querypb.LatencyExemplar {
+	threshold := -1.0 // lower bound an exemplar must reach; < 0 keeps all
+	minQ := 2.0
+	for _, lq := range qs {
+		if lq.Quantile >= ExemplarQuantile && lq.Quantile < minQ {
+			minQ, threshold = lq.Quantile, lq.From
+		}
+	}
+	out := make([]*querypb.LatencyExemplar, 0, len(exs))
+	for _, e := range exs {
+		v := float64(e.Value)
+		if v < threshold {
+			continue
+		}
+		var at float64
+		for _, lq := range qs {
+			if v >= lq.From && lq.Quantile > at {
+				at = lq.Quantile
+			}
+		}
+		out = append(out, &querypb.LatencyExemplar{
+			TraceId:  hex.EncodeToString(e.TraceID[:]),
+			SpanId:   hex.EncodeToString(e.SpanID[:]),
+			Value:    v,
+			Time:     formatTime(time.Unix(0, e.Time)),
+			Quantile: at,
+		})
+	}
+	return out
+}
+
+// formatTime formats t as RFC 3339 in UTC, with as many fractional digits
+// as needed.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// hdrLog writes lat in the HdrHistogram interval log format, version 1.3,
+// as hdrhistogram-go's HistogramLogWriter does: a format version comment,
+// #[StartTime] and #[BaseTime] lines (the range start, or the first step's
+// start when earlier, truncated to the second), the legend, then one
+// interval line per step (start and length relative to the base time, in
+// seconds; max in milliseconds; the V2-encoded histogram in base64), or one
+// line for the whole range without a step. Histogram values are in
+// nanoseconds. hdrhistogram-go's HistogramLogReader, and the Java and C
+// HdrHistogram log readers, read it back.
+func hdrLog(lat *aggregate.Latency, p latencyParams) (string, error) {
+	baseMs := p.start.UnixMilli()
+	if p.step > 0 && len(lat.Series) > 0 {
+		baseMs = min(baseMs, lat.Series[0].Start*1000)
+	}
+	baseMs -= baseMs % 1000
+	if baseMs < 0 {
+		baseMs = 0 // the reader takes no negative times
+	}
+
+	var buf bytes.Buffer
+	w := hdr.NewHistogramLogWriter(&buf)
+	w.SetBaseTime(baseMs)
+	for _, err := range []error{w.OutputLogFormatVersion(), w.OutputStartTime(baseMs), w.OutputBaseTime(baseMs), w.OutputLegend()} {
+		if err != nil {
+			return "", fmt.Errorf("write log header: %w", err)
+		}
+	}
+
+	geometry := lat.Total.Hist
+	interval := func(h *hdr.PackedHistogram, startMs, endMs int64) error {
+		if h == nil {
+			h = emptyLike(geometry)
+		} else {
+			h = h.Clone() // the timestamps are set on a copy
+		}
+		h.SetTag("")
+		h.SetStartTimeMs(max(startMs, baseMs))
+		h.SetEndTimeMs(max(endMs, baseMs))
+		return w.OutputIntervalPackedHistogram(h)
+	}
+	if p.step == 0 {
+		if err := interval(lat.Total.Hist, p.start.UnixMilli(), p.end.UnixMilli()); err != nil {
+			return "", fmt.Errorf("write interval: %w", err)
+		}
+		return buf.String(), nil
+	}
+	stepMs := p.step.Milliseconds()
+	for _, st := range lat.Series {
+		if err := interval(st.Rollup.Hist, st.Start*1000, st.Start*1000+stepMs); err != nil {
+			return "", fmt.Errorf("write interval at %d: %w", st.Start, err)
+		}
+	}
+	return buf.String(), nil
+}
+
+// emptyLike returns an empty histogram with the geometry of like, or the
+// fallback geometry when like is nil.
+func emptyLike(like *hdr.PackedHistogram) *hdr.PackedHistogram {
+	if like == nil {
+		return hdr.NewPacked(fallbackLowest, fallbackHighest, fallbackDigits)
+	}
+	h := like.Clone()
+	h.Reset()
+	return h
+}

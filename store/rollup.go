@@ -1,0 +1,422 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flowscope/flowscope/aggregate"
+)
+
+// Rollup tiers: window widths in seconds. Tier 0 holds the aggregator's
+// flushed deltas (many records per window); tier k+1 is built by merging
+// tier k records losslessly (compaction).
+var tierWidths = [...]int64{10, 60, 3600}
+
+const numTiers = len(tierWidths)
+
+// Rollup buckets and meta keys (FORMAT.md, "Rollups").
+var (
+	bucketRollups = []byte("rollups") // tier(1) windowStart(8) recSeq(8) → zstd(aggregate window)
+	bucketRollupQ = []byte("rollupq") // tier(1) recSeq(8) → windowStart(8): records not yet compacted into tier+1
+
+	keyAggApplied  = []byte("agg_applied")  // last chunk seq applied to flushed rollups
+	keyAggExpired  = []byte("agg_expired")  // pairing expiry watermark (Unix ns)
+	keyAggReplay   = []byte("agg_replay")   // first chunk seq to re-read after a crash
+	keyAggRecSeq   = []byte("agg_recseq")   // last rollup record seq
+	keyAggCompact1 = []byte("agg_compact1") // tier-0 records with seq ≤ this are in tier 1
+	keyAggCompact2 = []byte("agg_compact2") // tier-1 records with seq ≤ this are in tier 2
+)
+
+// compactBatch bounds the records one compaction transaction reads.
+const compactBatch = 4096
+
+// rollupState is the aggregation state the store persists, guarded by catMu.
+type rollupState struct {
+	recSeq    uint64
+	compacted [numTiers]uint64 // compacted[k]: tier k-1 records with seq ≤ it are in tier k
+	// unsaved holds flushed windows whose transaction failed; they are
+	// retried at the next flush and shown by queries meanwhile.
+	unsaved []*aggregate.Window
+}
+
+func rollupKey(tier int, start int64, recSeq uint64) []byte {
+	k := make([]byte, 17)
+	k[0] = byte(tier)
+	binary.BigEndian.PutUint64(k[1:], uint64(start))
+	binary.BigEndian.PutUint64(k[9:], recSeq)
+	return k
+}
+
+func queueKey(tier int, recSeq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = byte(tier)
+	binary.BigEndian.PutUint64(k[1:], recSeq)
+	return k
+}
+
+// putRollup writes one window record of tier and queues it for compaction.
+func (db *DB) putRollup(tx *bolt.Tx, tier int, w *aggregate.Window) error {
+	db.roll.recSeq++
+	enc, _ := codecs()
+	raw := aggregate.AppendWindow(nil, w)
+	val := enc.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))
+	if err := tx.Bucket(bucketRollups).Put(rollupKey(tier, w.Start, db.roll.recSeq), val); err != nil {
+		return fmt.Errorf("put rollup: %w", err)
+	}
+	if tier+1 < numTiers {
+		if err := tx.Bucket(bucketRollupQ).Put(queueKey(tier, db.roll.recSeq), u64(uint64(w.Start))); err != nil {
+			return fmt.Errorf("queue rollup: %w", err)
+		}
+	}
+	db.m.rollupRecords.WithLabelValues(tierName(tier)).Inc()
+	db.m.rollupBytes.WithLabelValues(tierName(tier)).Add(float64(len(val)))
+	return nil
+}
+
+func tierName(tier int) string {
+	return [...]string{"10s", "1m", "1h"}[tier]
+}
+
+func (db *DB) decodeRollup(v []byte) (*aggregate.Window, error) {
+	_, dec := codecs()
+	raw, err := dec.DecodeAll(v, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompress rollup: %w", err)
+	}
+	return aggregate.DecodeWindow(raw, db.geom)
+}
+
+// flushRollups persists the aggregator's deltas and replay checkpoint. It
+// holds catMu so that queries see a delta either in memory or on disk,
+// never both or neither.
+func (db *DB) flushRollups(expire bool) error {
+	if db.agg == nil {
+		return nil
+	}
+	start := time.Now()
+	db.catMu.Lock()
+	defer db.catMu.Unlock()
+	if expire {
+		db.agg.Expire(db.opts.Now().UnixNano())
+	}
+	cp := db.agg.Flush()
+	windows := append(db.roll.unsaved, cp.Windows...)
+	saved := db.roll
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, w := range windows {
+			if err := db.putRollup(tx, 0, w); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		for k, v := range map[string]uint64{
+			string(keyAggApplied): cp.AppliedSeq, string(keyAggExpired): uint64(cp.ExpiredBefore),
+			string(keyAggReplay): cp.ReplayFrom, string(keyAggRecSeq): db.roll.recSeq,
+		} {
+			if err := meta.Put([]byte(k), u64(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.roll = saved
+		db.roll.unsaved = windows
+		return fmt.Errorf("flush rollups: %w", err)
+	}
+	db.roll.unsaved = nil
+	db.m.flushDuration.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// compactRollups merges closed tier-k records into tier k+1 windows.
+func (db *DB) compactRollups() error {
+	now := db.opts.Now().Unix()
+	wait := int64(db.opts.Aggregation.PairWait/time.Second) + 2
+	for tier := 0; tier+1 < numTiers; tier++ {
+		for {
+			n, err := db.compactOnce(tier, now, wait)
+			if err != nil {
+				return err
+			}
+			if n < compactBatch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// compactOnce compacts up to compactBatch queued records of tier into
+// tier+1 and returns how many it took.
+func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
+	db.catMu.Lock()
+	defer db.catMu.Unlock()
+	width, parentWidth := tierWidths[tier], tierWidths[tier+1]
+	taken := 0
+	saved := db.roll
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketRollupQ)
+		rollups := tx.Bucket(bucketRollups)
+		merged := map[int64]*aggregate.Window{}
+		var order []int64
+		var done [][]byte
+		last := db.roll.compacted[tier+1]
+		c := q.Cursor()
+		for k, v := c.Seek(queueKey(tier, last+1)); k != nil && k[0] == byte(tier) && taken < compactBatch; k, v = c.Next() {
+			recSeq := binary.BigEndian.Uint64(k[1:])
+			wstart := int64(binary.BigEndian.Uint64(v))
+			if wstart+width+wait > now {
+				break // not closed yet: later records wait behind it
+			}
+			val := rollups.Get(rollupKey(tier, wstart, recSeq))
+			if val != nil {
+				w, err := db.decodeRollup(val)
+				if err != nil {
+					return fmt.Errorf("rollup %d: %w", recSeq, err)
+				}
+				ps := wstart - wstart%parentWidth
+				m := merged[ps]
+				if m == nil {
+					m = &aggregate.Window{Start: ps, Width: parentWidth,
+						Series: map[aggregate.SeriesKey]*aggregate.Rollup{}, Edges: map[aggregate.EdgeKey]*aggregate.Rollup{}}
+					merged[ps] = m
+					order = append(order, ps)
+				}
+				m.Merge(w)
+			}
+			done = append(done, bytes.Clone(k))
+			last = recSeq
+			taken++
+		}
+		if taken == 0 {
+			return nil
+		}
+		for _, ps := range order {
+			if err := db.putRollup(tx, tier+1, merged[ps]); err != nil {
+				return err
+			}
+		}
+		for _, k := range done {
+			if err := q.Delete(k); err != nil {
+				return err
+			}
+		}
+		db.roll.compacted[tier+1] = last
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyAggRecSeq, u64(db.roll.recSeq)); err != nil {
+			return err
+		}
+		return meta.Put([][]byte{nil, keyAggCompact1, keyAggCompact2}[tier+1], u64(last))
+	})
+	if err != nil {
+		db.roll = saved
+		return 0, fmt.Errorf("compact rollups of tier %s: %w", tierName(tier), err)
+	}
+	return taken, nil
+}
+
+// expireRollups deletes rollup records older than their tier's retention,
+// only once they are compacted into the next tier.
+func (db *DB) expireRollups() error {
+	now := db.opts.Now().Unix()
+	for tier := 0; tier < numTiers; tier++ {
+		cutoff := now - int64(db.opts.RollupRetention[tier]/time.Second)
+		for {
+			var keys [][]byte
+			db.catMu.RLock()
+			compacted := uint64(1<<64 - 1)
+			if tier+1 < numTiers {
+				compacted = db.roll.compacted[tier+1]
+			}
+			db.catMu.RUnlock()
+			err := db.bolt.View(func(tx *bolt.Tx) error {
+				c := tx.Bucket(bucketRollups).Cursor()
+				for k, _ := c.Seek([]byte{byte(tier)}); k != nil && k[0] == byte(tier) && len(keys) < retentionBatch; k, _ = c.Next() {
+					start := int64(binary.BigEndian.Uint64(k[1:9]))
+					if start+tierWidths[tier] > cutoff {
+						break
+					}
+					if binary.BigEndian.Uint64(k[9:]) <= compacted {
+						keys = append(keys, bytes.Clone(k))
+					}
+				}
+				return nil
+			})
+			if err != nil || len(keys) == 0 {
+				return err
+			}
+			err = db.bolt.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketRollups)
+				for _, k := range keys {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("expire rollups: %w", err)
+			}
+			db.m.retentionDeleted.WithLabelValues("rollups_" + tierName(tier)).Add(float64(len(keys)))
+			if len(keys) < retentionBatch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// rollupLoop flushes the aggregator every second and compacts and expires
+// tiers every ten.
+func (db *DB) rollupLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(db.opts.RollupFlushInterval)
+	defer t.Stop()
+	var n int
+	for {
+		select {
+		case <-db.closing:
+			return
+		case <-t.C:
+		}
+		if err := db.flushRollups(true); err != nil {
+			db.logger.Error("flush rollups", "err", err)
+		}
+		if n++; n%10 == 0 {
+			if err := db.compactRollups(); err != nil {
+				db.logger.Error("compact rollups", "err", err)
+			}
+			if err := db.expireRollups(); err != nil {
+				db.logger.Error("expire rollups", "err", err)
+			}
+		}
+	}
+}
+
+// forEachWindow calls fn with every rollup window covering [from, to) (Unix
+// seconds, multiples of 10), using the coarsest complete tier for each part
+// of the range (with step > 0, only tiers whose width divides step, so no
+// window straddles two steps), plus the uncompacted finer
+// records and the unflushed in-memory deltas. Every span contributes exactly
+// once.
+func (db *DB) forEachWindow(ctx context.Context, from, to, step int64, fn func(*aggregate.Window)) error {
+	if db.agg == nil {
+		return nil
+	}
+	db.catMu.RLock()
+	open := db.agg.Open(from, to)
+	for _, w := range db.roll.unsaved {
+		if w.Start < to && w.Start+w.Width > from {
+			open = append(open, w)
+		}
+	}
+	compacted := db.roll.compacted
+	tx, err := db.bolt.Begin(false)
+	db.catMu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	for _, w := range open {
+		fn(w)
+	}
+	c := tx.Bucket(bucketRollups).Cursor()
+	// records of tier in [a, b) with recSeq > minSeq
+	records := func(tier int, a, b int64, minSeq uint64) error {
+		for k, v := c.Seek(rollupKey(tier, a, 0)); k != nil && k[0] == byte(tier); k, v = c.Next() {
+			if int64(binary.BigEndian.Uint64(k[1:9])) >= b {
+				break
+			}
+			if binary.BigEndian.Uint64(k[9:]) <= minSeq {
+				continue
+			}
+			w, err := db.decodeRollup(v)
+			if err != nil {
+				return fmt.Errorf("rollup %x: %w", k, err)
+			}
+			fn(w)
+		}
+		return nil
+	}
+	for t := from; t < to; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		tier := 0
+		for k := numTiers - 1; k > 0; k-- {
+			if w := tierWidths[k]; (step == 0 || step%w == 0) && t%w == 0 && t+w <= to {
+				tier = k
+				break
+			}
+		}
+		w := tierWidths[tier]
+		if err := records(tier, t, t+w, 0); err != nil {
+			return err
+		}
+		for k := tier; k > 0; k-- {
+			if err := records(k-1, t, t+w, compacted[k]); err != nil {
+				return err
+			}
+		}
+		t += w
+	}
+	return nil
+}
+
+// alignRange turns [start, end] into whole 10-second windows; zero times
+// default to the last 15 minutes.
+func (db *DB) alignRange(start, end time.Time) (int64, int64) {
+	if end.IsZero() {
+		end = db.opts.Now()
+	}
+	if start.IsZero() {
+		start = end.Add(-15 * time.Minute)
+	}
+	w := tierWidths[0]
+	from := start.Unix() - start.Unix()%w
+	to := end.Unix() - end.Unix()%w + w
+	return from, to
+}
+
+// FlowGraph returns the flow graph over [start, end] (to whole 10-second
+// windows): nodes and edges at q.Level with merged latency rollups.
+// Graph.Seconds is the length of the covered range.
+func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	from, to := db.alignRange(start, end)
+	acc := aggregate.NewGraphAccumulator(q, db.geom)
+	if err := db.forEachWindow(ctx, from, to, 0, acc.Add); err != nil {
+		return nil, err
+	}
+	g := acc.Result()
+	g.Seconds = to - from
+	return g, nil
+}
+
+// Latency returns the merged latency distribution selected by q over
+// [start, end] (to whole 10-second windows), with a series per q.Step.
+func (db *DB) Latency(ctx context.Context, start, end time.Time, q aggregate.LatencyQuery) (*aggregate.Latency, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	from, to := db.alignRange(start, end)
+	if q.Step > 0 {
+		if q.Step%tierWidths[0] != 0 {
+			return nil, fmt.Errorf("step %ds is not a multiple of %ds", q.Step, tierWidths[0])
+		}
+		from -= from % q.Step
+	}
+	acc := aggregate.NewLatencyAccumulator(q, db.geom)
+	if err := db.forEachWindow(ctx, from, to, q.Step, acc.Add); err != nil {
+		return nil, err
+	}
+	return acc.Result(), nil
+}

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/internal/otlptest"
+)
+
+// BenchmarkFlowGraph24h measures the flow-graph query over 24 hours of
+// rollups for 100 services and 300 call edges, with traffic in every minute,
+// flushed and compacted as a running collector would. Reports the p50 and
+// p99 query time (target p99 ≤ 50 ms):
+//
+//	go test -run=^$ -bench=FlowGraph24h -benchtime=50x ./store
+func BenchmarkFlowGraph24h(b *testing.B) {
+	const services, edges = 100, 300
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	now := start
+	db, err := Open(b.TempDir(), Options{CheckpointInterval: time.Hour, RetentionInterval: time.Hour,
+		RollupFlushInterval: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	type pair struct{ from, to int }
+	var topo []pair
+	for len(topo) < edges {
+		p := pair{r.IntN(services), r.IntN(services)}
+		if p.from != p.to && !slices.Contains(topo, p) {
+			topo = append(topo, p)
+		}
+	}
+	res := make([]*resourcepb.Resource, services)
+	for i := range res {
+		res[i] = &resourcepb.Resource{Attributes: []*commonpb.KeyValue{otlptest.Str("service.name", fmt.Sprintf("svc-%03d", i))}}
+	}
+	var n uint64
+	for minute := 0; minute < 24*60; minute++ {
+		req := &coltracepb.ExportTraceServiceRequest{}
+		for _, p := range topo {
+			n++
+			st := uint64(start.Add(time.Duration(minute)*time.Minute + time.Duration(r.IntN(60000))*time.Millisecond).UnixNano())
+			d := uint64(1e6 + r.IntN(50e6))
+			client := &tracepb.Span{TraceId: otlptest.TraceID(n), SpanId: otlptest.SpanID(2 * n), Name: "call",
+				Kind: tracepb.Span_SPAN_KIND_CLIENT, StartTimeUnixNano: st, EndTimeUnixNano: st + d}
+			server := &tracepb.Span{TraceId: otlptest.TraceID(n), SpanId: otlptest.SpanID(2*n + 1), ParentSpanId: client.SpanId,
+				Name: "handle", Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: st + 1000, EndTimeUnixNano: st + d - 1000}
+			req.ResourceSpans = append(req.ResourceSpans,
+				&tracepb.ResourceSpans{Resource: res[p.from], ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{client}}}},
+				&tracepb.ResourceSpans{Resource: res[p.to], ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{server}}}})
+		}
+		raw, _ := proto.Marshal(req)
+		if _, err := db.WriteTraces(context.Background(), raw); err != nil {
+			b.Fatal(err)
+		}
+		now = start.Add(time.Duration(minute+1) * time.Minute)
+		if err := db.flushRollups(true); err != nil {
+			b.Fatal(err)
+		}
+		if minute%10 == 9 {
+			if err := db.compactRollups(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	now = start.Add(24*time.Hour + 30*time.Second)
+	if err := db.flushRollups(true); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.compactRollups(); err != nil {
+		b.Fatal(err)
+	}
+	from, to := now.Add(-24*time.Hour), now
+	q := aggregate.GraphQuery{Level: aggregate.LevelService}
+	g, err := db.FlowGraph(context.Background(), from, to, q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(g.Edges) != edges || len(g.Nodes) < services-5 {
+		b.Fatalf("graph has %d nodes, %d edges", len(g.Nodes), len(g.Edges))
+	}
+	var times []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		if _, err := db.FlowGraph(context.Background(), from, to, q); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(t))
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+}
