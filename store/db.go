@@ -176,6 +176,8 @@ type DB struct {
 	agg  *aggregate.Aggregator
 	geom aggregate.Geometry
 	roll rollupState
+	// wcache holds decoded rollup records for queries.
+	wcache *windowCache
 
 	// read-side state
 	tail   *tail
@@ -217,6 +219,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		ckptTrigger: make(chan struct{}, 1),
 		corr:        map[string]bool{},
 		tail:        newTail(),
+		wcache:      newWindowCache(32 << 20),
 	}
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true

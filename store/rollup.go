@@ -336,9 +336,13 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, step int64, fn func(*
 			if binary.BigEndian.Uint64(k[9:]) <= minSeq {
 				continue
 			}
-			w, err := db.decodeRollup(v)
-			if err != nil {
-				return fmt.Errorf("rollup %x: %w", k, err)
+			w := db.wcache.get(k)
+			if w == nil {
+				var err error
+				if w, err = db.decodeRollup(v); err != nil {
+					return fmt.Errorf("rollup %x: %w", k, err)
+				}
+				db.wcache.put(k, w, len(v))
 			}
 			fn(w)
 		}

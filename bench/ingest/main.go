@@ -413,6 +413,8 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	if fresh {
 		fr = newFreshness(grpcAddr, httpAddr, winStart, winEnd, c.Seed)
 		if err := fr.start(ctx); err != nil {
+			close(sampleDone)
+			sampler.Wait()
 			return nil, err
 		}
 	}

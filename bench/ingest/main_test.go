@@ -175,7 +175,7 @@ func TestShortCompare(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cr, err := runCompare(ctx, config{
-		Duration: time.Second, Warmup: 300 * time.Millisecond, Clients: 2,
+		Duration: time.Second, Warmup: 500 * time.Millisecond, Clients: 2,
 		SpansPerRequest: 512, Pool: 8, MaxRequests: 100_000, Timeout: 30 * time.Second,
 		Aggregation: true, Compare: true, Repeat: 1,
 	}, t.Logf)
