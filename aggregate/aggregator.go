@@ -82,11 +82,13 @@ type Aggregator struct {
 	windows map[int64]*openWindow
 	last    *openWindow
 
-	q          entryQueue
-	links      map[spanKey]link
-	commit     int64 // commit time of the chunk being applied
-	lastCommit int64
-	rebuilding bool
+	q     entryQueue
+	links linkTable
+	// scratch of touchSpans and touchFront
+	spanHashes, frontHashes []uint64
+	commit                  int64 // commit time of the chunk being applied
+	lastCommit              int64
+	rebuilding              bool
 
 	applied   uint64
 	watermark int64
@@ -135,8 +137,8 @@ func New(opts Options) *Aggregator {
 		pairWait: int64(opts.PairWait),
 		in:       newInterner(),
 		windows:  map[int64]*openWindow{},
-		q:        entryQueue{base: 1},
-		links:    map[spanKey]link{},
+		q:        newEntryQueue(),
+		links:    newLinkTable(),
 	}
 }
 
@@ -198,10 +200,14 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 	a.prepareResources(t)
 	defer clear(a.res)
 	for i := range t.Spans {
+		if i%touchBlock == 0 {
+			a.touchSpans(t.Spans[i:min(i+touchBlock, len(t.Spans))])
+		}
 		s := &t.Spans[i]
 		if s.Invalid != "" {
 			continue
 		}
+		hs := a.spanHashes[2*(i%touchBlock):]
 		r := &a.unknownRes
 		if s.Scope >= 0 && s.Scope < len(t.Scopes) {
 			if ri := t.Scopes[s.Scope].Resource; ri >= 0 && ri < len(a.res) {
@@ -230,21 +236,22 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 			ro.Record(sc.dur, sc.err, Exemplar{TraceID: sc.trace, SpanID: sc.id, Time: sc.start})
 			a.st.Clamped += ro.Clamped - c
 		}
+		hSelf, hParent := hs[0], hs[1]
 		switch s.Kind {
 		case kindClient, kindProducer:
 			a.makeRoom(1)
-			a.onClient(&sc, s, r)
+			a.onClient(&sc, hSelf, s, r)
 		case kindServer, kindConsumer:
 			if s.HasParent() {
 				a.makeRoom(2)
-				a.onServer(&sc)
+				a.onServer(&sc, hParent)
 			} else {
 				a.makeRoom(1)
 			}
-			a.onParent(&sc)
+			a.onParent(&sc, hSelf)
 		default:
 			a.makeRoom(1)
-			a.onParent(&sc)
+			a.onParent(&sc, hSelf)
 		}
 	}
 }
@@ -379,7 +386,10 @@ func (a *Aggregator) Expire(nowNs int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.watermark = max(a.watermark, nowNs-a.pairWait)
-	for {
+	for n := 0; ; n++ {
+		if n%touchBlock == 0 {
+			a.touchFront(touchBlock)
+		}
 		e, id := a.q.front()
 		if e == nil || (e.flags&flagDead == 0 && e.commit >= a.watermark) {
 			return
@@ -420,6 +430,8 @@ func (a *Aggregator) Flush() Checkpoint {
 	if a.in.needsCompaction() {
 		a.compactTables()
 	}
+	a.q.shrink()
+	a.shrinkLinks()
 	return cp
 }
 
@@ -462,8 +474,8 @@ func (a *Aggregator) replayFrom(minCommit int64) uint64 {
 // referenced. It runs when no window is open (right after Flush).
 func (a *Aggregator) compactTables() {
 	m := a.in.beginCompaction()
-	for i := a.q.head; i < len(a.q.buf); i++ {
-		e := &a.q.buf[i]
+	for id := a.q.head; id < a.q.tail; id++ {
+		e := a.q.get(id)
 		if e.flags&flagDead != 0 {
 			continue
 		}

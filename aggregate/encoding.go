@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// windowFormatVersion is the first byte of an encoded window.
-const windowFormatVersion = 1
+// windowFormatVersion is the first byte of an encoded window. Version 1
+// (without rollup body lengths) is still read.
+const windowFormatVersion = 2
 
 // AppendWindow appends the binary encoding of w to dst (format in the
 // package documentation). The output is deterministic: equal windows
@@ -79,13 +82,14 @@ func AppendWindow(dst []byte, w *Window) []byte {
 	slices.SortFunc(series, func(x, y seriesRow) int {
 		return cmp.Or(cmp.Compare(x.node, y.node), cmp.Compare(x.op, y.op), cmp.Compare(x.kind, y.kind), cmp.Compare(x.status, y.status))
 	})
+	var scratch []byte
 	dst = binary.AppendUvarint(dst, uint64(len(series)))
 	for _, s := range series {
 		dst = binary.AppendUvarint(dst, uint64(s.node))
 		dst = binary.AppendUvarint(dst, uint64(s.op))
 		dst = binary.AppendVarint(dst, int64(s.kind))
 		dst = binary.AppendVarint(dst, int64(s.status))
-		dst = appendRollup(dst, s.r)
+		dst, scratch = appendRollup(dst, s.r, scratch)
 	}
 
 	type edgeRow struct {
@@ -104,15 +108,23 @@ func AppendWindow(dst []byte, w *Window) []byte {
 		dst = binary.AppendUvarint(dst, uint64(e.src))
 		dst = binary.AppendUvarint(dst, uint64(e.dst))
 		dst = binary.AppendUvarint(dst, uint64(e.op))
-		dst = appendRollup(dst, e.r)
+		dst, scratch = appendRollup(dst, e.r, scratch)
 	}
 	return dst
 }
 
-func appendRollup(dst []byte, r *Rollup) []byte {
+// appendRollup appends r, its body (histogram and exemplars) prefixed by
+// its length so that readers can skip it; scratch is a reusable buffer.
+func appendRollup(dst []byte, r *Rollup, scratch []byte) ([]byte, []byte) {
 	dst = binary.AppendVarint(dst, r.Count)
 	dst = binary.AppendVarint(dst, r.Errors)
 	dst = binary.AppendVarint(dst, r.Clamped)
+	scratch = appendRollupBody(scratch[:0], r)
+	dst = binary.AppendUvarint(dst, uint64(len(scratch)))
+	return append(dst, scratch...), scratch
+}
+
+func appendRollupBody(dst []byte, r *Rollup) []byte {
 	if r.Hist == nil {
 		dst = append(dst, 0)
 	} else {
@@ -137,14 +149,16 @@ func appendRollup(dst []byte, r *Rollup) []byte {
 // decoder reads the encoding; the first error sticks and makes every later
 // read return zero.
 type decoder struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	version byte
 }
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 	}
+	d.b = nil
 }
 
 func (d *decoder) byte() byte {
@@ -161,6 +175,17 @@ func (d *decoder) byte() byte {
 }
 
 func (d *decoder) uvarint() uint64 {
+	// One-byte values (most deltas and counts) take the inlined path; an
+	// error empties d.b, so it also sticks here.
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		v := uint64(d.b[0])
+		d.b = d.b[1:]
+		return v
+	}
+	return d.uvarintSlow()
+}
+
+func (d *decoder) uvarintSlow() uint64 {
 	if d.err != nil {
 		return 0
 	}
@@ -255,27 +280,80 @@ func (d *decoder) bytes(n int) []byte {
 func DecodeWindow(b []byte, g Geometry) (*Window, error) {
 	g = g.normalized()
 	d := &decoder{b: b}
-	if v := d.byte(); d.err == nil && v != windowFormatVersion {
-		return nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, v)
+	h := d.header()
+	if d.err != nil {
+		return nil, d.err
 	}
-	start := d.varint()
-	width := d.varint()
-	if d.err == nil && width <= 0 {
-		d.fail("window width %d", width)
+	w := &Window{Start: h.start, Width: h.width}
+	// Buckets are recorded into a scratch histogram that keeps its
+	// capacity, then cloned at their exact size.
+	scratch := g.NewRollup().Hist
+	read := func() *Rollup {
+		r := &Rollup{maxExemplars: int32(g.MaxExemplars)}
+		d.rollupCounts(r)
+		scratch.Reset()
+		d.rollupBody(g, r, bucketDst{packed: scratch})
+		r.Hist = scratch.Clone()
+		return r
 	}
-	strs := make([]string, d.count("string", 1))
-	for i := range strs {
+	ns := d.count("series", 8)
+	w.Series = make(map[SeriesKey]*Rollup, ns)
+	for i := 0; i < ns && d.err == nil; i++ {
+		k := d.seriesKey(h)
+		r := read()
+		if _, dup := w.Series[k]; dup && d.err == nil {
+			d.fail("duplicate series %d", i)
+		}
+		w.Series[k] = r
+	}
+	ne := d.count("edge", 8)
+	w.Edges = make(map[EdgeKey]*Rollup, ne)
+	for i := 0; i < ne && d.err == nil; i++ {
+		k := d.edgeKey(h)
+		r := read()
+		if _, dup := w.Edges[k]; dup && d.err == nil {
+			d.fail("duplicate edge %d", i)
+		}
+		w.Edges[k] = r
+	}
+	d.end()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return w, nil
+}
+
+// windowHeader is the part of an encoded window before its series.
+type windowHeader struct {
+	start, width int64
+	strs         []string
+	nodes        []Node
+}
+
+func (d *decoder) header() windowHeader {
+	var h windowHeader
+	d.version = d.byte()
+	if d.err == nil && d.version != windowFormatVersion && d.version != 1 {
+		d.fail("unknown format version %d", d.version)
+	}
+	h.start = d.varint()
+	h.width = d.varint()
+	if d.err == nil && h.width <= 0 {
+		d.fail("window width %d", h.width)
+	}
+	h.strs = make([]string, d.count("string", 1))
+	for i := range h.strs {
 		n := d.uvarint()
 		if n > uint64(len(d.b)) {
 			d.fail("string length %d exceeds the %d bytes left", n, len(d.b))
 		}
-		strs[i] = string(d.bytes(int(n)))
+		h.strs[i] = string(d.bytes(int(n)))
 	}
-	nodes := make([]Node, d.count("node", 6))
-	for i := range nodes {
-		n := &nodes[i]
+	h.nodes = make([]Node, d.count("node", 6))
+	for i := range h.nodes {
+		n := &h.nodes[i]
 		for _, p := range [...]*string{&n.Service, &n.Instance, &n.Zone, &n.Region, &n.Namespace} {
-			*p = d.str(strs)
+			*p = d.str(h.strs)
 		}
 		switch f := d.byte(); f {
 		case 0:
@@ -285,39 +363,25 @@ func DecodeWindow(b []byte, g Geometry) (*Window, error) {
 			d.fail("node flags %#x", f)
 		}
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	w := &Window{Start: start, Width: width}
-	ns := d.count("series", 8)
-	w.Series = make(map[SeriesKey]*Rollup, ns)
-	for i := 0; i < ns && d.err == nil; i++ {
-		k := SeriesKey{Node: d.node(nodes), Operation: d.str(strs)}
-		k.Kind = d.int32("span kind")
-		k.Status = d.int32("status")
-		r := d.rollup(g)
-		if _, dup := w.Series[k]; dup && d.err == nil {
-			d.fail("duplicate series %d", i)
-		}
-		w.Series[k] = r
-	}
-	ne := d.count("edge", 8)
-	w.Edges = make(map[EdgeKey]*Rollup, ne)
-	for i := 0; i < ne && d.err == nil; i++ {
-		k := EdgeKey{Source: d.node(nodes), Target: d.node(nodes), Operation: d.str(strs)}
-		r := d.rollup(g)
-		if _, dup := w.Edges[k]; dup && d.err == nil {
-			d.fail("duplicate edge %d", i)
-		}
-		w.Edges[k] = r
-	}
+	return h
+}
+
+func (d *decoder) seriesKey(h windowHeader) SeriesKey {
+	k := SeriesKey{Node: d.node(h.nodes), Operation: d.str(h.strs)}
+	k.Kind = d.int32("span kind")
+	k.Status = d.int32("status")
+	return k
+}
+
+func (d *decoder) edgeKey(h windowHeader) EdgeKey {
+	return EdgeKey{Source: d.node(h.nodes), Target: d.node(h.nodes), Operation: d.str(h.strs)}
+}
+
+// end checks that nothing follows the window.
+func (d *decoder) end() {
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	return w, nil
 }
 
 func (d *decoder) int32(what string) int32 {
@@ -329,48 +393,115 @@ func (d *decoder) int32(what string) int32 {
 	return int32(v)
 }
 
-func (d *decoder) rollup(g Geometry) *Rollup {
-	r := g.NewRollup()
-	r.Count = d.nonNeg("count")
-	r.Errors = d.nonNeg("error count")
-	r.Clamped = d.nonNeg("clamped count")
-	nb := d.count("bucket", 2)
-	var v uint64
-	for i := 0; i < nb && d.err == nil; i++ {
-		delta := d.uvarint()
-		c := d.uvarint()
-		if d.err != nil {
-			break
+// rollupCounts reads the counts of a rollup and adds them to r (if not nil).
+func (d *decoder) rollupCounts(r *Rollup) (count, errs int64) {
+	count = d.nonNeg("count")
+	errs = d.nonNeg("error count")
+	clamped := d.nonNeg("clamped count")
+	if r != nil {
+		r.Count = satAdd(r.Count, count)
+		r.Errors = satAdd(r.Errors, errs)
+		r.Clamped = satAdd(r.Clamped, clamped)
+	}
+	return count, errs
+}
+
+// bucketDst is where decoded buckets go: a packed or a dense histogram
+// (neither: they are skipped).
+type bucketDst struct {
+	packed *hdr.PackedHistogram
+	dense  *hdr.Histogram
+}
+
+// rollupBody reads the histogram of a rollup into dst and its exemplars
+// into r. Values above g.MaxValue are recorded as g.MaxValue and counted
+// in r.Clamped. With r nil the body is skipped.
+func (d *decoder) rollupBody(g Geometry, r *Rollup, dst bucketDst) {
+	if d.version == 1 { // no body length: read it in place
+		if r == nil {
+			r, dst = &Rollup{}, bucketDst{}
 		}
+		d.rollupBuckets(g, r, dst)
+		d.rollupExemplars(r)
+		return
+	}
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail("rollup of %d bytes exceeds the %d bytes left", n, len(d.b))
+	}
+	body := d.bytes(int(n))
+	if r == nil || d.err != nil {
+		return
+	}
+	sub := &decoder{b: body}
+	sub.rollupBuckets(g, r, dst)
+	sub.rollupExemplars(r)
+	sub.end()
+	if sub.err != nil && d.err == nil {
+		d.err = sub.err
+		d.b = nil
+	}
+}
+
+func (d *decoder) rollupBuckets(g Geometry, r *Rollup, dst bucketDst) {
+	nb := d.count("bucket", 2)
+	if d.err != nil {
+		return
+	}
+	// The hot loop of queries: varints read from a local slice.
+	b := d.b
+	var v uint64
+	for i := 0; i < nb; i++ {
+		delta, n := binary.Uvarint(b)
+		if n <= 0 {
+			d.fail("bad varint")
+			return
+		}
+		c, m := binary.Uvarint(b[n:])
+		if m <= 0 {
+			d.fail("bad varint")
+			return
+		}
+		b = b[n+m:]
 		if delta > math.MaxInt64-v {
 			d.fail("bucket value overflows")
-			break
+			return
 		}
 		v += delta
 		if c == 0 || c > math.MaxInt64 {
 			d.fail("bucket count %d", c)
-			break
+			return
 		}
 		val := int64(v)
 		if val > g.MaxValue {
 			val = g.MaxValue
 			r.Clamped = satAdd(r.Clamped, int64(c))
 		}
-		if err := r.Hist.RecordValues(val, int64(c)); err != nil {
+		var err error
+		switch {
+		case dst.packed != nil:
+			err = dst.packed.RecordValues(val, int64(c))
+		case dst.dense != nil:
+			err = dst.dense.RecordValues(val, int64(c))
+		}
+		if err != nil {
 			d.fail("bucket %d: %v", v, err)
+			return
 		}
 	}
+	d.b = b
+}
+
+func (d *decoder) rollupExemplars(r *Rollup) {
 	nx := d.count("exemplar", 26)
-	if nx > 0 && d.err == nil {
-		r.Exemplars = make([]Exemplar, nx)
-		for i := range r.Exemplars {
-			ex := &r.Exemplars[i]
-			copy(ex.TraceID[:], d.bytes(16))
-			copy(ex.SpanID[:], d.bytes(8))
-			ex.Value = d.varint()
-			ex.Time = d.varint()
+	for i := 0; i < nx && d.err == nil; i++ {
+		var ex Exemplar
+		copy(ex.TraceID[:], d.bytes(16))
+		copy(ex.SpanID[:], d.bytes(8))
+		ex.Value = d.varint()
+		ex.Time = d.varint()
+		if d.err == nil {
+			r.addExemplar(ex)
 		}
-		r.normalizeExemplars()
 	}
-	return r
 }

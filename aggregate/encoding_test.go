@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,34 +108,58 @@ func TestDecodeWindowErrors(t *testing.T) {
 	}
 	uv := binary.AppendUvarint
 	sv := binary.AppendVarint
-	// header: version, start 0, width 10, then the rest.
-	hdr := func(rest ...byte) []byte { return append([]byte{1, 0, 20}, rest...) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	// header: version 2, start 0, width 10, then strings and nodes.
+	hdr := func(rest ...byte) []byte { return append([]byte{2, 0, 20}, rest...) }
+	// dict: the string "a" and one node with all fields "a".
+	dict := []byte{1, 1, 'a', 1, 0, 0, 0, 0, 0, 0}
+	// body: a histogram of (delta, count) pairs and no exemplars, length-prefixed.
+	body := func(pairs ...uint64) []byte {
+		b := uv(nil, uint64(len(pairs)/2))
+		for _, p := range pairs {
+			b = uv(b, p)
+		}
+		b = append(b, 0)
+		return append(uv(nil, uint64(len(b))), b...)
+	}
+	rollup := func(count int64, body []byte) []byte { return cat(sv(nil, count), sv(nil, 0), sv(nil, 0), body) }
+	// series: node 0, op 0, kind, status 0.
+	series := func(kind int64, r []byte) []byte { return cat([]byte{0, 0}, sv(nil, kind), []byte{0}, r) }
+	window := func(ss ...[]byte) []byte {
+		return cat(hdr(dict...), uv(nil, uint64(len(ss))), cat(ss...), []byte{0})
+	}
+	ok := window(series(2, rollup(2, body(5, 2))))
+	if _, err := DecodeWindow(ok, g); err != nil {
+		t.Fatalf("builder's valid window: %v", err)
+	}
 	cases := []struct {
 		name string
 		b    []byte
+		want string // in the error message
 	}{
-		{"empty", nil},
-		{"version 2", []byte{2, 0, 20, 0, 0, 0, 0}},
-		{"zero width", []byte{1, 0, 0, 0, 0, 0, 0}},
-		{"negative width", []byte{1, 0, 1, 0, 0, 0, 0}},
-		{"trailing bytes", hdr(0, 0, 0, 0, 7)},
-		{"string count too large", hdr(uv(nil, 1<<40)...)},
-		{"string length too large", hdr(1, 200, 'a')},
-		{"node string index out of range", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 5, 0, 0, 0)},
-		{"node flags", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 2, 0, 0)},
-		{"series node out of range", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0)},
-		{"negative count", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0)},
-		{"zero bucket count", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2, 0, 0, 1, 5, 0, 0, 0)},
-		{"bucket value overflow", append(hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2, 0, 0, 2),
-			append(uv(uv(uv(uv(nil, 1<<62), 1), 1<<62), 1), 0, 0)...)},
-		{"kind out of range", append(hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0), append(sv(nil, 1<<40), 0, 0, 0, 0, 0, 0, 0)...)},
-		{"duplicate series", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)},
+		{"empty", nil, "unexpected end"},
+		{"version 3", []byte{3, 0, 20, 0, 0, 0, 0}, "version 3"},
+		{"zero width", []byte{2, 0, 0, 0, 0, 0, 0}, "width 0"},
+		{"negative width", []byte{2, 0, 1, 0, 0, 0, 0}, "width -1"},
+		{"trailing bytes", append(slices.Clone(ok), 7), "trailing"},
+		{"string count too large", hdr(uv(nil, 1<<40)...), "string count"},
+		{"string length too large", hdr(1, 100, 'a'), "string length"},
+		{"node string index out of range", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 5, 0, 0, 0), "string index 5"},
+		{"node flags", hdr(1, 1, 'a', 1, 0, 0, 0, 0, 0, 2, 0, 0), "node flags"},
+		{"series node out of range", cat(hdr(dict...), []byte{1, 3, 0, 0, 0}, rollup(1, body(5, 1)), []byte{0}), "node index 3"},
+		{"kind out of range", window(series(1<<40, rollup(1, body(5, 1)))), "span kind"},
+		{"negative count", window(series(2, rollup(-1, body(5, 1)))), "negative count"},
+		{"body longer than the window", window(series(2, cat(rollup(1, nil), uv(nil, 50)))), "rollup of 50 bytes"},
+		{"zero bucket count", window(series(2, rollup(1, body(5, 0)))), "bucket count 0"},
+		{"bucket value overflow", window(series(2, rollup(2, body(1<<62, 1, 1<<62, 1)))), "overflows"},
+		{"bucket count overflow", window(series(2, rollup(2, body(5, 1<<62, 6, 1<<62)))), "overflow"},
+		{"bytes left in the body", window(series(2, rollup(1, append(uv(nil, 5), 1, 5, 1, 0, 9)))), "trailing"},
+		{"duplicate series", window(series(2, rollup(1, body(5, 1))), series(2, rollup(1, body(5, 1)))), "duplicate series"},
 	}
 	for _, c := range cases {
-		if _, err := DecodeWindow(c.b, g); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: err = %v, want ErrCorrupt", c.name, err)
-		} else {
-			t.Logf("%s: %v", c.name, err)
+		_, err := DecodeWindow(c.b, g)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want ErrCorrupt with %q", c.name, err, c.want)
 		}
 	}
 	// The smallest valid window.
@@ -162,19 +188,28 @@ func TestDecodeOtherGeometry(t *testing.T) {
 	}
 }
 
-// FuzzDecodeWindow checks that DecodeWindow never panics, and that what it
+// FuzzDecodeWindow checks that DecodeWindow and the accumulators'
+// AddEncoded never panic on arbitrary bytes, and that what DecodeWindow
 // accepts re-encodes to a fixed point: decode(encode(w)) == w.
 func FuzzDecodeWindow(f *testing.F) {
 	for _, w := range sampleWindows(f) {
 		f.Add(AppendWindow(nil, w))
 	}
 	f.Add([]byte{})
-	f.Add([]byte{1, 0, 20, 0, 0, 0, 0})
-	f.Add([]byte{1, 0, 20, 1, 1, 'a', 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 2, 0, 0, 2, 5, 3, 7, 1, 0})
+	f.Add([]byte{2, 0, 20, 0, 0, 0, 0})
+	f.Add([]byte{2, 0, 20, 1, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 4, 0, 4, 0, 0, 6, 2, 5, 3, 7, 1, 0, 0})
+	f.Add(v1Window)
 	g := DefaultGeometry()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 1<<16 {
 			return
+		}
+		// The accumulators read encoded windows too.
+		if err := NewGraphAccumulator(GraphQuery{}, g).AddEncoded(b); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("GraphAccumulator.AddEncoded: error %v does not wrap ErrCorrupt", err)
+		}
+		if err := NewLatencyAccumulator(LatencyQuery{Kind: KindAll, Step: 10}, g).AddEncoded(b); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("LatencyAccumulator.AddEncoded: error %v does not wrap ErrCorrupt", err)
 		}
 		w, err := DecodeWindow(b, g)
 		if err != nil {
@@ -192,4 +227,49 @@ func FuzzDecodeWindow(f *testing.F) {
 			t.Fatalf("not a fixed point:\n%x\n%x", b1, b2)
 		}
 	})
+}
+
+// v1Window is a version 1 encoding (no rollup body lengths): one string
+// "a", one node, one series with 3 spans in buckets 5 and 12 and one
+// exemplar, one edge with an empty histogram.
+var v1Window = []byte{
+	1, 0, 20, // version 1, start 0, width 10
+	1, 1, 'a', // strings
+	1, 0, 0, 0, 0, 0, 0, // nodes
+	1, 0, 0, 4, 0, // series: node 0, op 0, kind 2, status 0
+	6, 2, 0, // count 3, errors 1, clamped 0
+	2, 5, 2, 7, 1, // buckets: 5×2, 12×1
+	1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8, 24, 2, // exemplar: value 12, time 1
+	1, 0, 0, 0, // edge: node 0 → node 0, op 0
+	2, 0, 0, 0, 0, // count 1, no buckets, no exemplars
+}
+
+func TestDecodeVersion1(t *testing.T) {
+	g := DefaultGeometry()
+	w, err := DecodeWindow(v1Window, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := SeriesKey{Node: Node{Service: "a", Instance: "a", Zone: "a", Region: "a", Namespace: "a"}, Operation: "a", Kind: 2}
+	r := w.Series[k]
+	if r == nil || r.Count != 3 || r.Errors != 1 || r.Hist.TotalCount() != 3 || r.Hist.Max() != 12 ||
+		len(r.Exemplars) != 1 || r.Exemplars[0].Value != 12 || r.Exemplars[0].Time != 1 || len(w.Edges) != 1 {
+		t.Fatalf("decoded %+v, series %+v", w, r)
+	}
+	// It re-encodes as version 2, which decodes to the same.
+	b := AppendWindow(nil, w)
+	if b[0] != 2 {
+		t.Errorf("re-encoded as version %d", b[0])
+	}
+	w2, err := DecodeWindow(b, g)
+	if err != nil || !bytes.Equal(AppendWindow(nil, w2), b) {
+		t.Errorf("version 2 round trip: %v", err)
+	}
+	acc := NewGraphAccumulator(GraphQuery{}, g)
+	if err := acc.AddEncoded(v1Window); err != nil {
+		t.Fatal(err)
+	}
+	if gr := acc.Result(); len(gr.Nodes) != 1 || gr.Nodes[0].Requests.Count != 3 || gr.Edges[0].Calls.Count != 1 {
+		t.Errorf("graph from version 1: %s", renderGraph(gr))
+	}
 }

@@ -202,3 +202,9 @@ func canonical(ws []*Window) map[int64]string {
 	}
 	return out
 }
+
+// rollupBytes is the exact content of r, for comparisons.
+func rollupBytes(r *Rollup) []byte {
+	b, _ := appendRollup(nil, r, nil)
+	return b
+}

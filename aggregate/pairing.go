@@ -58,42 +58,60 @@ type entry struct {
 }
 
 // entryQueue is a FIFO of entries addressed by IDs that stay valid while
-// the entry is queued. IDs start at 1.
+// the entry is queued: a ring buffer whose length is a power of two, where
+// entry id lives at buf[id&mask]. IDs start at 1 (0 means none).
 type entryQueue struct {
-	buf  []entry
-	head int    // index in buf of the front
-	base uint64 // ID of buf[0]
+	buf        []entry
+	head, tail uint64 // queued IDs are [head, tail)
 }
 
-func (q *entryQueue) len() int { return len(q.buf) - q.head }
+func newEntryQueue() entryQueue { return entryQueue{head: 1, tail: 1} }
+
+func (q *entryQueue) len() int { return int(q.tail - q.head) }
 
 func (q *entryQueue) push(e entry) uint64 {
-	q.buf = append(q.buf, e)
-	return q.base + uint64(len(q.buf)-1)
+	if q.len() == len(q.buf) {
+		q.resize(max(1024, 2*len(q.buf)))
+	}
+	id := q.tail
+	q.buf[id&uint64(len(q.buf)-1)] = e
+	q.tail++
+	return id
 }
 
-func (q *entryQueue) get(id uint64) *entry { return &q.buf[id-q.base] }
+func (q *entryQueue) get(id uint64) *entry { return &q.buf[id&uint64(len(q.buf)-1)] }
 
 func (q *entryQueue) front() (*entry, uint64) {
-	if q.head == len(q.buf) {
+	if q.head == q.tail {
 		return nil, 0
 	}
-	return &q.buf[q.head], q.base + uint64(q.head)
+	return q.get(q.head), q.head
 }
 
 func (q *entryQueue) pop() {
-	q.buf[q.head] = entry{}
+	*q.get(q.head) = entry{}
 	q.head++
-	if q.head == len(q.buf) {
-		q.base += uint64(q.head)
-		q.buf, q.head = q.buf[:0], 0
-		return
+}
+
+// resize moves the queued entries to a ring of n slots (a power of two,
+// at least len).
+func (q *entryQueue) resize(n int) {
+	nb := make([]entry, n)
+	for id := q.head; id < q.tail; id++ {
+		nb[id&uint64(n-1)] = *q.get(id)
 	}
-	if q.head >= 4096 && q.head*2 >= len(q.buf) {
-		n := copy(q.buf, q.buf[q.head:])
-		q.buf = q.buf[:n]
-		q.base += uint64(q.head)
-		q.head = 0
+	q.buf = nb
+}
+
+// shrink gives memory back after a burst: it halves the ring while it is
+// at most a quarter full.
+func (q *entryQueue) shrink() {
+	n := len(q.buf)
+	for n > 1024 && q.len()*4 <= n {
+		n /= 2
+	}
+	if n < len(q.buf) {
+		q.resize(n)
 	}
 }
 
@@ -124,14 +142,6 @@ func (a *Aggregator) sameService(x, y uint32) bool {
 	return x == y || a.in.nodes[x].Service == a.in.nodes[y].Service
 }
 
-func (a *Aggregator) storeLink(k spanKey, l link) {
-	if l.self == 0 && l.wait == 0 {
-		delete(a.links, k)
-	} else {
-		a.links[k] = l
-	}
-}
-
 func (a *Aggregator) push(e entry) uint64 {
 	switch e.kind {
 	case entryClient:
@@ -158,12 +168,13 @@ func (a *Aggregator) kill(e *entry) {
 	e.flags |= flagDead
 }
 
-// onClient handles a CLIENT or PRODUCER span: it pairs with the server
+// onClient handles a CLIENT or PRODUCER span (h: the hash of its key): it pairs with the server
 // children already waiting for it, then stays as a pending half (for its
 // virtual target and for children that come later).
-func (a *Aggregator) onClient(sc *spanCtx, s *otlpwire.Span, r *resInfo) {
+func (a *Aggregator) onClient(sc *spanCtx, h uint64, s *otlpwire.Span, r *resInfo) {
 	k := spanKey{trace: sc.trace, span: sc.id}
-	l := a.links[k]
+	i := a.slotFor(&k, h)
+	l := a.slot(i)
 	flags := sc.flags()
 	if l.wait != 0 {
 		var paired bool
@@ -172,8 +183,8 @@ func (a *Aggregator) onClient(sc *spanCtx, s *otlpwire.Span, r *resInfo) {
 			flags |= flagPaired
 		}
 	}
-	if !a.replaceSelf(&l) {
-		a.storeLink(k, l)
+	if !a.replaceSelf(&l.link) {
+		a.removeIfEmpty(i)
 		return
 	}
 	var target uint32
@@ -182,16 +193,16 @@ func (a *Aggregator) onClient(sc *spanCtx, s *otlpwire.Span, r *resInfo) {
 	}
 	l.self = a.push(entry{key: k, start: sc.start, dur: sc.dur, node: sc.node, name: sc.name,
 		target: target, kind: entryClient, flags: flags})
-	a.links[k] = l
 }
 
 // onServer handles the parent side of a SERVER or CONSUMER span with a
-// parent: a live client parent makes a call edge with the client's
+// parent (h: the hash of the parent's key): a live client parent makes a call edge with the client's
 // duration; a live non-client parent in another service makes an edge
 // with the server's duration; otherwise the span waits for its parent.
-func (a *Aggregator) onServer(sc *spanCtx) {
+func (a *Aggregator) onServer(sc *spanCtx, h uint64) {
 	k := spanKey{trace: sc.trace, span: sc.parent}
-	l := a.links[k]
+	i := a.slotFor(&k, h)
+	l := a.slot(i)
 	if l.self != 0 {
 		if p := a.q.get(l.self); a.live(p) {
 			switch {
@@ -208,30 +219,30 @@ func (a *Aggregator) onServer(sc *spanCtx) {
 		kind: entryServer, flags: sc.flags()})
 	if l.wait == 0 {
 		l.wait = id
-	} else {
-		e := a.q.get(l.wait)
-		for e.next != 0 {
-			e = a.q.get(e.next)
-		}
-		e.next = id
+		return
 	}
-	a.links[k] = l
+	e := a.q.get(l.wait)
+	for e.next != 0 {
+		e = a.q.get(e.next)
+	}
+	e.next = id
 }
 
-// onParent remembers a non-client span as a potential parent, after
+// onParent remembers a non-client span (h: the hash of its key) as a
+// potential parent, after
 // pairing it with the server children that wait for it in other services.
-func (a *Aggregator) onParent(sc *spanCtx) {
+func (a *Aggregator) onParent(sc *spanCtx, h uint64) {
 	k := spanKey{trace: sc.trace, span: sc.id}
-	l := a.links[k]
+	i := a.slotFor(&k, h)
+	l := a.slot(i)
 	if l.wait != 0 {
 		l.wait, _ = a.pairWaiting(l.wait, sc, false)
 	}
-	if !a.replaceSelf(&l) {
-		a.storeLink(k, l)
+	if !a.replaceSelf(&l.link) {
+		a.removeIfEmpty(i)
 		return
 	}
 	l.self = a.push(entry{key: k, node: sc.node, kind: entryParent})
-	a.links[k] = l
 }
 
 // replaceSelf makes room for a new span with the ID of l: it reports false
@@ -334,10 +345,11 @@ func (a *Aggregator) popFront(e *entry, id uint64) {
 
 // unlink removes the live entry e (ID id) from its link.
 func (a *Aggregator) unlink(e *entry, id uint64) {
-	l, ok := a.links[e.key]
-	if !ok {
+	i := a.findSlot(&e.key)
+	if i == noSlot {
 		return
 	}
+	l := a.slot(i)
 	if e.kind != entryServer {
 		if l.self == id {
 			l.self = 0
@@ -355,7 +367,7 @@ func (a *Aggregator) unlink(e *entry, id uint64) {
 		}
 	}
 	e.next = 0
-	a.storeLink(e.key, l)
+	a.removeIfEmpty(i)
 }
 
 // makeRoom evicts the oldest commit batches until n more entries fit in
@@ -363,12 +375,16 @@ func (a *Aggregator) unlink(e *entry, id uint64) {
 // one (see the package documentation).
 func (a *Aggregator) makeRoom(n int) {
 	for a.q.len()+n > a.opts.MaxPending {
+		a.touchFront(touchBlock)
 		e, id := a.q.front()
 		if e == nil {
 			return
 		}
 		c := e.commit
-		for e != nil && e.commit == c {
+		for n := 1; e != nil && e.commit == c; n++ {
+			if n%touchBlock == 0 {
+				a.touchFront(touchBlock)
+			}
 			if e.flags&flagDead == 0 {
 				a.st.Evicted++
 			}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 var levelNames = map[Level]string{
@@ -210,15 +208,6 @@ func (r *Rollup) addExemplar(ex Exemplar) {
 	}
 }
 
-// normalizeExemplars sorts, deduplicates and caps r.Exemplars.
-func (r *Rollup) normalizeExemplars() {
-	ex := r.Exemplars
-	r.Exemplars = r.Exemplars[:0:0]
-	for _, e := range ex {
-		r.addExemplar(e)
-	}
-}
-
 // NewWindow returns an empty window [start, start+width) (Unix seconds).
 func NewWindow(start, width int64) *Window {
 	return &Window{Start: start, Width: width, Series: map[SeriesKey]*Rollup{}, Edges: map[EdgeKey]*Rollup{}}
@@ -263,13 +252,6 @@ func (w *Window) Clone() *Window {
 	for k, r := range w.Edges {
 		c.Edges[k] = r.Clone()
 	}
-	return c
-}
-
-// newPackedLike returns an empty histogram with h's exact geometry.
-func newPackedLike(h *hdr.PackedHistogram) *hdr.PackedHistogram {
-	c := h.Clone()
-	c.Reset()
 	return c
 }
 

@@ -161,6 +161,8 @@ type DB struct {
 	// write path
 	queue       chan *pending
 	published   chan committed // committed batches, in order, to publish and acknowledge
+	pubMu       sync.Mutex
+	unpublished []int64 // commit times of batches committed or committing, not yet applied
 	queuedBytes atomic.Int64
 	writeMu     sync.RWMutex // held for reading while enqueueing; for writing to close
 	closing     chan struct{}
@@ -176,7 +178,12 @@ type DB struct {
 	agg  *aggregate.Aggregator
 	geom aggregate.Geometry
 	roll rollupState
-	// wcache holds decoded rollup records for queries.
+	// gcache holds merged flow graphs of closed hours; oldWrites counts
+	// rollup writes and deletions in those hours, invalidating it.
+	gcacheMu  sync.Mutex
+	gcache    map[graphCacheKey]graphCacheEntry
+	oldWrites atomic.Int64
+	// wcache holds decompressed rollup records for queries.
 	wcache *windowCache
 
 	// read-side state
@@ -219,7 +226,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		ckptTrigger: make(chan struct{}, 1),
 		corr:        map[string]bool{},
 		tail:        newTail(),
-		wcache:      newWindowCache(32 << 20),
+		wcache:      newWindowCache(64 << 20),
+		gcache:      map[graphCacheKey]graphCacheEntry{},
 	}
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true

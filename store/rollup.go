@@ -2,9 +2,12 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -73,6 +76,7 @@ func (db *DB) putRollup(tx *bolt.Tx, tier int, w *aggregate.Window) error {
 			return fmt.Errorf("queue rollup: %w", err)
 		}
 	}
+	db.noteRollupWrite(w.Start)
 	db.m.rollupRecords.WithLabelValues(tierName(tier)).Inc()
 	db.m.rollupBytes.WithLabelValues(tierName(tier)).Add(float64(len(val)))
 	return nil
@@ -102,7 +106,7 @@ func (db *DB) flushRollups(expire bool) error {
 	db.catMu.Lock()
 	defer db.catMu.Unlock()
 	if expire {
-		db.agg.Expire(db.opts.Now().UnixNano())
+		db.agg.Expire(db.expiryNow())
 	}
 	cp := db.agg.Flush()
 	windows := append(db.roll.unsaved, cp.Windows...)
@@ -263,6 +267,7 @@ func (db *DB) expireRollups() error {
 			if err != nil {
 				return fmt.Errorf("expire rollups: %w", err)
 			}
+			db.oldWrites.Add(1)
 			db.m.retentionDeleted.WithLabelValues("rollups_" + tierName(tier)).Add(float64(len(keys)))
 			if len(keys) < retentionBatch {
 				break
@@ -299,20 +304,21 @@ func (db *DB) rollupLoop() {
 	}
 }
 
-// forEachWindow calls fn with every rollup window covering [from, to) (Unix
-// seconds, multiples of 10), using the coarsest complete tier for each part
+// forEachWindow calls fn with the unflushed in-memory deltas overlapping
+// [openFrom, to), then every persisted rollup window covering [from, to)
+// (Unix seconds, multiples of 10), using the coarsest complete tier for each part
 // of the range (with step > 0, only tiers whose width divides step, so no
 // window straddles two steps), plus the uncompacted finer
 // records and the unflushed in-memory deltas. Every span contributes exactly
 // once.
-func (db *DB) forEachWindow(ctx context.Context, from, to, step int64, fn func(*aggregate.Window)) error {
+func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64, fn func(rollupItem)) error {
 	if db.agg == nil {
 		return nil
 	}
 	db.catMu.RLock()
-	open := db.agg.Open(from, to)
+	open := db.agg.Open(openFrom, to)
 	for _, w := range db.roll.unsaved {
-		if w.Start < to && w.Start+w.Width > from {
+		if w.Start < to && w.Start+w.Width > openFrom {
 			open = append(open, w)
 		}
 	}
@@ -324,7 +330,7 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, step int64, fn func(*
 	}
 	defer tx.Rollback()
 	for _, w := range open {
-		fn(w)
+		fn(rollupItem{w: w})
 	}
 	c := tx.Bucket(bucketRollups).Cursor()
 	// records of tier in [a, b) with recSeq > minSeq
@@ -336,15 +342,16 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, step int64, fn func(*
 			if binary.BigEndian.Uint64(k[9:]) <= minSeq {
 				continue
 			}
-			w := db.wcache.get(k)
-			if w == nil {
+			raw := db.wcache.get(k)
+			if raw == nil {
 				var err error
-				if w, err = db.decodeRollup(v); err != nil {
-					return fmt.Errorf("rollup %x: %w", k, err)
+				_, dec := codecs()
+				if raw, err = dec.DecodeAll(v, nil); err != nil {
+					return fmt.Errorf("decompress rollup %x: %w", k, err)
 				}
-				db.wcache.put(k, w, len(v))
+				db.wcache.put(k, raw)
 			}
-			fn(w)
+			fn(rollupItem{raw: raw})
 		}
 		return nil
 	}
@@ -373,8 +380,13 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, step int64, fn func(*
 	return nil
 }
 
-// alignRange turns [start, end] into whole 10-second windows; zero times
-// default to the last 15 minutes.
+// longRange is the range length from which queries start on a whole hour,
+// so that they read hourly windows instead of a partial hour of minutes.
+const longRange = 6 * 3600
+
+// alignRange turns [start, end] into whole 10-second windows (ranges of 6
+// hours or more start on the hour); zero times default to the last 15
+// minutes.
 func (db *DB) alignRange(start, end time.Time) (int64, int64) {
 	if end.IsZero() {
 		end = db.opts.Now()
@@ -385,6 +397,9 @@ func (db *DB) alignRange(start, end time.Time) (int64, int64) {
 	w := tierWidths[0]
 	from := start.Unix() - start.Unix()%w
 	to := end.Unix() - end.Unix()%w + w
+	if to-from >= longRange {
+		from -= from % tierWidths[numTiers-1]
+	}
 	return from, to
 }
 
@@ -396,13 +411,220 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 		return nil, ErrClosed
 	}
 	from, to := db.alignRange(start, end)
-	acc := aggregate.NewGraphAccumulator(q, db.geom)
-	if err := db.forEachWindow(ctx, from, to, 0, acc.Add); err != nil {
-		return nil, err
+	// The part of a long range older than closedAge is made of closed,
+	// compacted hours; its merged graph is cached until a rollup write
+	// touches those hours again (late data, retention).
+	cut := db.closedCutoff()
+	var g *aggregate.Graph
+	if to-from >= longRange && cut > from && cut < to {
+		closed, err := db.closedGraph(ctx, from, cut, q)
+		if err != nil {
+			return nil, err
+		}
+		// The live part includes every unflushed delta of the range, late
+		// ones for closed hours too (they are not in the cached merge).
+		live, err := db.mergeRange(ctx, cut, to, q, true, from)
+		if err != nil {
+			return nil, err
+		}
+		mergeGraphs(live, closed)
+		g = live
+	} else {
+		var err error
+		if g, err = db.mergeRange(ctx, from, to, q, true, from); err != nil {
+			return nil, err
+		}
 	}
-	g := acc.Result()
 	g.Seconds = to - from
 	return g, nil
+}
+
+// closedAge is how old an hour must be for its flow-graph merge to be
+// cached: well past its compaction (window + edge wait) and late spans.
+const closedAge = 2 * 3600
+
+// closedCutoff is the start of the newest hour whose end is closedAge old.
+func (db *DB) closedCutoff() int64 {
+	h := tierWidths[numTiers-1]
+	c := db.opts.Now().Unix() - closedAge
+	return c - c%h
+}
+
+// graphCacheKey identifies a cached merge of closed hours.
+type graphCacheKey struct {
+	level     aggregate.Level
+	operation string
+	from, to  int64
+}
+
+// closedGraph returns the merged graph of [from, cut) (persisted records
+// only: unflushed deltas are merged with the live part), from the cache
+// when no rollup record of those hours was written or deleted since.
+func (db *DB) closedGraph(ctx context.Context, from, cut int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+	key := graphCacheKey{q.Level, q.Operation, from, cut}
+	db.gcacheMu.Lock()
+	e, ok := db.gcache[key]
+	db.gcacheMu.Unlock()
+	version := db.oldWrites.Load()
+	if ok && e.version == version {
+		return cloneGraph(e.g), nil
+	}
+	g, err := db.mergeRange(ctx, from, cut, q, false, from)
+	if err != nil {
+		return nil, err
+	}
+	db.gcacheMu.Lock()
+	if len(db.gcache) >= 64 {
+		clear(db.gcache)
+	}
+	db.gcache[key] = graphCacheEntry{g: cloneGraph(g), version: version}
+	db.gcacheMu.Unlock()
+	return g, nil
+}
+
+type graphCacheEntry struct {
+	g       *aggregate.Graph
+	version int64
+}
+
+func cloneGraph(g *aggregate.Graph) *aggregate.Graph {
+	c := &aggregate.Graph{Seconds: g.Seconds, Nodes: slices.Clone(g.Nodes), Edges: slices.Clone(g.Edges)}
+	for i := range c.Nodes {
+		c.Nodes[i].Requests = *c.Nodes[i].Requests.Clone()
+	}
+	for i := range c.Edges {
+		c.Edges[i].Calls = *c.Edges[i].Calls.Clone()
+	}
+	return c
+}
+
+// noteRollupWrite invalidates cached merges of closed hours when a record
+// of such an hour is written or deleted.
+func (db *DB) noteRollupWrite(windowStart int64) {
+	if windowStart < db.closedCutoff() {
+		db.oldWrites.Add(1)
+	}
+}
+
+// mergeRange merges the persisted rollups of [from, to) into a graph;
+// withOpen adds the unflushed in-memory deltas of [openFrom, to).
+func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery, withOpen bool, openFrom int64) (*aggregate.Graph, error) {
+	var items []rollupItem
+	err := db.forEachWindow(ctx, from, to, openFrom, 0, func(it rollupItem) {
+		if it.w == nil || withOpen {
+			items = append(items, it)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Long ranges merge many windows: use both halves of the machine.
+	if len(items) < parallelWindows {
+		return accumulateGraph(q, db.geom, items)
+	}
+	half := len(items) / 2
+	type result struct {
+		g   *aggregate.Graph
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		g, err := accumulateGraph(q, db.geom, items[half:])
+		done <- result{g, err}
+	}()
+	g, err := accumulateGraph(q, db.geom, items[:half])
+	r := <-done
+	if err != nil || r.err != nil {
+		return nil, errors.Join(err, r.err)
+	}
+	mergeGraphs(g, r.g)
+	return g, nil
+}
+
+// parallelWindows is the number of windows from which a flow-graph query
+// merges in two goroutines.
+const parallelWindows = 16
+
+// rollupItem is a window to merge: in memory (w) or encoded (raw, the
+// decompressed record, merged without building a Window).
+type rollupItem struct {
+	w   *aggregate.Window
+	raw []byte
+}
+
+// adder is what the flow-graph and latency accumulators share.
+type adder interface {
+	Add(*aggregate.Window)
+	AddEncoded([]byte) error
+}
+
+func (it rollupItem) addTo(acc adder) error {
+	if it.w != nil {
+		acc.Add(it.w)
+		return nil
+	}
+	if err := acc.AddEncoded(it.raw); err != nil {
+		return fmt.Errorf("rollup record: %w", err)
+	}
+	return nil
+}
+
+func accumulateGraph(q aggregate.GraphQuery, geom aggregate.Geometry, items []rollupItem) (*aggregate.Graph, error) {
+	acc := aggregate.NewGraphAccumulator(q, geom)
+	for _, it := range items {
+		if err := it.addTo(acc); err != nil {
+			return nil, err
+		}
+	}
+	return acc.Result(), nil
+}
+
+// mergeGraphs adds the nodes and edges of b to a, keeping a sorted.
+func mergeGraphs(a, b *aggregate.Graph) {
+	nodes := make(map[string]int, len(a.Nodes))
+	for i, n := range a.Nodes {
+		nodes[n.ID] = i
+	}
+	for _, n := range b.Nodes {
+		i, ok := nodes[n.ID]
+		if !ok {
+			a.Nodes = append(a.Nodes, n)
+			continue
+		}
+		dst := &a.Nodes[i]
+		dst.Requests.Merge(&n.Requests)
+		dst.Spans += n.Spans
+		dst.SpanErrors += n.SpanErrors
+		dst.Virtual = dst.Virtual && n.Virtual
+		if dst.Region == "" || (n.Region != "" && n.Region < dst.Region) {
+			dst.Region = n.Region
+		}
+	}
+	edges := make(map[[2]string]int, len(a.Edges))
+	for i, e := range a.Edges {
+		edges[[2]string{e.Source, e.Target}] = i
+	}
+	for _, e := range b.Edges {
+		if i, ok := edges[[2]string{e.Source, e.Target}]; ok {
+			a.Edges[i].Calls.Merge(&e.Calls)
+			a.Edges[i].Virtual = a.Edges[i].Virtual && e.Virtual
+		} else {
+			a.Edges = append(a.Edges, e)
+		}
+	}
+	// A node virtual in one half and real in the other is real: its edges
+	// are not virtual either.
+	real := map[string]bool{}
+	for _, n := range a.Nodes {
+		real[n.ID] = !n.Virtual
+	}
+	for i := range a.Edges {
+		a.Edges[i].Virtual = !real[a.Edges[i].Target]
+	}
+	slices.SortFunc(a.Nodes, func(x, y aggregate.GraphNode) int { return cmp.Compare(x.ID, y.ID) })
+	slices.SortFunc(a.Edges, func(x, y aggregate.GraphEdge) int {
+		return cmp.Or(cmp.Compare(x.Source, y.Source), cmp.Compare(x.Target, y.Target))
+	})
 }
 
 // Latency returns the merged latency distribution selected by q over
@@ -419,7 +641,13 @@ func (db *DB) Latency(ctx context.Context, start, end time.Time, q aggregate.Lat
 		from -= from % q.Step
 	}
 	acc := aggregate.NewLatencyAccumulator(q, db.geom)
-	if err := db.forEachWindow(ctx, from, to, q.Step, acc.Add); err != nil {
+	var addErr error
+	err := db.forEachWindow(ctx, from, to, from, q.Step, func(it rollupItem) {
+		if addErr == nil {
+			addErr = it.addTo(acc)
+		}
+	})
+	if err = errors.Join(err, addErr); err != nil {
 		return nil, err
 	}
 	return acc.Result(), nil

@@ -3,15 +3,13 @@ package store
 import (
 	"container/list"
 	"sync"
-
-	"github.com/flowscope/flowscope/aggregate"
 )
 
-// windowCache keeps decoded rollup records. Records are immutable once
-// written (compaction writes new ones and retention deletes old ones), and
-// accumulators only read the windows they are given, so a decoded window
-// can be shared by concurrent queries. Bounded by the encoded size of the
-// cached records.
+// windowCache keeps decompressed rollup records for queries, which merge
+// them with AddEncoded. Records are immutable once written (compaction
+// writes new ones and retention deletes old ones). The cache holds plain
+// bytes, not decoded windows, so it costs the garbage collector nothing to
+// scan. Bounded by total size.
 type windowCache struct {
 	mu       sync.Mutex
 	maxBytes int
@@ -23,28 +21,28 @@ type windowCache struct {
 }
 
 type cacheEntry struct {
-	key  string
-	w    *aggregate.Window
-	size int
+	key string
+	raw []byte
 }
 
 func newWindowCache(maxBytes int) *windowCache {
 	return &windowCache{maxBytes: maxBytes, ll: list.New(), m: map[string]*list.Element{}}
 }
 
-func (c *windowCache) get(key []byte) *aggregate.Window {
+func (c *windowCache) get(key []byte) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.m[string(key)]; ok {
 		c.ll.MoveToFront(e)
 		c.hits++
-		return e.Value.(*cacheEntry).w
+		return e.Value.(*cacheEntry).raw
 	}
 	c.misses++
 	return nil
 }
 
-func (c *windowCache) put(key []byte, w *aggregate.Window, size int) {
+func (c *windowCache) put(key []byte, raw []byte) {
+	size := len(raw)
 	if size > c.maxBytes/8 {
 		return // one record must not flush the cache
 	}
@@ -53,13 +51,13 @@ func (c *windowCache) put(key []byte, w *aggregate.Window, size int) {
 	if _, ok := c.m[string(key)]; ok {
 		return
 	}
-	c.m[string(key)] = c.ll.PushFront(&cacheEntry{key: string(key), w: w, size: size})
+	c.m[string(key)] = c.ll.PushFront(&cacheEntry{key: string(key), raw: raw})
 	c.bytes += size
 	for c.bytes > c.maxBytes {
 		e := c.ll.Back()
 		ce := e.Value.(*cacheEntry)
 		c.ll.Remove(e)
 		delete(c.m, ce.key)
-		c.bytes -= ce.size
+		c.bytes -= len(ce.raw)
 	}
 }

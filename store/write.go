@@ -380,7 +380,7 @@ func (db *DB) commitLoop() {
 
 func (db *DB) commit(batch []*pending) {
 	start := time.Now()
-	now := db.opts.Now().UnixNano()
+	now := db.stampCommit()
 	seq, mseq := db.nextSeq, db.nextMSeq
 	var bytes int
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -444,7 +444,42 @@ func (db *DB) commit(batch []*pending) {
 		db.published <- committed{batch: slices.Clone(batch), commitNs: now}
 		return
 	}
+	db.unstamp(now)
 	db.answer(batch, err)
+}
+
+// stampCommit returns the commit time of a batch about to be written and
+// registers it as unpublished until publishLoop has applied it. Stamping
+// and registering happen under one lock, so expiryNow never passes the
+// commit time of a batch the aggregator has not seen yet — which would make
+// pairing depend on timing and the crash replay inexact.
+func (db *DB) stampCommit() int64 {
+	db.pubMu.Lock()
+	defer db.pubMu.Unlock()
+	now := db.opts.Now().UnixNano()
+	db.unpublished = append(db.unpublished, now)
+	return now
+}
+
+// unstamp forgets a commit time once its batch is applied (or failed).
+func (db *DB) unstamp(ns int64) {
+	db.pubMu.Lock()
+	defer db.pubMu.Unlock()
+	if i := slices.Index(db.unpublished, ns); i >= 0 {
+		db.unpublished = slices.Delete(db.unpublished, i, i+1)
+	}
+}
+
+// expiryNow is the time up to which the aggregator may expire pending
+// halves: now, but not past the oldest committed batch not yet applied.
+func (db *DB) expiryNow() int64 {
+	db.pubMu.Lock()
+	defer db.pubMu.Unlock()
+	now := db.opts.Now().UnixNano()
+	for _, ns := range db.unpublished {
+		now = min(now, ns)
+	}
+	return now
 }
 
 // committed is a batch whose transaction committed, waiting to be published.
@@ -466,6 +501,7 @@ func (db *DB) publishLoop() {
 				}
 			}
 		}
+		db.unstamp(c.commitNs)
 		if n := db.tail.add(c.batch, c.commitNs); n >= db.opts.CheckpointSpans {
 			select {
 			case db.ckptTrigger <- struct{}{}:

@@ -206,9 +206,13 @@ func (cr *CompareResult) printTable(w io.Writer) {
 		if i > 0 {
 			runs += ", "
 		}
-		runs += fmt.Sprintf("%s %.0f (load %s)", onOff(r.Aggregation), r.SpansPerSecond, r.LoadAvgBefore)
+		other := "unknown"
+		if r.OtherCores != nil {
+			other = fmt.Sprintf("%.2f", *r.OtherCores)
+		}
+		runs += fmt.Sprintf("%s %.0f (other %s)", onOff(r.Aggregation), r.SpansPerSecond, other)
 	}
-	row("runs in order: spans/s (load average before)", runs)
+	row("runs in order: spans/s (other processes' cores)", runs)
 	for _, m := range []*ModeSummary{&cr.Off, &cr.On} {
 		name := "aggregation " + onOff(m.Aggregation)
 		row(name+": spans/s", fmt.Sprintf("%.0f (median of %d)", m.MedianSpansPerSecond, m.Runs))

@@ -32,6 +32,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +210,12 @@ type Result struct {
 	ClientCPUSeconds   float64  `json:"client_cpu_seconds"`         // this process's user+system CPU in the window
 	ServerCores        *float64 `json:"server_cores"`               // ServerCPUSeconds / MeasuredSeconds
 	ClientCores        float64  `json:"client_cores"`
+	// OtherCores is the CPU the rest of the machine used in the window:
+	// busy time of all CPUs (/proc/stat) less the collector's and the
+	// harness's, per second. With -addr and no -pid it includes the
+	// collector. Anything well above 0 means the run competed for the cores.
+	OtherCores  *float64 `json:"other_cores"`
+	MachineCPUs int      `json:"machine_cpus"` // CPUs online
 
 	LoadAvgBefore string `json:"loadavg_before"` // /proc/loadavg before the load: other work on the machine skews results
 	LoadAvgAfter  string `json:"loadavg_after"`
@@ -265,6 +272,7 @@ func (r *Result) printTable(w io.Writer) {
 	row("RSS anon / file at the end", i64(r.RSSAnonBytes, mib)+" / "+i64(r.RSSFileBytes, mib))
 	row("server CPU in window", f64(r.ServerCPUSeconds, "%.1f s")+" ("+f64(r.ServerCores, "%.2f cores")+")")
 	row("client CPU in window", fmt.Sprintf("%.1f s (%.2f cores)", r.ClientCPUSeconds, r.ClientCores))
+	row("other processes' CPU in window", f64(r.OtherCores, "%.2f cores")+fmt.Sprintf(" (of %d CPUs)", r.MachineCPUs))
 	rb := unknown
 	if r.ReadBack != nil {
 		rb = strconv.FormatBool(*r.ReadBack)
@@ -436,12 +444,14 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		srvOK = err == nil
 	}
 	cliCPU0 = selfCPUSeconds()
+	mach0, machErr := machineBusySeconds()
 	sleepUntil(ctx, winEnd)
 	if srvOK {
 		srvCPU1, err = procCPUSeconds(pid)
 		srvOK = err == nil
 	}
 	cliCPU1 = selfCPUSeconds()
+	mach1, machErr1 := machineBusySeconds()
 	measured := time.Since(winStart)
 	if now := time.Now(); now.Before(winEnd) { // interrupted
 		measured = now.Sub(winStart)
@@ -479,6 +489,15 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = q(0.50), q(0.99), ms(lat[len(lat)-1])
 	}
 	res.ClientCPUSeconds = cliCPU1 - cliCPU0
+	res.MachineCPUs = runtime.NumCPU()
+	if machErr == nil && machErr1 == nil && measured > 0 {
+		other := mach1 - mach0 - res.ClientCPUSeconds
+		if srvOK {
+			other -= srvCPU1 - srvCPU0
+		}
+		other = max(other, 0) / measured.Seconds()
+		res.OtherCores = &other
+	}
 	if measured > 0 {
 		res.ClientCores = res.ClientCPUSeconds / measured.Seconds()
 	}
@@ -936,6 +955,29 @@ func procCPUSeconds(pid int) (float64, error) {
 		return 0, errors.New("bad /proc stat times")
 	}
 	return float64(ut+st) / clockTicks, nil
+}
+
+// machineBusySeconds returns the CPU time all CPUs spent busy (user, nice,
+// system, irq, softirq, steal; not idle or iowait) from /proc/stat.
+func machineBusySeconds() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("bad /proc/stat")
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system [idle iowait] irq softirq steal
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, errors.New("bad /proc/stat")
+		}
+		busy += n
+	}
+	return float64(busy) / clockTicks, nil
 }
 
 // selfCPUSeconds returns this process's user+system CPU time.

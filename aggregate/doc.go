@@ -1,0 +1,156 @@
+// Package aggregate rolls spans up, as they are committed, into windows of
+// latency rollups: per node series (service, instance, zone, region,
+// namespace × operation × span kind × status) and per call edge (source
+// node → target node × operation), each a count, an error count, an HDR
+// histogram of durations and the slowest exemplars. It pairs the client
+// and server spans of a call into edges, names uninstrumented callees
+// (virtual nodes), encodes windows for the store, and merges them back
+// into flow graphs and latency distributions for queries.
+//
+// # Windows
+//
+// A span counts in the window floor(start/WindowWidth) of its start time;
+// an edge in the window of its client span's start (of the server span's
+// for an edge without a client span). A Window from Flush or Open holds the
+// deltas since the previous Flush; windows with the same Start merge
+// losslessly (Window.Merge, Rollup.Merge), and finer windows merge into
+// coarser ones the same way.
+//
+// Histograms are hdrhistogram-go PackedHistograms of nanoseconds, 1 ns to
+// Options.MaxValue (default 1 h) at Options.SignificantDigits (default 2:
+// every value, hence every quantile, within 1/128 < 1% of the exact value).
+// Durations above MaxValue are recorded as MaxValue and counted in
+// Rollup.Clamped; zero durations are recorded as 0. Note that
+// PackedHistogram.ValueAtPercentile takes 0–100.
+//
+// # Pairing rules
+//
+// The node of a span comes from its resource: service.name (or
+// unknown_service), service.instance.id, cloud.availability_zone,
+// cloud.region, service.namespace. For every valid span:
+//
+//   - A CLIENT or PRODUCER span pairs with the server children already
+//     waiting for it, one edge per child, and is then held for PairWait so
+//     that later children (fan-out) pair too.
+//   - A SERVER or CONSUMER span whose parent is a held client span makes
+//     an edge client node → server node, with the client's operation and
+//     duration, an error if either span has status ERROR, and the client
+//     span as exemplar. If its parent is a held non-client span of another
+//     service (the caller has no client instrumentation), the edge is
+//     parent node → server node with the server's operation and duration.
+//     A parent in the same service makes no edge. Otherwise the span waits
+//     for its parent. A server span without a parent makes no edge.
+//   - Every non-client span is held for PairWait as a potential parent.
+//   - A client span that nobody paired becomes, when it expires, a call to
+//     the virtual node named by the first present of peer.service,
+//     db.namespace, db.name, db.system, messaging.destination.name,
+//     server.address (each looked up on the span, then on its resource);
+//     without one it is counted in Stats.UnpairedClients. A server span
+//     whose parent never came is counted in Stats.UnpairedServers.
+//
+// A held span is live for a span committed at c if it was committed at or
+// after c-PairWait: whether two halves pair depends only on their commit
+// times, not on when Expire ran. A client or non-client span whose ID is
+// already held and live (a retried request stored twice) is not held
+// again, so its call counts once; a duplicated server span counts as
+// another call, like its duplicated series.
+//
+// The pairing state (held clients, waiting servers, remembered parents) is
+// bounded by MaxPending. Beyond it the oldest commit batch is evicted
+// (Stats.Evicted) and resolved as Expire would: clients become virtual
+// edges or unpaired, servers unpaired.
+//
+// # Replay protocol
+//
+// The store calls Apply for every committed chunk, in sequence order, right
+// after the commit; Expire(now) and Flush every second, persisting the
+// returned windows together with the Checkpoint in one transaction. After a
+// crash, a new Aggregator is given the chunks ReplayFrom..AppliedSeq
+// through Rebuild, then EndRebuild(ExpiredBefore, AppliedSeq), then the
+// chunks after AppliedSeq through Apply, before Expire is called again.
+// The result equals that of a run without the crash exactly
+// (TestReplayEquivalence), because:
+//
+//   - Pairing depends on commit times only (above), which Rebuild gets
+//     back from the chunks.
+//   - ReplayFrom is the first chunk committed at most PairWait before the
+//     oldest state held at the Flush. Every span that met a held span,
+//     or made one leave, was committed within PairWait of it, so replaying
+//     from there rebuilds the held state exactly; the state older than the
+//     oldest held at the Flush is dropped by EndRebuild (ExpiredBefore).
+//     Replaying only from the oldest held state would be wrong: a client
+//     that paired with a server that arrived before it leaves no held
+//     server, and replayed alone it would become a second, virtual, call
+//     (TestReplayNaiveCheckpointWouldBeWrong).
+//   - Rebuild records nothing: what the replayed chunks contributed is in
+//     the persisted windows.
+//
+// Exactness needs Expire(now) never to run with now above the commit time
+// of a chunk applied after it (the store's commit timestamps come from the
+// same clock, and its replay applies every chunk before the first Expire).
+// It is lost, for the few halves involved, if the wall clock steps back, or
+// when MaxPending evicts state: a rebuilt aggregator may pair a span with
+// a half that the crashed one had evicted.
+//
+// # Memory
+//
+// An active series costs about 0.6 KB with 10 spans, 1.2 KB with 100,
+// 3.1 KB with 1,000 and 5 KB with 10,000 spans of a multi-modal latency
+// distribution (about 300 of its HDR buckets populated at 1,000 spans;
+// BenchmarkRollupMemory). Each window delta holds its active series until
+// the next Flush, so the open windows hold about one second of them.
+//
+// The pairing state costs about 170 bytes per held span
+// (BenchmarkPendingMemory): an 80-byte entry in a ring buffer, and a 24-byte
+// slot of a hash table at most 3/4 full, both sized in powers of two. At
+// the default MaxPending of one million that is about 170 MB; a rate of R
+// spans per second holds about R × PairWait spans (clients and potential
+// parents), so the default is reached at 100,000 spans/s.
+//
+// # Encoding
+//
+// AppendWindow writes a window in this format (version 2), all integers
+// varints (encoding/binary; "s" signed, zig-zag), output deterministic:
+//
+//	byte     version (2)
+//	s        start (Unix seconds)
+//	s        width (seconds, > 0)
+//	u        number of strings, then each: u length, bytes (sorted)
+//	u        number of nodes, then each (sorted):
+//	           5 × u  string index of service, instance, zone, region, namespace
+//	           byte   flags (1: virtual)
+//	u        number of series, then each (sorted by node, operation, kind, status):
+//	           u node index, u operation string index, s kind, s status, rollup
+//	u        number of edges, then each (sorted by source, target, operation):
+//	           u source node index, u target node index, u operation string index, rollup
+//
+//	rollup:  s count, s errors, s clamped, u body length, body:
+//	           u number of buckets, then each (ascending):
+//	             u value - previous value (the first from 0), u count (> 0)
+//	           u number of exemplars, then each (slowest first):
+//	             16 bytes trace ID, 8 bytes span ID, s duration (ns), s start (Unix ns)
+//
+// A bucket is the lowest value of a populated HDR bucket and its count
+// (PackedHistogram.ForEachBucket); DecodeWindow records them back into a
+// histogram of the reader's Geometry, which restores every bucket, hence
+// every quantile, exactly when the geometry is the writer's. The body
+// length lets readers skip histograms they do not need (AddEncoded).
+// Version 1 is the same without the body length, and is still read. The
+// store compresses whole records; nothing is compressed here.
+//
+// # Queries
+//
+// GraphAccumulator and LatencyAccumulator merge windows for the flow graph
+// and latency APIs (DESIGN.md "Latency selection", "Flow graph shape").
+// They merge histograms into pooled dense HDR histograms, several times
+// faster than merging packed ones, and convert back once in Result.
+// AddEncoded merges an encoded window without building its Window first.
+//
+// # Concurrency and ownership
+//
+// An Aggregator is safe for concurrent use. Apply and Rebuild only read
+// the Traces they are given, during the call. Windows returned by Flush
+// and Open belong to the caller. Rollups and Windows are not safe for
+// concurrent mutation; accumulators only read the windows they are given,
+// so decoded windows may be shared by concurrent queries.
+package aggregate
