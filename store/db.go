@@ -162,7 +162,9 @@ type DB struct {
 	queue       chan *pending
 	published   chan committed // committed batches, in order, to publish and acknowledge
 	pubMu       sync.Mutex
-	unpublished []int64 // commit times of batches committed or committing, not yet applied
+	stampSeq    uint64        // last batch stamp handed out
+	unpublished []stamp       // batches committed or committing, not yet applied
+	pubNotify   chan struct{} // closed (and replaced) whenever a stamp is removed
 	queuedBytes atomic.Int64
 	writeMu     sync.RWMutex // held for reading while enqueueing; for writing to close
 	closing     chan struct{}
@@ -222,6 +224,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		logger:      opts.Logger.With("component", "store"),
 		queue:       make(chan *pending, 4096),
 		published:   make(chan committed, 2),
+		pubNotify:   make(chan struct{}),
 		closing:     make(chan struct{}),
 		ckptTrigger: make(chan struct{}, 1),
 		corr:        map[string]bool{},

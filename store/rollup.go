@@ -410,6 +410,9 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := db.awaitAggregation(ctx); err != nil {
+		return nil, err
+	}
 	from, to := db.alignRange(start, end)
 	// The part of a long range older than closedAge is made of closed,
 	// compacted hours; its merged graph is cached until a rollup write
@@ -632,6 +635,9 @@ func mergeGraphs(a, b *aggregate.Graph) {
 func (db *DB) Latency(ctx context.Context, start, end time.Time, q aggregate.LatencyQuery) (*aggregate.Latency, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
+	}
+	if err := db.awaitAggregation(ctx); err != nil {
+		return nil, err
 	}
 	from, to := db.alignRange(start, end)
 	if q.Step > 0 {

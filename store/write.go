@@ -56,7 +56,8 @@ type pending struct {
 	metrics bool
 	data    []byte // chunk value; header filled in by the committer
 	idx     *chunkIndex
-	traces  *otlpwire.Traces // parsed request, valid until done is answered
+	traces  *otlpwire.Traces // parsed request, valid until done is answered (or, with aggregation, until applied)
+	owned   *[]byte          // the copy traces aliases when aggregation is on
 	newOps  []string         // ops keys to persist
 	names   []MetricInfo
 	points  int64
@@ -94,9 +95,23 @@ var scratchPool = sync.Pool{New: func() any {
 // An undecodable req yields an error wrapping otlpwire.ErrMalformed and
 // stores nothing. req is not retained.
 func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) {
+	// With aggregation, the aggregator reads the parsed request after the
+	// writer was acknowledged, so it must not alias req (the receiver
+	// reuses it): parse an owned copy, released by the aggregator.
+	body, owned := req, (*[]byte)(nil)
+	if db.agg != nil {
+		owned = bodyPool.Get().(*[]byte)
+		*owned = append((*owned)[:0], req...)
+		body = *owned
+	}
 	t := tracesPl.Get().(*otlpwire.Traces)
-	defer tracesPl.Put(t)
-	if err := otlpwire.Parse(t, req); err != nil {
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			releaseParsed(t, owned)
+		}
+	}()
+	if err := otlpwire.Parse(t, body); err != nil {
 		return WriteResult{}, err
 	}
 	res := WriteResult{Accepted: int64(len(t.Spans) - t.Invalid), Rejected: int64(t.Invalid)}
@@ -112,19 +127,33 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 	if res.Accepted == 0 {
 		return res, nil
 	}
-	payload := req
+	payload := body
 	if t.Invalid > 0 {
 		payload = encodeValid(t)
 	}
 	p := &pending{data: compressChunk(nil, payload), size: int64(len(req))}
 	p.idx, p.newOps = db.indexTraces(t)
-	p.traces = t
+	p.traces, p.owned = t, owned
 	if err := db.enqueue(ctx, p); err != nil {
 		db.m.spansRefused.Add(float64(res.Accepted))
 		return WriteResult{Rejected: res.Rejected, Message: res.Message}, err
 	}
+	// Committed: the aggregator now owns t and the copy.
+	handedOff = db.agg != nil
 	db.m.spansAccepted.Add(float64(res.Accepted))
 	return res, nil
+}
+
+// bodyPool holds the owned copies of requests parsed for the aggregator.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// releaseParsed returns a parsed request and its owned body to their pools.
+func releaseParsed(t *otlpwire.Traces, owned *[]byte) {
+	tracesPl.Put(t)
+	if owned != nil && cap(*owned) <= 4<<20 {
+		*owned = (*owned)[:0]
+		bodyPool.Put(owned)
+	}
 }
 
 // enqueue admits p to the commit queue and waits for its commit.
@@ -380,7 +409,8 @@ func (db *DB) commitLoop() {
 
 func (db *DB) commit(batch []*pending) {
 	start := time.Now()
-	now := db.stampCommit()
+	st := db.stampCommit()
+	now := st.ns
 	seq, mseq := db.nextSeq, db.nextMSeq
 	var bytes int
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -441,33 +471,44 @@ func (db *DB) commit(batch []*pending) {
 		// Publishing (aggregation, in-memory index) and acknowledging run
 		// on the publish goroutine, in commit order, while this one
 		// commits the next batch.
-		db.published <- committed{batch: slices.Clone(batch), commitNs: now}
+		db.published <- committed{batch: slices.Clone(batch), commitNs: now, stamp: st}
 		return
 	}
-	db.unstamp(now)
+	db.unstamp(st)
 	db.answer(batch, err)
 }
 
 // stampCommit returns the commit time of a batch about to be written and
-// registers it as unpublished until publishLoop has applied it. Stamping
-// and registering happen under one lock, so expiryNow never passes the
-// commit time of a batch the aggregator has not seen yet — which would make
-// pairing depend on timing and the crash replay inexact.
-func (db *DB) stampCommit() int64 {
+// registers it as unapplied until the aggregator has applied it (or the
+// commit failed). Stamping and registering happen under one lock, so
+// expiryNow never passes the commit time of a batch the aggregator has not
+// seen yet — which would make pairing depend on timing and the crash replay
+// inexact — and awaitAggregation knows what a query must wait for.
+func (db *DB) stampCommit() stamp {
 	db.pubMu.Lock()
 	defer db.pubMu.Unlock()
-	now := db.opts.Now().UnixNano()
-	db.unpublished = append(db.unpublished, now)
-	return now
+	db.stampSeq++
+	st := stamp{id: db.stampSeq, ns: db.opts.Now().UnixNano()}
+	db.unpublished = append(db.unpublished, st)
+	return st
 }
 
-// unstamp forgets a commit time once its batch is applied (or failed).
-func (db *DB) unstamp(ns int64) {
+// stamp identifies a committed batch until it is applied.
+type stamp struct {
+	id uint64
+	ns int64
+}
+
+// unstamp forgets a batch once it is applied (or failed) and wakes the
+// queries waiting for it.
+func (db *DB) unstamp(st stamp) {
 	db.pubMu.Lock()
 	defer db.pubMu.Unlock()
-	if i := slices.Index(db.unpublished, ns); i >= 0 {
+	if i := slices.Index(db.unpublished, st); i >= 0 {
 		db.unpublished = slices.Delete(db.unpublished, i, i+1)
 	}
+	close(db.pubNotify)
+	db.pubNotify = make(chan struct{})
 }
 
 // expiryNow is the time up to which the aggregator may expire pending
@@ -476,16 +517,49 @@ func (db *DB) expiryNow() int64 {
 	db.pubMu.Lock()
 	defer db.pubMu.Unlock()
 	now := db.opts.Now().UnixNano()
-	for _, ns := range db.unpublished {
-		now = min(now, ns)
+	for _, st := range db.unpublished {
+		now = min(now, st.ns)
 	}
 	return now
+}
+
+// maxAggregationWait bounds how long a query waits for acknowledged spans
+// to be aggregated.
+const maxAggregationWait = time.Second
+
+// awaitAggregation waits until every batch committed before the call has
+// been applied to the aggregator, so that rollup queries see everything
+// acknowledged before they started. Acknowledgement does not wait for
+// aggregation; queries do, for milliseconds.
+func (db *DB) awaitAggregation(ctx context.Context) error {
+	db.pubMu.Lock()
+	target := db.stampSeq
+	db.pubMu.Unlock()
+	timeout := time.NewTimer(maxAggregationWait)
+	defer timeout.Stop()
+	for {
+		db.pubMu.Lock()
+		waiting := slices.ContainsFunc(db.unpublished, func(st stamp) bool { return st.id <= target })
+		ch := db.pubNotify
+		db.pubMu.Unlock()
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			return nil // serve what is aggregated; freshness is measured by the bench
+		}
+	}
 }
 
 // committed is a batch whose transaction committed, waiting to be published.
 type committed struct {
 	batch    []*pending
 	commitNs int64
+	stamp    stamp
 }
 
 // publishLoop makes committed batches visible — aggregation first, then the
@@ -493,22 +567,55 @@ type committed struct {
 // acknowledged span is already counted in the flow graph and searchable.
 func (db *DB) publishLoop() {
 	defer db.wg.Done()
+	var aggCh chan committed
+	if db.agg != nil {
+		aggCh = make(chan committed, aggQueue)
+		db.wg.Add(1)
+		go db.aggregateLoop(aggCh)
+		defer close(aggCh)
+	}
 	for c := range db.published {
-		if db.agg != nil {
-			for _, p := range c.batch {
-				if !p.metrics {
-					db.agg.Apply(p.seq, c.commitNs, p.traces)
-				}
-			}
-		}
-		db.unstamp(c.commitNs)
-		if n := db.tail.add(c.batch, c.commitNs); n >= db.opts.CheckpointSpans {
+		n := db.tail.add(c.batch, c.commitNs)
+		if n >= db.opts.CheckpointSpans {
 			select {
 			case db.ckptTrigger <- struct{}{}:
 			default:
 			}
 		}
+		if aggCh == nil {
+			db.unstamp(c.stamp)
+			db.answer(c.batch, nil)
+			continue
+		}
+		// The aggregator reads the parsed requests after the writers are
+		// answered; keep what it needs before answer clears the batch.
+		work := committed{commitNs: c.commitNs, stamp: c.stamp, batch: make([]*pending, 0, len(c.batch))}
+		for _, p := range c.batch {
+			if !p.metrics {
+				work.batch = append(work.batch, &pending{seq: p.seq, traces: p.traces, owned: p.owned})
+			}
+		}
 		db.answer(c.batch, nil)
+		aggCh <- work
+	}
+}
+
+// aggQueue bounds the committed batches waiting for the aggregator; when
+// it is full, publishing (and so acknowledging) waits.
+const aggQueue = 64
+
+// aggregateLoop applies committed batches to the aggregator in commit
+// order. It runs just after the writers were acknowledged: their spans are
+// in the flow graph and latency API within milliseconds (the bench measures
+// it), and a crash before the next rollup flush is covered by the replay.
+func (db *DB) aggregateLoop(ch <-chan committed) {
+	defer db.wg.Done()
+	for c := range ch {
+		for _, p := range c.batch {
+			db.agg.Apply(p.seq, c.commitNs, p.traces)
+			releaseParsed(p.traces, p.owned)
+		}
+		db.unstamp(c.stamp)
 	}
 }
 
@@ -519,7 +626,7 @@ func (db *DB) answer(batch []*pending, err error) {
 	for _, p := range batch {
 		sz += p.size
 		p.done <- err
-		p.data, p.traces = nil, nil
+		p.data, p.traces, p.owned = nil, nil, nil
 	}
 	db.queuedBytes.Add(-sz)
 }
