@@ -17,15 +17,20 @@
 //
 // # Aggregation
 //
-// After a commit, the publish goroutine applies every chunk, in commit
-// order, to the aggregator (package aggregate: HDR latency rollups per
-// service, operation, kind and status, and per call edge), adds it to the
-// in-memory index, and only then acknowledges the writers: what was
-// acknowledged is already in the flow graph and the latency API. Every
-// second the rollup deltas are persisted with a replay checkpoint; every ten
-// seconds closed windows are compacted into 1-minute and 1-hour tiers.
-// FORMAT.md ("Rollups") has the details, including how a restart after
-// SIGKILL reproduces the aggregates exactly.
+// After a commit, the publish goroutine adds the chunks to the in-memory
+// index and acknowledges the writers; the aggregator goroutine then applies
+// them, in commit order, to the live rollups (package aggregate: HDR latency
+// histograms per service, operation, kind and status, and per call edge).
+// Rollup queries (FlowGraph, Latency) first wait, for at most a second,
+// until every batch acknowledged before they started is applied, so they
+// see everything acknowledged — typically within milliseconds — while
+// acknowledgement never waits for aggregation. The aggregator reads an
+// owned copy of each request, released after it is applied.
+//
+// Every second the rollup deltas are persisted with a replay checkpoint;
+// every ten seconds closed windows are compacted into 1-minute and 1-hour
+// tiers. FORMAT.md ("Rollups") has the details, including how a restart
+// after SIGKILL reproduces the aggregates exactly.
 //
 // # Indexes
 //
