@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,6 +22,12 @@ import (
 //
 //	go test -run=^$ -bench=WriteTraces -count=6 ./store | benchstat -
 func BenchmarkWriteTraces(b *testing.B) {
+	for _, agg := range []bool{false, true} {
+		b.Run(fmt.Sprintf("aggregation=%v", agg), func(b *testing.B) { benchmarkWriteTraces(b, !agg) })
+	}
+}
+
+func benchmarkWriteTraces(b *testing.B, noAgg bool) {
 	const spansPerReq = 512
 	r := rand.New(rand.NewPCG(1, 2))
 	reqs := make([][]byte, 64)
@@ -28,7 +35,7 @@ func BenchmarkWriteTraces(b *testing.B) {
 		reqs[i], _ = proto.Marshal(otlptest.TelemetrygenRequest(r, spansPerReq, time.Now()))
 	}
 	dir := b.TempDir()
-	db, err := Open(dir, Options{})
+	db, err := Open(dir, Options{DisableAggregation: noAgg})
 	if err != nil {
 		b.Fatal(err)
 	}

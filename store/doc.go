@@ -21,7 +21,7 @@
 // index and acknowledges the writers; the aggregator goroutine then applies
 // them, in commit order, to the live rollups (package aggregate: HDR latency
 // histograms per service, operation, kind and status, and per call edge).
-// Rollup queries (FlowGraph, Latency) first wait, for at most a second,
+// Rollup queries (FlowGraph, Latency) first wait, for at most 5 seconds,
 // until every batch acknowledged before they started is applied, so they
 // see everything acknowledged — typically within milliseconds — while
 // acknowledgement never waits for aggregation. The aggregator reads an

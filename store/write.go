@@ -525,7 +525,7 @@ func (db *DB) expiryNow() int64 {
 
 // maxAggregationWait bounds how long a query waits for acknowledged spans
 // to be aggregated.
-const maxAggregationWait = time.Second
+const maxAggregationWait = 5 * time.Second
 
 // awaitAggregation waits until every batch committed before the call has
 // been applied to the aggregator, so that rollup queries see everything

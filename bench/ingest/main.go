@@ -792,8 +792,8 @@ func startCollector(ctx context.Context, bin, dataDir string, extra []string) (*
 		"--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
 		"--http-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
 	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() { // a reproducible configuration
-		if !strings.HasPrefix(kv, "FLOWSCOPE_") {
+	for _, kv := range os.Environ() { // a reproducible configuration (a CPU profile may be asked for)
+		if !strings.HasPrefix(kv, "FLOWSCOPE_") || strings.HasPrefix(kv, "FLOWSCOPE_CPUPROFILE=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}

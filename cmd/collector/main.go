@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -103,6 +104,15 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	context.AfterFunc(ctx, stop)
 
 	logger.Info("starting collector", "version", buildVersion(), "go", runtime.Version())
+	// FLOWSCOPE_CPUPROFILE=FILE writes a CPU profile of the whole run, for
+	// diagnosing performance (go tool pprof FILE).
+	if path := os.Getenv("FLOWSCOPE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		} else {
+			logger.Warn("cannot write CPU profile", "path", path, "err", err)
+		}
+	}
 	if err := collector.Run(ctx, cfg, logger); err != nil {
 		logger.Error("collector stopped", "err", err)
 		return exitError
