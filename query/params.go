@@ -51,11 +51,6 @@ func ParseTraceID(s string) (store.TraceID, error) {
 	return id, nil
 }
 
-// FormatTraceID returns id as 32 lowercase hex digits.
-func FormatTraceID(id store.TraceID) string {
-	return hex.EncodeToString(id[:])
-}
-
 // parseTime parses the time parameter param: RFC 3339 (fractional seconds
 // allowed) or Unix milliseconds written with digits only. Empty gives the
 // zero time.

@@ -145,8 +145,8 @@ func TestParseTraceID(t *testing.T) {
 			t.Errorf("ParseTraceID(%q) = %x, %v; want %x", tt.in, got, err, tt.want)
 		}
 	}
-	if got := FormatTraceID(short); got != "0000000000000000a1b2c3d4e5f60718" {
-		t.Errorf("FormatTraceID = %s", got)
+	if got := short.String(); got != "0000000000000000a1b2c3d4e5f60718" {
+		t.Errorf("TraceID.String() = %s", got)
 	}
 }
 

@@ -271,7 +271,7 @@ func traceSummaries(sums []store.TraceSummary, limit int) []*querypb.TraceSummar
 			services = []string{}
 		}
 		out = append(out, &querypb.TraceSummary{
-			TraceId:           FormatTraceID(ts.TraceID),
+			TraceId:           ts.TraceID.String(),
 			RootServiceName:   ts.RootService,
 			RootOperation:     ts.RootOperation,
 			StartTimeUnixNano: unixNano(ts.Start),

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -180,7 +181,7 @@ func encodeSegment(s *memSeg) (segInfo, []byte) {
 	}
 	slices.SortFunc(svc, func(a, b *svcCount) int {
 		if a.service != b.service {
-			return cmpStr(a.service, b.service)
+			return cmp.Compare(a.service, b.service)
 		}
 		return int(a.sec - b.sec)
 	})
@@ -193,16 +194,6 @@ func encodeSegment(s *memSeg) (segInfo, []byte) {
 		b = binary.AppendUvarint(b, uint64(c.errors))
 	}
 	return info, b
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 var errCorrupt = errors.New("corrupt record")

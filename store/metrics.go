@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -280,7 +281,7 @@ func (db *DB) MetricNames(ctx context.Context, start, end time.Time) ([]MetricIn
 		}
 		out = append(out, mi)
 	}
-	slices.SortFunc(out, func(a, b MetricInfo) int { return cmpStr(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b MetricInfo) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

@@ -2,10 +2,11 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -542,7 +543,7 @@ func (db *DB) Services(ctx context.Context, start, end time.Time) ([]ServiceStat
 	for _, st := range totals {
 		out = append(out, *st)
 	}
-	slices.SortFunc(out, func(a, b ServiceStats) int { return cmpStr(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b ServiceStats) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
@@ -565,34 +566,5 @@ func (db *DB) Operations(ctx context.Context, service string) ([]Operation, erro
 	return out, err
 }
 
-// ParseTraceID parses 32 hex digits, or 16 (a 64-bit Zipkin ID, left-padded
-// with zeros), into a TraceID.
-func ParseTraceID(s string) (TraceID, error) {
-	var id TraceID
-	if len(s) != 32 && len(s) != 16 {
-		return id, fmt.Errorf("trace ID must be 32 or 16 hex digits, got %d characters", len(s))
-	}
-	off := 16 - len(s)/2
-	for i := 0; i < len(s); i += 2 {
-		v, err := strconv.ParseUint(s[i:i+2], 16, 8)
-		if err != nil {
-			return TraceID{}, fmt.Errorf("trace ID %q is not hex", s)
-		}
-		id[off+i/2] = byte(v)
-	}
-	if id == (TraceID{}) {
-		return id, fmt.Errorf("trace ID is all zero")
-	}
-	return id, nil
-}
-
 // String returns the ID as 32 lowercase hex digits.
-func (id TraceID) String() string {
-	const hexd = "0123456789abcdef"
-	var b [32]byte
-	for i, c := range id {
-		b[2*i] = hexd[c>>4]
-		b[2*i+1] = hexd[c&15]
-	}
-	return string(b[:])
-}
+func (id TraceID) String() string { return hex.EncodeToString(id[:]) }

@@ -16,8 +16,6 @@ type windowCache struct {
 	bytes    int
 	ll       *list.List
 	m        map[string]*list.Element
-	hits     int64
-	misses   int64
 }
 
 type cacheEntry struct {
@@ -34,10 +32,8 @@ func (c *windowCache) get(key []byte) []byte {
 	defer c.mu.Unlock()
 	if e, ok := c.m[string(key)]; ok {
 		c.ll.MoveToFront(e)
-		c.hits++
 		return e.Value.(*cacheEntry).raw
 	}
-	c.misses++
 	return nil
 }
 

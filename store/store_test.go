@@ -133,7 +133,6 @@ func TestPartialAndMalformed(t *testing.T) {
 	if _, err := db.Trace(context.Background(), badID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("invalid span stored: %v", err)
 	}
-	size := db.SizeBytes()
 	for _, body := range [][]byte{{0xff, 0xff, 0xff}, {0x0a, 0x05, 0x01}} {
 		if _, err := db.WriteTraces(context.Background(), body); !errors.Is(err, otlpwire.ErrMalformed) {
 			t.Fatalf("malformed body: %v", err)
@@ -142,7 +141,6 @@ func TestPartialAndMalformed(t *testing.T) {
 	if got, _ := db.Services(context.Background(), time.Time{}, time.Time{}); len(got) != 1 {
 		t.Fatalf("services after malformed writes: %v", got)
 	}
-	_ = size
 }
 
 // oracle returns the trace IDs (hex) whose spans satisfy q, computed by brute force.

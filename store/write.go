@@ -630,20 +630,3 @@ func (db *DB) answer(batch []*pending, err error) {
 	}
 	db.queuedBytes.Add(-sz)
 }
-
-// sortTraceIDs sorts ids in place (byte order).
-func sortTraceIDs(ids []TraceID) {
-	slices.SortFunc(ids, func(a, b TraceID) int { return compareIDs(a, b) })
-}
-
-func compareIDs(a, b TraceID) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
