@@ -16,8 +16,9 @@
 //	/api/v1/correlations/{id}              GetCorrelation  ?limit=
 //	/api/v1/metrics                        ListMetrics     ?start=&end=
 //	/api/v1/metrics/{name}                 GetMetric       ?start=&end=&quantiles=0.5,0.99
-//	/api/v1/flowgraph                      GetFlowGraph    ?start=&end=&level=&operation=&format=json|vizceral
+//	/api/v1/flowgraph                      GetFlowGraph    ?start=&end=&level=&operation=&format=json|vizceral&compare=
 //	/api/v1/latency                        GetLatency      ?service=&operation=&kind=&source=&target=&level=&quantiles=&step=&start=&end=&format=json|hdrlog
+//	/api/v1/architectures                  ListArchitectures
 //
 // A path segment may hold an escaped slash (%2F), which is decoded; metric
 // names may also contain raw slashes (/api/v1/metrics/a/b is metric "a/b").
@@ -48,6 +49,12 @@
 //     at most MaxSteps steps in the range.
 //   - format: json (default); vizceral for the flow graph, hdrlog for
 //     latency.
+//   - compare (flow graph): the name of a declared architecture
+//     (store.Architecture) to compare the observed graph with: edges get
+//     declared = both, declared_only (added, no calls) or observed_only,
+//     declared nodes that were not observed are added with declaredOnly, and
+//     comparison counts the edges of each kind (see compare.go). Not with
+//     format=vizceral.
 //
 // # Responses
 //
@@ -78,7 +85,7 @@
 //
 // Service methods return gRPC status errors: InvalidArgument with a message
 // naming the parameter ("invalid limit 5000: must be at most 1000"), NotFound
-// for an unknown trace, Internal for store failures (which are logged). Over
+// for an unknown trace or architecture, Internal for store failures (which are logged). Over
 // REST every error, including unknown paths (404) and methods other than GET
 // (405), is answered with the matching HTTP status and the body
 //

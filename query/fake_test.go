@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type fakeStore struct {
 	summaries  []store.TraceSummary
 	metrics    map[string][]*metricspb.ResourceMetrics
 	failingSvc string // Operations and Latency of this service fail
+	archs      map[string]store.Architecture
 
 	lastGraph   aggregate.GraphQuery   // query of the last FlowGraph call
 	lastLatency aggregate.LatencyQuery // query of the last Latency call
@@ -164,6 +166,60 @@ func (f *fakeStore) Latency(_ context.Context, start, end time.Time, q aggregate
 	return &aggregate.Latency{}, nil
 }
 
+// Architecture returns the architecture of that name from archs; the one
+// named failingSvc fails.
+func (f *fakeStore) Architecture(_ context.Context, name string) (store.Architecture, error) {
+	if name == f.failingSvc {
+		return store.Architecture{}, errBroken
+	}
+	a, ok := f.archs[name]
+	if !ok {
+		return store.Architecture{}, fmt.Errorf("architecture %q: %w", name, store.ErrNotFound)
+	}
+	a.Nodes = append([]store.ArchNode(nil), a.Nodes...)
+	a.Edges = append([]store.ArchEdge(nil), a.Edges...)
+	return a, nil
+}
+
+// Architectures lists archs, in map order (the service sorts).
+func (f *fakeStore) Architectures(context.Context) ([]store.ArchitectureInfo, error) {
+	var out []store.ArchitectureInfo
+	for _, a := range f.archs {
+		out = append(out, store.ArchitectureInfo{Name: a.Name, Source: a.Source, Imported: a.Imported,
+			Nodes: len(a.Nodes), Edges: len(a.Edges)})
+	}
+	return out, nil
+}
+
+// fixtureArch is the declared architecture of the shop that fixtureGraph
+// observes: frontend calls checkout and cart, checkout calls payments and
+// inventory (never observed; in us-west-2), cart calls inventory. The
+// self-call of checkout and its calls into postgres are not declared.
+// reports is declared without any call; batch has no service name (it
+// exists only at the instance level and below).
+func fixtureArch() store.Architecture {
+	node := func(service, region string) store.ArchNode {
+		return store.ArchNode{ID: "shop." + region + "." + service + "0", Service: service,
+			Instance: service + "0", Zone: region + "a", Region: region, Namespace: "shop"}
+	}
+	a := store.Architecture{
+		Name:     "shop",
+		Source:   "spigo graph json shop.json",
+		Imported: time.Date(2024, 4, 30, 8, 15, 0, 0, time.UTC),
+		Nodes: []store.ArchNode{
+			node("frontend", "us-east-1"), node("checkout", "us-east-1"), node("cart", "us-east-1"),
+			node("payments", "eu-west-1"), node("inventory", "us-west-2"),
+			{ID: "shop.reports", Service: "reports"},
+			{ID: "shop.batch", Instance: "batch0"},
+		},
+	}
+	edge := func(src, dst int) store.ArchEdge {
+		return store.ArchEdge{Source: a.Nodes[src].ID, Target: a.Nodes[dst].ID}
+	}
+	a.Edges = []store.ArchEdge{edge(0, 1), edge(0, 2), edge(1, 3), edge(1, 4), edge(2, 4), edge(6, 1)}
+	return a
+}
+
 // Fixture IDs.
 var (
 	traceID1 = store.TraceID{0x5b, 0x8e, 0xfa, 0xf1, 0x6e, 0x7d, 0x4c, 0x90, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18}
@@ -180,6 +236,10 @@ var (
 func newFakeStore() *fakeStore {
 	return &fakeStore{
 		failingSvc: "broken",
+		archs: map[string]store.Architecture{
+			"shop":  fixtureArch(),
+			"empty": {Name: "empty", Source: "hand-written", Imported: t0},
+		},
 		traces: map[store.TraceID]*tracepb.TracesData{
 			traceID1:  fixtureTrace(traceID1),
 			traceID64: fixtureTrace(traceID64),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/query/querypb"
+	"github.com/flowscope/flowscope/store"
 )
 
 // Flow graph responses (GetFlowGraph).
@@ -24,11 +25,18 @@ import (
 var summaryPercentiles = []float64{50, 90, 99, 99.9}
 
 // GetFlowGraph implements querypb.QueryServiceServer. With format=vizceral
-// the response carries only vizceral_json (see vizceralJSON).
+// the response carries only vizceral_json (see vizceralJSON). With compare
+// the graph is compared with that declared architecture (see compare.go).
 func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphRequest) (*querypb.GetFlowGraphResponse, error) {
 	p, err := graphRequest(req, s.now())
 	if err != nil {
 		return nil, err
+	}
+	var arch *store.Architecture
+	if p.compare != "" {
+		if arch, err = s.architecture(ctx, p.compare); err != nil {
+			return nil, err
+		}
 	}
 	g, err := s.st.FlowGraph(ctx, p.start, p.end, p.q)
 	if err != nil {
@@ -45,7 +53,11 @@ func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphReq
 		}
 		return &querypb.GetFlowGraphResponse{VizceralJson: doc}, nil
 	}
-	return flowGraphResponse(g), nil
+	resp := flowGraphResponse(g)
+	if arch != nil {
+		applyComparison(resp, g, compareArchitecture(g, arch, p.q.Level), arch.Name)
+	}
+	return resp, nil
 }
 
 // sortGraph sorts nodes by ID and edges by (Source, Target), as the Store

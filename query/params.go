@@ -263,6 +263,9 @@ type graphParams struct {
 	start, end time.Time
 	q          aggregate.GraphQuery
 	format     string
+	// compare is the name of the declared architecture to compare with, ""
+	// for none.
+	compare string
 }
 
 // graphRequest validates a GetFlowGraph request.
@@ -279,6 +282,10 @@ func graphRequest(req *querypb.GetFlowGraphRequest, now time.Time) (graphParams,
 		return p, err
 	}
 	p.q.Operation = req.GetOperation()
+	p.compare = req.GetCompare()
+	if p.compare != "" && p.format == FormatVizceral {
+		return p, invalidArgf("invalid compare %q: not supported with format=vizceral", p.compare)
+	}
 	return p, nil
 }
 

@@ -55,6 +55,11 @@ type Store interface {
 	// [start, end] and, when q.Step > 0, one LatencyStep per step sorted by
 	// Start. Exemplars of the total are the slowest spans, slowest first.
 	Latency(ctx context.Context, start, end time.Time, q aggregate.LatencyQuery) (*aggregate.Latency, error)
+	// Architecture returns the declared architecture called name, or an
+	// error wrapping store.ErrNotFound when there is none.
+	Architecture(ctx context.Context, name string) (store.Architecture, error)
+	// Architectures lists the declared architectures, sorted by name.
+	Architectures(ctx context.Context) ([]store.ArchitectureInfo, error)
 }
 
 var _ Store = (*store.DB)(nil)
@@ -80,8 +85,9 @@ func DefaultServiceOptions() ServiceOptions {
 
 // Service implements querypb.QueryServiceServer over a Store. It validates
 // every request (errors are gRPC statuses: InvalidArgument naming the bad
-// parameter, NotFound for an unknown trace, Internal for store failures) and
-// converts store values into API messages. It is safe for concurrent use.
+// parameter, NotFound for an unknown trace or architecture, Internal for
+// store failures) and converts store values into API messages. It is safe
+// for concurrent use.
 type Service struct {
 	querypb.UnimplementedQueryServiceServer
 

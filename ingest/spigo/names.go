@@ -1,6 +1,7 @@
 // Package spigo reads the files written by the microservice simulator spigo
 // (simianviz): its hierarchical actor names, graph JSON (declared
-// architectures), Guesstimate latency samples and the old metrics JSON.
+// architectures), architecture definitions, Guesstimate latency samples and
+// the old metrics JSON.
 // Its flow files are Zipkin v1 JSON, read by package zipkin, which maps
 // their endpoint names to resources with ResourceAttrs.
 //

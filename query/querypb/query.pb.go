@@ -1558,7 +1558,11 @@ type GetFlowGraphRequest struct {
 	// all operations.
 	Operation string `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
 	// "json" (the default) or "vizceral".
-	Format        string `protobuf:"bytes,5,opt,name=format,proto3" json:"format,omitempty"`
+	Format string `protobuf:"bytes,5,opt,name=format,proto3" json:"format,omitempty"`
+	// Name of a declared architecture (see ListArchitectures) to compare the
+	// observed graph with at level; empty means no comparison. Not supported
+	// with format "vizceral".
+	Compare       string `protobuf:"bytes,6,opt,name=compare,proto3" json:"compare,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1628,6 +1632,13 @@ func (x *GetFlowGraphRequest) GetFormat() string {
 	return ""
 }
 
+func (x *GetFlowGraphRequest) GetCompare() string {
+	if x != nil {
+		return x.Compare
+	}
+	return ""
+}
+
 type GetFlowGraphResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Sorted by id. Every node of the range, isolated ones included.
@@ -1639,7 +1650,10 @@ type GetFlowGraphResponse struct {
 	// traffic-graph JSON document ({"renderer":"global","name":"edge",
 	// "nodes":[…],"connections":[…]}). On REST the gateway answers with this
 	// document itself. Unset otherwise (and then absent from JSON).
-	VizceralJson  []byte `protobuf:"bytes,3,opt,name=vizceral_json,json=vizceralJson,proto3,oneof" json:"vizceral_json,omitempty"`
+	VizceralJson []byte `protobuf:"bytes,3,opt,name=vizceral_json,json=vizceralJson,proto3,oneof" json:"vizceral_json,omitempty"`
+	// The counts of the comparison with a declared architecture when compare
+	// is given; unset (JSON null) otherwise.
+	Comparison    *ArchComparison `protobuf:"bytes,4,opt,name=comparison,proto3" json:"comparison,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1695,6 +1709,87 @@ func (x *GetFlowGraphResponse) GetVizceralJson() []byte {
 	return nil
 }
 
+func (x *GetFlowGraphResponse) GetComparison() *ArchComparison {
+	if x != nil {
+		return x.Comparison
+	}
+	return nil
+}
+
+// ArchComparison summarises the comparison of the observed flow graph with a
+// declared architecture: the number of edges of each FlowEdge.declared value.
+type ArchComparison struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The compared architecture's name.
+	Architecture string `protobuf:"bytes,1,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	// Edges both observed and declared.
+	Both int32 `protobuf:"varint,2,opt,name=both,proto3" json:"both,omitempty"`
+	// Declared edges without calls in the range.
+	DeclaredOnly int32 `protobuf:"varint,3,opt,name=declared_only,json=declaredOnly,proto3" json:"declared_only,omitempty"`
+	// Observed edges that the architecture does not declare.
+	ObservedOnly  int32 `protobuf:"varint,4,opt,name=observed_only,json=observedOnly,proto3" json:"observed_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchComparison) Reset() {
+	*x = ArchComparison{}
+	mi := &file_query_querypb_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchComparison) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchComparison) ProtoMessage() {}
+
+func (x *ArchComparison) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchComparison.ProtoReflect.Descriptor instead.
+func (*ArchComparison) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ArchComparison) GetArchitecture() string {
+	if x != nil {
+		return x.Architecture
+	}
+	return ""
+}
+
+func (x *ArchComparison) GetBoth() int32 {
+	if x != nil {
+		return x.Both
+	}
+	return 0
+}
+
+func (x *ArchComparison) GetDeclaredOnly() int32 {
+	if x != nil {
+		return x.DeclaredOnly
+	}
+	return 0
+}
+
+func (x *ArchComparison) GetObservedOnly() int32 {
+	if x != nil {
+		return x.ObservedOnly
+	}
+	return 0
+}
+
 // FlowNode is a node of the flow graph: a service (instance, zone, region,
 // namespace) or a virtual node standing for an uninstrumented callee.
 type FlowNode struct {
@@ -1713,14 +1808,17 @@ type FlowNode struct {
 	// Spans of the node, any kind.
 	SpanCount float64 `protobuf:"fixed64,5,opt,name=span_count,json=spanCount,proto3" json:"span_count,omitempty"`
 	// Quantiles of the requests' durations.
-	Latency       *LatencySummary `protobuf:"bytes,6,opt,name=latency,proto3" json:"latency,omitempty"`
+	Latency *LatencySummary `protobuf:"bytes,6,opt,name=latency,proto3" json:"latency,omitempty"`
+	// With compare: true for a node of the declared architecture that was not
+	// observed in the range (its rates and latency are zero).
+	DeclaredOnly  bool `protobuf:"varint,7,opt,name=declared_only,json=declaredOnly,proto3" json:"declared_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FlowNode) Reset() {
 	*x = FlowNode{}
-	mi := &file_query_querypb_query_proto_msgTypes[26]
+	mi := &file_query_querypb_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1830,7 @@ func (x *FlowNode) String() string {
 func (*FlowNode) ProtoMessage() {}
 
 func (x *FlowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[26]
+	mi := &file_query_querypb_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1843,7 @@ func (x *FlowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowNode.ProtoReflect.Descriptor instead.
 func (*FlowNode) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{26}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FlowNode) GetId() string {
@@ -1790,6 +1888,13 @@ func (x *FlowNode) GetLatency() *LatencySummary {
 	return nil
 }
 
+func (x *FlowNode) GetDeclaredOnly() bool {
+	if x != nil {
+		return x.DeclaredOnly
+	}
+	return false
+}
+
 // FlowEdge is the calls from one node to another, summed over operations.
 type FlowEdge struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1805,14 +1910,18 @@ type FlowEdge struct {
 	// errors / calls, 0 without calls.
 	ErrorRate float64 `protobuf:"fixed64,7,opt,name=error_rate,json=errorRate,proto3" json:"error_rate,omitempty"`
 	// Quantiles of the client-side call durations.
-	Latency       *LatencySummary `protobuf:"bytes,8,opt,name=latency,proto3" json:"latency,omitempty"`
+	Latency *LatencySummary `protobuf:"bytes,8,opt,name=latency,proto3" json:"latency,omitempty"`
+	// With compare: "both" (observed and declared), "declared_only" (declared,
+	// no calls in the range: calls 0, latency zero) or "observed_only"
+	// (observed, not declared). Empty without compare.
+	Declared      string `protobuf:"bytes,9,opt,name=declared,proto3" json:"declared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FlowEdge) Reset() {
 	*x = FlowEdge{}
-	mi := &file_query_querypb_query_proto_msgTypes[27]
+	mi := &file_query_querypb_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1933,7 @@ func (x *FlowEdge) String() string {
 func (*FlowEdge) ProtoMessage() {}
 
 func (x *FlowEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[27]
+	mi := &file_query_querypb_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1946,7 @@ func (x *FlowEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowEdge.ProtoReflect.Descriptor instead.
 func (*FlowEdge) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FlowEdge) GetSource() string {
@@ -1896,6 +2005,13 @@ func (x *FlowEdge) GetLatency() *LatencySummary {
 	return nil
 }
 
+func (x *FlowEdge) GetDeclared() string {
+	if x != nil {
+		return x.Declared
+	}
+	return ""
+}
+
 // LatencySummary holds the standard quantiles of a latency distribution, in
 // nanoseconds (HDR histogram values: within its precision of the exact
 // value). All zero without data.
@@ -1911,7 +2027,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_query_querypb_query_proto_msgTypes[28]
+	mi := &file_query_querypb_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2039,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[28]
+	mi := &file_query_querypb_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2052,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LatencySummary) GetP50() float64 {
@@ -2001,7 +2117,7 @@ type GetLatencyRequest struct {
 
 func (x *GetLatencyRequest) Reset() {
 	*x = GetLatencyRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[29]
+	mi := &file_query_querypb_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2129,7 @@ func (x *GetLatencyRequest) String() string {
 func (*GetLatencyRequest) ProtoMessage() {}
 
 func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[29]
+	mi := &file_query_querypb_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2142,7 @@ func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyRequest.ProtoReflect.Descriptor instead.
 func (*GetLatencyRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetLatencyRequest) GetService() string {
@@ -2139,7 +2255,7 @@ type GetLatencyResponse struct {
 
 func (x *GetLatencyResponse) Reset() {
 	*x = GetLatencyResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[30]
+	mi := &file_query_querypb_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2267,7 @@ func (x *GetLatencyResponse) String() string {
 func (*GetLatencyResponse) ProtoMessage() {}
 
 func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[30]
+	mi := &file_query_querypb_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2280,7 @@ func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyResponse.ProtoReflect.Descriptor instead.
 func (*GetLatencyResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetLatencyResponse) GetCount() float64 {
@@ -2258,7 +2374,7 @@ type LatencyQuantile struct {
 
 func (x *LatencyQuantile) Reset() {
 	*x = LatencyQuantile{}
-	mi := &file_query_querypb_query_proto_msgTypes[31]
+	mi := &file_query_querypb_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2386,7 @@ func (x *LatencyQuantile) String() string {
 func (*LatencyQuantile) ProtoMessage() {}
 
 func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[31]
+	mi := &file_query_querypb_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2399,7 @@ func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyQuantile.ProtoReflect.Descriptor instead.
 func (*LatencyQuantile) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LatencyQuantile) GetQuantile() float64 {
@@ -2335,7 +2451,7 @@ type LatencyBucket struct {
 
 func (x *LatencyBucket) Reset() {
 	*x = LatencyBucket{}
-	mi := &file_query_querypb_query_proto_msgTypes[32]
+	mi := &file_query_querypb_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2463,7 @@ func (x *LatencyBucket) String() string {
 func (*LatencyBucket) ProtoMessage() {}
 
 func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[32]
+	mi := &file_query_querypb_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2476,7 @@ func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyBucket.ProtoReflect.Descriptor instead.
 func (*LatencyBucket) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LatencyBucket) GetFrom() float64 {
@@ -2406,7 +2522,7 @@ type LatencyStep struct {
 
 func (x *LatencyStep) Reset() {
 	*x = LatencyStep{}
-	mi := &file_query_querypb_query_proto_msgTypes[33]
+	mi := &file_query_querypb_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2534,7 @@ func (x *LatencyStep) String() string {
 func (*LatencyStep) ProtoMessage() {}
 
 func (x *LatencyStep) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[33]
+	mi := &file_query_querypb_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2547,7 @@ func (x *LatencyStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyStep.ProtoReflect.Descriptor instead.
 func (*LatencyStep) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LatencyStep) GetStart() string {
@@ -2482,7 +2598,7 @@ type LatencyExemplar struct {
 
 func (x *LatencyExemplar) Reset() {
 	*x = LatencyExemplar{}
-	mi := &file_query_querypb_query_proto_msgTypes[34]
+	mi := &file_query_querypb_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2610,7 @@ func (x *LatencyExemplar) String() string {
 func (*LatencyExemplar) ProtoMessage() {}
 
 func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[34]
+	mi := &file_query_querypb_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2623,7 @@ func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyExemplar.ProtoReflect.Descriptor instead.
 func (*LatencyExemplar) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LatencyExemplar) GetTraceId() string {
@@ -2541,6 +2657,168 @@ func (x *LatencyExemplar) GetTime() string {
 func (x *LatencyExemplar) GetQuantile() float64 {
 	if x != nil {
 		return x.Quantile
+	}
+	return 0
+}
+
+type ListArchitecturesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListArchitecturesRequest) Reset() {
+	*x = ListArchitecturesRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListArchitecturesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListArchitecturesRequest) ProtoMessage() {}
+
+func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListArchitecturesRequest.ProtoReflect.Descriptor instead.
+func (*ListArchitecturesRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{36}
+}
+
+type ListArchitecturesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by name.
+	Architectures []*ArchitectureInfo `protobuf:"bytes,1,rep,name=architectures,proto3" json:"architectures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListArchitecturesResponse) Reset() {
+	*x = ListArchitecturesResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListArchitecturesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListArchitecturesResponse) ProtoMessage() {}
+
+func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListArchitecturesResponse.ProtoReflect.Descriptor instead.
+func (*ListArchitecturesResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListArchitecturesResponse) GetArchitectures() []*ArchitectureInfo {
+	if x != nil {
+		return x.Architectures
+	}
+	return nil
+}
+
+// ArchitectureInfo describes a stored declared architecture.
+type ArchitectureInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name GetFlowGraph's compare takes.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where it was imported from, e.g. "spigo graph json lamp.json".
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// Import time, RFC 3339 (UTC).
+	Imported string `protobuf:"bytes,3,opt,name=imported,proto3" json:"imported,omitempty"`
+	// Numbers of declared nodes and edges.
+	Nodes         int32 `protobuf:"varint,4,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	Edges         int32 `protobuf:"varint,5,opt,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchitectureInfo) Reset() {
+	*x = ArchitectureInfo{}
+	mi := &file_query_querypb_query_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchitectureInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchitectureInfo) ProtoMessage() {}
+
+func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchitectureInfo.ProtoReflect.Descriptor instead.
+func (*ArchitectureInfo) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ArchitectureInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ArchitectureInfo) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ArchitectureInfo) GetImported() string {
+	if x != nil {
+		return x.Imported
+	}
+	return ""
+}
+
+func (x *ArchitectureInfo) GetNodes() int32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *ArchitectureInfo) GetEdges() int32 {
+	if x != nil {
+		return x.Edges
 	}
 	return 0
 }
@@ -2678,18 +2956,27 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x89\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\x01\n" +
 	"\x13GetFlowGraphRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x14\n" +
 	"\x05level\x18\x03 \x01(\tR\x05level\x12\x1c\n" +
 	"\toperation\x18\x04 \x01(\tR\toperation\x12\x16\n" +
-	"\x06format\x18\x05 \x01(\tR\x06format\"\xba\x01\n" +
+	"\x06format\x18\x05 \x01(\tR\x06format\x12\x18\n" +
+	"\acompare\x18\x06 \x01(\tR\acompare\"\xfe\x01\n" +
 	"\x14GetFlowGraphResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.flowscope.query.v1.FlowNodeR\x05nodes\x122\n" +
 	"\x05edges\x18\x02 \x03(\v2\x1c.flowscope.query.v1.FlowEdgeR\x05edges\x12(\n" +
-	"\rvizceral_json\x18\x03 \x01(\fH\x00R\fvizceralJson\x88\x01\x01B\x10\n" +
-	"\x0e_vizceral_json\"\xd3\x01\n" +
+	"\rvizceral_json\x18\x03 \x01(\fH\x00R\fvizceralJson\x88\x01\x01\x12B\n" +
+	"\n" +
+	"comparison\x18\x04 \x01(\v2\".flowscope.query.v1.ArchComparisonR\n" +
+	"comparisonB\x10\n" +
+	"\x0e_vizceral_json\"\x92\x01\n" +
+	"\x0eArchComparison\x12\"\n" +
+	"\farchitecture\x18\x01 \x01(\tR\farchitecture\x12\x12\n" +
+	"\x04both\x18\x02 \x01(\x05R\x04both\x12#\n" +
+	"\rdeclared_only\x18\x03 \x01(\x05R\fdeclaredOnly\x12#\n" +
+	"\robserved_only\x18\x04 \x01(\x05R\fobservedOnly\"\xf8\x01\n" +
 	"\bFlowNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\avirtual\x18\x02 \x01(\bR\avirtual\x12!\n" +
@@ -2698,7 +2985,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"error_rate\x18\x04 \x01(\x01R\terrorRate\x12\x1d\n" +
 	"\n" +
 	"span_count\x18\x05 \x01(\x01R\tspanCount\x12<\n" +
-	"\alatency\x18\x06 \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\"\xf3\x01\n" +
+	"\alatency\x18\x06 \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12#\n" +
+	"\rdeclared_only\x18\a \x01(\bR\fdeclaredOnly\"\x8f\x02\n" +
 	"\bFlowEdge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
@@ -2708,7 +2996,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x04rate\x18\x06 \x01(\x01R\x04rate\x12\x1d\n" +
 	"\n" +
 	"error_rate\x18\a \x01(\x01R\terrorRate\x12<\n" +
-	"\alatency\x18\b \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\"Z\n" +
+	"\alatency\x18\b \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12\x1a\n" +
+	"\bdeclared\x18\t \x01(\tR\bdeclared\"Z\n" +
 	"\x0eLatencySummary\x12\x10\n" +
 	"\x03p50\x18\x01 \x01(\x01R\x03p50\x12\x10\n" +
 	"\x03p90\x18\x02 \x01(\x01R\x03p90\x12\x10\n" +
@@ -2763,7 +3052,16 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\aspan_id\x18\x02 \x01(\tR\x06spanId\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x12\n" +
 	"\x04time\x18\x04 \x01(\tR\x04time\x12\x1a\n" +
-	"\bquantile\x18\x05 \x01(\x01R\bquantile2\xf7\x06\n" +
+	"\bquantile\x18\x05 \x01(\x01R\bquantile\"\x1a\n" +
+	"\x18ListArchitecturesRequest\"g\n" +
+	"\x19ListArchitecturesResponse\x12J\n" +
+	"\rarchitectures\x18\x01 \x03(\v2$.flowscope.query.v1.ArchitectureInfoR\rarchitectures\"\x86\x01\n" +
+	"\x10ArchitectureInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1a\n" +
+	"\bimported\x18\x03 \x01(\tR\bimported\x12\x14\n" +
+	"\x05nodes\x18\x04 \x01(\x05R\x05nodes\x12\x14\n" +
+	"\x05edges\x18\x05 \x01(\x05R\x05edges2\xe9\a\n" +
 	"\fQueryService\x12a\n" +
 	"\fListServices\x12'.flowscope.query.v1.ListServicesRequest\x1a(.flowscope.query.v1.ListServicesResponse\x12g\n" +
 	"\x0eListOperations\x12).flowscope.query.v1.ListOperationsRequest\x1a*.flowscope.query.v1.ListOperationsResponse\x12U\n" +
@@ -2774,7 +3072,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\vListMetrics\x12&.flowscope.query.v1.ListMetricsRequest\x1a'.flowscope.query.v1.ListMetricsResponse\x12a\n" +
 	"\fGetFlowGraph\x12'.flowscope.query.v1.GetFlowGraphRequest\x1a(.flowscope.query.v1.GetFlowGraphResponse\x12[\n" +
 	"\n" +
-	"GetLatency\x12%.flowscope.query.v1.GetLatencyRequest\x1a&.flowscope.query.v1.GetLatencyResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
+	"GetLatency\x12%.flowscope.query.v1.GetLatencyRequest\x1a&.flowscope.query.v1.GetLatencyResponse\x12p\n" +
+	"\x11ListArchitectures\x12,.flowscope.query.v1.ListArchitecturesRequest\x1a-.flowscope.query.v1.ListArchitecturesResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
 
 var (
 	file_query_querypb_query_proto_rawDescOnce sync.Once
@@ -2788,96 +3087,104 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_query_querypb_query_proto_goTypes = []any{
-	(*ListServicesRequest)(nil),    // 0: flowscope.query.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),   // 1: flowscope.query.v1.ListServicesResponse
-	(*Service)(nil),                // 2: flowscope.query.v1.Service
-	(*ListOperationsRequest)(nil),  // 3: flowscope.query.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil), // 4: flowscope.query.v1.ListOperationsResponse
-	(*Operation)(nil),              // 5: flowscope.query.v1.Operation
-	(*GetTraceRequest)(nil),        // 6: flowscope.query.v1.GetTraceRequest
-	(*GetTraceResponse)(nil),       // 7: flowscope.query.v1.GetTraceResponse
-	(*SearchTracesRequest)(nil),    // 8: flowscope.query.v1.SearchTracesRequest
-	(*SearchTracesResponse)(nil),   // 9: flowscope.query.v1.SearchTracesResponse
-	(*TraceSummary)(nil),           // 10: flowscope.query.v1.TraceSummary
-	(*GetCorrelationRequest)(nil),  // 11: flowscope.query.v1.GetCorrelationRequest
-	(*GetCorrelationResponse)(nil), // 12: flowscope.query.v1.GetCorrelationResponse
-	(*SyntheticResult)(nil),        // 13: flowscope.query.v1.SyntheticResult
-	(*ListMetricsRequest)(nil),     // 14: flowscope.query.v1.ListMetricsRequest
-	(*ListMetricsResponse)(nil),    // 15: flowscope.query.v1.ListMetricsResponse
-	(*MetricInfo)(nil),             // 16: flowscope.query.v1.MetricInfo
-	(*GetMetricRequest)(nil),       // 17: flowscope.query.v1.GetMetricRequest
-	(*GetMetricResponse)(nil),      // 18: flowscope.query.v1.GetMetricResponse
-	(*Series)(nil),                 // 19: flowscope.query.v1.Series
-	(*Point)(nil),                  // 20: flowscope.query.v1.Point
-	(*Bucket)(nil),                 // 21: flowscope.query.v1.Bucket
-	(*Quantile)(nil),               // 22: flowscope.query.v1.Quantile
-	(*Exemplar)(nil),               // 23: flowscope.query.v1.Exemplar
-	(*GetFlowGraphRequest)(nil),    // 24: flowscope.query.v1.GetFlowGraphRequest
-	(*GetFlowGraphResponse)(nil),   // 25: flowscope.query.v1.GetFlowGraphResponse
-	(*FlowNode)(nil),               // 26: flowscope.query.v1.FlowNode
-	(*FlowEdge)(nil),               // 27: flowscope.query.v1.FlowEdge
-	(*LatencySummary)(nil),         // 28: flowscope.query.v1.LatencySummary
-	(*GetLatencyRequest)(nil),      // 29: flowscope.query.v1.GetLatencyRequest
-	(*GetLatencyResponse)(nil),     // 30: flowscope.query.v1.GetLatencyResponse
-	(*LatencyQuantile)(nil),        // 31: flowscope.query.v1.LatencyQuantile
-	(*LatencyBucket)(nil),          // 32: flowscope.query.v1.LatencyBucket
-	(*LatencyStep)(nil),            // 33: flowscope.query.v1.LatencyStep
-	(*LatencyExemplar)(nil),        // 34: flowscope.query.v1.LatencyExemplar
-	nil,                            // 35: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                            // 36: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                            // 37: flowscope.query.v1.Series.AttributesEntry
-	nil,                            // 38: flowscope.query.v1.Exemplar.AttributesEntry
+	(*ListServicesRequest)(nil),       // 0: flowscope.query.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),      // 1: flowscope.query.v1.ListServicesResponse
+	(*Service)(nil),                   // 2: flowscope.query.v1.Service
+	(*ListOperationsRequest)(nil),     // 3: flowscope.query.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),    // 4: flowscope.query.v1.ListOperationsResponse
+	(*Operation)(nil),                 // 5: flowscope.query.v1.Operation
+	(*GetTraceRequest)(nil),           // 6: flowscope.query.v1.GetTraceRequest
+	(*GetTraceResponse)(nil),          // 7: flowscope.query.v1.GetTraceResponse
+	(*SearchTracesRequest)(nil),       // 8: flowscope.query.v1.SearchTracesRequest
+	(*SearchTracesResponse)(nil),      // 9: flowscope.query.v1.SearchTracesResponse
+	(*TraceSummary)(nil),              // 10: flowscope.query.v1.TraceSummary
+	(*GetCorrelationRequest)(nil),     // 11: flowscope.query.v1.GetCorrelationRequest
+	(*GetCorrelationResponse)(nil),    // 12: flowscope.query.v1.GetCorrelationResponse
+	(*SyntheticResult)(nil),           // 13: flowscope.query.v1.SyntheticResult
+	(*ListMetricsRequest)(nil),        // 14: flowscope.query.v1.ListMetricsRequest
+	(*ListMetricsResponse)(nil),       // 15: flowscope.query.v1.ListMetricsResponse
+	(*MetricInfo)(nil),                // 16: flowscope.query.v1.MetricInfo
+	(*GetMetricRequest)(nil),          // 17: flowscope.query.v1.GetMetricRequest
+	(*GetMetricResponse)(nil),         // 18: flowscope.query.v1.GetMetricResponse
+	(*Series)(nil),                    // 19: flowscope.query.v1.Series
+	(*Point)(nil),                     // 20: flowscope.query.v1.Point
+	(*Bucket)(nil),                    // 21: flowscope.query.v1.Bucket
+	(*Quantile)(nil),                  // 22: flowscope.query.v1.Quantile
+	(*Exemplar)(nil),                  // 23: flowscope.query.v1.Exemplar
+	(*GetFlowGraphRequest)(nil),       // 24: flowscope.query.v1.GetFlowGraphRequest
+	(*GetFlowGraphResponse)(nil),      // 25: flowscope.query.v1.GetFlowGraphResponse
+	(*ArchComparison)(nil),            // 26: flowscope.query.v1.ArchComparison
+	(*FlowNode)(nil),                  // 27: flowscope.query.v1.FlowNode
+	(*FlowEdge)(nil),                  // 28: flowscope.query.v1.FlowEdge
+	(*LatencySummary)(nil),            // 29: flowscope.query.v1.LatencySummary
+	(*GetLatencyRequest)(nil),         // 30: flowscope.query.v1.GetLatencyRequest
+	(*GetLatencyResponse)(nil),        // 31: flowscope.query.v1.GetLatencyResponse
+	(*LatencyQuantile)(nil),           // 32: flowscope.query.v1.LatencyQuantile
+	(*LatencyBucket)(nil),             // 33: flowscope.query.v1.LatencyBucket
+	(*LatencyStep)(nil),               // 34: flowscope.query.v1.LatencyStep
+	(*LatencyExemplar)(nil),           // 35: flowscope.query.v1.LatencyExemplar
+	(*ListArchitecturesRequest)(nil),  // 36: flowscope.query.v1.ListArchitecturesRequest
+	(*ListArchitecturesResponse)(nil), // 37: flowscope.query.v1.ListArchitecturesResponse
+	(*ArchitectureInfo)(nil),          // 38: flowscope.query.v1.ArchitectureInfo
+	nil,                               // 39: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                               // 40: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                               // 41: flowscope.query.v1.Series.AttributesEntry
+	nil,                               // 42: flowscope.query.v1.Exemplar.AttributesEntry
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	35, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	39, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
 	16, // 6: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
 	19, // 7: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	36, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	37, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	40, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	41, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
 	20, // 10: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
 	21, // 11: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
 	22, // 12: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
 	23, // 13: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	38, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
-	26, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
-	27, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
-	28, // 17: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
-	28, // 18: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
-	31, // 19: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
-	32, // 20: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
-	33, // 21: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
-	34, // 22: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
-	22, // 23: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.Quantile
-	0,  // 24: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 25: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 26: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 27: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 28: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	17, // 29: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	14, // 30: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	24, // 31: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
-	29, // 32: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
-	1,  // 33: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 34: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 35: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 36: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 37: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	18, // 38: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	15, // 39: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	25, // 40: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
-	30, // 41: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
-	33, // [33:42] is the sub-list for method output_type
-	24, // [24:33] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	42, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	27, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
+	28, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
+	26, // 17: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
+	29, // 18: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
+	29, // 19: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
+	32, // 20: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
+	33, // 21: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
+	34, // 22: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
+	35, // 23: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
+	22, // 24: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.Quantile
+	38, // 25: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
+	0,  // 26: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 27: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 28: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 29: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 30: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	17, // 31: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	14, // 32: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	24, // 33: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	30, // 34: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	36, // 35: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
+	1,  // 36: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 37: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 38: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 39: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 40: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	18, // 41: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	15, // 42: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	25, // 43: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	31, // 44: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	37, // 45: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
+	36, // [36:46] is the sub-list for method output_type
+	26, // [26:36] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -2887,14 +3194,14 @@ func file_query_querypb_query_proto_init() {
 	}
 	file_query_querypb_query_proto_msgTypes[20].OneofWrappers = []any{}
 	file_query_querypb_query_proto_msgTypes[25].OneofWrappers = []any{}
-	file_query_querypb_query_proto_msgTypes[30].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -394,6 +394,27 @@ func local_request_QueryService_GetLatency_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
+func request_QueryService_ListArchitectures_0(ctx context.Context, marshaler runtime.Marshaler, client QueryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListArchitecturesRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListArchitectures(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_QueryService_ListArchitectures_0(ctx context.Context, marshaler runtime.Marshaler, server QueryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListArchitecturesRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.ListArchitectures(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterQueryServiceHandlerServer registers the http handlers for service QueryService to "mux".
 // UnaryRPC     :call QueryServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -579,6 +600,26 @@ func RegisterQueryServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_QueryService_GetLatency_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_QueryService_ListArchitectures_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/flowscope.query.v1.QueryService/ListArchitectures", runtime.WithHTTPPathPattern("/api/v1/architectures"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_QueryService_ListArchitectures_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_QueryService_ListArchitectures_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -773,29 +814,48 @@ func RegisterQueryServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_QueryService_GetLatency_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_QueryService_ListArchitectures_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/flowscope.query.v1.QueryService/ListArchitectures", runtime.WithHTTPPathPattern("/api/v1/architectures"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_QueryService_ListArchitectures_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_QueryService_ListArchitectures_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_QueryService_ListServices_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "services"}, ""))
-	pattern_QueryService_ListOperations_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "services", "service", "operations"}, ""))
-	pattern_QueryService_GetTrace_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "traces", "trace_id"}, ""))
-	pattern_QueryService_SearchTraces_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "traces"}, ""))
-	pattern_QueryService_GetCorrelation_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "correlations", "id"}, ""))
-	pattern_QueryService_GetMetric_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 3, 0, 4, 1, 5, 3}, []string{"api", "v1", "metrics", "name"}, ""))
-	pattern_QueryService_ListMetrics_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "metrics"}, ""))
-	pattern_QueryService_GetFlowGraph_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "flowgraph"}, ""))
-	pattern_QueryService_GetLatency_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "latency"}, ""))
+	pattern_QueryService_ListServices_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "services"}, ""))
+	pattern_QueryService_ListOperations_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "v1", "services", "service", "operations"}, ""))
+	pattern_QueryService_GetTrace_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "traces", "trace_id"}, ""))
+	pattern_QueryService_SearchTraces_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "traces"}, ""))
+	pattern_QueryService_GetCorrelation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "correlations", "id"}, ""))
+	pattern_QueryService_GetMetric_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 3, 0, 4, 1, 5, 3}, []string{"api", "v1", "metrics", "name"}, ""))
+	pattern_QueryService_ListMetrics_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "metrics"}, ""))
+	pattern_QueryService_GetFlowGraph_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "flowgraph"}, ""))
+	pattern_QueryService_GetLatency_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "latency"}, ""))
+	pattern_QueryService_ListArchitectures_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "architectures"}, ""))
 )
 
 var (
-	forward_QueryService_ListServices_0   = runtime.ForwardResponseMessage
-	forward_QueryService_ListOperations_0 = runtime.ForwardResponseMessage
-	forward_QueryService_GetTrace_0       = runtime.ForwardResponseMessage
-	forward_QueryService_SearchTraces_0   = runtime.ForwardResponseMessage
-	forward_QueryService_GetCorrelation_0 = runtime.ForwardResponseMessage
-	forward_QueryService_GetMetric_0      = runtime.ForwardResponseMessage
-	forward_QueryService_ListMetrics_0    = runtime.ForwardResponseMessage
-	forward_QueryService_GetFlowGraph_0   = runtime.ForwardResponseMessage
-	forward_QueryService_GetLatency_0     = runtime.ForwardResponseMessage
+	forward_QueryService_ListServices_0      = runtime.ForwardResponseMessage
+	forward_QueryService_ListOperations_0    = runtime.ForwardResponseMessage
+	forward_QueryService_GetTrace_0          = runtime.ForwardResponseMessage
+	forward_QueryService_SearchTraces_0      = runtime.ForwardResponseMessage
+	forward_QueryService_GetCorrelation_0    = runtime.ForwardResponseMessage
+	forward_QueryService_GetMetric_0         = runtime.ForwardResponseMessage
+	forward_QueryService_ListMetrics_0       = runtime.ForwardResponseMessage
+	forward_QueryService_GetFlowGraph_0      = runtime.ForwardResponseMessage
+	forward_QueryService_GetLatency_0        = runtime.ForwardResponseMessage
+	forward_QueryService_ListArchitectures_0 = runtime.ForwardResponseMessage
 )

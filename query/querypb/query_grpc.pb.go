@@ -38,15 +38,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueryService_ListServices_FullMethodName   = "/flowscope.query.v1.QueryService/ListServices"
-	QueryService_ListOperations_FullMethodName = "/flowscope.query.v1.QueryService/ListOperations"
-	QueryService_GetTrace_FullMethodName       = "/flowscope.query.v1.QueryService/GetTrace"
-	QueryService_SearchTraces_FullMethodName   = "/flowscope.query.v1.QueryService/SearchTraces"
-	QueryService_GetCorrelation_FullMethodName = "/flowscope.query.v1.QueryService/GetCorrelation"
-	QueryService_GetMetric_FullMethodName      = "/flowscope.query.v1.QueryService/GetMetric"
-	QueryService_ListMetrics_FullMethodName    = "/flowscope.query.v1.QueryService/ListMetrics"
-	QueryService_GetFlowGraph_FullMethodName   = "/flowscope.query.v1.QueryService/GetFlowGraph"
-	QueryService_GetLatency_FullMethodName     = "/flowscope.query.v1.QueryService/GetLatency"
+	QueryService_ListServices_FullMethodName      = "/flowscope.query.v1.QueryService/ListServices"
+	QueryService_ListOperations_FullMethodName    = "/flowscope.query.v1.QueryService/ListOperations"
+	QueryService_GetTrace_FullMethodName          = "/flowscope.query.v1.QueryService/GetTrace"
+	QueryService_SearchTraces_FullMethodName      = "/flowscope.query.v1.QueryService/SearchTraces"
+	QueryService_GetCorrelation_FullMethodName    = "/flowscope.query.v1.QueryService/GetCorrelation"
+	QueryService_GetMetric_FullMethodName         = "/flowscope.query.v1.QueryService/GetMetric"
+	QueryService_ListMetrics_FullMethodName       = "/flowscope.query.v1.QueryService/ListMetrics"
+	QueryService_GetFlowGraph_FullMethodName      = "/flowscope.query.v1.QueryService/GetFlowGraph"
+	QueryService_GetLatency_FullMethodName        = "/flowscope.query.v1.QueryService/GetLatency"
+	QueryService_ListArchitectures_FullMethodName = "/flowscope.query.v1.QueryService/ListArchitectures"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -78,6 +79,9 @@ type QueryServiceClient interface {
 	// of the calls of one edge: quantiles, buckets, an optional series per
 	// step and exemplar traces, or the same data in the HdrHistogram log format.
 	GetLatency(ctx context.Context, in *GetLatencyRequest, opts ...grpc.CallOption) (*GetLatencyResponse, error)
+	// ListArchitectures lists the declared architectures that GetFlowGraph can
+	// compare the observed graph with.
+	ListArchitectures(ctx context.Context, in *ListArchitecturesRequest, opts ...grpc.CallOption) (*ListArchitecturesResponse, error)
 }
 
 type queryServiceClient struct {
@@ -178,6 +182,16 @@ func (c *queryServiceClient) GetLatency(ctx context.Context, in *GetLatencyReque
 	return out, nil
 }
 
+func (c *queryServiceClient) ListArchitectures(ctx context.Context, in *ListArchitecturesRequest, opts ...grpc.CallOption) (*ListArchitecturesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListArchitecturesResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListArchitectures_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -207,6 +221,9 @@ type QueryServiceServer interface {
 	// of the calls of one edge: quantiles, buckets, an optional series per
 	// step and exemplar traces, or the same data in the HdrHistogram log format.
 	GetLatency(context.Context, *GetLatencyRequest) (*GetLatencyResponse, error)
+	// ListArchitectures lists the declared architectures that GetFlowGraph can
+	// compare the observed graph with.
+	ListArchitectures(context.Context, *ListArchitecturesRequest) (*ListArchitecturesResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -243,6 +260,9 @@ func (UnimplementedQueryServiceServer) GetFlowGraph(context.Context, *GetFlowGra
 }
 func (UnimplementedQueryServiceServer) GetLatency(context.Context, *GetLatencyRequest) (*GetLatencyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLatency not implemented")
+}
+func (UnimplementedQueryServiceServer) ListArchitectures(context.Context, *ListArchitecturesRequest) (*ListArchitecturesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListArchitectures not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -427,6 +447,24 @@ func _QueryService_GetLatency_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListArchitectures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListArchitecturesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListArchitectures(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListArchitectures_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListArchitectures(ctx, req.(*ListArchitecturesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -469,6 +507,10 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLatency",
 			Handler:    _QueryService_GetLatency_Handler,
+		},
+		{
+			MethodName: "ListArchitectures",
+			Handler:    _QueryService_ListArchitectures_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,363 @@
+package zipkin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/flowscope/flowscope/ingest"
+)
+
+// URL paths of the Zipkin-compatible endpoints.
+const (
+	V1Path = "/api/v1/spans"
+	V2Path = "/api/v2/spans"
+)
+
+// DefaultMaxBodyBytes is the request body limit used when
+// HandlerOptions.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Labels of ingest.RequestMetrics.
+const (
+	receiverName = "zipkin"
+	signalName   = "traces"
+)
+
+// HandlerOptions configures the handler returned by NewHandler.
+type HandlerOptions struct {
+	// Traces receives the converted requests. Nil answers every path
+	// with 404.
+	Traces ingest.TracesConsumer
+	// MaxBodyBytes limits the request body, both as sent and after
+	// decompression. 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives the rare failures worth a log line (consumer errors
+	// answered with 500) and, at debug level, refused requests. Nil
+	// discards them.
+	Logger *slog.Logger
+	// RequestMetrics counts every request (receiver "zipkin", signal
+	// "traces") by outcome. Nil counts nothing.
+	RequestMetrics *ingest.RequestMetrics
+	// KeepIDs bounds the memory, shared by all requests of one endpoint,
+	// of recently converted spans that resolves v1 parents and v2 shared
+	// parents sent in earlier requests (see Options.KeepIDs). 0 means
+	// DefaultKeepIDs; a negative value keeps none.
+	KeepIDs int
+}
+
+// NewHandler returns the Zipkin-compatible receiver: an http.Handler
+// serving POST /api/v1/spans (Zipkin v1 JSON, such as spigo flow files)
+// and POST /api/v2/spans (Zipkin v2 JSON). It converts a whole body with
+// ConvertAll, so an invalid body stores nothing, and answers as a Zipkin
+// server does:
+//
+//   - 202 Accepted with an empty body once the spans are durably stored;
+//   - 400 with a plain text message naming the problem and its position
+//     for a body that does not decode, or when the consumer rejected some
+//     spans (Zipkin has no partial success; the message says how many of
+//     the spans were stored anyway);
+//   - 413 for a body over MaxBodyBytes, as sent or decompressed;
+//   - 415 for Thrift or protobuf bodies (only JSON is supported) and for
+//     a Content-Encoding other than gzip, deflate or identity;
+//   - 429 or 503 with Retry-After when the consumer is overloaded or
+//     unavailable, 500 for other consumer failures;
+//   - 405 for methods other than POST, 404 for other paths.
+//
+// Any Content-Type other than Thrift and protobuf is read as JSON, as
+// Zipkin does (application/json, text/plain, none). The handler is safe for
+// concurrent use; the caller owns the http.Server and its timeouts.
+func NewHandler(opts HandlerOptions) http.Handler {
+	h := &handler{
+		traces:  opts.Traces,
+		maxBody: opts.MaxBodyBytes,
+		logger:  opts.Logger,
+		metrics: opts.RequestMetrics,
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	h.logger = h.logger.With("component", "zipkin")
+	keep := Options{KeepIDs: opts.KeepIDs}.keepIDs()
+	h.mem[0], h.mem[1] = newIDMemory(keep), newIDMemory(keep)
+	return h
+}
+
+type handler struct {
+	traces  ingest.TracesConsumer
+	maxBody int64
+	logger  *slog.Logger
+	metrics *ingest.RequestMetrics
+	mem     [2]*idMemory // v1, v2
+}
+
+// httpError is a refusal: a status, the outcome counted and a message.
+type httpError struct {
+	status  int
+	outcome string
+	msg     string
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var v Version
+	switch r.URL.Path {
+	case V1Path:
+		v = V1
+	case V2Path:
+		v = V2
+	}
+	if v == 0 || h.traces == nil {
+		h.fail(w, &httpError{http.StatusNotFound, ingest.OutcomeUnsupported,
+			fmt.Sprintf("no Zipkin endpoint at %q: use POST %s or %s", r.URL.Path, V1Path, V2Path)})
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, &httpError{http.StatusMethodNotAllowed, ingest.OutcomeUnsupported,
+			fmt.Sprintf("method %s not allowed: Zipkin spans are sent with POST", r.Method)})
+		return
+	}
+	if herr := checkContentType(r.Header.Get("Content-Type")); herr != nil {
+		h.fail(w, herr)
+		return
+	}
+	body := getBuffer()
+	defer putBuffer(body)
+	if herr := h.readBody(r, body); herr != nil {
+		h.fail(w, herr)
+		return
+	}
+	req, stats, err := convertAll(body.Bytes(), v, h.mem[v-1])
+	if err != nil {
+		if errors.Is(err, ingest.ErrInvalid) {
+			h.fail(w, badRequest(err.Error()))
+			return
+		}
+		h.logger.Error("convert zipkin spans", "version", v.String(), "err", err)
+		h.fail(w, &httpError{http.StatusInternalServerError, ingest.OutcomeError, err.Error()})
+		return
+	}
+	if stats.OTLPSpans > 0 {
+		res, err := h.traces.ConsumeTraces(r.Context(), req)
+		if err != nil {
+			h.fail(w, h.consumerError(err))
+			return
+		}
+		if res.Rejected > 0 {
+			h.metrics.Inc(receiverName, signalName, ingest.OutcomePartial)
+			h.writeText(w, http.StatusBadRequest, fmt.Sprintf(
+				"%d of the %d spans converted from %d Zipkin spans were rejected; the other %d were stored "+
+					"(Zipkin has no partial success): first problem: %s",
+				res.Rejected, stats.OTLPSpans, stats.Spans, stats.OTLPSpans-res.Rejected, res.Message))
+			return
+		}
+	}
+	h.metrics.Inc(receiverName, signalName, ingest.OutcomeOK)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// checkContentType refuses the binary Zipkin encodings; every other media
+// type is read as JSON, as Zipkin does.
+func checkContentType(header string) *httpError {
+	if header == "" || header == "application/json" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(header))
+	}
+	switch mt {
+	case "application/x-thrift", "application/thrift", "application/vnd.apache.thrift.binary":
+		return &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
+			fmt.Sprintf("unsupported Content-Type %q: Zipkin Thrift is not supported, only JSON (application/json)", header)}
+	case "application/x-protobuf", "application/protobuf":
+		return &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
+			fmt.Sprintf("unsupported Content-Type %q: Zipkin protobuf is not supported, only JSON (application/json)", header)}
+	}
+	return nil
+}
+
+// readBody reads the request body into buf, decompressed and limited to
+// h.maxBody bytes both as sent and after decompression.
+func (h *handler) readBody(r *http.Request, buf *bytes.Buffer) *httpError {
+	tooLarge := func(what string) *httpError {
+		return &httpError{http.StatusRequestEntityTooLarge, ingest.OutcomeTooLarge,
+			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
+	}
+	if r.ContentLength > h.maxBody {
+		return tooLarge("")
+	}
+	if r.Body == nil {
+		return nil
+	}
+	wire := &limitReader{r: r.Body, left: h.maxBody}
+	var src io.Reader
+	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	switch ce {
+	case "", "identity", "none":
+		src = wire
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+	case "gzip", "x-gzip":
+		zr, err := getGzipReader(wire)
+		if err != nil {
+			if wire.exceeded() {
+				return tooLarge("")
+			}
+			return badRequest(fmt.Sprintf("decompress gzip body: %v", err))
+		}
+		defer putGzipReader(zr)
+		src = zr
+	case "deflate":
+		zr, err := zlib.NewReader(wire)
+		if err != nil {
+			if wire.exceeded() {
+				return tooLarge("")
+			}
+			return badRequest(fmt.Sprintf("decompress deflate body: %v", err))
+		}
+		src = zr
+	default:
+		return &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
+			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
+	}
+	plain := &limitReader{r: src, left: h.maxBody}
+	_, err := buf.ReadFrom(plain)
+	switch {
+	case wire.exceeded():
+		return tooLarge("")
+	case plain.exceeded():
+		return tooLarge(" after decompression")
+	case err != nil && src != wire:
+		return badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
+	case err != nil:
+		return badRequest(fmt.Sprintf("read request body: %v", err))
+	}
+	return nil
+}
+
+// consumerError maps a consumer's error to the answer.
+func (h *handler) consumerError(err error) *httpError {
+	msg := fmt.Sprintf("store spans: %v", err)
+	switch {
+	case errors.Is(err, ingest.ErrOverloaded):
+		return &httpError{http.StatusTooManyRequests, ingest.OutcomeOverloaded, msg}
+	case errors.Is(err, ingest.ErrUnavailable):
+		return &httpError{http.StatusServiceUnavailable, ingest.OutcomeUnavailable, msg}
+	case errors.Is(err, ingest.ErrInvalid):
+		return badRequest(msg)
+	}
+	h.logger.Error("consume zipkin spans", "err", err)
+	return &httpError{http.StatusInternalServerError, ingest.OutcomeError, msg}
+}
+
+func badRequest(msg string) *httpError {
+	return &httpError{http.StatusBadRequest, ingest.OutcomeInvalid, msg}
+}
+
+// retryAfter is the Retry-After header value: whole seconds, at least 1.
+var retryAfter = strconv.FormatInt(max(1, int64((ingest.RetryAfter+999_999_999)/1_000_000_000)), 10)
+
+// fail counts a refused request and answers it.
+func (h *handler) fail(w http.ResponseWriter, e *httpError) {
+	h.metrics.Inc(receiverName, signalName, e.outcome)
+	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	h.logger.Debug("zipkin request refused", "status", e.status, "err", e.msg)
+	h.writeText(w, e.status, e.msg)
+}
+
+// writeText answers with a plain text message.
+func (h *handler) writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// maxPooledBuffer is the capacity above which a body buffer is left to
+// the garbage collector instead of the pool.
+const maxPooledBuffer = 64 << 20
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}
+
+// gzipPool holds gzip readers; each holds about 40 KiB of state.
+var gzipPool sync.Pool
+
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := gzipPool.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			putGzipReader(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
+}
+
+// putGzipReader returns zr to the pool, pointed at an empty stream so
+// that the pool does not keep the request body reachable.
+func putGzipReader(zr *gzip.Reader) {
+	_ = zr.Reset(eofReader{}) // fails at once with io.EOF, as intended
+	gzipPool.Put(zr)
+}
+
+// eofReader is an empty stream; as an io.ByteReader it is not wrapped in
+// a bufio.Reader by gzip.Reader.Reset.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+func (eofReader) ReadByte() (byte, error)  { return 0, io.EOF }
+
+// errTooLarge is returned by a limitReader once its limit is passed.
+var errTooLarge = errors.New("body too large")
+
+// limitReader reads at most left+1 bytes from r and fails with errTooLarge
+// once more than left bytes were read, so a decompression bomb stops one
+// byte past the limit.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// exceeded reports whether more than the limit was read.
+func (l *limitReader) exceeded() bool { return l.left < 0 }
