@@ -40,8 +40,9 @@ type Checkpoint struct {
 	ExpiredBefore int64
 	// ReplayFrom is the first chunk to replay (through Rebuild up to
 	// AppliedSeq) after a crash: the first chunk committed at most
-	// PairWait before the oldest state still held, or AppliedSeq+1 when
-	// none is held.
+	// PairWait before the oldest state still held, before ExpiredBefore
+	// and before the last applied chunk, or AppliedSeq+1 when there is
+	// none.
 	ReplayFrom uint64
 }
 
@@ -50,12 +51,12 @@ type Checkpoint struct {
 type Stats struct {
 	PendingClients    int64 // gauge: client halves held (paired ones wait for fan-out siblings)
 	PendingServers    int64 // gauge: server halves waiting for their parent
-	RememberedParents int64 // gauge: non-client spans remembered as parents
+	RememberedParents int64 // gauge: non-client spans remembered as parents, still live
 	UnpairedClients   int64 // client halves expired without a server nor a virtual-target name
 	UnpairedServers   int64 // server halves expired (or evicted) without their parent
 	VirtualEdges      int64 // calls recorded to a virtual node
 	PairedEdges       int64 // calls recorded from a pair of spans
-	Evicted           int64 // halves and parents evicted over MaxPending
+	Evicted           int64 // halves evicted over MaxPending
 	Clamped           int64 // durations above MaxValue, recorded as MaxValue
 }
 
@@ -82,16 +83,18 @@ type Aggregator struct {
 	windows map[int64]*openWindow
 	last    *openWindow
 
-	q     entryQueue
-	links linkTable
+	q       entryQueue
+	links   linkTable
+	parents parentTable
 	// scratch of touchSpans and touchFront
-	spanHashes, frontHashes []uint64
-	commit                  int64 // commit time of the chunk being applied
-	lastCommit              int64
-	rebuilding              bool
+	spanHashes, parentHashes, frontHashes []uint64
+	commit                                int64 // commit time of the chunk being applied
+	lastCommit                            int64
+	rebuilding                            bool
 
 	applied   uint64
 	watermark int64
+	expireNow int64      // the latest nowNs given to Expire (0 after a crash)
 	chunks    []chunkRec // (seq, commit) of recent chunks, commit ascending
 	chunkHead int
 
@@ -139,6 +142,7 @@ func New(opts Options) *Aggregator {
 		windows:  map[int64]*openWindow{},
 		q:        newEntryQueue(),
 		links:    newLinkTable(),
+		parents:  newParentTable(opts.MaxPending),
 	}
 }
 
@@ -208,6 +212,7 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 			continue
 		}
 		hs := a.spanHashes[2*(i%touchBlock):]
+		ps := a.parentHashes[2*(i%touchBlock):]
 		r := &a.unknownRes
 		if s.Scope >= 0 && s.Scope < len(t.Scopes) {
 			if ri := t.Scopes[s.Scope].Resource; ri >= 0 && ri < len(a.res) {
@@ -243,15 +248,11 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 			a.onClient(&sc, hSelf, s, r)
 		case kindServer, kindConsumer:
 			if s.HasParent() {
-				a.makeRoom(2)
-				a.onServer(&sc, hParent)
-			} else {
-				a.makeRoom(1)
+				a.onServer(&sc, hParent, ps[1])
 			}
-			a.onParent(&sc, hSelf)
+			a.onParent(&sc, ps[0])
 		default:
-			a.makeRoom(1)
-			a.onParent(&sc, hSelf)
+			a.onParent(&sc, ps[0])
 		}
 	}
 }
@@ -386,6 +387,7 @@ func (a *Aggregator) Expire(nowNs int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.watermark = max(a.watermark, nowNs-a.pairWait)
+	a.expireNow = max(a.expireNow, nowNs)
 	for n := 0; ; n++ {
 		if n%touchBlock == 0 {
 			a.touchFront(touchBlock)
@@ -419,14 +421,25 @@ func (a *Aggregator) Flush() Checkpoint {
 		}
 		a.popFront(e, id)
 	}
+	// Replay must rebuild the queued state (from PairWait before the
+	// oldest entry, for the spans that met it) and the parents that a
+	// later lookup can accept: those committed at or after c-PairWait for
+	// a span committed at c ≥ min(lastCommit, ExpiredBefore) — the spans
+	// applied after the crash, and the rebuilt ones that EndRebuild keeps.
+	// Spans applied after the crash are committed at or after
+	// max(lastCommit, expireNow); rebuilt spans that EndRebuild keeps, at
+	// or after ExpiredBefore when that is not after lastCommit.
+	floor := max(a.lastCommit, a.expireNow)
 	if e, _ := a.q.front(); e != nil {
 		cp.ExpiredBefore = max(e.commit, a.watermark)
-		cp.ReplayFrom = a.replayFrom(e.commit - a.pairWait)
+		floor = min(floor, e.commit)
 	} else {
 		cp.ExpiredBefore = a.watermark
-		cp.ReplayFrom = a.applied + 1
-		a.pruneChunks(a.lastCommit - a.pairWait)
 	}
+	if cp.ExpiredBefore <= a.lastCommit {
+		floor = min(floor, cp.ExpiredBefore)
+	}
+	cp.ReplayFrom = a.replayFrom(floor - a.pairWait)
 	if a.in.needsCompaction() {
 		a.compactTables()
 	}
@@ -483,6 +496,7 @@ func (a *Aggregator) compactTables() {
 		e.name = m.str(e.name)
 		e.target = m.str(e.target)
 	}
+	a.parents.compact(a.lastCommit-a.pairWait, m)
 	m.end()
 }
 
@@ -525,5 +539,7 @@ func (a *Aggregator) export(ow *openWindow, clone bool) *Window {
 func (a *Aggregator) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.st
+	st := a.st
+	st.RememberedParents = a.parents.live(max(a.lastCommit, a.expireNow) - a.pairWait)
+	return st
 }

@@ -40,7 +40,12 @@
 //     parent node → server node with the server's operation and duration.
 //     A parent in the same service makes no edge. Otherwise the span waits
 //     for its parent. A server span without a parent makes no edge.
-//   - Every non-client span is held for PairWait as a potential parent.
+//   - Every non-client span is remembered for PairWait as a potential
+//     parent in a fixed-size table of 32-byte slots (two per bucket, the
+//     last two inserted win), sized to MaxPending. Under a load above its
+//     capacity an old parent may be overwritten before PairWait; a server
+//     span whose parent was lost that way waits like one whose parent
+//     never came.
 //   - A client span that nobody paired becomes, when it expires, a call to
 //     the virtual node named by the first present of peer.service,
 //     db.namespace, db.name, db.system, messaging.destination.name,
@@ -50,13 +55,13 @@
 //
 // A held span is live for a span committed at c if it was committed at or
 // after c-PairWait: whether two halves pair depends only on their commit
-// times, not on when Expire ran. A client or non-client span whose ID is
-// already held and live (a retried request stored twice) is not held
-// again, so its call counts once; a duplicated server span counts as
-// another call, like its duplicated series.
+// times, not on when Expire ran. A client span whose ID is already held
+// and live (a retried request stored twice) is not held again, so its call
+// counts once; a duplicated server span counts as another call, like its
+// duplicated series.
 //
-// The pairing state (held clients, waiting servers, remembered parents) is
-// bounded by MaxPending. Beyond it the oldest commit batch is evicted
+// The pairing queue (held clients, waiting servers) is bounded by
+// MaxPending. Beyond it the oldest commit batch is evicted
 // (Stats.Evicted) and resolved as Expire would: clients become virtual
 // edges or unpaired, servers unpaired.
 //
@@ -102,10 +107,11 @@
 //
 // The pairing state costs about 170 bytes per held span
 // (BenchmarkPendingMemory): an 80-byte entry in a ring buffer, and a 24-byte
-// slot of a hash table at most 3/4 full, both sized in powers of two. At
-// the default MaxPending of one million that is about 170 MB; a rate of R
-// spans per second holds about R × PairWait spans (clients and potential
-// parents), so the default is reached at 100,000 spans/s.
+// slot of a hash table at most 3/4 full, both sized in powers of two,
+// plus the parent table's 32 bytes per slot. At the default MaxPending of
+// one million that is about 200 MB; a rate of R client spans per second
+// holds about R × PairWait of them, so the default is reached at 100,000
+// client spans/s.
 //
 // # Encoding
 //

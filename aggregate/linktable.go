@@ -172,20 +172,23 @@ func (a *Aggregator) shrinkLinks() {
 const touchBlock = 64
 
 // touchSpans computes the hashes of the keys that the spans of block will
-// probe (into a.spanHashes: span i's own key at 2i, its parent's at 2i+1)
-// and loads their slots.
+// probe (into a.spanHashes: span i's own key at 2i, its parent's at 2i+1;
+// likewise into a.parentHashes for the parent table) and loads their
+// slots.
 func (a *Aggregator) touchSpans(block []otlpwire.Span) {
 	t := &a.links
-	hs := a.spanHashes[:0]
+	hs, ps := a.spanHashes[:0], a.parentHashes[:0]
 	for i := range block {
 		s := &block[i]
 		k := spanKey{trace: s.TraceID, span: s.SpanID}
-		h1 := t.hash(&k)
+		h1, p1 := t.hash(&k), parentHash(&k)
 		k.span = s.ParentID
 		hs = append(hs, h1, t.hash(&k))
+		ps = append(ps, p1, parentHash(&k))
 	}
-	a.spanHashes = hs
+	a.spanHashes, a.parentHashes = hs, ps
 	t.touch(hs)
+	a.parents.touch(block, ps, &t.sink)
 }
 
 // touchFront loads the slots of the next n queued entries (which Expire or

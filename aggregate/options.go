@@ -48,9 +48,10 @@ type Options struct {
 	// MaxExemplars is how many of the slowest spans a rollup keeps, 1 to
 	// 255. Default 5.
 	MaxExemplars int
-	// MaxPending bounds the pairing state: pending halves plus remembered
-	// parents. Beyond it the oldest commit batch is evicted (Stats.Evicted).
-	// Default 1,000,000 (about 130 MB, see the package documentation).
+	// MaxPending bounds the pairing queue (held client spans and waiting
+	// server spans) and sizes the table of remembered parents. Beyond it the
+	// oldest commit batch is evicted (Stats.Evicted). Default 1,000,000
+	// (about 200 MB, see the package documentation).
 	MaxPending int
 }
 

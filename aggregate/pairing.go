@@ -4,12 +4,14 @@ import "github.com/flowscope/flowscope/internal/otlpwire"
 
 // Pairing state.
 //
-// Every client span, every server span still waiting for its parent and
-// every non-client span (a potential parent) is an entry in one FIFO queue,
-// in arrival order, which is commit order. Entries are found through links,
-// keyed by (trace ID, span ID): link.self is the span with that ID (a
-// client or a remembered parent), link.wait the first of the server spans
+// Every client span and every server span still waiting for its parent is
+// an entry in one FIFO queue, in arrival order, which is commit order.
+// Entries are found through links, keyed by (trace ID, span ID): link.self
+// is the client span with that ID, link.wait the first of the server spans
 // waiting for that ID as their parent, chained through entry.next.
+// Non-client spans, the potential parents of server spans whose caller has
+// no client instrumentation, are remembered apart, in the parent table
+// (parents.go).
 //
 // An entry is live for a span committed at c if it was committed at or
 // after c-PairWait: pairing depends only on commit times, never on when
@@ -32,7 +34,6 @@ type link struct {
 const (
 	entryClient uint8 = iota + 1
 	entryServer
-	entryParent
 )
 
 // Entry flags.
@@ -44,7 +45,7 @@ const (
 
 // entry is one piece of pairing state; it holds no pointers.
 type entry struct {
-	key    spanKey // client, parent: its own ID; server: its parent's ID
+	key    spanKey // client: its own ID; server: its parent's ID
 	self   [8]byte // server: its own span ID (for exemplars)
 	commit int64
 	start  int64
@@ -148,8 +149,6 @@ func (a *Aggregator) push(e entry) uint64 {
 		a.st.PendingClients++
 	case entryServer:
 		a.st.PendingServers++
-	default:
-		a.st.RememberedParents++
 	}
 	e.commit = a.commit
 	return a.q.push(e)
@@ -162,8 +161,6 @@ func (a *Aggregator) kill(e *entry) {
 		a.st.PendingClients--
 	case entryServer:
 		a.st.PendingServers--
-	default:
-		a.st.RememberedParents--
 	}
 	e.flags |= flagDead
 }
@@ -196,25 +193,29 @@ func (a *Aggregator) onClient(sc *spanCtx, h uint64, s *otlpwire.Span, r *resInf
 }
 
 // onServer handles the parent side of a SERVER or CONSUMER span with a
-// parent (h: the hash of the parent's key): a live client parent makes a call edge with the client's
+// parent (h, ph: the link and parent-table hashes of the parent's key): a live client parent makes a call edge with the client's
 // duration; a live non-client parent in another service makes an edge
 // with the server's duration; otherwise the span waits for its parent.
-func (a *Aggregator) onServer(sc *spanCtx, h uint64) {
+func (a *Aggregator) onServer(sc *spanCtx, h, ph uint64) {
 	k := spanKey{trace: sc.trace, span: sc.parent}
-	i := a.slotFor(&k, h)
-	l := a.slot(i)
-	if l.self != 0 {
-		if p := a.q.get(l.self); a.live(p) {
-			switch {
-			case p.kind == entryClient:
+	if i := a.findSlot(&k); i != noSlot {
+		if l := a.slot(i); l.self != 0 {
+			if p := a.q.get(l.self); a.live(p) {
 				p.flags |= flagPaired
 				a.pairEdge(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, sc.trace, k.span)
-			case !a.sameService(p.node, sc.node):
-				a.pairEdge(p.node, sc.node, sc.name, sc.start, sc.dur, sc.err, sc.trace, sc.id)
+				return
 			}
-			return
 		}
 	}
+	if node, ok := a.parents.lookup(ph, &k, a.commit-a.pairWait); ok {
+		if !a.sameService(node, sc.node) {
+			a.pairEdge(node, sc.node, sc.name, sc.start, sc.dur, sc.err, sc.trace, sc.id)
+		}
+		return
+	}
+	a.makeRoom(1)
+	i := a.slotFor(&k, h)
+	l := a.slot(i)
 	id := a.push(entry{key: k, self: sc.id, start: sc.start, dur: sc.dur, node: sc.node, name: sc.name,
 		kind: entryServer, flags: sc.flags()})
 	if l.wait == 0 {
@@ -228,21 +229,18 @@ func (a *Aggregator) onServer(sc *spanCtx, h uint64) {
 	e.next = id
 }
 
-// onParent remembers a non-client span (h: the hash of its key) as a
-// potential parent, after
-// pairing it with the server children that wait for it in other services.
+// onParent pairs a non-client span (h: the parent-table hash of its key) with the
+// server children that wait for it in other services, then remembers it
+// in the parent table for the children to come.
 func (a *Aggregator) onParent(sc *spanCtx, h uint64) {
 	k := spanKey{trace: sc.trace, span: sc.id}
-	i := a.slotFor(&k, h)
-	l := a.slot(i)
-	if l.wait != 0 {
-		l.wait, _ = a.pairWaiting(l.wait, sc, false)
+	if i := a.findSlot(&k); i != noSlot {
+		if l := a.slot(i); l.wait != 0 {
+			l.wait, _ = a.pairWaiting(l.wait, sc, false)
+			a.removeIfEmpty(i)
+		}
 	}
-	if !a.replaceSelf(&l.link) {
-		a.removeIfEmpty(i)
-		return
-	}
-	l.self = a.push(entry{key: k, node: sc.node, kind: entryParent})
+	a.parents.insert(h, &k, sc.node, a.commit)
 }
 
 // replaceSelf makes room for a new span with the ID of l: it reports false

@@ -178,7 +178,20 @@ func TestReplayEquivalence(t *testing.T) {
 		seeds = 3
 	}
 	for seed := range uint64(seeds) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { testReplay(t, seed) })
+	}
+	// A parent table of 4 slots: parents are overwritten all the time,
+	// and replay must still give the same answers.
+	defer func() { testParentSlots = 0 }()
+	testParentSlots = 4
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprint("tiny-parents-seed", seed), func(t *testing.T) { testReplay(t, seed) })
+	}
+}
+
+func testReplay(t *testing.T, seed uint64) {
+	{
+		{
 			wl := genWorkload(t, seed, 150)
 			opts := testOptions()
 			full, _ := wl.run(New(opts), wl.events)
@@ -230,7 +243,7 @@ func TestReplayEquivalence(t *testing.T) {
 			if crashes == 0 {
 				t.Fatal("no crash points")
 			}
-		})
+		}
 	}
 }
 
