@@ -31,12 +31,21 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Ready reports readiness; nil means always ready.
 	Ready func() error
+	// Import serves POST /api/v1/import (file upload, see docs/import.md).
+	// Nil leaves the route to API.
+	Import http.Handler
+	// DashboardsDir is a directory of the user's own dashboard definitions,
+	// listed after the built-in ones. Empty means built-in only.
+	DashboardsDir string
 }
 
 // NewHandler returns the handler of the UI and API port.
 func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", o.API)
+	if o.Import != nil {
+		mux.Handle("POST /api/v1/import", o.Import)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

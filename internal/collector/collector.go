@@ -26,6 +26,7 @@ import (
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/otlpgrpc"
 	"github.com/flowscope/flowscope/ingest/otlphttp"
+	"github.com/flowscope/flowscope/ingest/zipkin"
 	"github.com/flowscope/flowscope/internal/config"
 	"github.com/flowscope/flowscope/internal/otlpwire"
 	"github.com/flowscope/flowscope/query"
@@ -42,6 +43,7 @@ type Collector struct {
 
 	grpcServer *grpc.Server
 	otlpHTTP   *http.Server
+	zipkin     *http.Server
 	api        *http.Server
 	listeners  map[string]net.Listener
 
@@ -54,6 +56,7 @@ type Collector struct {
 type Addrs struct {
 	OTLPGRPC string
 	OTLPHTTP string
+	Zipkin   string
 	HTTP     string
 }
 
@@ -79,7 +82,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	c := &Collector{cfg: cfg, logger: logger, DB: db, Registry: reg, listeners: map[string]net.Listener{}, errc: make(chan error, 3)}
+	c := &Collector{cfg: cfg, logger: logger, DB: db, Registry: reg, listeners: map[string]net.Listener{}, errc: make(chan error, 4)}
 	fail := func(err error) (*Collector, error) {
 		for _, l := range c.listeners {
 			l.Close()
@@ -87,7 +90,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		db.Close()
 		return nil, err
 	}
-	for name, addr := range map[string]string{"otlp_grpc": cfg.Receivers.OTLPGRPCAddr, "otlp_http": cfg.Receivers.OTLPHTTPAddr, "http": cfg.HTTPAddr} {
+	for name, addr := range map[string]string{"otlp_grpc": cfg.Receivers.OTLPGRPCAddr, "otlp_http": cfg.Receivers.OTLPHTTPAddr, "zipkin": cfg.Receivers.ZipkinAddr, "http": cfg.HTTPAddr} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fail(fmt.Errorf("listen %s on %s: %w", name, addr, err))
@@ -114,12 +117,21 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
+	c.zipkin = &http.Server{
+		Handler: zipkin.NewHandler(zipkin.HandlerOptions{
+			Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
+			Logger: logger, RequestMetrics: counts,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
 	gw, err := query.NewGatewayHandler(ctx, svc)
 	if err != nil {
 		return fail(fmt.Errorf("query gateway: %w", err))
 	}
 	c.api = &http.Server{
-		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, Ready: func() error {
+		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir, Ready: func() error {
 			if db.Closed() {
 				return errors.New("store closed")
 			}
@@ -131,9 +143,10 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
 	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(c.listeners["otlp_http"])) }()
+	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(c.listeners["zipkin"])) }()
 	go func() { c.errc <- serveErr("http", c.api.Serve(c.listeners["http"])) }()
 	a := c.Addrs()
-	logger.Info("collector started", "data_dir", cfg.DataDir, "otlp_grpc", a.OTLPGRPC, "otlp_http", a.OTLPHTTP, "http", a.HTTP)
+	logger.Info("collector started", "data_dir", cfg.DataDir, "otlp_grpc", a.OTLPGRPC, "otlp_http", a.OTLPHTTP, "zipkin", a.Zipkin, "http", a.HTTP)
 	return c, nil
 }
 
@@ -149,6 +162,7 @@ func (c *Collector) Addrs() Addrs {
 	return Addrs{
 		OTLPGRPC: c.listeners["otlp_grpc"].Addr().String(),
 		OTLPHTTP: c.listeners["otlp_http"].Addr().String(),
+		Zipkin:   c.listeners["zipkin"].Addr().String(),
 		HTTP:     c.listeners["http"].Addr().String(),
 	}
 }
@@ -166,6 +180,9 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		go func() { c.grpcServer.GracefulStop(); close(done) }()
 		if err := c.otlpHTTP.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop otlp http: %w", err))
+		}
+		if err := c.zipkin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop zipkin: %w", err))
 		}
 		select {
 		case <-done:

@@ -36,6 +36,14 @@ type Config struct {
 	// store). It must be positive.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
+	// DashboardsDir is a directory of the user's own dashboard definitions
+	// (*.json, schema in dashboards/README.md), listed by the UI after the
+	// built-in ones. Empty means only the built-in dashboards.
+	DashboardsDir string `yaml:"dashboards_dir"`
+	// MaxImportBytes limits the size of a file uploaded to
+	// POST /api/v1/import. It must be positive.
+	MaxImportBytes int64 `yaml:"max_import_bytes"`
+
 	// Receivers configures the ingest listeners.
 	Receivers Receivers `yaml:"receivers"`
 	// Store configures the embedded store.
@@ -124,6 +132,7 @@ func Default() Config {
 		DataDir:         "./data",
 		HTTPAddr:        "127.0.0.1:8686",
 		ShutdownTimeout: 30 * time.Second,
+		MaxImportBytes:  4 << 30,
 		Receivers: Receivers{
 			OTLPGRPCAddr:    "127.0.0.1:4317",
 			OTLPHTTPAddr:    "127.0.0.1:4318",
@@ -209,6 +218,14 @@ func (c Config) Validate() error {
 		usedBy[norm] = a.key
 	}
 
+	if c.MaxImportBytes <= 0 {
+		bad("max_import_bytes", c.MaxImportBytes, "must be positive")
+	}
+	if c.DashboardsDir != "" {
+		if fi, err := os.Stat(c.DashboardsDir); err != nil || !fi.IsDir() {
+			bad("dashboards_dir", c.DashboardsDir, "must be an existing directory")
+		}
+	}
 	if c.Receivers.MaxRequestBytes <= 0 {
 		bad("receivers.max_request_bytes", c.Receivers.MaxRequestBytes, "must be positive")
 	}
@@ -374,6 +391,10 @@ var settings = []setting{
 		func(c *Config) *int64 { return &c.Receivers.MaxRequestBytes }),
 	stringSetting("http_addr", "http-addr", "ADDR", "UI, REST API, health and self-metrics listen address",
 		func(c *Config) *string { return &c.HTTPAddr }),
+	stringSetting("dashboards_dir", "dashboards-dir", "DIR", "directory of your own dashboard definitions (*.json), shown after the built-in ones",
+		func(c *Config) *string { return &c.DashboardsDir }),
+	bytesSetting("max_import_bytes", "max-import-bytes", "largest file accepted by POST /api/v1/import",
+		func(c *Config) *int64 { return &c.MaxImportBytes }),
 	durationSetting("store.retention", "retention", "how long data is kept (at least 1m)",
 		func(c *Config) *time.Duration { return &c.Store.Retention }),
 	bytesSetting("store.queue_bytes", "store-queue-bytes", "bytes of requests waiting for commit before new ones are refused as overloaded",
