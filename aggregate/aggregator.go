@@ -229,6 +229,9 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 			dur:    clampInt64(s.End - s.Start),
 			err:    s.Status == otlpwire.StatusError,
 		}
+		if s.End == s.Start && durationUnknown(s) {
+			sc.dur = durUnknown
+		}
 		if !rebuild {
 			ow := a.window(sc.start)
 			k := seriesID{node: sc.node, name: sc.name, kind: s.Kind, status: s.Status}
@@ -238,7 +241,11 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 				ow.series[k] = ro
 			}
 			c := ro.Clamped
-			ro.Record(sc.dur, sc.err, Exemplar{TraceID: sc.trace, SpanID: sc.id, Time: sc.start})
+			if sc.dur == durUnknown {
+				ro.RecordUntimed(sc.err)
+			} else {
+				ro.Record(sc.dur, sc.err, Exemplar{TraceID: sc.trace, SpanID: sc.id, Time: sc.start})
+			}
 			a.st.Clamped += ro.Clamped - c
 		}
 		hSelf, hParent := hs[0], hs[1]
@@ -255,6 +262,26 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 			a.onParent(&sc, ps[0])
 		}
 	}
+}
+
+// DurationUnknownAttr is the boolean span attribute that marks a span whose
+// end is unknown (its end equals its start): the Zipkin receiver sets it on
+// a client half without cr or a server half without ss. Such a span counts
+// as a call of its series and edge but its duration is not recorded
+// (Rollup.RecordUntimed).
+const DurationUnknownAttr = "flowscope.duration_unknown"
+
+// durUnknown is the duration of a span marked with DurationUnknownAttr.
+const durUnknown = math.MinInt64
+
+// durationUnknown reports whether s carries DurationUnknownAttr = true.
+func durationUnknown(s *otlpwire.Span) bool {
+	for i := range s.Attrs {
+		if string(s.Attrs[i].Key) == DurationUnknownAttr {
+			return string(s.Attrs[i].Value) == "true"
+		}
+	}
+	return false
 }
 
 func clampInt64(v uint64) int64 {
@@ -369,6 +396,10 @@ func (a *Aggregator) recordEdge(src, dst, name uint32, startNs, dur int64, isErr
 	if r == nil {
 		r = a.geom.NewRollup()
 		ow.edges[k] = r
+	}
+	if dur == durUnknown {
+		r.RecordUntimed(isErr)
+		return
 	}
 	c := r.Clamped
 	ex.Time = startNs

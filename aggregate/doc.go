@@ -53,6 +53,12 @@
 //     without one it is counted in Stats.UnpairedClients. A server span
 //     whose parent never came is counted in Stats.UnpairedServers.
 //
+// A span whose end equals its start and that carries the attribute
+// flowscope.duration_unknown = true (DurationUnknownAttr, set by the Zipkin
+// receiver on halves without their end annotation) counts as a call of its
+// series and of the edges it makes, but its duration is not recorded: the
+// rollup's Count then exceeds its histogram's total count.
+//
 // A held span is live for a span committed at c if it was committed at or
 // after c-PairWait: whether two halves pair depends only on their commit
 // times, not on when Expire ran. A client span whose ID is already held

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
@@ -459,5 +460,61 @@ func TestParseLevel(t *testing.T) {
 	}
 	if _, err := ParseLevel("galaxy"); err == nil {
 		t.Error("ParseLevel(galaxy) succeeded")
+	}
+}
+
+// TestDurationUnknown checks that spans marked with DurationUnknownAttr (and
+// an end equal to their start) count as calls of their series and edges
+// without adding a duration, while the mark on a span that has a duration
+// is ignored.
+func TestDurationUnknown(t *testing.T) {
+	untimed := func(s tspan) tspan {
+		s.dur = 0
+		return s
+	}
+	req := request(
+		feRoot,
+		untimed(feClient), // cs without cr: the edge is a call without latency
+		untimed(cartSrv),  // sr without ss
+		with(cartSrv, func(s *tspan) { s.id = 4; s.parent = 9 }), // marked but timed: recorded
+	)
+	mark := &commonpb.KeyValue{Key: DurationUnknownAttr, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}}
+	spans := func(i int) []*tracepb.Span { return req.ResourceSpans[i].ScopeSpans[0].Spans }
+	for _, sp := range append(spans(0)[1:], spans(1)...) {
+		sp.Attributes = append(sp.Attributes, mark)
+	}
+	a := New(testOptions())
+	a.Apply(1, commitAt(0), parse(t, req))
+	a.Expire(commitAt(0) + int64(time.Minute))
+	ws := a.Flush().Windows
+	merged := NewWindow(0, 1)
+	for _, w := range ws {
+		merged.Merge(w)
+	}
+	timed := func(r *Rollup) int64 { return r.Hist.TotalCount() }
+	var cartCount, cartTimed, feClientCount, feClientTimed int64
+	for k, r := range merged.Series {
+		switch {
+		case k.Node.Service == "cart":
+			cartCount += r.Count
+			cartTimed += timed(r)
+		case k.Node.Service == "frontend" && k.Kind == int32(kClient):
+			feClientCount += r.Count
+			feClientTimed += timed(r)
+		}
+	}
+	if cartCount != 2 || cartTimed != 1 {
+		t.Errorf("cart series: count %d timed %d, want 2 calls of which 1 timed", cartCount, cartTimed)
+	}
+	if feClientCount != 1 || feClientTimed != 0 {
+		t.Errorf("frontend client series: count %d timed %d, want 1 call, none timed", feClientCount, feClientTimed)
+	}
+	if len(merged.Edges) != 1 {
+		t.Fatalf("edges: %v", edgeLines(ws))
+	}
+	for _, r := range merged.Edges {
+		if r.Count != 1 || timed(r) != 0 || len(r.Exemplars) != 0 {
+			t.Errorf("edge: count %d timed %d exemplars %d, want 1 untimed call", r.Count, timed(r), len(r.Exemplars))
+		}
 	}
 }

@@ -112,6 +112,20 @@ func (r *Rollup) Record(durNs int64, isErr bool, ex Exemplar) {
 	}
 }
 
+// RecordUntimed adds one span whose duration is unknown (a Zipkin half
+// without its end, see DurationUnknownAttr) to r: it counts as a call, and
+// as an error if isErr, but adds nothing to the histogram or the
+// exemplars, so Count may exceed the histogram's total count.
+func (r *Rollup) RecordUntimed(isErr bool) {
+	if r.Hist == nil {
+		r.Hist = DefaultGeometry().NewRollup().Hist
+	}
+	r.Count++
+	if isErr {
+		r.Errors++
+	}
+}
+
 // Merge adds o to r losslessly: counts, errors, clamped counts and every
 // histogram bucket add up, and the exemplars keep the slowest of both (at
 // most r's cap, which a zero r takes from o). o is not modified or retained.
