@@ -37,7 +37,7 @@ type Store interface {
 	// first, at most q.Limit of them.
 	FindTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, error)
 	// Correlation returns the summaries of the traces carrying correlation
-	// ID id, newest first, at most limit of them.
+	// ID id, oldest first: the newest limit of them.
 	Correlation(ctx context.Context, id string, limit int) ([]store.TraceSummary, error)
 	// MetricNames returns the metrics that have points in [start, end].
 	MetricNames(ctx context.Context, start, end time.Time) ([]store.MetricInfo, error)

@@ -302,7 +302,8 @@ func (db *DB) FindTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, err
 }
 
 // Correlation returns summaries of every trace with a span (or resource)
-// attribute under one of the correlation keys equal to id, oldest first.
+// attribute under one of the correlation keys equal to id, or a W3C baggage
+// attribute ("baggage", "*.baggage") with such a member, oldest first.
 func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSummary, error) {
 	if limit <= 0 {
 		limit = MaxSearchLimit
@@ -312,7 +313,7 @@ func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSum
 		res := &t.Resources[t.Scopes[s.Scope].Resource]
 		for _, attrs := range [][]otlpwire.Attr{s.Attrs, res.Attrs} {
 			for _, a := range attrs {
-				if db.corr[string(a.Key)] && string(a.Value) == id {
+				if db.carriesCorrelation(a, id) {
 					return true
 				}
 			}
@@ -568,3 +569,18 @@ func (db *DB) Operations(ctx context.Context, service string) ([]Operation, erro
 
 // String returns the ID as 32 lowercase hex digits.
 func (id TraceID) String() string { return hex.EncodeToString(id[:]) }
+
+// carriesCorrelation reports whether attribute a carries correlation ID id:
+// under a correlation key, or as a member of a baggage value.
+func (db *DB) carriesCorrelation(a otlpwire.Attr, id string) bool {
+	if db.corr[string(a.Key)] && string(a.Value) == id {
+		return true
+	}
+	found := false
+	if isBaggageKey(a.Key) {
+		forEachBaggageMember(a.Value, func(key, value []byte) {
+			found = found || db.corr[string(key)] && string(value) == id
+		})
+	}
+	return found
+}

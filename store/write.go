@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -264,11 +265,99 @@ func (db *DB) addAttrTerms(sc *indexScratch, a otlpwire.Attr) {
 		sc.terms[string(sc.buf)] = struct{}{}
 	}
 	if db.corr[string(a.Key)] && len(a.Value) > 0 {
-		sc.buf = append(append(sc.buf[:0], termCorrelation), a.Value...)
-		if _, ok := sc.terms[string(sc.buf)]; !ok {
-			sc.terms[string(sc.buf)] = struct{}{}
-		}
+		sc.addCorrelation(a.Value)
 	}
+	if len(db.corr) > 0 && isBaggageKey(a.Key) {
+		forEachBaggageMember(a.Value, func(key, value []byte) {
+			if db.corr[string(key)] {
+				sc.addCorrelation(value)
+			}
+		})
+	}
+}
+
+func (sc *indexScratch) addCorrelation(id []byte) {
+	sc.buf = append(append(sc.buf[:0], termCorrelation), id...)
+	if _, ok := sc.terms[string(sc.buf)]; !ok {
+		sc.terms[string(sc.buf)] = struct{}{}
+	}
+}
+
+// isBaggageKey reports whether an attribute holds a W3C baggage header
+// value: the key is "baggage" or ends in ".baggage" (as
+// http.request.header.baggage does).
+func isBaggageKey(k []byte) bool {
+	const b = "baggage"
+	return len(k) >= len(b) && string(k[len(k)-len(b):]) == b && (len(k) == len(b) || k[len(k)-len(b)-1] == '.')
+}
+
+// maxBaggageMembers bounds the members of one baggage value looked at (the
+// W3C limit is 64).
+const maxBaggageMembers = 64
+
+// forEachBaggageMember calls f with the key and the percent-decoded value of
+// each member of a W3C baggage value ("k1=v1;prop,k2=v2"), skipping
+// malformed members and empty values. f must not retain its arguments.
+func forEachBaggageMember(v []byte, f func(key, value []byte)) {
+	var dec [maxTermValue]byte
+	for n := 0; len(v) > 0 && n < maxBaggageMembers; n++ {
+		var member []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			member, v = v[:i], v[i+1:]
+		} else {
+			member, v = v, nil
+		}
+		if i := bytes.IndexByte(member, ';'); i >= 0 {
+			member = member[:i] // drop the properties
+		}
+		eq := bytes.IndexByte(member, '=')
+		if eq <= 0 {
+			continue
+		}
+		key := bytes.TrimSpace(member[:eq])
+		val, ok := percentDecode(dec[:0], bytes.TrimSpace(member[eq+1:]))
+		if len(key) == 0 || !ok || len(val) == 0 {
+			continue
+		}
+		f(key, val)
+	}
+}
+
+// percentDecode appends the percent-decoding of s to dst, reporting false
+// for a malformed escape or a result longer than cap(dst).
+func percentDecode(dst, s []byte) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' {
+			if i+2 >= len(s) {
+				return nil, false
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			c = hi<<4 | lo
+			i += 2
+		}
+		if len(dst) == cap(dst) {
+			return nil, false
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func (sc *indexScratch) addTerm(kind byte, a, b string) {
