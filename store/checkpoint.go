@@ -616,6 +616,7 @@ func (db *DB) loadCatalog() error {
 		}
 		meta := tx.Bucket(bucketMeta)
 		db.roll.recSeq = getU64(meta, keyAggRecSeq)
+		db.roll.written = []seqTime{{unix: db.opts.Now().Unix(), seq: db.roll.recSeq}}
 		db.roll.compacted[1] = getU64(meta, keyAggCompact1)
 		db.roll.compacted[2] = getU64(meta, keyAggCompact2)
 		err = tx.Bucket(bucketOps).ForEach(func(k, _ []byte) error {

@@ -45,6 +45,63 @@ type rollupState struct {
 	// unsaved holds flushed windows whose transaction failed; they are
 	// retried at the next flush and shown by queries meanwhile.
 	unsaved []*aggregate.Window
+	// written samples, in order, the record sequence at some times: every
+	// record with a sequence ≤ written[i].seq was written at or before
+	// written[i].unix. Retention uses it so that records of old windows
+	// (imported data) live for the retention period after they were
+	// written; see writtenBefore.
+	written []seqTime
+}
+
+// seqTime is a sample of the record sequence: seq was the last record
+// written at unix.
+type seqTime struct {
+	unix int64
+	seq  uint64
+}
+
+// writtenSampleEvery spaces the samples of rollupState.written. Sparser
+// samples only delay deletions, never advance them.
+const writtenSampleEvery = 60 // seconds
+
+// sampleWritten records that every record so far was written at or before
+// now, keeping samples at least writtenSampleEvery apart except the last,
+// and forgets samples older than the longest rollup retention needs.
+// Called with catMu held.
+func (db *DB) sampleWritten(now int64) {
+	w := db.roll.written
+	n := len(w)
+	switch {
+	case n > 0 && w[n-1].seq == db.roll.recSeq:
+		return
+	case n > 1 && now-w[n-2].unix < writtenSampleEvery:
+		// Move the last sample forward: the samples before it stay at
+		// least writtenSampleEvery apart, and the last one is current.
+		w[n-1] = seqTime{unix: now, seq: db.roll.recSeq}
+	default:
+		w = append(w, seqTime{unix: now, seq: db.roll.recSeq})
+	}
+	oldest := now - int64(slices.Max(db.opts.RollupRetention[:])/time.Second)
+	// Keep the last sample at or before oldest: it bounds the records the
+	// longest-kept tier may delete.
+	i := 0
+	for i+1 < len(w) && w[i+1].unix <= oldest {
+		i++
+	}
+	db.roll.written = append(w[:0], w[i:]...)
+}
+
+// writtenBefore returns the highest record sequence known to have been
+// written at or before cutoff (0 if none). Called with catMu held.
+func (db *DB) writtenBefore(cutoff int64) uint64 {
+	var seq uint64
+	for _, st := range db.roll.written {
+		if st.unix > cutoff {
+			break
+		}
+		seq = st.seq
+	}
+	return seq
 }
 
 func rollupKey(tier int, start int64, recSeq uint64) []byte {
@@ -134,6 +191,7 @@ func (db *DB) flushRollups(expire bool) error {
 		return fmt.Errorf("flush rollups: %w", err)
 	}
 	db.roll.unsaved = nil
+	db.sampleWritten(db.opts.Now().Unix())
 	db.m.flushDuration.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -225,10 +283,18 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 	return taken, nil
 }
 
-// expireRollups deletes rollup records older than their tier's retention,
-// only once they are compacted into the next tier.
+// expireRollups deletes rollup records whose window ended, and that were
+// written, before their tier's retention, only once they are compacted
+// into the next tier. A record of an old window (imported data) is thus
+// kept for the retention period after it was written: the store knows
+// when records were written to within a minute (rollupState.written),
+// and only since it was opened — records written before are taken as
+// written at the open.
 func (db *DB) expireRollups() error {
 	now := db.opts.Now().Unix()
+	db.catMu.Lock()
+	db.sampleWritten(now)
+	db.catMu.Unlock()
 	for tier := 0; tier < numTiers; tier++ {
 		cutoff := now - int64(db.opts.RollupRetention[tier]/time.Second)
 		for {
@@ -238,6 +304,7 @@ func (db *DB) expireRollups() error {
 			if tier+1 < numTiers {
 				compacted = db.roll.compacted[tier+1]
 			}
+			compacted = min(compacted, db.writtenBefore(cutoff))
 			db.catMu.RUnlock()
 			err := db.bolt.View(func(tx *bolt.Tx) error {
 				c := tx.Bucket(bucketRollups).Cursor()
@@ -252,8 +319,11 @@ func (db *DB) expireRollups() error {
 				}
 				return nil
 			})
-			if err != nil || len(keys) == 0 {
+			if err != nil {
 				return err
+			}
+			if len(keys) == 0 {
+				break // this tier is done; the next may have expired records
 			}
 			err = db.bolt.Update(func(tx *bolt.Tx) error {
 				b := tx.Bucket(bucketRollups)

@@ -246,3 +246,55 @@ func rollupCounts(t *testing.T, db *DB) [numTiers]int {
 	}
 	return n
 }
+
+// TestRollupRetentionOfImportedData writes spans whose windows are far
+// older than every rollup retention (an import of old simulator data) and
+// checks that their rollups survive retention passes for the retention
+// period after they were written, then go like any other.
+func TestRollupRetentionOfImportedData(t *testing.T) {
+	now := t0.Add(400 * 24 * time.Hour) // older than the 1h tier's 90 days
+	db := openAgg(t, t.TempDir(), &now)
+	ds := otlptest.Generate(otlptest.Options{Traces: 200, Services: 5, SpansPerTrace: 3, Start: t0, Step: time.Second})
+	want := edgeOracle(ds)
+	writeDataset(t, db, ds, 10)
+	q := aggregate.GraphQuery{Level: aggregate.LevelService}
+	check := func(phase string, wantEdges map[string]int64) {
+		t.Helper()
+		g, err := db.FlowGraph(context.Background(), t0.Add(-time.Hour), t0.Add(time.Hour), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameEdges(t, phase, graphEdges(g), wantEdges)
+	}
+	step := func(d time.Duration) {
+		t.Helper()
+		now = now.Add(d)
+		if err := db.flushRollups(true); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.compactRollups(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.expireRollups(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(time.Minute)
+	step(time.Minute)
+	check("just imported", want)
+	if c := rollupCounts(t, db); c[0] == 0 {
+		t.Fatalf("10 s records deleted at once: %v", c)
+	}
+	step(23 * time.Hour)
+	check("after 23h", want)
+	if c := rollupCounts(t, db); c[0] == 0 {
+		t.Fatalf("10 s records deleted within their retention: %v", c)
+	}
+	step(2 * time.Hour)
+	if c := rollupCounts(t, db); c[0] != 0 || c[2] == 0 {
+		t.Fatalf("after the 10 s tier's retention: %v", c)
+	}
+	check("after 25h", want)
+	step(91 * 24 * time.Hour) // past the 1h tier's retention too
+	check("after 91 days", map[string]int64{})
+}
