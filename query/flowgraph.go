@@ -20,9 +20,9 @@ import (
 // client-side spans of the calls. Latency quantiles are HDR values in
 // nanoseconds.
 
-// summaryPercentiles are the percentiles (0–100, as hdrhistogram-go takes
-// them) of a LatencySummary: p50, p90, p99, p99.9.
-var summaryPercentiles = []float64{50, 90, 99, 99.9}
+// summaryQuantiles are the quantiles of a LatencySummary: p50, p90, p99,
+// p99.9 (nearest rank).
+var summaryQuantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
 // GetFlowGraph implements querypb.QueryServiceServer. With format=vizceral
 // the response carries only vizceral_json (see vizceralJSON). With compare
@@ -125,7 +125,11 @@ func latencySummary(h *hdr.PackedHistogram) *querypb.LatencySummary {
 	if h == nil || h.TotalCount() == 0 {
 		return &querypb.LatencySummary{}
 	}
-	v := h.ValueAtPercentilesSlice(summaryPercentiles)
+	ps := make([]float64, len(summaryQuantiles))
+	for i, q := range summaryQuantiles {
+		ps[i] = nearestRankPercentile(q, h.TotalCount())
+	}
+	v := h.ValueAtPercentilesSlice(ps)
 	return &querypb.LatencySummary{
 		P50:  float64(v[0]),
 		P90:  float64(v[1]),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -23,7 +24,8 @@ import (
 // (PackedHistogram.MergeInto a Histogram of the same geometry): a quantile's
 // value is hdrhistogram's ValueAtQuantile — the highest value equivalent to
 // the bucket holding the rank — and its error bound is the width of that
-// bucket, the exact value lying in [from, to]. Buckets are the histogram's
+// bucket, the exact value lying in [from, to]. The rank is the nearest rank,
+// ceil(q·n) (see nearestRankPercentile). Buckets are the histogram's
 // non-empty equivalent-value ranges, as Histogram.Distribution reports them.
 
 // ExemplarQuantile is the smallest quantile exemplars are shown for: a
@@ -108,7 +110,7 @@ func (d distribution) quantile(q float64) *querypb.LatencyQuantile {
 	if d.h == nil {
 		return lq
 	}
-	v := d.h.ValueAtQuantile(q * 100) // hdrhistogram takes a percentile
+	v := d.h.ValueAtPercentile(nearestRankPercentile(q, d.h.TotalCount()))
 	lq.Value = float64(v)
 	if b, ok := d.bucket(v); ok {
 		lq.From, lq.To = float64(b.From), float64(b.To)
@@ -149,9 +151,6 @@ func latencyResponse(lat *aggregate.Latency, qs []float64) *querypb.GetLatencyRe
 		resp.Quantiles = append(resp.Quantiles, d.quantile(q))
 	}
 	percentiles := make([]float64, len(qs))
-	for i, q := range qs {
-		percentiles[i] = q * 100
-	}
 	for i := range lat.Series {
 		st := &lat.Series[i]
 		step := &querypb.LatencyStep{
@@ -162,6 +161,9 @@ func latencyResponse(lat *aggregate.Latency, qs []float64) *querypb.GetLatencyRe
 		}
 		var values []int64
 		if h := st.Rollup.Hist; h != nil && h.TotalCount() > 0 {
+			for j, q := range qs {
+				percentiles[j] = nearestRankPercentile(q, h.TotalCount())
+			}
 			values = h.ValueAtPercentilesSlice(percentiles)
 		}
 		for j, q := range qs {
@@ -285,4 +287,27 @@ func emptyLike(like *hdr.PackedHistogram) *hdr.PackedHistogram {
 	h := like.Clone()
 	h.Reset()
 	return h
+}
+
+// nearestRankPercentile returns the percentile to give hdrhistogram-go so
+// that it answers the nearest-rank quantile q of n values: the value of
+// rank ceil(q·n), at least 1 — the usual definition (HdrHistogram in Java,
+// spigo's reference answers), which hdrhistogram-go replaces with the
+// rounded rank q·n + ½, a rank lower for small n (p90 of 9 values: the 8th
+// instead of the 9th). hdrhistogram-go takes rank int(p/100·n + ½), so the
+// percentile of rank r is 100·(r − ¼)/n.
+func nearestRankPercentile(q float64, n int64) float64 {
+	if n <= 0 || q <= 0 {
+		return q * 100 // quantile 0: hdrhistogram-go's lowest value
+	}
+	// The epsilon keeps 0.29·100 = 28.999999999999996 from becoming 29
+	// and q·n just above an integer from taking the next rank.
+	r := math.Ceil(q*float64(n) - 1e-9)
+	switch {
+	case r < 1:
+		r = 1
+	case r >= float64(n):
+		return 100
+	}
+	return 100 * (r - 0.25) / float64(n)
 }

@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -294,4 +295,27 @@ func TestFlowGraphRequestErrors(t *testing.T) {
 	f(&querypb.GetFlowGraphRequest{Level: "Service"}, `invalid level "Service"`)
 	f(&querypb.GetFlowGraphRequest{Format: "hdrlog"}, `invalid format "hdrlog": want json or vizceral`)
 	f(&querypb.GetFlowGraphRequest{End: "2024-05-01T00:00:00Z", Start: "2024-05-02T00:00:00Z"}, "invalid end")
+}
+
+// TestNearestRank checks that quantiles are nearest-rank, ceil(q·n), for
+// small and large counts, where hdrhistogram-go's own rounded rank differs
+// (p90 of 9 values is the 9th, not the 8th).
+func TestNearestRank(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 5, 9, 10, 17, 99, 100, 101, 1000, 1001} {
+		h := hdr.New(1, 1<<40, 2)
+		vals := make([]int64, n)
+		for i := range vals {
+			vals[i] = int64(1000 * (i + 1) * (i + 1)) // distinct buckets
+			h.RecordValue(vals[i])
+		}
+		for _, q := range []float64{0.001, 0.25, 0.29, 0.5, 0.9, 0.95, 0.99, 0.999, 1} {
+			rank := int(math.Ceil(q * float64(n)))
+			rank = max(rank, 1)
+			want := vals[rank-1]
+			got := h.ValueAtPercentile(nearestRankPercentile(q, int64(n)))
+			if !h.ValuesAreEquivalent(got, want) {
+				t.Errorf("n=%d q=%v: value %d, want rank %d = %d", n, q, got, rank, want)
+			}
+		}
+	}
 }
