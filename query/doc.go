@@ -72,7 +72,7 @@
 // answers Vizceral's traffic-graph JSON document itself (see vizceral.go),
 // GetLatency with format=hdrlog the HdrHistogram interval log as text/plain;
 // gRPC clients find these in vizceral_json and hdr_log. Latency quantiles are
-// hdrhistogram's values at the percentile, each with the HDR bucket holding
+// nearest-rank values (rank ceil(q·n)) read from the HDR histograms, each with the HDR bucket holding
 // it ([from, to], errorBound its width), computed by merging the store's
 // PackedHistogram into a dense Histogram.
 //
