@@ -4,6 +4,7 @@
 // Usage:
 //
 //	collector [serve] [flags]   run the collector (the default)
+//	collector import [flags] FILE...  import simulator, Zipkin and OTLP/JSON files
 //	collector version           print the version
 //	collector help [serve]      print help
 //
@@ -47,6 +48,7 @@ flow graph and latency distributions of a microservice system.
 
 Commands:
   serve     run the collector (the default when no command is given)
+  import    import spigo, Zipkin and OTLP/JSON files ("import --help")
   version   print the version
   help      print this help; "help serve" lists every setting
 
@@ -68,6 +70,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch cmd {
 	case "serve":
 		return serve(rest, getenv, stderr)
+	case "import":
+		return importCmd(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "collector %s (%s)\n", buildVersion(), runtime.Version())
 		return exitOK
@@ -75,6 +79,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		if len(rest) > 0 && rest[0] == "serve" {
 			config.PrintUsage(stdout)
 			return exitOK
+		}
+		if len(rest) > 0 && rest[0] == "import" {
+			return importCmd([]string{"--help"}, stdout, stdout)
 		}
 		io.WriteString(stdout, usage)
 		return exitOK

@@ -60,10 +60,9 @@ type Addrs struct {
 	HTTP     string
 }
 
-// Start opens the store, binds every listener and starts serving.
-func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collector, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// OpenStore opens the store of cfg.DataDir with the settings of cfg,
+// registering its self-metrics with reg (nil: none).
+func OpenStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer) (*store.DB, error) {
 	db, err := store.Open(cfg.DataDir, store.Options{
 		Retention:       cfg.Store.Retention,
 		QueueBytes:      cfg.Store.QueueBytes,
@@ -81,6 +80,17 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return db, nil
+}
+
+// Start opens the store, binds every listener and starts serving.
+func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collector, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	db, err := OpenStore(cfg, logger, reg)
+	if err != nil {
+		return nil, err
 	}
 	c := &Collector{cfg: cfg, logger: logger, DB: db, Registry: reg, listeners: map[string]net.Listener{}, errc: make(chan error, 4)}
 	fail := func(err error) (*Collector, error) {
@@ -131,12 +141,13 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		return fail(fmt.Errorf("query gateway: %w", err))
 	}
 	c.api = &http.Server{
-		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir, Ready: func() error {
-			if db.Closed() {
-				return errors.New("store closed")
-			}
-			return nil
-		}}),
+		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
+			Import: newImportHandler(db, cfg.MaxImportBytes, logger), Ready: func() error {
+				if db.Closed() {
+					return errors.New("store closed")
+				}
+				return nil
+			}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/flowscope/flowscope/ingest/importer"
+	"github.com/flowscope/flowscope/internal/collector"
+	"github.com/flowscope/flowscope/internal/config"
+)
+
+const importUsage = `Usage: collector import [flags] FILE...
+
+Imports spigo flow JSON (Zipkin v1), spigo Guesstimate (.guess), spigo
+metrics JSON, spigo graph JSON (a declared architecture), spigo architecture
+JSON, Zipkin v1/v2 JSON and OTLP/JSON files (also gzip-compressed). The
+format is detected from the content. Each file is read and checked whole
+before anything of it is sent, so a malformed file changes nothing.
+
+By default the files are uploaded to a running collector (POST
+/api/v1/import on its HTTP port). With --data-dir the store in that
+directory is written directly; no collector may be running on it.
+
+Flags:
+`
+
+// importCmd runs "collector import" and returns the exit code.
+func importCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	to := fs.String("to", "http://127.0.0.1:8686", "URL of a running collector's HTTP port")
+	dataDir := fs.String("data-dir", "", "write the store in `DIR` directly instead of sending to a collector")
+	rebase := fs.String("rebase", "", "shift each file's times so that its latest time is `WHEN`: now, or an RFC 3339 time")
+	format := fs.String("format", "", "the files' `FORMAT` instead of detecting it: "+formatList())
+	arch := fs.String("arch", "", "`NAME` of the architecture stored from a spigo graph or architecture file (default: the file's)")
+	asJSON := fs.Bool("json", false, "print each summary as JSON")
+	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
+	fs.Usage = func() {
+		io.WriteString(stderr, importUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	files := fs.Args()
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "collector import: "+format+"\nRun \"collector import --help\" for the flags.\n", a...)
+		return exitUsage
+	}
+	if len(files) == 0 {
+		return usageErr("no file given")
+	}
+	var opts importer.Options
+	if *format != "" {
+		f, err := importer.ParseFormat(*format)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		opts.Format = f
+	}
+	if _, err := collector.ParseRebase(*rebase, time.Now()); err != nil {
+		return usageErr("%v", err)
+	}
+	opts.ArchName = *arch
+	mode := *progress
+	if mode == "auto" {
+		mode = "lines"
+		if isTerminal(stderr) {
+			mode = "bar"
+		}
+	}
+	if mode != "bar" && mode != "lines" && mode != "none" {
+		return usageErr("invalid --progress %q: want auto, bar, lines or none", *progress)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var run func(ctx context.Context, path string, opts importer.Options, show *progressShow) (importer.Summary, error)
+	if *dataDir != "" {
+		cfg := config.Default()
+		cfg.DataDir = *dataDir
+		db, err := collector.OpenStore(cfg, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "collector import: %v (is a collector running on %s? then import with --to)\n", err, *dataDir)
+			return exitError
+		}
+		defer func() {
+			if err := db.Close(); err != nil {
+				fmt.Fprintf(stderr, "collector import: close store: %v\n", err)
+			}
+		}()
+		run = func(ctx context.Context, path string, opts importer.Options, show *progressShow) (importer.Summary, error) {
+			in, err := importer.FileInput(path)
+			if err != nil {
+				return importer.Summary{}, err
+			}
+			opts.Progress = show.update
+			return importer.Import(ctx, in, importer.StoreSink(db), opts)
+		}
+	} else {
+		base, err := url.Parse(*to)
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			return usageErr("invalid --to %q: want a URL like http://127.0.0.1:8686", *to)
+		}
+		run = func(ctx context.Context, path string, _ importer.Options, show *progressShow) (importer.Summary, error) {
+			return upload(ctx, base, path, *format, *rebase, *arch, show)
+		}
+	}
+
+	failed := 0
+	for _, path := range files {
+		show := newProgressShow(mode, path, stderr)
+		if *rebase != "" {
+			opts.Rebase, _ = collector.ParseRebase(*rebase, time.Now())
+		}
+		sum, err := run(ctx, path, opts, show)
+		show.done()
+		if err != nil {
+			failed++
+			fmt.Fprintf(stderr, "collector import: %s: %v\n", path, err)
+			if sum.Requests > 0 {
+				fmt.Fprintf(stderr, "collector import: %s: partly imported before the failure:\n", path)
+				printSummary(stderr, sum)
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(sum)
+		} else {
+			printSummary(stdout, sum)
+		}
+	}
+	if failed > 0 {
+		return exitError
+	}
+	return exitOK
+}
+
+func formatList() string {
+	var names []string
+	for _, f := range importer.Formats() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// upload sends the file at path to a collector's POST /api/v1/import and
+// returns the summary it answers.
+func upload(ctx context.Context, base *url.URL, path, format, rebase, arch string, show *progressShow) (importer.Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return importer.Summary{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return importer.Summary{}, err
+	}
+	q := url.Values{"name": {fileBase(path)}}
+	for k, v := range map[string]string{"format": format, "rebase": rebase, "arch": arch} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	u := base.JoinPath(collector.ImportPath)
+	u.RawQuery = q.Encode()
+	body := &countingReader{r: f, total: fi.Size(), show: show}
+	req, err := http.NewRequestWithContext(ctx, "POST", u.String(), body)
+	if err != nil {
+		return importer.Summary{}, err
+	}
+	req.ContentLength = fi.Size()
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return importer.Summary{}, fmt.Errorf("send to %s: %w (is a collector running there? or import with --data-dir)", base, err)
+	}
+	defer resp.Body.Close()
+	show.uploaded()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return importer.Summary{}, fmt.Errorf("read the answer of %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error   string
+			Summary *importer.Summary
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			return importer.Summary{}, fmt.Errorf("%s: %s: %s", u.Redacted(), resp.Status, bytes.TrimSpace(raw))
+		}
+		var sum importer.Summary
+		if e.Summary != nil {
+			sum = *e.Summary
+		}
+		return sum, errors.New(e.Error)
+	}
+	var sum importer.Summary
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		return importer.Summary{}, fmt.Errorf("decode the summary from %s: %w", u.Redacted(), err)
+	}
+	return sum, nil
+}
+
+func fileBase(path string) string {
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+// countingReader reports the bytes read from r to show.
+type countingReader struct {
+	r     io.Reader
+	n     int64
+	total int64
+	show  *progressShow
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.show.update(importer.Progress{Pass: 0, Bytes: c.n, Total: c.total})
+	return n, err
+}
+
+// progressShow displays the progress of one file: a bar on a terminal,
+// a line every few seconds otherwise, or nothing.
+type progressShow struct {
+	mode     string
+	name     string
+	w        io.Writer
+	bar      *progressbar.ProgressBar
+	pass     int
+	last     time.Time
+	lastLine string
+}
+
+func newProgressShow(mode, name string, w io.Writer) *progressShow {
+	return &progressShow{mode: mode, name: name, w: w, pass: -1}
+}
+
+// passLabel names a pass: 0 upload, 1 check, 2 send.
+var passLabel = map[int]string{0: "upload", 1: "check", 2: "import"}
+
+func (p *progressShow) update(pr importer.Progress) {
+	switch p.mode {
+	case "none":
+		return
+	case "bar":
+		if pr.Pass != p.pass {
+			if p.bar != nil {
+				p.bar.Finish()
+			}
+			p.pass = pr.Pass
+			p.bar = progressbar.NewOptions64(pr.Total,
+				progressbar.OptionSetWriter(p.w),
+				progressbar.OptionSetDescription(fmt.Sprintf("%s %s", passLabel[pr.Pass], fileBase(p.name))),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionShowCount(),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
+				progressbar.OptionSetWidth(30),
+			)
+		}
+		p.bar.Set64(pr.Bytes)
+	case "lines":
+		now := time.Now()
+		if pr.Pass == p.pass && now.Sub(p.last) < 2*time.Second && (pr.Total <= 0 || pr.Bytes < pr.Total) {
+			return
+		}
+		p.pass, p.last = pr.Pass, now
+		line := fmt.Sprintf("%s %s: %s", passLabel[pr.Pass], p.name, byteCount(pr.Bytes))
+		if pr.Total > 0 {
+			line += fmt.Sprintf(" of %s (%.0f%%)", byteCount(pr.Total), 100*float64(pr.Bytes)/float64(pr.Total))
+		}
+		if pr.Spans > 0 {
+			line += fmt.Sprintf(", %d spans", pr.Spans)
+		}
+		if pr.Points > 0 {
+			line += fmt.Sprintf(", %d points", pr.Points)
+		}
+		if line != p.lastLine {
+			fmt.Fprintln(p.w, line)
+			p.lastLine = line
+		}
+	}
+}
+
+// uploaded marks the end of an upload: the collector is importing.
+func (p *progressShow) uploaded() {
+	if p.bar != nil {
+		p.bar.Finish()
+		p.bar = nil
+	}
+	if p.mode == "lines" {
+		fmt.Fprintf(p.w, "import %s: uploaded, the collector is importing it\n", p.name)
+	}
+}
+
+func (p *progressShow) done() {
+	if p.bar != nil {
+		p.bar.Finish()
+		p.bar = nil
+	}
+}
+
+func byteCount(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// printSummary writes a summary as aligned "key: value" lines.
+func printSummary(w io.Writer, s importer.Summary) {
+	fmt.Fprintf(w, "%s: %s, %s\n", s.Name, s.Format, byteCount(s.Bytes))
+	line := func(k string, format string, a ...any) {
+		fmt.Fprintf(w, "  %-13s %s\n", k+":", fmt.Sprintf(format, a...))
+	}
+	if s.Spans > 0 || s.OTLPSpans > 0 {
+		line("spans", "%d (%d OTLP spans, %d sent)", s.Spans, s.OTLPSpans, s.SentSpans)
+		line("traces", "%d", s.Traces)
+	}
+	if len(s.Services) > 0 {
+		line("services", "%d: %s", len(s.Services), strings.Join(s.Services, ", "))
+	}
+	if s.UnnamedSpans > 0 {
+		line("unnamed", "%d spans without a service name (shown as unknown_service)", s.UnnamedSpans)
+	}
+	if s.MetricPoints > 0 {
+		line("points", "%d (%d sent)", s.MetricPoints, s.SentPoints)
+	}
+	if !s.Start.IsZero() {
+		line("time range", "%s to %s", s.Start.UTC().Format(time.RFC3339Nano), s.End.UTC().Format(time.RFC3339Nano))
+	}
+	if s.Shift != 0 {
+		line("rebased by", "%s", s.Shift.Round(time.Second))
+	}
+	if s.Architecture != nil {
+		line("architecture", "%s (%d nodes, %d edges)", s.Architecture.Name, s.Architecture.Nodes, s.Architecture.Edges)
+	}
+	line("rejected", "%d", s.Rejected)
+	for _, r := range s.Rejects {
+		line("", "%d: %s", r.Count, r.Reason)
+	}
+	for _, wn := range s.Warnings {
+		line("warning", "%s", wn)
+	}
+	line("requests", "%d (%d retried), %s", s.Requests, s.Retries, s.Elapsed.Round(time.Millisecond))
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
