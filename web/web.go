@@ -5,16 +5,25 @@
 // # Routes
 //
 //	/api/...   the query API (grpc-gateway), see query/API.md
+//	/api/v1/dashboards, /api/v1/dashboards/{id}
+//	           the dashboard definitions (built-in and DashboardsDir), see docs/dashboards.md
+//	/api/v1/import (POST) the file import, when Options.Import is set
 //	/healthz   200 "ok" while the process serves HTTP
 //	/readyz    200 "ready" when the store is open and receivers listen; 503 with the reason otherwise
 //	/metrics   self-metrics, Prometheus text exposition
-//	/          the embedded UI
+//	/          the embedded UI (static/: ES modules, CSS, no build step), see docs/ui.md
+//
+// Every response of the UI carries a Content-Security-Policy that allows
+// only scripts from this origin, so nothing derived from span data can run
+// even if it reached the page as markup (the UI renders it as text).
 package web
 
 import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +52,9 @@ type Options struct {
 func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", o.API)
+	dh := dashboardHandler{dir: o.DashboardsDir}
+	mux.HandleFunc("GET /api/v1/dashboards", dh.list)
+	mux.HandleFunc("GET /api/v1/dashboards/{id}", dh.get)
 	if o.Import != nil {
 		mux.Handle("POST /api/v1/import", o.Import)
 	}
@@ -68,8 +80,38 @@ func NewHandler(o Options) http.Handler {
 	if err != nil {
 		panic("BUG: embedded static dir: " + err.Error())
 	}
-	mux.Handle("/", securityHeaders(http.FileServerFS(sub)))
+	mux.Handle("/", securityHeaders(staticFiles(sub)))
 	return mux
+}
+
+// contentTypes pins the types of the UI's assets rather than trusting the
+// host's mime tables (a module script served as text/plain does not run).
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".json": "application/json",
+	".txt":  "text/plain; charset=utf-8",
+}
+
+// staticFiles serves the embedded UI. Embedded files carry no modification
+// time, so the browser is told to revalidate: an upgraded binary's UI is
+// picked up at once.
+func staticFiles(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasSuffix(p, "/") {
+			p += "index.html"
+		}
+		if ct, ok := contentTypes[path.Ext(p)]; ok {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
 }
 
 // securityHeaders forbids inline scripts from other origins and framing.
@@ -78,6 +120,7 @@ func securityHeaders(h http.Handler) http.Handler {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		h.ServeHTTP(w, r)
 	})
 }

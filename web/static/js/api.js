@@ -1,0 +1,98 @@
+// The REST API client: GET JSON from /api/v1 (query/API.md) and the import
+// upload. Errors carry the server's message ({"code","message"} or {"error"}).
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export const enc = encodeURIComponent;
+
+function query(params) {
+  if (!params) return '';
+  const q = params instanceof URLSearchParams ? params : new URLSearchParams();
+  if (!(params instanceof URLSearchParams)) {
+    for (const [k, v] of Object.entries(params)) {
+      if (v == null || v === '') continue;
+      if (Array.isArray(v)) v.forEach(x => q.append(k, x));
+      else q.set(k, String(v));
+    }
+  }
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+// get fetches /api/v1+path with params and returns the decoded JSON.
+export async function get(path, params, opts = {}) {
+  const url = '/api/v1' + path + query(params);
+  let resp;
+  try {
+    resp = await fetch(url, {signal: opts.signal, headers: {Accept: 'application/json'}, cache: 'no-store'});
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'cannot reach the collector: ' + e.message);
+  }
+  const text = await resp.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!resp.ok) {
+    const msg = body && (body.message || body.error) ? body.message || body.error : text.slice(0, 300) || resp.statusText;
+    throw new ApiError(resp.status, `${resp.status}: ${msg}`);
+  }
+  return body;
+}
+
+// upload POSTs a file to /api/v1/import with progress callbacks; resolves
+// to {status, body} (body parsed as JSON when possible).
+export function upload(file, params, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/v1/import' + query(params));
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.upload.onprogress = e => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = xhr.responseText;
+      }
+      resolve({status: xhr.status, body});
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'upload failed: network error'));
+    xhr.onabort = () => reject(new ApiError(0, 'upload cancelled'));
+    xhr.send(file);
+  });
+}
+
+// Small caches for lists that many views share.
+export async function services(range) {
+  return (await serviceList(range)).map(s => s.name);
+}
+
+// serviceList returns [{name, spanCount, errorCount}] sorted by name.
+export async function serviceList(range) {
+  const r = await get('/services', range);
+  return r.services || [];
+}
+
+export async function operations(service) {
+  if (!service) return [];
+  const r = await get('/services/' + enc(service) + '/operations');
+  return r.operations || [];
+}
+
+export async function architectures() {
+  try {
+    const r = await get('/architectures');
+    return r.architectures || [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,817 @@
+// FlowMap draws a flow graph (GET /api/v1/flowgraph: nodes and edges) on a
+// canvas: pan (drag the background), zoom (wheel), drag nodes, hover
+// tooltips, click to select, animated flow particles. Edge width grows with
+// the request rate; colour shows the error rate and the p99 against a
+// threshold; declared-only edges are dashed and observed-only ones
+// highlighted. Node positions are kept by id in opts.positions, so
+// refreshes and remounts keep the layout; only new nodes are placed.
+//
+// Canvas keeps 300 nodes / 1,000 edges cheap: edges are batched into one
+// path per style, the layout runs within a per-frame time budget and stops
+// when its energy is spent, and labels are drawn only where they fit.
+// Every label is canvas text: nothing here is parsed as markup.
+import {h, replace} from './dom.js';
+import * as fmt from './fmt.js';
+import {place, Simulation, hash} from './layout.js';
+
+const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+const SEP = '->';
+
+function cssColors(el) {
+  const cs = getComputedStyle(el);
+  const v = (name, dflt) => cs.getPropertyValue(name).trim() || dflt;
+  return {
+    ok: v('--map-ok', '#6b8fc7'),
+    slow: v('--map-slow', '#d9a400'),
+    warn: v('--map-warn', '#f08c3a'),
+    err: v('--map-err', '#e5484d'),
+    declared: v('--map-declared', '#8a94a3'),
+    observedOnly: v('--map-observed-only', '#d05ce3'),
+    node: v('--map-node', '#3d7be0'),
+    nodeVirtual: v('--map-node-virtual', '#6d7785'),
+    nodeStroke: v('--map-node-stroke', '#0d1117'),
+    text: v('--text', '#d6dde6'),
+    textDim: v('--text-dim', '#8b95a3'),
+    select: v('--map-select', '#ffffff'),
+    match: v('--map-match', '#ffd33d'),
+  };
+}
+
+export function edgeKey(source, target) {
+  return source + SEP + target;
+}
+
+function distToSeg(px, py, x1, y1, x2, y2) {
+  const dx = x2 - x1, dy = y2 - y1;
+  const l2 = dx * dx + dy * dy;
+  let t = l2 ? ((px - x1) * dx + (py - y1) * dy) / l2 : 0;
+  t = Math.max(0, Math.min(1, t));
+  return Math.hypot(px - (x1 + t * dx), py - (y1 + t * dy));
+}
+
+export class FlowMap {
+  // opts: positions (Map id → saved position), thresholdMs, minRate,
+  // particles, onSelect({type:'node'|'edge', ...} | null), onFocus(id),
+  // testid, static (no refresh: layout still runs).
+  constructor(container, opts = {}) {
+    this.opts = Object.assign({thresholdMs: 0, minRate: 0, particles: true, positions: new Map()}, opts);
+    this.root = h('div', {class: 'flowmap', testid: opts.testid || 'flowmap'});
+    this.canvas = h('canvas', {class: 'flowmap-canvas', testid: 'flowmap-canvas', role: 'img', 'aria-label': 'Flow graph'});
+    this.tip = h('div', {class: 'flowmap-tip', hidden: true, testid: 'map-tooltip'});
+    this.root.append(this.canvas, this.tip);
+    container.appendChild(this.root);
+    this.ctx = this.canvas.getContext('2d');
+    this.colors = cssColors(this.root);
+    this.nodes = new Map();
+    this.nodeList = [];
+    this.edges = [];
+    this.edgeByKey = new Map();
+    this.view = {k: 1, x: 0, y: 0};
+    this.userView = false;
+    this.sim = new Simulation();
+    this.focus = null;
+    this.hover = null;
+    this.selected = null;
+    this.matches = new Set();
+    this.W = 0;
+    this.H = 0;
+    this.dpr = 1;
+    this.dirty = true;
+    this.stats = {created: performance.now(), firstDataAt: 0, firstDrawAt: 0, draws: 0, drawTimes: [], updates: 0, lastDrawMs: 0, lastUpdateMs: 0, layoutMs: 0};
+    this.frame = this.frame.bind(this);
+    this.ro = new ResizeObserver(() => this.resize());
+    this.ro.observe(this.root);
+    this.resize();
+    this.bindEvents();
+    this.raf = requestAnimationFrame(this.frame);
+    this.onScheme = () => {
+      this.colors = cssColors(this.root);
+      this.dirty = true;
+    };
+    this.mq = window.matchMedia('(prefers-color-scheme: light)');
+    this.mq.addEventListener('change', this.onScheme);
+    window.addEventListener('flowscope-theme', this.onScheme);
+  }
+
+  destroy() {
+    this.destroyed = true;
+    cancelAnimationFrame(this.raf);
+    this.ro.disconnect();
+    this.mq.removeEventListener('change', this.onScheme);
+    window.removeEventListener('flowscope-theme', this.onScheme);
+    this.savePositions();
+    this.root.remove();
+  }
+
+  resize() {
+    const r = this.root.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.max(50, Math.floor(r.width)), H = Math.max(50, Math.floor(r.height));
+    if (W === this.W && H === this.H && dpr === this.dpr) return;
+    this.W = W;
+    this.H = H;
+    this.dpr = dpr;
+    this.canvas.width = Math.floor(W * dpr);
+    this.canvas.height = Math.floor(H * dpr);
+    this.canvas.style.width = W + 'px';
+    this.canvas.style.height = H + 'px';
+    if (!this.userView) this.fit();
+    this.dirty = true;
+  }
+
+  // setData merges a new graph, keeping the positions of known nodes.
+  setData(g) {
+    const t0 = performance.now();
+    const next = new Map();
+    const fresh = [];
+    const get = (id, data) => {
+      let n = next.get(id);
+      if (n) return n;
+      n = this.nodes.get(id);
+      if (!n) {
+        n = {id, x: 0, y: 0, vx: 0, vy: 0, placed: false, moving: false};
+        const p = this.opts.positions.get(id);
+        if (p) Object.assign(n, {x: p.x, y: p.y, homeX: p.homeX, homeY: p.homeY, pinned: p.pinned, placed: true});
+        else fresh.push(n);
+      }
+      n.data = data;
+      next.set(id, n);
+      return n;
+    };
+    for (const nd of g.nodes || []) get(nd.id, nd);
+    const edges = [];
+    const byKey = new Map();
+    for (const ed of g.edges || []) {
+      const s = next.get(ed.source) || get(ed.source, {id: ed.source, virtual: false});
+      const t = next.get(ed.target) || get(ed.target, {id: ed.target, virtual: !!ed.virtual});
+      const e = {key: edgeKey(ed.source, ed.target), s, t, data: ed};
+      edges.push(e);
+      byKey.set(e.key, e);
+    }
+    for (const e of edges) e.bidir = e.s !== e.t && byKey.has(edgeKey(e.t.id, e.s.id));
+    this.nodes = next;
+    this.nodeList = [...next.values()];
+    this.edges = edges;
+    this.edgeByKey = byKey;
+    const plain = (g.edges || []).map(e => ({source: e.source, target: e.target}));
+    if (fresh.length) {
+      const lt = performance.now();
+      place(fresh, plain, this.nodeList);
+      for (const n of fresh) n.moving = true;
+      this.stats.layoutMs += performance.now() - lt;
+    }
+    this.sim.reset(this.nodeList, this.edges, fresh.length ? (fresh.length === this.nodeList.length ? 1 : 0.6) : 0);
+    if (fresh.length && fresh.length === this.nodeList.length) {
+      // A new graph: spend up to 60 ms on the layout before the first
+      // frame, so that it appears nearly settled; frames finish the rest.
+      const lt = performance.now();
+      while (performance.now() - lt < 60 && this.sim.tick());
+      this.stats.layoutMs += performance.now() - lt;
+    }
+    let maxRate = 0, maxNode = 0;
+    for (const e of edges) maxRate = Math.max(maxRate, fmt.num(e.data.rate));
+    for (const n of this.nodeList) maxNode = Math.max(maxNode, fmt.num(n.data.requestRate));
+    this.maxRate = maxRate;
+    this.maxNodeRate = maxNode;
+    if (this.selected && !this.lookup(this.selected)) this.selected = null;
+    this.computeVisible();
+    if (!this.stats.firstDataAt) this.stats.firstDataAt = t0;
+    this.stats.updates++;
+    this.stats.lastUpdateMs = performance.now() - t0;
+    if (!this.userView) this.fit();
+    this.dirty = true;
+  }
+
+  lookup(sel) {
+    if (!sel) return null;
+    return sel.type === 'node' ? this.nodes.get(sel.id) : this.edgeByKey.get(edgeKey(sel.source, sel.target));
+  }
+
+  setOptions(o) {
+    Object.assign(this.opts, o);
+    this.computeVisible();
+    this.dirty = true;
+  }
+
+  // setFocus shows only the neighbourhood of id: up hops of callers and
+  // down hops of callees. null shows everything.
+  setFocus(f) {
+    this.focus = f && f.id ? f : null;
+    this.computeVisible();
+    this.userView = false;
+    this.fit();
+    this.dirty = true;
+  }
+
+  setMatches(ids) {
+    this.matches = new Set(ids);
+    this.dirty = true;
+  }
+
+  select(sel) {
+    this.selected = sel;
+    this.dirty = true;
+  }
+
+  computeVisible() {
+    let vis = null;
+    const f = this.focus;
+    if (f && this.nodes.has(f.id)) {
+      vis = new Set([f.id]);
+      const walk = (hops, next) => {
+        let frontier = [f.id];
+        for (let i = 0; i < hops && frontier.length; i++) {
+          const nf = [];
+          for (const e of this.edges) {
+            const [from, to] = next(e);
+            if (frontier.includes(from) && !vis.has(to)) {
+              vis.add(to);
+              nf.push(to);
+            }
+          }
+          frontier = nf;
+        }
+      };
+      walk(f.down ?? 1, e => [e.s.id, e.t.id]);
+      walk(f.up ?? 1, e => [e.t.id, e.s.id]);
+    }
+    for (const n of this.nodeList) n.visible = !vis || vis.has(n.id);
+    const minRate = Number(this.opts.minRate) || 0;
+    for (const e of this.edges) {
+      const d = e.data;
+      const belowRate = minRate > 0 && fmt.num(d.calls) > 0 && fmt.num(d.rate) < minRate;
+      e.visible = e.s.visible && e.t.visible && !belowRate;
+    }
+  }
+
+  radius(n) {
+    const r = fmt.num(n.data.requestRate);
+    return 6 + (this.maxNodeRate > 0 ? 9 * Math.sqrt(r / this.maxNodeRate) : 0);
+  }
+
+  edgeWidth(e) {
+    const r = fmt.num(e.data.rate);
+    return 1 + (this.maxRate > 0 ? 7 * (r / this.maxRate) : 0);
+  }
+
+  thresholdNs() {
+    return (Number(this.opts.thresholdMs) || 0) * 1e6;
+  }
+
+  edgeColor(e) {
+    const d = e.data, C = this.colors;
+    if (d.declared === 'declared_only') return C.declared;
+    const calls = fmt.num(d.calls);
+    const er = d.errorRate != null ? fmt.num(d.errorRate) : calls ? fmt.num(d.errors) / calls : 0;
+    if (er >= 0.05) return C.err;
+    if (er >= 0.01) return C.warn;
+    const th = this.thresholdNs();
+    if (th > 0 && fmt.num(d.latency && d.latency.p99) > th) return C.slow;
+    return C.ok;
+  }
+
+  nodeColor(n) {
+    const d = n.data, C = this.colors;
+    const er = fmt.num(d.errorRate);
+    if (er >= 0.05) return C.err;
+    if (er >= 0.01) return C.warn;
+    const th = this.thresholdNs();
+    if (th > 0 && fmt.num(d.latency && d.latency.p99) > th) return C.slow;
+    return d.virtual ? C.nodeVirtual : C.node;
+  }
+
+  geom(e) {
+    const s = e.s, t = e.t;
+    if (s === t) {
+      const r = this.radius(s);
+      return {loop: true, cx: s.x, cy: s.y - r - 9, rr: 9};
+    }
+    const dx = t.x - s.x, dy = t.y - s.y;
+    const d = Math.hypot(dx, dy) || 1;
+    const ux = dx / d, uy = dy / d;
+    const off = e.bidir ? 5 : 0;
+    const ox = -uy * off, oy = ux * off;
+    const rs = this.radius(s), rt = this.radius(t);
+    return {x1: s.x + ux * rs + ox, y1: s.y + uy * rs + oy, x2: t.x - ux * (rt + 2) + ox, y2: t.y - uy * (rt + 2) + oy, ux, uy};
+  }
+
+  // fit scales and centres the visible nodes into the canvas.
+  fit() {
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const n of this.nodeList) {
+      if (!n.visible) continue;
+      x0 = Math.min(x0, n.x);
+      y0 = Math.min(y0, n.y);
+      x1 = Math.max(x1, n.x);
+      y1 = Math.max(y1, n.y);
+    }
+    if (!Number.isFinite(x0)) return;
+    const padL = 80, padR = 80, padT = 30, padB = this.opts.padBottom ?? 84;
+    const bw = Math.max(1, x1 - x0), bh = Math.max(1, y1 - y0);
+    const k = Math.max(0.03, Math.min((this.W - padL - padR) / bw, (this.H - padT - padB) / bh, 1.6));
+    this.view.k = k;
+    this.view.x = padL + (this.W - padL - padR - bw * k) / 2 - x0 * k;
+    this.view.y = padT + (this.H - padT - padB - bh * k) / 2 - y0 * k;
+    this.dirty = true;
+  }
+
+  resetView() {
+    this.userView = false;
+    this.fit();
+  }
+
+  // relayout forgets every position and lays the graph out again.
+  relayout() {
+    for (const n of this.nodeList) {
+      n.placed = false;
+      n.pinned = false;
+      n.homeX = undefined;
+      n.homeY = undefined;
+      this.opts.positions.delete(n.id);
+    }
+    place(this.nodeList, this.edges.map(e => ({source: e.s.id, target: e.t.id})), this.nodeList);
+    for (const n of this.nodeList) n.moving = true;
+    this.sim.alpha = 0;
+    this.sim.reset(this.nodeList, this.edges, 1);
+    this.resetView();
+  }
+
+  centerOn(id) {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    const k = Math.max(this.view.k, 0.9);
+    this.view = {k, x: this.W / 2 - n.x * k, y: this.H / 2 - n.y * k};
+    this.userView = true;
+    this.dirty = true;
+  }
+
+  savePositions() {
+    for (const n of this.nodeList) this.opts.positions.set(n.id, {x: n.x, y: n.y, homeX: n.homeX, homeY: n.homeY, pinned: n.pinned});
+  }
+
+  toWorld(sx, sy) {
+    return [(sx - this.view.x) / this.view.k, (sy - this.view.y) / this.view.k];
+  }
+
+  nodeAt(sx, sy) {
+    const [wx, wy] = this.toWorld(sx, sy);
+    const slack = 4 / this.view.k;
+    let best = null, bd = Infinity;
+    for (const n of this.nodeList) {
+      if (!n.visible) continue;
+      const d = Math.hypot(n.x - wx, n.y - wy);
+      if (d <= this.radius(n) + slack && d < bd) {
+        best = n;
+        bd = d;
+      }
+    }
+    return best;
+  }
+
+  edgeAt(sx, sy) {
+    const [wx, wy] = this.toWorld(sx, sy);
+    let best = null, bd = Infinity;
+    for (const e of this.edges) {
+      if (!e.visible) continue;
+      const g = this.geom(e);
+      const d = g.loop ? Math.abs(Math.hypot(wx - g.cx, wy - g.cy) - g.rr) : distToSeg(wx, wy, g.x1, g.y1, g.x2, g.y2);
+      const tol = (Math.max(5, this.edgeWidth(e) / 2 + 3)) / this.view.k;
+      if (d <= tol && d < bd) {
+        best = e;
+        bd = d;
+      }
+    }
+    return best;
+  }
+
+  hitAt(sx, sy) {
+    const n = this.nodeAt(sx, sy);
+    if (n) return {type: 'node', id: n.id};
+    const e = this.edgeAt(sx, sy);
+    if (e) return {type: 'edge', source: e.s.id, target: e.t.id};
+    return null;
+  }
+
+  bindEvents() {
+    const c = this.canvas;
+    let drag = null;
+    const pos = ev => {
+      const r = c.getBoundingClientRect();
+      return [ev.clientX - r.left, ev.clientY - r.top];
+    };
+    c.addEventListener('pointerdown', ev => {
+      if (ev.button !== 0) return;
+      const [sx, sy] = pos(ev);
+      const n = this.nodeAt(sx, sy);
+      drag = {sx, sy, node: n, moved: false, vx: this.view.x, vy: this.view.y};
+      c.setPointerCapture(ev.pointerId);
+    });
+    c.addEventListener('pointermove', ev => {
+      const [sx, sy] = pos(ev);
+      if (drag) {
+        const dx = sx - drag.sx, dy = sy - drag.sy;
+        if (!drag.moved && Math.hypot(dx, dy) < 4) return;
+        drag.moved = true;
+        this.hideTip();
+        if (drag.node) {
+          const [wx, wy] = this.toWorld(sx, sy);
+          Object.assign(drag.node, {x: wx, y: wy, homeX: wx, homeY: drag.node.homeY != null ? wy : undefined, pinned: true, moving: false, vx: 0, vy: 0});
+        } else {
+          this.view.x = drag.vx + dx;
+          this.view.y = drag.vy + dy;
+          this.userView = true;
+        }
+        this.dirty = true;
+        return;
+      }
+      this.hoverAt(sx, sy);
+    });
+    const end = ev => {
+      if (!drag) return;
+      const d = drag;
+      drag = null;
+      if (d.moved) {
+        if (d.node) this.savePositions();
+        return;
+      }
+      const [sx, sy] = pos(ev);
+      const hit = this.hitAt(sx, sy);
+      this.selected = hit;
+      this.dirty = true;
+      if (this.opts.onSelect) this.opts.onSelect(hit, this.lookup(hit));
+    };
+    c.addEventListener('pointerup', end);
+    c.addEventListener('pointercancel', () => (drag = null));
+    c.addEventListener('pointerleave', () => {
+      this.hover = null;
+      this.hideTip();
+      this.dirty = true;
+    });
+    c.addEventListener('dblclick', ev => {
+      const [sx, sy] = pos(ev);
+      const n = this.nodeAt(sx, sy);
+      if (n && this.opts.onFocus) this.opts.onFocus(n.id);
+    });
+    c.addEventListener('wheel', ev => {
+      ev.preventDefault();
+      const [sx, sy] = pos(ev);
+      const f = Math.exp(-ev.deltaY * (ev.deltaMode ? 0.05 : 0.0015));
+      this.zoomAt(sx, sy, f);
+    }, {passive: false});
+  }
+
+  zoomAt(sx, sy, f) {
+    const k = Math.max(0.03, Math.min(8, this.view.k * f));
+    const [wx, wy] = this.toWorld(sx, sy);
+    this.view.k = k;
+    this.view.x = sx - wx * k;
+    this.view.y = sy - wy * k;
+    this.userView = true;
+    this.dirty = true;
+  }
+
+  hoverAt(sx, sy) {
+    const hit = this.hitAt(sx, sy);
+    const same = (a, b) => (a && b ? a.type === b.type && a.id === b.id && a.source === b.source && a.target === b.target : a === b);
+    if (!same(hit, this.hover)) {
+      this.hover = hit;
+      this.dirty = true;
+    }
+    if (!hit) return this.hideTip();
+    this.showTip(hit, sx, sy);
+  }
+
+  hideTip() {
+    this.tip.hidden = true;
+  }
+
+  showTip(hit, sx, sy) {
+    const obj = this.lookup(hit);
+    if (!obj) return this.hideTip();
+    const d = obj.data, lat = d.latency || {};
+    const row = (k, v) => h('div', {class: 'tip-row'}, h('span', {class: 'dim'}, k), h('span', null, v));
+    const lines = [];
+    if (hit.type === 'node') {
+      lines.push(h('div', {class: 'tip-title'}, hit.id));
+      if (d.virtual) lines.push(h('div', {class: 'dim'}, 'virtual (uninstrumented callee)'));
+      if (d.declaredOnly) lines.push(h('div', {class: 'dim'}, 'declared only: no traffic observed'));
+      lines.push(row('requests', fmt.rate(d.requestRate)), row('errors', fmt.pct(d.errorRate)));
+    } else {
+      lines.push(h('div', {class: 'tip-title'}, hit.source, ' → ', hit.target));
+      if (d.declared) lines.push(h('div', {class: 'dim'}, 'declared: ' + d.declared.replace('_', ' ')));
+      lines.push(row('rate', fmt.rate(d.rate)), row('calls', fmt.count(d.calls)), row('errors', `${fmt.count(d.errors)} (${fmt.pct(d.errorRate)})`));
+    }
+    lines.push(row('p50', fmt.dur(lat.p50)), row('p90', fmt.dur(lat.p90)), row('p99', fmt.dur(lat.p99)), row('p99.9', fmt.dur(lat.p999)));
+    replace(this.tip, lines);
+    this.tip.hidden = false;
+    const tw = this.tip.offsetWidth, th = this.tip.offsetHeight;
+    const x = sx + 14 + tw > this.W ? sx - tw - 10 : sx + 14;
+    const y = Math.min(Math.max(4, sy + 12), Math.max(4, this.H - th - 4));
+    this.tip.style.left = x + 'px';
+    this.tip.style.top = y + 'px';
+  }
+
+  frame(now) {
+    if (this.destroyed) return;
+    this.raf = requestAnimationFrame(this.frame);
+    let moved = false;
+    if (this.sim.running) {
+      const t0 = performance.now();
+      if (!this.stats.layoutRun) this.stats.layoutRun = {startAt: t0, frames: 0, ticks: 0};
+      this.stats.layoutRun.frames++;
+      while (performance.now() - t0 < 8 && this.sim.tick()) this.stats.layoutRun.ticks++;
+      this.stats.layoutMs += performance.now() - t0;
+      moved = true;
+      if (!this.sim.running) {
+        this.savePositions();
+        this.stats.layoutDoneAt = performance.now();
+        this.stats.layoutRuns = (this.stats.layoutRuns || []).concat([Object.assign(this.stats.layoutRun, {doneAt: this.stats.layoutDoneAt})]).slice(-10);
+        this.stats.layoutRun = null;
+      }
+      if (!this.userView) this.fit();
+    }
+    const animate = this.opts.particles && this.maxRate > 0 && !document.hidden;
+    if (this.dirty || moved || animate) this.draw(now);
+  }
+
+  highlight() {
+    const sel = this.hover || this.selected;
+    if (!sel) return null;
+    const set = new Set();
+    if (sel.type === 'node') {
+      set.add(sel.id);
+      for (const e of this.edges) if (e.s.id === sel.id || e.t.id === sel.id) set.add(e.key).add(e.s.id).add(e.t.id);
+    } else {
+      set.add(edgeKey(sel.source, sel.target)).add(sel.source).add(sel.target);
+    }
+    return set;
+  }
+
+  draw(now) {
+    const t0 = performance.now();
+    this.dirty = false;
+    const {ctx, dpr, view, colors: C} = this;
+    const k = view.k;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, this.W, this.H);
+    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * view.x, dpr * view.y);
+    const hl = this.highlight();
+    const sel = this.selected;
+    const selKey = sel && sel.type === 'edge' ? edgeKey(sel.source, sel.target) : null;
+
+    // Edges, batched by style.
+    const groups = new Map();
+    const addTo = (key, style, fn) => {
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = Object.assign({items: []}, style)));
+      g.items.push(fn);
+    };
+    let drawnEdges = 0;
+    const geoms = new Map();
+    for (const e of this.edges) {
+      if (!e.visible) continue;
+      drawnEdges++;
+      const g = this.geom(e);
+      geoms.set(e, g);
+      const color = this.edgeColor(e);
+      const w = Math.round(this.edgeWidth(e) * 2) / 2;
+      const dim = hl && !hl.has(e.key);
+      const dashed = e.data.declared === 'declared_only';
+      const obs = e.data.declared === 'observed_only';
+      if (obs) addTo('halo' + (dim ? 'd' : ''), {color: C.observedOnly, width: w + 5, alpha: dim ? 0.12 : 0.45, dash: false, arrows: false}, g);
+      addTo(`${color}|${w}|${dashed}|${dim}`, {color, width: w, alpha: dim ? 0.15 : 0.85, dash: dashed, arrows: true}, g);
+    }
+    const order = [...groups.values()].sort((a, b) => (a.arrows - b.arrows) || (b.alpha < a.alpha ? 1 : -1));
+    for (const g of order) {
+      ctx.globalAlpha = g.alpha;
+      ctx.strokeStyle = g.color;
+      ctx.fillStyle = g.color;
+      ctx.lineWidth = (g.width * Math.min(1, Math.sqrt(k))) / k;
+      ctx.setLineDash(g.dash ? [6 / k, 4 / k] : []);
+      ctx.beginPath();
+      for (const m of g.items) {
+        if (m.loop) {
+          ctx.moveTo(m.cx + m.rr, m.cy);
+          ctx.arc(m.cx, m.cy, m.rr, 0, Math.PI * 2);
+        } else {
+          ctx.moveTo(m.x1, m.y1);
+          ctx.lineTo(m.x2, m.y2);
+        }
+      }
+      ctx.stroke();
+      if (g.arrows) {
+        ctx.setLineDash([]);
+        const a = (5 + g.width) / k;
+        ctx.beginPath();
+        for (const m of g.items) {
+          if (m.loop) continue;
+          const bx = m.x2 - m.ux * a, by = m.y2 - m.uy * a;
+          ctx.moveTo(m.x2, m.y2);
+          ctx.lineTo(bx - m.uy * a * 0.45, by + m.ux * a * 0.45);
+          ctx.lineTo(bx + m.uy * a * 0.45, by - m.ux * a * 0.45);
+          ctx.closePath();
+        }
+        ctx.fill();
+      }
+    }
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
+    if (selKey && this.edgeByKey.get(selKey) && geoms.has(this.edgeByKey.get(selKey))) {
+      const m = geoms.get(this.edgeByKey.get(selKey));
+      ctx.strokeStyle = C.select;
+      ctx.lineWidth = 2 / k;
+      ctx.setLineDash([4 / k, 3 / k]);
+      ctx.beginPath();
+      if (m.loop) ctx.arc(m.cx, m.cy, m.rr + 3 / k, 0, Math.PI * 2);
+      else {
+        ctx.moveTo(m.x1, m.y1);
+        ctx.lineTo(m.x2, m.y2);
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+
+    // Flow particles: a few dots per edge, more and faster with the rate.
+    if (this.opts.particles && this.maxRate > 0) {
+      const t = now / 1000;
+      const byColor = new Map();
+      let budget = 2500;
+      const sz = 2.6 / k;
+      for (const [e, g] of geoms) {
+        if (g.loop || budget <= 0) continue;
+        const r = fmt.num(e.data.rate);
+        if (r <= 0 || (hl && !hl.has(e.key))) continue;
+        const rel = r / this.maxRate;
+        const n = 1 + Math.floor(2 * Math.sqrt(rel));
+        const len = Math.hypot(g.x2 - g.x1, g.y2 - g.y1) || 1;
+        const speed = (40 + 80 * rel) / len;
+        const ph = hash(e.key);
+        const color = this.edgeColor(e);
+        let list = byColor.get(color);
+        if (!list) byColor.set(color, (list = []));
+        for (let i = 0; i < n; i++) {
+          const u = (t * speed + i / n + ph) % 1;
+          list.push(g.x1 + (g.x2 - g.x1) * u, g.y1 + (g.y2 - g.y1) * u);
+        }
+        budget -= n;
+      }
+      for (const [color, pts] of byColor) {
+        ctx.fillStyle = color;
+        ctx.beginPath();
+        for (let i = 0; i < pts.length; i += 2) ctx.rect(pts[i] - sz / 2, pts[i + 1] - sz / 2, sz, sz);
+        ctx.fill();
+      }
+    }
+
+    // Nodes.
+    let drawnNodes = 0;
+    const nodeGroups = new Map();
+    for (const n of this.nodeList) {
+      if (!n.visible) continue;
+      drawnNodes++;
+      const c = n.data.declaredOnly ? 'declared' : this.nodeColor(n);
+      const dim = hl && !hl.has(n.id);
+      const key = c + (dim ? '|d' : '') + (n.data.virtual ? '|v' : '');
+      let g = nodeGroups.get(key);
+      if (!g) nodeGroups.set(key, (g = {color: c, dim, virtual: !!n.data.virtual, declared: c === 'declared', items: []}));
+      g.items.push(n);
+    }
+    ctx.lineWidth = 1.5 / k;
+    for (const g of nodeGroups.values()) {
+      ctx.globalAlpha = g.dim ? 0.3 : 1;
+      ctx.beginPath();
+      for (const n of g.items) {
+        const r = this.radius(n);
+        if (g.virtual) {
+          ctx.moveTo(n.x, n.y - r);
+          ctx.lineTo(n.x + r, n.y);
+          ctx.lineTo(n.x, n.y + r);
+          ctx.lineTo(n.x - r, n.y);
+          ctx.closePath();
+        } else {
+          ctx.moveTo(n.x + r, n.y);
+          ctx.arc(n.x, n.y, r, 0, Math.PI * 2);
+        }
+      }
+      if (g.declared) {
+        ctx.setLineDash([3 / k, 2 / k]);
+        ctx.strokeStyle = C.declared;
+        ctx.stroke();
+        ctx.setLineDash([]);
+      } else {
+        ctx.fillStyle = g.color;
+        ctx.fill();
+        ctx.strokeStyle = C.nodeStroke;
+        ctx.stroke();
+      }
+    }
+    ctx.globalAlpha = 1;
+    const ring = (n, color, w) => {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = w / k;
+      ctx.beginPath();
+      ctx.arc(n.x, n.y, this.radius(n) + 4 / k, 0, Math.PI * 2);
+      ctx.stroke();
+    };
+    for (const id of this.matches) {
+      const n = this.nodes.get(id);
+      if (n && n.visible) ring(n, C.match, 2.5);
+    }
+    if (sel && sel.type === 'node' && this.nodes.get(sel.id)) ring(this.nodes.get(sel.id), C.select, 2);
+    if (this.focus && this.nodes.get(this.focus.id)) ring(this.nodes.get(this.focus.id), C.match, 1.5);
+
+    // Labels, in screen space, where they fit.
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = FONT;
+    ctx.textBaseline = 'top';
+    ctx.textAlign = 'center';
+    const many = drawnNodes > 60 && k < 0.75;
+    for (const n of this.nodeList) {
+      if (!n.visible) continue;
+      const important = (hl && hl.has(n.id)) || this.matches.has(n.id) || (sel && sel.id === n.id) || (this.focus && this.focus.id === n.id);
+      if (many && !important) continue;
+      const sx = n.x * k + view.x, sy = n.y * k + view.y;
+      if (sx < -150 || sx > this.W + 150 || sy < -20 || sy > this.H + 20) continue;
+      let label = n.id.length > 36 ? n.id.slice(0, 35) + '…' : n.id;
+      ctx.globalAlpha = hl && !hl.has(n.id) ? 0.35 : 1;
+      ctx.fillStyle = n.data.declaredOnly || n.data.virtual ? C.textDim : C.text;
+      ctx.fillText(label, sx, sy + this.radius(n) * k + 3);
+    }
+    ctx.globalAlpha = 1;
+
+    const dt = performance.now() - t0;
+    const st = this.stats;
+    st.draws++;
+    st.lastDrawMs = dt;
+    st.drawTimes.push(dt);
+    if (st.drawTimes.length > 600) st.drawTimes.shift();
+    st.drawnNodes = drawnNodes;
+    st.drawnEdges = drawnEdges;
+    if (!st.firstDrawAt && this.nodeList.length) {
+      st.firstDrawAt = performance.now();
+      st.firstDrawNodes = drawnNodes;
+      st.firstDrawEdges = drawnEdges;
+    }
+  }
+
+  // Test and debugging hooks (read-only).
+
+  state() {
+    const st = this.stats;
+    return {
+      nodes: this.nodeList.map(n => n.id),
+      edges: this.edges.map(e => e.key),
+      declared: Object.fromEntries(this.edges.filter(e => e.data.declared).map(e => [e.key, e.data.declared])),
+      visibleNodes: this.nodeList.filter(n => n.visible).length,
+      visibleEdges: this.edges.filter(e => e.visible).length,
+      drawnNodes: st.drawnNodes || 0,
+      drawnEdges: st.drawnEdges || 0,
+      layoutRunning: this.sim.running,
+      draws: st.draws,
+      updates: st.updates,
+      firstDrawAt: st.firstDrawAt,
+      createdAt: st.created,
+      firstDataAt: st.firstDataAt,
+      firstRenderMs: st.firstDrawAt ? st.firstDrawAt - st.created : null,
+      firstDrawNodes: st.firstDrawNodes || 0,
+      firstDrawEdges: st.firstDrawEdges || 0,
+      lastDrawMs: st.lastDrawMs,
+      lastUpdateMs: st.lastUpdateMs,
+      layoutMs: st.layoutMs,
+      layoutDoneAt: st.layoutDoneAt || null,
+      layoutRuns: st.layoutRuns || [],
+      view: Object.assign({}, this.view),
+      selected: this.selected,
+    };
+  }
+
+  // positions returns the layout (world coordinates) by node id.
+  positions() {
+    const out = {};
+    for (const n of this.nodeList) out[n.id] = [Math.round(n.x * 100) / 100, Math.round(n.y * 100) / 100];
+    return out;
+  }
+
+  drawTimes() {
+    return this.stats.drawTimes.slice();
+  }
+
+  // screenPoint returns the page (client) coordinates of a node, or of the
+  // point at frac along an edge.
+  nodePoint(id) {
+    const n = this.nodes.get(id);
+    if (!n) return null;
+    const r = this.canvas.getBoundingClientRect();
+    return {x: r.left + n.x * this.view.k + this.view.x, y: r.top + n.y * this.view.k + this.view.y};
+  }
+
+  edgePoint(source, target, frac = 0.5) {
+    const e = this.edgeByKey.get(edgeKey(source, target));
+    if (!e) return null;
+    const g = this.geom(e);
+    const r = this.canvas.getBoundingClientRect();
+    const wx = g.loop ? g.cx : g.x1 + (g.x2 - g.x1) * frac;
+    const wy = g.loop ? g.cy - g.rr : g.y1 + (g.y2 - g.y1) * frac;
+    return {x: r.left + wx * this.view.k + this.view.x, y: r.top + wy * this.view.k + this.view.y};
+  }
+}

@@ -1,0 +1,142 @@
+// The latency component: GET /api/v1/latency for a service (optionally an
+// operation and span kind) or an edge source → target, drawn as an HDR
+// distribution on a log axis with quantile lines, the quantiles over time,
+// and exemplar links from the high quantiles to their traces.
+import {h, replace, message, link, table} from './dom.js';
+import * as api from './api.js';
+import * as fmt from './fmt.js';
+import {histogram, lineChart, legend, qColor, widthOf} from './charts.js';
+import {apiParams, stepFor} from './timerange.js';
+
+export const QUANTILES = '0.5,0.9,0.99,0.999';
+
+// latencyQuery keeps the latency parameters of a query object.
+export function latencyQuery(q) {
+  const out = {};
+  for (const k of ['service', 'operation', 'kind', 'source', 'target', 'level']) if (q[k]) out[k] = q[k];
+  if (out.level === 'service') delete out.level;
+  if (out.service) delete out.level;
+  return out;
+}
+
+export function latencyTitle(q) {
+  const op = q.operation ? ` · ${q.operation}` : '';
+  if (q.source) return `${q.source} → ${q.target}${op}`;
+  return `${q.service}${op}${q.kind && q.kind !== 'server' ? ` (${q.kind} spans)` : ''}`;
+}
+
+export class LatencyPanel {
+  // opts: query (service | source+target …), range (resolved), series
+  // (draw the quantiles over time), exemplars, histogramHeight, title.
+  constructor(container, opts) {
+    this.opts = Object.assign({series: true, exemplars: true, histogramHeight: 220, quantiles: QUANTILES, title: true}, opts);
+    this.el = h('section', {class: 'latency', testid: 'latency-panel'});
+    container.appendChild(this.el);
+    this.logCount = false;
+    this.seq = 0;
+    this.load();
+  }
+
+  update(query, range) {
+    if (query) this.opts.query = query;
+    if (range) this.opts.range = range;
+    return this.load();
+  }
+
+  destroy() {
+    this.seq++;
+    this.el.remove();
+  }
+
+  async load() {
+    const seq = ++this.seq;
+    const q = latencyQuery(this.opts.query || {});
+    const tr = this.opts.range;
+    if (!q.service && !(q.source && q.target)) {
+      message(this.el, 'empty', 'Choose a service or an edge.');
+      return;
+    }
+    if (!this.data) message(this.el, 'loading', 'Loading latency…');
+    const params = Object.assign({}, q, apiParams(tr), {quantiles: this.opts.quantiles});
+    if (this.opts.series) params.step = stepFor(tr.end - tr.start);
+    try {
+      const d = await api.get('/latency', params);
+      if (seq !== this.seq) return;
+      this.data = d;
+      this.el.dataset.state = 'ready';
+      this.render(q, d);
+    } catch (e) {
+      if (seq !== this.seq) return;
+      this.el.dataset.state = 'error';
+      message(this.el, 'error', `Latency: ${e.message}`);
+    }
+  }
+
+  render(q, d) {
+    const o = this.opts;
+    const parts = [];
+    if (o.title) {
+      const full = link('latency', '', Object.assign({}, q, {range: o.range.range, from: o.range.range === 'custom' ? o.range.start : '', to: o.range.range === 'custom' ? o.range.end : ''}));
+      parts.push(h('header', {class: 'latency-head'},
+        h('h3', {testid: 'latency-title'}, latencyTitle(q)),
+        o.link !== false ? h('a', {href: full, class: 'small', testid: 'latency-open'}, 'open latency page ↗') : null));
+    }
+    const count = fmt.num(d.count);
+    parts.push(h('div', {class: 'stats'},
+      stat('count', fmt.count(count), 'stat-count'),
+      stat('errors', `${fmt.count(d.errors)}${count ? ' (' + fmt.pct(fmt.num(d.errors) / count) + ')' : ''}`, 'stat-errors'),
+      stat('min', fmt.dur(d.min)), stat('mean', fmt.dur(d.mean)), stat('max', fmt.dur(d.max))));
+    parts.push(h('div', {class: 'quantiles'}, (d.quantiles || []).map((x, i) => {
+      const label = fmt.quantileLabel(x.quantile);
+      return h('div', {class: 'qchip', testid: 'quantile-' + label, dataset: {ns: fmt.num(x.value), quantile: x.quantile}, title: `exact value within [${fmt.dur(x.from)}, ${fmt.dur(x.to)}]`},
+        h('span', {class: 'qchip-label', style: {color: qColor(x.quantile, i)}}, label),
+        h('span', {class: 'qchip-value'}, fmt.dur(x.value)));
+    })));
+    if (!count) {
+      parts.push(h('div', {class: 'msg msg-empty', testid: 'msg-empty'}, 'No spans in this range.'));
+      replace(this.el, parts);
+      return;
+    }
+    const histBox = h('div', {class: 'chart-box'});
+    const toggle = h('label', {class: 'small check'}, h('input', {type: 'checkbox', checked: this.logCount, onchange: ev => {
+      this.logCount = ev.target.checked;
+      this.render(q, d);
+    }}), 'log count');
+    parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, 'Distribution'), toggle), histBox);
+    let seriesBox = null;
+    if (o.series && (d.series || []).length) {
+      seriesBox = h('div', {class: 'chart-box'});
+      parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, 'Quantiles over time')), seriesBox);
+    }
+    if (o.exemplars && (d.exemplars || []).length) {
+      parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, 'Exemplars (slowest spans)')));
+      parts.push(table(['latency', 'quantile', 'time', 'trace'], d.exemplars.slice(0, 12).map(x =>
+        h('tr', null,
+          h('td', {class: 'num'}, fmt.dur(x.value)),
+          h('td', null, fmt.num(x.quantile) ? '≥ ' + fmt.quantileLabel(x.quantile) : ''),
+          h('td', {class: 'dim'}, x.time ? fmt.time(Date.parse(x.time)) : ''),
+          h('td', null, h('a', {href: link('trace', x.traceId), testid: 'exemplar-link', class: 'mono'}, x.traceId)))), {testid: 'exemplars'}));
+    }
+    replace(this.el, parts);
+    const w = widthOf(this.el, 560);
+    histBox.append(histogram({buckets: d.buckets, quantiles: d.quantiles, width: w, height: o.histogramHeight, logCount: this.logCount}));
+    if (seriesBox) {
+      const series = seriesOf(d);
+      seriesBox.append(lineChart({series, width: w, height: 180, yFormat: fmt.durShort, logY: true}), legend(series));
+    }
+  }
+}
+
+// seriesOf turns latency series into chart series, one per quantile.
+export function seriesOf(d) {
+  const qs = (d.quantiles || []).map(x => x.quantile);
+  return qs.map((q, i) => ({
+    name: fmt.quantileLabel(q),
+    color: qColor(q, i),
+    points: (d.series || []).filter(p => fmt.num(p.count) > 0).map(p => [Date.parse(p.start), fmt.num((p.quantiles || []).find(x => fmt.num(x.quantile) === fmt.num(q))?.value)]),
+  }));
+}
+
+function stat(label, value, testid) {
+  return h('div', {class: 'stat', testid: testid || null}, h('span', {class: 'stat-label'}, label), h('span', {class: 'stat-value'}, value));
+}

@@ -1,0 +1,189 @@
+// Dashboard panels: each panel type of dashboards/ (see docs/dashboards.md)
+// drawn with the same components as the views. A panel is
+// make(body, panel, ctx) → {refresh(ctx), destroy()}; ctx carries the
+// resolved time range, the panel's query with variables substituted, and
+// get (a fetch shared by the panels of one refresh).
+import {h, replace, link, message, table} from './dom.js';
+import * as fmt from './fmt.js';
+import {FlowMap} from './graph.js';
+import {LatencyPanel, latencyQuery, seriesOf, QUANTILES} from './latency.js';
+import {lineChart, legend, barList, widthOf} from './charts.js';
+import {apiParams, stepFor} from './timerange.js';
+import {metricChart} from './views/metrics.js';
+
+const mapPositions = new Map();
+
+function state(body, s) {
+  body.dataset.state = s;
+  const panel = body.closest('[data-testid="panel"]');
+  if (panel) panel.dataset.state = s;
+}
+
+async function guard(body, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    state(body, 'error');
+    message(body, 'error', e.message);
+  }
+}
+
+function flowQuery(ctx) {
+  const q = Object.assign({level: 'service'}, ctx.query, apiParams(ctx.range));
+  if (!q.compare || q.compare === 'none') delete q.compare;
+  return q;
+}
+
+const latHref = (q, ctx) => link('latency', '', Object.assign({}, latencyQuery(q), {range: ctx.range.range === 'custom' ? '' : ctx.range.range}));
+const edgeHref = (e, ctx) => latHref({source: e.source, target: e.target, level: ctx.query.level}, ctx);
+const nodeHref = (n, ctx) => ((ctx.query.level || 'service') === 'service' && !n.virtual ? latHref({service: n.id}, ctx) : link('map', '', {level: ctx.query.level, node: n.id}));
+
+function sortKey(by, x) {
+  if (by === 'rate') return fmt.num(x.rate ?? x.requestRate);
+  if (by === 'calls') return fmt.num(x.calls ?? x.spanCount);
+  if (by === 'errorRate') return fmt.num(x.errorRate);
+  return fmt.num(x.latency && x.latency[by || 'p99']);
+}
+
+const TYPES = {
+  flowgraph(body, panel, ctx0) {
+    const key = `${ctx0.dashboard}/${ctx0.index}/${ctx0.query.level || 'service'}`;
+    if (!mapPositions.has(key)) mapPositions.set(key, new Map());
+    let ctx = ctx0;
+    const map = new FlowMap(body, {
+      positions: mapPositions.get(key),
+      thresholdMs: (panel.options && panel.options.thresholdMs) || 0,
+      particles: true,
+      testid: 'panel-flowmap',
+      padBottom: 24,
+      onSelect: hit => {
+        if (!hit) return;
+        if (hit.type === 'edge') location.hash = edgeHref(hit, ctx);
+        else location.hash = nodeHref(map.nodes.get(hit.id).data, ctx);
+      },
+    });
+    const refresh = c => guard(body, async () => {
+      ctx = c;
+      const g = await c.get('/flowgraph', flowQuery(c));
+      map.setData(g);
+      state(body, g.nodes.length ? 'ready' : 'empty');
+    });
+    return {refresh, destroy: () => map.destroy()};
+  },
+
+  distribution(body, panel, ctx) {
+    const lp = new LatencyPanel(body, {query: ctx.query, range: ctx.range, quantiles: ctx.query.quantiles || QUANTILES, series: false, exemplars: false, title: false, histogramHeight: Math.max(100, (panel.height || 300) - 120)});
+    const sync = () => state(body, lp.el.dataset.state === 'error' ? 'error' : 'ready');
+    return {
+      refresh: async c => {
+        await lp.update(c.query, c.range);
+        sync();
+      },
+      destroy: () => lp.destroy(),
+    };
+  },
+
+  quantileSeries(body, panel) {
+    return {
+      refresh: c => guard(body, async () => {
+        const q = Object.assign({}, latencyQuery(c.query), apiParams(c.range), {quantiles: c.query.quantiles || QUANTILES, step: c.query.step || stepFor(c.range.end - c.range.start)});
+        const d = await c.get('/latency', q);
+        const series = seriesOf(d);
+        replace(body, lineChart({series, width: widthOf(body), height: Math.max(100, (panel.height || 300) - 70), yFormat: fmt.durShort, logY: true}), legend(series));
+        state(body, fmt.num(d.count) ? 'ready' : 'empty');
+      }),
+      destroy() {},
+    };
+  },
+
+  topEdges(body, panel) {
+    const o = panel.options || {};
+    return {
+      refresh: c => guard(body, async () => {
+        const g = await c.get('/flowgraph', flowQuery(c));
+        const by = o.by || 'p99';
+        const edges = g.edges.filter(e => fmt.num(e.calls) > 0).sort((a, b) => sortKey(by, b) - sortKey(by, a)).slice(0, o.limit || 10);
+        if (!edges.length) {
+          state(body, 'empty');
+          return message(body, 'empty', 'No calls in this range.');
+        }
+        replace(body, table(['call', 'rate', 'errors', 'p50', 'p99'], edges.map(e => h('tr', {testid: 'panel-row'},
+          h('td', null, h('a', {href: edgeHref(e, c)}, e.source, ' → ', e.target)),
+          h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate)),
+          h('td', {class: 'num'}, fmt.dur(e.latency.p50)), h('td', {class: 'num' + (by.startsWith('p') ? ' strong' : '')}, fmt.dur(e.latency.p99))))));
+        state(body, 'ready');
+      }),
+      destroy() {},
+    };
+  },
+
+  errorRates(body, panel) {
+    const o = panel.options || {};
+    return {
+      refresh: c => guard(body, async () => {
+        const g = await c.get('/flowgraph', flowQuery(c));
+        const of = o.of || 'edges';
+        const items = (of === 'nodes' ? g.nodes.filter(n => fmt.num(n.requestRate) > 0) : g.edges.filter(e => fmt.num(e.calls) > 0))
+          .sort((a, b) => fmt.num(b.errorRate) - fmt.num(a.errorRate)).slice(0, o.limit || 10);
+        if (!items.length) {
+          state(body, 'empty');
+          return message(body, 'empty', 'No requests in this range.');
+        }
+        replace(body, barList(items.map(x => ({
+          label: of === 'nodes' ? x.id : `${x.source} → ${x.target}`,
+          title: of === 'nodes' ? x.id : `${x.source} → ${x.target}`,
+          href: of === 'nodes' ? nodeHref(x, c) : edgeHref(x, c),
+          value: fmt.num(x.errorRate),
+          text: fmt.pct(x.errorRate),
+          color: fmt.num(x.errorRate) >= 0.05 ? 'var(--err)' : fmt.num(x.errorRate) >= 0.01 ? 'var(--warn)' : 'var(--ok)',
+        })), {testid: 'panel-bars', max: Math.max(0.01, ...items.map(x => fmt.num(x.errorRate)))}));
+        state(body, 'ready');
+      }),
+      destroy() {},
+    };
+  },
+
+  nodeTable(body, panel) {
+    const o = panel.options || {};
+    return {
+      refresh: c => guard(body, async () => {
+        const g = await c.get('/flowgraph', flowQuery(c));
+        const by = o.by || 'rate';
+        const nodes = g.nodes.slice().sort((a, b) => sortKey(by, b) - sortKey(by, a) || (a.id < b.id ? -1 : 1)).slice(0, o.limit || 10);
+        if (!nodes.length) {
+          state(body, 'empty');
+          return message(body, 'empty', 'No services in this range.');
+        }
+        replace(body, table(['node', 'requests', 'errors', 'p50', 'p99'], nodes.map(n => h('tr', {testid: 'panel-row'},
+          h('td', null, h('a', {href: nodeHref(n, c)}, n.id), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null),
+          h('td', {class: 'num'}, fmt.rate(n.requestRate)), h('td', {class: 'num' + (fmt.num(n.errorRate) >= 0.01 ? ' err' : '')}, fmt.pct(n.errorRate)),
+          h('td', {class: 'num'}, fmt.dur(n.latency.p50)), h('td', {class: 'num'}, fmt.dur(n.latency.p99))))));
+        state(body, 'ready');
+      }),
+      destroy() {},
+    };
+  },
+
+  metric(body, panel) {
+    return {
+      refresh: c => guard(body, async () => {
+        const q = Object.assign({}, apiParams(c.range));
+        if (c.query.quantiles) q.quantiles = c.query.quantiles;
+        const m = await c.get('/metrics/' + encodeURIComponent(c.query.name), q);
+        metricChart(body, m, {height: Math.max(100, (panel.height || 300) - 110)});
+        state(body, (m.series || []).length ? 'ready' : 'empty');
+      }),
+      destroy() {},
+    };
+  },
+};
+
+export function makePanel(body, panel, ctx) {
+  const f = TYPES[panel.type];
+  if (!f) {
+    state(body, 'error');
+    message(body, 'error', `Unknown panel type ${panel.type}.`);
+    return {refresh() {}, destroy() {}};
+  }
+  return f(body, panel, ctx);
+}

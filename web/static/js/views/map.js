@@ -1,0 +1,325 @@
+// Service map: the live flow graph (GET /api/v1/flowgraph) with level,
+// time range, declared-architecture comparison, search, neighbourhood
+// focus, rate filter and p99 threshold; the side panel shows what is
+// selected, with its latency distribution.
+import {h, replace, link, field, select, fillSelect, message, debounce, table} from '../dom.js';
+import * as api from '../api.js';
+import * as fmt from '../fmt.js';
+import {FlowMap, edgeKey} from '../graph.js';
+import {picker, resolve, apiParams} from '../timerange.js';
+import {LatencyPanel} from '../latency.js';
+import {setMap, clearMap} from '../hooks.js';
+
+export const REFRESH_MS = 1500;
+export const LEVELS = ['service', 'instance', 'zone', 'region', 'namespace'];
+
+// Positions survive remounts (navigating away and back), per level.
+const positionStores = new Map();
+function positions(level) {
+  if (!positionStores.has(level)) positionStores.set(level, new Map());
+  return positionStores.get(level);
+}
+
+export function legend() {
+  const item = (cls, label) => h('span', {class: 'lg-item'}, h('span', {class: 'lg ' + cls}), label);
+  return h('div', {class: 'map-legend', testid: 'map-legend'},
+    item('lg-ok', 'ok'), item('lg-slow', 'p99 over threshold'), item('lg-warn', 'errors ≥ 1 %'), item('lg-err', 'errors ≥ 5 %'),
+    item('lg-declared', 'declared only'), item('lg-observed', 'observed only'), item('lg-virtual', 'virtual node'),
+    h('span', {class: 'dim'}, 'width ∝ rate · drag to move · wheel to zoom · double-click to focus'));
+}
+
+export default function mount(el, ctx) {
+  let params = ctx.params;
+  const P = (k, d = '') => params.get(k) ?? d;
+  let level = LEVELS.includes(P('level')) ? P('level') : 'service';
+  let graph = null;
+  let map = null;
+  let timer = null;
+  let inflight = false;
+  let destroyed = false;
+  let latency = null;
+  let sideKey = null;
+  let tick = 0;
+  let lastFetch = 0;
+
+  const status = h('span', {class: 'status dim', testid: 'map-status'}, 'loading…');
+  const levelSel = select(LEVELS.map(l => ({value: l, label: l})), level, {testid: 'level-select', onchange: () => ctx.setParams({level: levelSel.value, focus: '', node: '', source: '', target: ''})});
+  const compareSel = select([{value: '', label: 'none'}], P('compare'), {testid: 'compare-select', onchange: () => ctx.setParams({compare: compareSel.value})});
+  api.architectures().then(list => {
+    fillSelect(compareSel, [{value: '', label: 'none'}, ...list.map(a => ({value: a.name, label: `${a.name} (${a.nodes} nodes, ${a.edges} calls)`}))], P('compare'));
+  });
+  const datalist = h('datalist', {id: 'map-nodes'});
+  const search = h('input', {type: 'search', placeholder: 'find a node…', list: 'map-nodes', testid: 'map-search', value: P('focus'), autocomplete: 'off'});
+  const up = h('input', {type: 'number', min: 0, max: 9, value: P('up', '1'), class: 'num-input', testid: 'hops-up', title: 'hops upstream (callers)'});
+  const down = h('input', {type: 'number', min: 0, max: 9, value: P('down', '1'), class: 'num-input', testid: 'hops-down', title: 'hops downstream (callees)'});
+  const minRate = h('input', {type: 'number', min: 0, step: 'any', value: P('minRate', ''), placeholder: '0', class: 'num-input', testid: 'min-rate', title: 'hide edges below this rate (calls/s)'});
+  const threshold = h('input', {type: 'number', min: 0, step: 'any', value: P('p99', ''), placeholder: 'off', class: 'num-input', testid: 'p99-threshold', title: 'colour edges whose p99 exceeds this (ms)'});
+  const particles = h('input', {type: 'checkbox', checked: P('particles') !== 'off', testid: 'particles'});
+
+  const doFocus = () => {
+    const q = search.value.trim();
+    if (!q) return ctx.setParams({focus: ''});
+    const ids = graph ? graph.nodes.map(n => n.id) : [];
+    const exact = ids.find(id => id === q) || ids.find(id => id.toLowerCase() === q.toLowerCase());
+    const hits = ids.filter(id => id.toLowerCase().includes(q.toLowerCase()));
+    const id = exact || (hits.length ? hits[0] : '');
+    if (id) ctx.setParams({focus: id, node: id, source: '', target: ''});
+  };
+  search.addEventListener('input', () => {
+    const q = search.value.trim().toLowerCase();
+    if (map) map.setMatches(q && graph ? graph.nodes.map(n => n.id).filter(id => id.toLowerCase().includes(q)) : []);
+  });
+  search.addEventListener('keydown', ev => {
+    if (ev.key === 'Enter') doFocus();
+  });
+  const num = (v, d) => (v.value === '' ? d : v.value);
+  up.addEventListener('change', () => ctx.setParams({up: num(up, '')}));
+  down.addEventListener('change', () => ctx.setParams({down: num(down, '')}));
+  minRate.addEventListener('input', debounce(() => ctx.setParams({minRate: minRate.value}), 250));
+  threshold.addEventListener('input', debounce(() => ctx.setParams({p99: threshold.value}), 250));
+  particles.addEventListener('change', () => ctx.setParams({particles: particles.checked ? '' : 'off'}));
+
+  const toolbar = h('div', {class: 'toolbar'},
+    field('Level', levelSel),
+    picker(params, ch => ctx.setParams(ch)),
+    field('Compare with', compareSel),
+    field('Search', h('span', {class: 'inline'}, search, datalist,
+      h('button', {type: 'button', class: 'btn', testid: 'focus-btn', onclick: doFocus}, 'Focus'),
+      h('button', {type: 'button', class: 'btn btn-ghost', testid: 'unfocus-btn', onclick: () => {
+        search.value = '';
+        if (map) map.setMatches([]);
+        ctx.setParams({focus: ''});
+      }}, 'All'))),
+    field('Hops ↑/↓', h('span', {class: 'inline'}, up, down)),
+    field('Min rate /s', minRate),
+    field('p99 > ms', threshold),
+    h('label', {class: 'check small'}, particles, 'flow'),
+    h('span', {class: 'inline'},
+      h('button', {type: 'button', class: 'btn btn-ghost', testid: 'fit-btn', onclick: () => map && map.resetView()}, 'Fit'),
+      h('button', {type: 'button', class: 'btn btn-ghost', testid: 'relayout-btn', onclick: () => map && map.relayout()}, 'Re-layout')),
+    status);
+
+  const canvasWrap = h('div', {class: 'map-wrap'});
+  const overlay = h('div', {class: 'map-overlay', hidden: true, testid: 'map-overlay'});
+  canvasWrap.append(overlay, legend());
+  const side = h('aside', {class: 'side', testid: 'map-side'});
+  el.append(toolbar, h('div', {class: 'map-body'}, canvasWrap, side));
+
+  function newMap() {
+    if (map) {
+      clearMap(map);
+      map.destroy();
+    }
+    map = new FlowMap(canvasWrap, {
+      positions: positions(level),
+      thresholdMs: Number(P('p99')) || 0,
+      minRate: Number(P('minRate')) || 0,
+      particles: P('particles') !== 'off',
+      testid: 'service-map',
+      onSelect: hit => {
+        if (!hit) ctx.setParams({node: '', source: '', target: ''});
+        else if (hit.type === 'node') ctx.setParams({node: hit.id, source: '', target: ''});
+        else ctx.setParams({node: '', source: hit.source, target: hit.target});
+      },
+      onFocus: id => {
+        search.value = id;
+        ctx.setParams({focus: id, node: id, source: '', target: ''});
+      },
+    });
+    canvasWrap.insertBefore(map.root, overlay);
+    setMap(map);
+  }
+
+  function applyOptions() {
+    if (!map) return;
+    map.setOptions({thresholdMs: Number(P('p99')) || 0, minRate: Number(P('minRate')) || 0, particles: P('particles') !== 'off'});
+    const f = P('focus');
+    const cur = map.focus;
+    const nf = f ? {id: f, up: Number(P('up', '1')), down: Number(P('down', '1'))} : null;
+    if (JSON.stringify(cur) !== JSON.stringify(nf)) {
+      map.setFocus(nf);
+      if (f) map.setMatches([f]);
+    }
+    const sel = P('node') ? {type: 'node', id: P('node')} : P('source') ? {type: 'edge', source: P('source'), target: P('target')} : null;
+    map.select(sel);
+  }
+
+  async function refresh() {
+    if (inflight || destroyed) return;
+    inflight = true;
+    const tr = resolve(params);
+    const t0 = performance.now();
+    try {
+      const q = Object.assign({level}, apiParams(tr));
+      if (P('compare')) q.compare = P('compare');
+      const g = await api.get('/flowgraph', q);
+      if (destroyed) return;
+      graph = g;
+      lastFetch = performance.now() - t0;
+      map.setData(g);
+      applyOptions();
+      overlay.hidden = true;
+      if (!g.nodes.length) {
+        overlay.hidden = false;
+        replace(overlay, h('div', {class: 'msg msg-empty', testid: 'msg-empty'}, 'No services in this range yet. Point an OpenTelemetry SDK at the collector, or import a file.'));
+      }
+      updateDatalist();
+      const cmp = g.comparison;
+      replace(status, `${g.nodes.length} nodes · ${g.edges.length} edges`, cmp ? ` · declared: ${cmp.both} both, ${cmp.declaredOnly} declared only, ${cmp.observedOnly} observed only` : '', ` · ${tr.live ? 'live, ' : ''}updated ${fmt.clock(Date.now())} (${Math.round(lastFetch)} ms)`);
+      el.dataset.state = 'ready';
+      renderSide(false);
+    } catch (e) {
+      if (destroyed) return;
+      el.dataset.state = 'error';
+      overlay.hidden = false;
+      replace(overlay, h('div', {class: 'msg msg-error', testid: 'msg-error'}, 'Flow graph: ' + e.message));
+      replace(status, 'error');
+    } finally {
+      inflight = false;
+    }
+  }
+
+  let datalistKey = '';
+  function updateDatalist() {
+    const ids = graph.nodes.map(n => n.id);
+    const key = ids.join('\u0000');
+    if (key === datalistKey) return;
+    datalistKey = key;
+    replace(datalist, ids.slice(0, 2000).map(id => h('option', {value: id})));
+  }
+
+  function schedule() {
+    clearInterval(timer);
+    timer = null;
+    if (resolve(params).live) {
+      timer = setInterval(() => {
+        if (!document.hidden) {
+          tick++;
+          refresh();
+        }
+      }, REFRESH_MS);
+    }
+  }
+
+  function nodeRow(e, other) {
+    return h('tr', null,
+      h('td', null, h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {node: '', source: e.source, target: e.target})), testid: 'side-edge-link'}, other)),
+      h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate)), h('td', {class: 'num'}, fmt.dur(e.latency && e.latency.p99)));
+  }
+
+  // renderSide draws the side panel; full=false keeps the latency panel
+  // and only refreshes it every few ticks.
+  function renderSide(full) {
+    if (!graph) return;
+    const tr = resolve(params);
+    const nodeId = P('node'), src = P('source'), tgt = P('target');
+    const key = nodeId ? 'n:' + nodeId : src ? 'e:' + edgeKey(src, tgt) : '';
+    const changed = key !== sideKey || full;
+    if (!changed) {
+      if (latency && tick % 4 === 0) latency.update(null, tr);
+      updateSummary();
+      return;
+    }
+    sideKey = key;
+    if (latency) latency.destroy();
+    latency = null;
+    const lat = s => h('div', {class: 'stats'}, ['p50', 'p90', 'p99', 'p999'].map(q => h('div', {class: 'stat'}, h('span', {class: 'stat-label'}, q === 'p999' ? 'p99.9' : q), h('span', {class: 'stat-value'}, fmt.dur(s.latency && s.latency[q])))));
+    if (nodeId) {
+      const n = graph.nodes.find(x => x.id === nodeId);
+      if (!n) return replace(side, h('div', {class: 'msg msg-empty'}, 'Node not in this graph.'));
+      const ins = graph.edges.filter(e => e.target === nodeId), outs = graph.edges.filter(e => e.source === nodeId);
+      const latBox = h('div');
+      replace(side,
+        h('h2', {class: 'side-title', testid: 'side-title'}, nodeId),
+        h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null),
+        h('div', {class: 'stats summary-stats'}, statBox('requests', fmt.rate(n.requestRate)), statBox('errors', fmt.pct(n.errorRate)), statBox('spans', fmt.count(n.spanCount))),
+        lat(n),
+        h('div', {class: 'inline wrap'},
+          h('a', {class: 'btn', href: link('map', '', Object.assign(Object.fromEntries(params), {focus: nodeId})), testid: 'side-focus'}, 'Focus neighbourhood'),
+          level === 'service' && !n.virtual ? h('a', {class: 'btn', href: link('traces', '', {service: nodeId, range: tr.range === 'custom' ? '' : tr.range})}, 'Traces') : null),
+        ins.length ? h('h3', null, `Callers (${ins.length})`) : null,
+        ins.length ? table(['from', 'rate', 'err', 'p99'], ins.slice(0, 50).map(e => nodeRow(e, e.source))) : null,
+        outs.length ? h('h3', null, `Callees (${outs.length})`) : null,
+        outs.length ? table(['to', 'rate', 'err', 'p99'], outs.slice(0, 50).map(e => nodeRow(e, e.target))) : null,
+        latBox);
+      if (level === 'service' && !n.virtual && !n.declaredOnly) latency = new LatencyPanel(latBox, {query: {service: nodeId}, range: tr, series: true, histogramHeight: 170});
+      return;
+    }
+    if (src) {
+      const e = graph.edges.find(x => x.source === src && x.target === tgt);
+      if (!e) return replace(side, h('div', {class: 'msg msg-empty'}, `No edge ${src} → ${tgt} in this graph.`));
+      const latBox = h('div');
+      replace(side,
+        h('h2', {class: 'side-title', testid: 'side-title'}, src, ' → ', tgt),
+        h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), e.virtual ? h('span', {class: 'tag'}, 'to a virtual node') : null, e.declared ? h('span', {class: 'tag', testid: 'edge-declared'}, e.declared.replace('_', ' ')) : null),
+        h('div', {class: 'stats summary-stats'}, statBox('rate', fmt.rate(e.rate)), statBox('calls', fmt.count(e.calls)), statBox('errors', `${fmt.count(e.errors)} (${fmt.pct(e.errorRate)})`)),
+        lat(e),
+        latBox);
+      if (fmt.num(e.calls) > 0) latency = new LatencyPanel(latBox, {query: {source: src, target: tgt, level}, range: tr, series: true, histogramHeight: 170});
+      return;
+    }
+    replace(side, h('h2', {class: 'side-title'}, 'Overview'), h('div', {testid: 'map-summary', class: 'summary'}));
+    updateSummary();
+  }
+
+  function updateSummary() {
+    const box = side.querySelector('[data-testid="map-summary"]');
+    if (!box || !graph) return;
+    const edges = graph.edges.filter(e => fmt.num(e.calls) > 0);
+    const total = graph.nodes.reduce((a, n) => a + fmt.num(n.requestRate), 0);
+    const linked = new Set(graph.edges.flatMap(e => [e.source, e.target]));
+    const isolated = graph.nodes.filter(n => !linked.has(n.id));
+    const busiest = edges.slice().sort((a, b) => fmt.num(b.rate) - fmt.num(a.rate)).slice(0, 10);
+    const slowest = edges.slice().sort((a, b) => fmt.num(b.latency.p99) - fmt.num(a.latency.p99)).slice(0, 5);
+    const edgeLink = e => h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {source: e.source, target: e.target, node: ''})), testid: 'summary-edge'}, e.source, ' → ', e.target);
+    replace(box,
+      h('div', {class: 'stats summary-stats'}, statBox('nodes', graph.nodes.length), statBox('edges', graph.edges.length), statBox('requests', fmt.rate(total))),
+      h('p', {class: 'dim small'}, 'Click a node or an edge for its latency distribution.'),
+      busiest.length ? h('h3', null, 'Busiest calls') : null,
+      busiest.length ? table(['call', 'rate', 'err'], busiest.map(e => h('tr', null, h('td', null, edgeLink(e)), h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate))))) : null,
+      slowest.length ? h('h3', null, 'Slowest calls (p99)') : null,
+      slowest.length ? table(['call', 'p99'], slowest.map(e => h('tr', null, h('td', null, edgeLink(e)), h('td', {class: 'num'}, fmt.dur(e.latency.p99))))) : null,
+      isolated.length ? h('h3', null, `Isolated (${isolated.length})`) : null,
+      isolated.length ? h('ul', {class: 'plain'}, isolated.slice(0, 30).map(n => h('li', null, h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {node: n.id}))}, n.id)))) : null);
+  }
+
+  newMap();
+  refresh();
+  schedule();
+
+  return {
+    update(c) {
+      const prev = params;
+      params = c.params;
+      const newLevel = LEVELS.includes(P('level')) ? P('level') : 'service';
+      const rangeChanged = ['range', 'from', 'to', 'compare'].some(k => (prev.get(k) || '') !== (params.get(k) || ''));
+      if (newLevel !== level) {
+        level = newLevel;
+        levelSel.value = level;
+        graph = null;
+        sideKey = '#';
+        newMap();
+        refresh();
+      } else if (rangeChanged) {
+        refresh();
+      }
+      if (rangeChanged) schedule();
+      compareSel.value = P('compare');
+      applyOptions();
+      renderSide(rangeChanged);
+    },
+    destroy() {
+      destroyed = true;
+      clearInterval(timer);
+      if (latency) latency.destroy();
+      if (map) {
+        clearMap(map);
+        map.destroy();
+      }
+    },
+  };
+}
+
+function statBox(label, value) {
+  return h('div', {class: 'stat'}, h('span', {class: 'stat-label'}, label), h('span', {class: 'stat-value'}, String(value)));
+}
