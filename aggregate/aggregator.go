@@ -70,6 +70,9 @@ type Stats struct {
 type Aggregator struct {
 	mu sync.Mutex
 
+	recentSeries [4]recentSeries
+	recentNext   uint8
+
 	opts     Options
 	geom     Geometry
 	widthNs  int64
@@ -117,6 +120,32 @@ type openWindow struct {
 	start  int64
 	series map[seriesID]*Rollup
 	edges  map[edgeID]*Rollup
+}
+
+// recentSeries caches a recently recorded series rollup of an open window.
+type recentSeries struct {
+	ow *openWindow
+	k  seriesID
+	r  *Rollup
+}
+
+// series returns the rollup of series k in ow, creating it. The last few
+// are cached: spans of a request mostly fall into a handful of series, and
+// a hit saves a map lookup. Flush empties the cache with the windows.
+func (a *Aggregator) series(ow *openWindow, k seriesID) *Rollup {
+	for i := range a.recentSeries {
+		if c := &a.recentSeries[i]; c.ow == ow && c.k == k {
+			return c.r
+		}
+	}
+	r := ow.series[k]
+	if r == nil {
+		r = a.geom.NewRollup()
+		ow.series[k] = r
+	}
+	a.recentSeries[a.recentNext&3] = recentSeries{ow: ow, k: k, r: r}
+	a.recentNext++
+	return r
 }
 
 type seriesID struct {
@@ -235,11 +264,7 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 		if !rebuild {
 			ow := a.window(sc.start)
 			k := seriesID{node: sc.node, name: sc.name, kind: s.Kind, status: s.Status}
-			ro := ow.series[k]
-			if ro == nil {
-				ro = a.geom.NewRollup()
-				ow.series[k] = ro
-			}
+			ro := a.series(ow, k)
 			c := ro.Clamped
 			if sc.dur == durUnknown {
 				ro.RecordUntimed(sc.err)
@@ -444,6 +469,7 @@ func (a *Aggregator) Flush() Checkpoint {
 	slices.SortFunc(cp.Windows, func(x, y *Window) int { return int(sign(x.Start - y.Start)) })
 	clear(a.windows)
 	a.last = nil
+	a.recentSeries = [4]recentSeries{}
 
 	for {
 		e, id := a.q.front()
@@ -517,6 +543,7 @@ func (a *Aggregator) replayFrom(minCommit int64) uint64 {
 // compactTables rebuilds the intern tables with the entries still
 // referenced. It runs when no window is open (right after Flush).
 func (a *Aggregator) compactTables() {
+	a.recentSeries = [4]recentSeries{} // keyed by the old indices
 	m := a.in.beginCompaction()
 	for id := a.q.head; id < a.q.tail; id++ {
 		e := a.q.get(id)

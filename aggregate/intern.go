@@ -21,6 +21,14 @@ type interner struct {
 	keyBuf    []byte
 	strLimit  int
 	nodeLimit int
+	// recent caches the last strings interned, by a cheap hash: span
+	// names repeat from span to span, and a hit saves a map lookup.
+	recent [16]recentStr
+}
+
+type recentStr struct {
+	s string
+	i uint32
 }
 
 func newInterner() interner {
@@ -34,17 +42,27 @@ func (in *interner) reset() {
 	in.strIdx = map[string]uint32{"": 0}
 	in.nodes = append(in.nodes[:0], Node{})
 	in.nodeIdx = map[string]uint32{"": 0}
+	in.recent = [16]recentStr{}
 }
 
 // str interns b (copying it on first sight).
 func (in *interner) str(b []byte) uint32 {
-	if i, ok := in.strIdx[string(b)]; ok {
-		return i
+	var slot int
+	if n := len(b); n > 0 {
+		slot = (n + int(b[0]) + 7*int(b[n-1]) + 3*int(b[n/2])) & 15
 	}
-	s := string(b)
-	i := uint32(len(in.strs))
-	in.strs = append(in.strs, s)
-	in.strIdx[s] = i
+	r := &in.recent[slot]
+	if r.s == string(b) {
+		return r.i
+	}
+	i, ok := in.strIdx[string(b)]
+	if !ok {
+		i = uint32(len(in.strs))
+		s := string(b)
+		in.strs = append(in.strs, s)
+		in.strIdx[s] = i
+	}
+	*r = recentStr{s: in.strs[i], i: i}
 	return i
 }
 
