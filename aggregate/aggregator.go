@@ -90,10 +90,10 @@ type Aggregator struct {
 	links   linkTable
 	parents parentTable
 	// scratch of touchSpans and touchFront
-	spanHashes, parentHashes, frontHashes []uint64
-	commit                                int64 // commit time of the chunk being applied
-	lastCommit                            int64
-	rebuilding                            bool
+	spanHashes, parentHashes, frontHashes, touchHashes []uint64
+	commit                                             int64 // commit time of the chunk being applied
+	lastCommit                                         int64
+	rebuilding                                         bool
 
 	applied   uint64
 	watermark int64

@@ -177,17 +177,35 @@ const touchBlock = 64
 // slots.
 func (a *Aggregator) touchSpans(block []otlpwire.Span) {
 	t := &a.links
-	hs, ps := a.spanHashes[:0], a.parentHashes[:0]
+	hs, ps, use := a.spanHashes[:0], a.parentHashes[:0], a.touchHashes[:0]
+	waiting := a.st.PendingServers > 0
 	for i := range block {
 		s := &block[i]
 		k := spanKey{trace: s.TraceID, span: s.SpanID}
 		h1, p1 := t.hash(&k), parentHash(&k)
 		k.span = s.ParentID
-		hs = append(hs, h1, t.hash(&k))
+		h2 := t.hash(&k)
+		hs = append(hs, h1, h2)
 		ps = append(ps, p1, parentHash(&k))
+		// Touch only the slots apply will read: a client's own (it is
+		// held), a server's parent (a held client), and a non-client's own
+		// when servers wait (one may wait for it).
+		switch s.Kind {
+		case kindClient, kindProducer:
+			use = append(use, h1)
+		case kindServer, kindConsumer:
+			if s.HasParent() {
+				use = append(use, h2)
+			}
+			fallthrough
+		default:
+			if waiting {
+				use = append(use, h1)
+			}
+		}
 	}
-	a.spanHashes, a.parentHashes = hs, ps
-	t.touch(hs)
+	a.spanHashes, a.parentHashes, a.touchHashes = hs, ps, use
+	t.touch(use)
 	a.parents.touch(block, ps, &t.sink)
 }
 

@@ -234,6 +234,12 @@ func (a *Aggregator) onServer(sc *spanCtx, h, ph uint64) {
 // in the parent table for the children to come.
 func (a *Aggregator) onParent(sc *spanCtx, h uint64) {
 	k := spanKey{trace: sc.trace, span: sc.id}
+	// Without waiting servers there is nothing to find (telemetrygen-like
+	// loads, whose servers are roots, never have any).
+	if a.st.PendingServers == 0 {
+		a.parents.insert(h, &k, sc.node, a.commit)
+		return
+	}
 	if i := a.findSlot(&k); i != noSlot {
 		if l := a.slot(i); l.wait != 0 {
 			l.wait, _ = a.pairWaiting(l.wait, sc, false)
