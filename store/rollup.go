@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,14 +95,12 @@ func (db *DB) sampleWritten(now int64) {
 // writtenBefore returns the highest record sequence known to have been
 // written at or before cutoff (0 if none). Called with catMu held.
 func (db *DB) writtenBefore(cutoff int64) uint64 {
-	var seq uint64
-	for _, st := range db.roll.written {
-		if st.unix > cutoff {
-			break
-		}
-		seq = st.seq
+	w := db.roll.written
+	i := sort.Search(len(w), func(i int) bool { return w[i].unix > cutoff })
+	if i == 0 {
+		return 0
 	}
-	return seq
+	return w[i-1].seq
 }
 
 func rollupKey(tier int, start int64, recSeq uint64) []byte {

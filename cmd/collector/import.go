@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -128,9 +129,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	failed := 0
 	for _, path := range files {
 		show := newProgressShow(mode, path, stderr)
-		if *rebase != "" {
-			opts.Rebase, _ = collector.ParseRebase(*rebase, time.Now())
-		}
+		opts.Rebase, _ = collector.ParseRebase(*rebase, time.Now()) // checked above; "now" is each file's start
 		sum, err := run(ctx, path, opts, show)
 		show.done()
 		if err != nil {
@@ -179,7 +178,7 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 	if err != nil {
 		return importer.Summary{}, err
 	}
-	q := url.Values{"name": {fileBase(path)}}
+	q := url.Values{"name": {filepath.Base(path)}}
 	for k, v := range map[string]string{"format": format, "rebase": rebase, "arch": arch} {
 		if v != "" {
 			q.Set(k, v)
@@ -223,13 +222,6 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 		return importer.Summary{}, fmt.Errorf("decode the summary from %s: %w", u.Redacted(), err)
 	}
 	return sum, nil
-}
-
-func fileBase(path string) string {
-	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
-		return path[i+1:]
-	}
-	return path
 }
 
 // countingReader reports the bytes read from r to show.
@@ -278,7 +270,7 @@ func (p *progressShow) update(pr importer.Progress) {
 			p.pass = pr.Pass
 			p.bar = progressbar.NewOptions64(pr.Total,
 				progressbar.OptionSetWriter(p.w),
-				progressbar.OptionSetDescription(fmt.Sprintf("%s %s", passLabel[pr.Pass], fileBase(p.name))),
+				progressbar.OptionSetDescription(fmt.Sprintf("%s %s", passLabel[pr.Pass], filepath.Base(p.name))),
 				progressbar.OptionShowBytes(true),
 				progressbar.OptionThrottle(100*time.Millisecond),
 				progressbar.OptionShowCount(),

@@ -56,8 +56,8 @@ func (s storeSink) PutArchitecture(ctx context.Context, a store.Architecture) er
 	return classify(s.db.PutArchitecture(ctx, a))
 }
 
-// classify maps store errors to ingest's sentinels, as the collector's
-// receivers do.
+// classify maps store errors to ingest's sentinels (the collector's
+// receivers use StoreSink too).
 func classify(err error) error {
 	switch {
 	case err == nil:

@@ -24,11 +24,11 @@ import (
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/ingest"
+	"github.com/flowscope/flowscope/ingest/importer"
 	"github.com/flowscope/flowscope/ingest/otlpgrpc"
 	"github.com/flowscope/flowscope/ingest/otlphttp"
 	"github.com/flowscope/flowscope/ingest/zipkin"
 	"github.com/flowscope/flowscope/internal/config"
-	"github.com/flowscope/flowscope/internal/otlpwire"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/web"
@@ -108,7 +108,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		c.listeners[name] = l
 	}
 
-	consumer := storeConsumer{db}
+	consumer := importer.StoreSink(db) // the receivers' consumer too
 	counts := ingest.NewRequestMetrics(reg)
 	c.grpcServer = grpc.NewServer(
 		grpc.ForceServerCodecV2(otlpgrpc.Codec()),
@@ -230,32 +230,4 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(runErr, c.Shutdown(sctx))
-}
-
-// storeConsumer adapts the store to the receivers' consumer interfaces,
-// translating store errors into ingest's classification.
-type storeConsumer struct{ db *store.DB }
-
-func (s storeConsumer) ConsumeTraces(ctx context.Context, req []byte) (ingest.Result, error) {
-	res, err := s.db.WriteTraces(ctx, req)
-	return ingest.Result{Rejected: res.Rejected, Message: res.Message}, classify(err)
-}
-
-func (s storeConsumer) ConsumeMetrics(ctx context.Context, req []byte) (ingest.Result, error) {
-	res, err := s.db.WriteMetrics(ctx, req)
-	return ingest.Result{Rejected: res.Rejected, Message: res.Message}, classify(err)
-}
-
-func classify(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, otlpwire.ErrMalformed), errors.Is(err, store.ErrMalformedMetrics):
-		return fmt.Errorf("%w: %v", ingest.ErrInvalid, err)
-	case errors.Is(err, store.ErrOverloaded):
-		return fmt.Errorf("%w: %v", ingest.ErrOverloaded, err)
-	case errors.Is(err, store.ErrClosed):
-		return fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
-	}
-	return err
 }

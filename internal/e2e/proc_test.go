@@ -34,11 +34,19 @@ func procGoTool(t testing.TB) string {
 func procBuildCollector(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "collector")
-	cmd := exec.Command(procGoTool(t), "build", "-o", bin, "github.com/flowscope/flowscope/cmd/collector")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/collector: %v\n%s", err, out)
+	if err := goBuildCollector(procGoTool(t), bin); err != nil {
+		t.Fatal(err)
 	}
 	return bin
+}
+
+// goBuildCollector builds the collector binary to path bin.
+func goBuildCollector(goTool, bin string) error {
+	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/flowscope/flowscope/cmd/collector")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/collector: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // procCollector is a collector binary running as a subprocess, its JSON log

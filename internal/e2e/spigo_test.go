@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -219,5 +218,3 @@ func TestSpigoSamplesThroughZipkinReceiver(t *testing.T) {
 		})
 	}
 }
-
-var _ = hex.EncodeToString

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/flowscope/flowscope/internal/config"
 )
 
 var (
@@ -31,10 +29,7 @@ func sharedCollectorBin(t *testing.T) string {
 			return
 		}
 		collectorBin = filepath.Join(dir, "collector")
-		out, err := exec.Command(procGoTool(t), "build", "-o", collectorBin, "github.com/flowscope/flowscope/cmd/collector").CombinedOutput()
-		if err != nil {
-			collectorBinErr = fmt.Errorf("go build ./cmd/collector: %v\n%s", err, out)
-		}
+		collectorBinErr = goBuildCollector(procGoTool(t), collectorBin)
 	})
 	if collectorBinErr != nil {
 		t.Fatal(collectorBinErr)
@@ -148,7 +143,7 @@ func TestSpigoSamplesThroughImportCLI(t *testing.T) {
 // collector holds, naming the problem, and changes nothing.
 func TestImportWhileServing(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, func(c *config.Config) {})
+	s := startServer(t, dir)
 	code, _, errOut := runImport(t, "--data-dir", dir, spigoDir+"json_metrics/lamp_flow.json")
 	if code != 1 || !strings.Contains(errOut, "is a collector running") {
 		t.Errorf("exit %d, stderr %q; want 1 and a message about the running collector", code, errOut)
