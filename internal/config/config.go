@@ -43,6 +43,12 @@ type Config struct {
 	// MaxImportBytes limits the size of a file uploaded to
 	// POST /api/v1/import. It must be positive.
 	MaxImportBytes int64 `yaml:"max_import_bytes"`
+	// MemoryBudget bounds the bytes of client data the process holds at
+	// once: request bodies being read and decompressed, requests waiting
+	// for their commit and committed requests waiting for aggregation.
+	// At the limit new requests are refused before they are read, with a
+	// retry hint. It must be at least twice receivers.max_request_bytes.
+	MemoryBudget int64 `yaml:"memory_budget"`
 
 	// Receivers configures the ingest listeners.
 	Receivers Receivers `yaml:"receivers"`
@@ -133,6 +139,7 @@ func Default() Config {
 		HTTPAddr:        "127.0.0.1:8686",
 		ShutdownTimeout: 30 * time.Second,
 		MaxImportBytes:  4 << 30,
+		MemoryBudget:    384 << 20,
 		Receivers: Receivers{
 			OTLPGRPCAddr:    "127.0.0.1:4317",
 			OTLPHTTPAddr:    "127.0.0.1:4318",
@@ -228,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.Receivers.MaxRequestBytes <= 0 {
 		bad("receivers.max_request_bytes", c.Receivers.MaxRequestBytes, "must be positive")
+	}
+	if c.MemoryBudget < 2*c.Receivers.MaxRequestBytes || c.MemoryBudget <= 0 {
+		bad("memory_budget", c.MemoryBudget, "must be positive and at least twice receivers.max_request_bytes (%d)", 2*c.Receivers.MaxRequestBytes)
 	}
 	if c.Store.Retention < MinRetention {
 		bad("store.retention", c.Store.Retention, "must be at least %s", formatDuration(MinRetention))
@@ -393,6 +403,8 @@ var settings = []setting{
 		func(c *Config) *string { return &c.HTTPAddr }),
 	stringSetting("dashboards_dir", "dashboards-dir", "DIR", "directory of your own dashboard definitions (*.json), shown after the built-in ones",
 		func(c *Config) *string { return &c.DashboardsDir }),
+	bytesSetting("memory_budget", "memory-budget", "bytes of client data in flight (bodies, commit queue, aggregation backlog) before new requests are refused with a retry hint",
+		func(c *Config) *int64 { return &c.MemoryBudget }),
 	bytesSetting("max_import_bytes", "max-import-bytes", "largest file accepted by POST /api/v1/import",
 		func(c *Config) *int64 { return &c.MaxImportBytes }),
 	durationSetting("store.retention", "retention", "how long data is kept (at least 1m)",

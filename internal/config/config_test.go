@@ -39,6 +39,7 @@ func TestDefault(t *testing.T) {
 		HTTPAddr:        "127.0.0.1:8686",
 		ShutdownTimeout: 30 * time.Second,
 		MaxImportBytes:  4 << 30,
+		MemoryBudget:    384 << 20,
 		Receivers: Receivers{
 			OTLPGRPCAddr:    "127.0.0.1:4317",
 			OTLPHTTPAddr:    "127.0.0.1:4318",
@@ -148,7 +149,7 @@ func TestBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"unknown-key.bad.yml":      `line 3: unknown key "receivers.otlp_grpc_adr" (valid keys here: otlp_grpc_addr, otlp_http_addr, zipkin_addr, max_request_bytes)`,
 		"aggregation.bad.yml":      `aggregation.significant_digits = 7: must be between 1 and 5`,
-		"unknown-top.bad.yml":      `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, max_import_bytes, receivers, store, correlation, aggregation, log)`,
+		"unknown-top.bad.yml":      `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, log)`,
 		"unknown-section.bad.yml":  `line 1: unknown key "storage"`,
 		"duration-int.bad.yml":     `line 2: store.retention must be a duration such as 30s, 15m or 168h, not "168"`,
 		"duration-text.bad.yml":    `line 1: shutdown_timeout must be a duration such as 30s, 15m or 168h, not "1 minute"`,
@@ -282,6 +283,7 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"receivers.zipkin_addr":          {":19411", `":19411"`},
 		"dashboards_dir":                 {"testdata", "testdata"},
 		"max_import_bytes":               {"1048576", "1048576"},
+		"memory_budget":                  {"1073741824", "1073741824"},
 		"receivers.max_request_bytes":    {"1048576", "1048576"},
 		"store.retention":                {"72h", "72h"},
 		"store.queue_bytes":              {"33554432", "33554432"},
