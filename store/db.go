@@ -37,7 +37,7 @@ var (
 	bucketMNames   = []byte("mnames")
 
 	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketRuns,
-		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ}
+		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ, bucketImports}
 
 	keySchema     = []byte("schema")
 	keyCheckpoint = []byte("checkpoint") // last chunk seq covered by a persisted segment

@@ -60,6 +60,7 @@ type pending struct {
 	traces  *otlpwire.Traces // parsed request, valid until done is answered (or, with aggregation, until applied)
 	owned   *[]byte          // the copy traces aliases when aggregation is on
 	newOps  []string         // ops keys to persist
+	mark    *importMark      // put in the imports bucket in the same transaction
 	names   []MetricInfo
 	points  int64
 	size    int64
@@ -159,6 +160,11 @@ func releaseParsed(t *otlpwire.Traces, owned *[]byte) {
 
 // enqueue admits p to the commit queue and waits for its commit.
 func (db *DB) enqueue(ctx context.Context, p *pending) error {
+	mark, err := importMarkFrom(ctx)
+	if err != nil {
+		return err
+	}
+	p.mark = mark
 	if db.queuedBytes.Add(p.size) > db.opts.QueueBytes {
 		db.queuedBytes.Add(-p.size)
 		return fmt.Errorf("%w: %d bytes already waiting for commit", ErrOverloaded, db.queuedBytes.Load())
@@ -512,6 +518,11 @@ func (db *DB) commit(batch []*pending) {
 		for _, p := range batch {
 			setCommitTime(p.data, now)
 			bytes += len(p.data)
+			if p.mark != nil {
+				if err := tx.Bucket(bucketImports).Put(p.mark.key, p.mark.value); err != nil {
+					return fmt.Errorf("put import mark: %w", err)
+				}
+			}
 			if p.metrics {
 				p.seq = mseq
 				mseq++
