@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/internal/membudget"
 )
 
 // SchemaVersion is the on-disk format version written to and checked in the
@@ -61,6 +62,12 @@ type Options struct {
 	// QueueBytes bounds the encoded size of requests waiting for commit;
 	// writes beyond it fail with ErrOverloaded. Default 256 MiB.
 	QueueBytes int64
+	// Budget is the process-wide memory budget for client data in flight
+	// (package membudget). The store takes from it the bytes of every
+	// request from its arrival until it is committed and aggregated, and
+	// refuses writes that do not fit with ErrOverloaded. Nil: only
+	// QueueBytes bounds the commit queue.
+	Budget *membudget.Budget
 	// CorrelationKeys lists the attribute keys indexed as correlation IDs.
 	// Default DefaultCorrelationKeys.
 	CorrelationKeys []string
