@@ -44,17 +44,49 @@ const (
 	maxMergeEntries = 4 << 20
 )
 
-// checkpoint persists the active in-memory segment: its search postings,
-// service counts and chunk bounds (bucket "segs" and "terms") and a sorted
-// trace-ID run (buckets "runs" and "runpages"), then merges runs.
+// checkpoint persists the in-memory segments, oldest first: the active one
+// is frozen, then each frozen segment's search postings, service counts and
+// chunk bounds (buckets "segs" and "terms") and its sorted trace-ID run
+// (buckets "runs" and "runpages") are written, and runs are merged.
+//
+// Segments are persisted strictly in order and the checkpoint key only
+// moves past a segment once it is written: when one fails (a full disk,
+// an I/O error), it stays frozen in memory — readable, and retried at the
+// next checkpoint — and no later segment is persisted before it, so
+// recovery after a restart re-indexes every chunk not covered by a
+// persisted segment.
 func (db *DB) checkpoint() error {
-	s := db.tail.freeze()
-	if s == nil {
-		return nil
+	db.tail.freeze()
+	persisted := false
+	for {
+		s := db.tail.oldestFrozen()
+		if s == nil {
+			break
+		}
+		if err := db.persistSegment(s); err != nil {
+			db.m.checkpointFailures.Inc()
+			// Keep the segment frozen in memory: it stays readable, and
+			// the chunks are durable, so the next checkpoint (or recovery
+			// after a restart) persists it.
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		db.tail.drop(s)
+		persisted = true
 	}
+	if persisted {
+		if err := db.mergeRuns(); err != nil {
+			db.logger.Error("merge trace index runs failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// persistSegment writes one frozen segment in one transaction.
+func (db *DB) persistSegment(s *memSeg) error {
 	start := time.Now()
 	info, rec := encodeSegment(s)
 	runs := db.catalogRuns()
+	skipped := 0
 	err := db.updateCatalog(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketSegs).Put(u64(info.lastSeq), rec); err != nil {
 			return fmt.Errorf("put segment: %w", err)
@@ -68,6 +100,13 @@ func (db *DB) checkpoint() error {
 		var kb, vb []byte
 		for _, k := range keys {
 			kb = termKey(kb[:0], k, info.lastSeq)
+			if len(kb) > bolt.MaxKeySize {
+				// Ingest refuses what would make such a term
+				// (otlpwire's limits); a term that still gets here is
+				// not indexed rather than failing the checkpoint.
+				skipped++
+				continue
+			}
 			vb = encodePostings(vb[:0], s.terms[k], info.firstSeq)
 			if err := terms.Put(bytes.Clone(kb), bytes.Clone(vb)); err != nil {
 				return fmt.Errorf("put term: %w", err)
@@ -87,23 +126,17 @@ func (db *DB) checkpoint() error {
 		if err := meta.Put(keyCheckpoint, u64(info.lastSeq)); err != nil {
 			return err
 		}
-		return func() error {
-			db.segs = append(db.segs, info)
-			db.runs = append(runs, ri)
-			return nil
-		}()
+		db.segs = append(db.segs, info)
+		db.runs = append(runs, ri)
+		return nil
 	})
 	if err != nil {
-		// Keep the segment frozen in memory: it stays readable, and the
-		// chunks are durable, so recovery rebuilds it after a restart.
-		db.logger.Error("checkpoint failed", "err", err)
-		return fmt.Errorf("checkpoint: %w", err)
+		return err
 	}
-	db.tail.drop(s)
+	if skipped > 0 {
+		db.logger.Warn("index terms too long to index were skipped", "terms", skipped, "segment", info.lastSeq)
+	}
 	db.m.checkpointDuration.Observe(time.Since(start).Seconds())
-	if err := db.mergeRuns(); err != nil {
-		db.logger.Error("merge trace index runs failed", "err", err)
-	}
 	return nil
 }
 
@@ -568,9 +601,28 @@ func (db *DB) checkpointLoop() {
 		case <-t.C:
 		case <-db.ckptTrigger:
 		}
-		if err := db.checkpoint(); err != nil {
-			db.logger.Error("checkpoint", "err", err)
+		if db.diskFull.Load() {
+			db.probeSpace()
 		}
+		if err := db.checkpoint(); err != nil {
+			db.logger.Error("checkpoint failed; retrying at the next one", "err", err, "segments_in_memory", db.tail.frozenCount())
+		}
+	}
+}
+
+// keyProbe is the meta key probeSpace writes.
+var keyProbe = []byte("probe")
+
+// probeSpace writes a small record to learn whether a full disk has space
+// again, so that the store becomes ready without waiting for a client to
+// retry.
+func (db *DB) probeSpace() {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyProbe, u64(uint64(db.opts.Now().UnixNano())))
+	})
+	if err == nil {
+		db.diskFull.Store(false)
+		db.logger.Info("disk space available again")
 	}
 }
 
@@ -660,7 +712,10 @@ func (db *DB) recoverTail() error {
 			seq := binary.BigEndian.Uint64(k)
 			d, err := decodeSpanChunk(seq, v)
 			if err != nil {
-				return err
+				// Never stop recovery for one chunk: the others must be
+				// indexed. Reads skip it likewise.
+				db.logger.Error("recovery skipped a chunk that does not decode", "seq", seq, "err", err)
+				continue
 			}
 			if db.agg != nil {
 				if rebuilding && seq > applied {

@@ -182,6 +182,8 @@ type DB struct {
 	opsSeen     sync.Map // opKey string → struct{}; persisted ones
 	namesSeen   sync.Map // metric name → MetricInfo
 	ckptTrigger chan struct{}
+	diskFull    atomic.Bool                  // the last commit failed for lack of space
+	failCommit  func(batch []*pending) error // test hook: fails a commit transaction
 
 	// aggregation (nil when disabled); roll is guarded by catMu
 	agg  *aggregate.Aggregator

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,17 +36,27 @@ func (db *DB) retentionLoop() {
 // A segment (with its span chunks, postings and trace-ID runs) is deleted
 // when both its newest commit and its newest span end are older than the
 // retention: imported data with old timestamps is kept for the retention
-// period after it was imported. Segments are deleted oldest first; metric
-// chunks likewise by commit time and newest point time.
+// period after it was imported. A span end counts at most MaxFutureSkew
+// past its commit (ingest refuses later ones; data stored before that
+// rule cannot hold a segment forever), and every expired segment is
+// deleted, not only the oldest ones: one segment that must stay never
+// keeps later expired segments. Metric chunks expire likewise by commit
+// time and newest point time.
 func (db *DB) ApplyRetention() error {
 	cutoff := db.opts.Now().Add(-db.opts.Retention).UnixNano()
 	deletedSegs := 0
 	for {
 		db.catMu.RLock()
 		var victim *segInfo
-		if len(db.segs) > 0 && db.segs[0].maxCommit < cutoff && db.segs[0].maxEnd < cutoff {
-			s := db.segs[0]
-			victim = &s
+		for i := range db.segs {
+			s := db.segs[i]
+			if s.maxCommit >= cutoff {
+				break // commits are in order: no later segment expired
+			}
+			if segmentExpired(s, cutoff) {
+				victim = &s
+				break
+			}
 		}
 		db.catMu.RUnlock()
 		if victim == nil {
@@ -63,6 +74,11 @@ func (db *DB) ApplyRetention() error {
 		db.logger.Info("retention deleted segments", "segments", deletedSegs)
 	}
 	return db.deleteExpiredMetricChunks(cutoff)
+}
+
+// segmentExpired reports whether segment s is older than cutoff.
+func segmentExpired(s segInfo, cutoff int64) bool {
+	return s.maxCommit < cutoff && min(s.maxEnd, s.maxCommit+int64(MaxFutureSkew)) < cutoff
 }
 
 // deleteSegment deletes a segment's chunks in batches, then its record.
@@ -88,7 +104,7 @@ func (db *DB) deleteSegment(s segInfo) error {
 		if err := tx.Bucket(bucketSegs).Delete(u64(s.lastSeq)); err != nil {
 			return err
 		}
-		db.segs = db.segs[1:]
+		db.segs = slices.DeleteFunc(slices.Clone(db.segs), func(x segInfo) bool { return x.lastSeq == s.lastSeq })
 		return nil
 	})
 	if err != nil {
@@ -102,13 +118,16 @@ func (db *DB) deleteSegment(s segInfo) error {
 // chunks, and postings of deleted segments.
 func (db *DB) deleteExpiredRunsAndTerms() error {
 	db.catMu.RLock()
-	oldest := uint64(1<<64 - 1)
-	if len(db.segs) > 0 {
-		oldest = db.segs[0].firstSeq
+	live := make(map[uint64]bool, len(db.segs))
+	var newest uint64 // postings of later segments are not in this snapshot
+	for _, sg := range db.segs {
+		live[sg.lastSeq] = true
+		newest = max(newest, sg.lastSeq)
 	}
+	segs := slices.Clone(db.segs)
 	var expired []runInfo
 	for _, ri := range db.runs {
-		if ri.lastSeq < oldest {
+		if !overlapsAny(segs, ri.firstSeq, ri.lastSeq) && ri.lastSeq <= newest {
 			expired = append(expired, ri)
 		}
 	}
@@ -131,8 +150,8 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 			return fmt.Errorf("delete run %d: %w", ri.id, err)
 		}
 	}
-	// Postings keys end with their segment's lastSeq; delete those below
-	// the oldest live chunk, a batch per transaction.
+	// Postings keys end with their segment's lastSeq; delete those of
+	// deleted segments, a batch per transaction.
 	var after []byte
 	for {
 		var keys [][]byte
@@ -147,7 +166,7 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 			}
 			for ; k != nil && len(keys) < retentionBatch; k, _ = c.Next() {
 				after = bytes.Clone(k)
-				if len(k) >= 8 && binary.BigEndian.Uint64(k[len(k)-8:]) < oldest {
+				if seg := binary.BigEndian.Uint64(k[max(0, len(k)-8):]); len(k) >= 8 && !live[seg] && seg <= newest {
 					keys = append(keys, bytes.Clone(k))
 				}
 			}
@@ -179,22 +198,38 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 	}
 }
 
+// overlapsAny reports whether a segment of segs (ascending) holds a chunk
+// in [first, last].
+func overlapsAny(segs []segInfo, first, last uint64) bool {
+	i, _ := slices.BinarySearchFunc(segs, first, func(s segInfo, q uint64) int { return cmpU64(s.lastSeq, q) })
+	return i < len(segs) && segs[i].firstSeq <= last
+}
+
 // deleteExpiredMetricChunks deletes metric chunks, oldest first, whose
 // commit time and newest point are older than cutoff.
 func (db *DB) deleteExpiredMetricChunks(cutoff int64) error {
+	var after []byte // resume point of the scan
 	for {
 		var keys [][]byte
 		err := db.bolt.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketMChunks).Cursor()
-			for k, v := c.First(); k != nil && len(keys) < retentionBatch; k, v = c.Next() {
-				_, maxT, _, _, err := metricChunkHeader(v)
-				if err != nil {
-					return err
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+			}
+			for ; k != nil && len(keys) < retentionBatch; k, v = c.Next() {
+				commit := chunkCommitTime(v)
+				if commit >= cutoff {
+					break // commits are in order: no later chunk expired
 				}
-				if chunkCommitTime(v) >= cutoff || maxT >= cutoff {
-					break
+				// A chunk whose header does not decode expires by its
+				// commit time alone.
+				_, maxT, _, _, err := metricChunkHeader(v)
+				if err == nil && min(maxT, commit+int64(MaxFutureSkew)) >= cutoff {
+					continue // kept for its points; later chunks may expire
 				}
 				keys = append(keys, bytes.Clone(k))
+				after = binary.BigEndian.AppendUint64(nil, binary.BigEndian.Uint64(k)+1)
 			}
 			return nil
 		})

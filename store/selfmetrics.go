@@ -25,6 +25,8 @@ type storeMetrics struct {
 	rollupRecords      *prometheus.CounterVec
 	rollupBytes        *prometheus.CounterVec
 	flushDuration      prometheus.Histogram
+	checkpointFailures prometheus.Counter
+	commitFailures     *prometheus.CounterVec
 }
 
 func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
@@ -83,7 +85,24 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 		Help:    "Time to persist the in-memory rollup deltas and the aggregation checkpoint.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	})
-	m.collectors = []prometheus.Collector{items, m.rollupRecords, m.rollupBytes, m.flushDuration, aggCollector{db}, m.batchRequests, m.batchBytes, m.batchSpans,
+	m.checkpointFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "flowscope_store_checkpoint_failures_total",
+		Help: "Index checkpoints that failed (retried at the next one; the segment stays in memory and is re-indexed from the chunks after a restart).",
+	})
+	m.commitFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flowscope_store_commit_failures_total",
+		Help: "Export requests whose commit failed, by reason: disk_full, too_large (refused alone), io (other write errors).",
+	}, []string{"reason"})
+	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_store_disk_full",
+			Help: "1 while the last write to the store failed for lack of disk space (ingest answers 503 and /readyz fails), else 0.",
+		}, func() float64 {
+			if db.diskFull.Load() {
+				return 1
+			}
+			return 0
+		}), m.rollupRecords, m.rollupBytes, m.flushDuration, aggCollector{db}, m.batchRequests, m.batchBytes, m.batchSpans,
 		m.commitDuration, m.checkpointDuration, m.retentionDeleted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flowscope_store_size_bytes",

@@ -92,6 +92,23 @@ func (t *tail) freeze() *memSeg {
 	return s
 }
 
+// oldestFrozen returns the oldest frozen segment, or nil.
+func (t *tail) oldestFrozen() *memSeg {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.frozen) == 0 {
+		return nil
+	}
+	return t.frozen[0]
+}
+
+// frozenCount returns the number of frozen segments waiting to be persisted.
+func (t *tail) frozenCount() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.frozen)
+}
+
 // drop forgets a frozen segment once it is persisted.
 func (t *tail) drop(s *memSeg) {
 	t.mu.Lock()

@@ -17,6 +17,18 @@ var (
 	ErrClosed = errors.New("store closed")
 	// ErrSchema is returned by Open when the file has another schema version.
 	ErrSchema = errors.New("unsupported schema version")
+	// ErrDiskFull is returned by writes that could not be committed for
+	// lack of disk space. Nothing of the request was stored; it may be
+	// retried once space is freed.
+	ErrDiskFull = errors.New("disk full")
+	// ErrCommitFailed is returned by writes whose commit failed for
+	// another storage reason (an I/O error). Nothing was stored; the
+	// request may be retried.
+	ErrCommitFailed = errors.New("commit failed")
+	// ErrTooLarge is returned by a write that the store cannot hold as it
+	// is (a key over bbolt's limit). Nothing was stored; retrying the same
+	// request fails the same way.
+	ErrTooLarge = errors.New("request holds an item too large to store")
 )
 
 // TraceID is a 16-byte OTLP trace ID.

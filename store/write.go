@@ -3,9 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,6 +61,7 @@ type pending struct {
 	idx     *chunkIndex
 	traces  *otlpwire.Traces // parsed request, valid until done is answered (or, with aggregation, until applied)
 	owned   *[]byte          // the copy traces aliases when aggregation is on
+	aggHeld int64            // memory budget held by owned, released once applied
 	newOps  []string         // ops keys to persist
 	mark    *importMark      // put in the imports bucket in the same transaction
 	names   []MetricInfo
@@ -100,8 +103,13 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 	// With aggregation, the aggregator reads the parsed request after the
 	// writer was acknowledged, so it must not alias req (the receiver
 	// reuses it): parse an owned copy, released by the aggregator.
-	body, owned := req, (*[]byte)(nil)
+	// The copy counts against the memory budget until it is applied.
+	body, owned, held := req, (*[]byte)(nil), int64(0)
 	if db.agg != nil {
+		held = int64(len(req))
+		if !db.opts.Budget.TryAcquire(held) {
+			return WriteResult{}, fmt.Errorf("%w: memory budget of %d bytes is in use", ErrOverloaded, db.opts.Budget.Limit())
+		}
 		owned = bodyPool.Get().(*[]byte)
 		*owned = append((*owned)[:0], req...)
 		body = *owned
@@ -111,11 +119,13 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 	defer func() {
 		if !handedOff {
 			releaseParsed(t, owned)
+			db.opts.Budget.Release(held)
 		}
 	}()
 	if err := otlpwire.Parse(t, body); err != nil {
 		return WriteResult{}, err
 	}
+	db.rejectFuture(t)
 	res := WriteResult{Accepted: int64(len(t.Spans) - t.Invalid), Rejected: int64(t.Invalid)}
 	if t.Invalid > 0 {
 		for i := range t.Spans {
@@ -135,7 +145,7 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 	}
 	p := &pending{data: compressChunk(nil, payload), size: int64(len(req))}
 	p.idx, p.newOps = db.indexTraces(t)
-	p.traces, p.owned = t, owned
+	p.traces, p.owned, p.aggHeld = t, owned, held
 	if err := db.enqueue(ctx, p); err != nil {
 		db.m.spansRefused.Add(float64(res.Accepted))
 		return WriteResult{Rejected: res.Rejected, Message: res.Message}, err
@@ -144,6 +154,27 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 	handedOff = db.agg != nil
 	db.m.spansAccepted.Add(float64(res.Accepted))
 	return res, nil
+}
+
+// MaxFutureSkew is how far in the future (by the store's clock) a span may
+// end. Later spans are refused one by one (partial success): one span
+// ending in the year 2262 would otherwise keep its segment from ever
+// expiring. Old timestamps are accepted (imports of old files).
+const MaxFutureSkew = time.Hour
+
+// rejectFuture marks the valid spans of t that start or end more than
+// MaxFutureSkew after now as invalid.
+func (db *DB) rejectFuture(t *otlpwire.Traces) {
+	limit := uint64(db.opts.Now().Add(MaxFutureSkew).UnixNano())
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		if s.Invalid != "" || s.End <= limit {
+			continue
+		}
+		s.Invalid = fmt.Sprintf("span %q: end time %s is more than %s ahead of the collector's clock",
+			s.Name, time.Unix(0, int64(min(s.End, 1<<63-1))).UTC().Format(time.RFC3339), MaxFutureSkew)
+		t.Invalid++
+	}
 }
 
 // bodyPool holds the owned copies of requests parsed for the aggregator.
@@ -169,11 +200,18 @@ func (db *DB) enqueue(ctx context.Context, p *pending) error {
 		db.queuedBytes.Add(-p.size)
 		return fmt.Errorf("%w: %d bytes already waiting for commit", ErrOverloaded, db.queuedBytes.Load())
 	}
+	// The request waits for its commit (as parsed data, chunk and index)
+	// within the memory budget.
+	if !db.opts.Budget.TryAcquire(p.size) {
+		db.queuedBytes.Add(-p.size)
+		return fmt.Errorf("%w: memory budget of %d bytes is in use", ErrOverloaded, db.opts.Budget.Limit())
+	}
 	p.done = make(chan error, 1)
 	db.writeMu.RLock()
 	if db.closed.Load() {
 		db.writeMu.RUnlock()
 		db.queuedBytes.Add(-p.size)
+		db.opts.Budget.Release(p.size)
 		return ErrClosed
 	}
 	db.queue <- p
@@ -503,12 +541,38 @@ func (db *DB) commitLoop() {
 }
 
 func (db *DB) commit(batch []*pending) {
+	err := db.commitTx(batch)
+	if err != nil && len(batch) > 1 && !isDiskFull(err) {
+		// One request must not fail the others of its batch: commit them
+		// one by one, so that only the requests that fail alone are
+		// refused. Rare (a full disk fails them all again, quickly).
+		db.logger.Warn("group commit failed; committing its requests one by one", "err", err, "requests", len(batch))
+		for i := range batch {
+			db.commit(batch[i : i+1])
+		}
+		return
+	}
+	if err != nil {
+		err = db.commitError(err)
+		db.logger.Error("commit failed", "err", err)
+		db.answer(batch, err)
+	}
+}
+
+// commitTx writes batch in one transaction and, once it is durable, hands
+// it to the publish goroutine. On error nothing of batch was stored.
+func (db *DB) commitTx(batch []*pending) error {
 	start := time.Now()
 	st := db.stampCommit()
 	now := st.ns
 	seq, mseq := db.nextSeq, db.nextMSeq
 	var bytes int
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if db.failCommit != nil {
+			if err := db.failCommit(batch); err != nil {
+				return err
+			}
+		}
 		chunks := tx.Bucket(bucketChunks)
 		chunks.FillPercent = 1.0
 		mchunks := tx.Bucket(bucketMChunks)
@@ -550,32 +614,64 @@ func (db *DB) commit(batch []*pending) {
 		return nil
 	})
 	if err != nil {
-		db.logger.Error("commit failed", "err", err, "requests", len(batch))
-		err = fmt.Errorf("commit: %w", err)
-	} else {
-		db.nextSeq, db.nextMSeq = seq, mseq
-		var spans int
-		for _, p := range batch {
-			if p.metrics {
-				for _, n := range p.names {
-					db.namesSeen.Store(n.Name, n)
-				}
-				continue
-			}
-			for _, k := range p.newOps {
-				db.opsSeen.Store(k, struct{}{})
-			}
-			spans += p.idx.spans
-		}
-		db.m.observeCommit(len(batch), bytes, spans, time.Since(start))
-		// Publishing (aggregation, in-memory index) and acknowledging run
-		// on the publish goroutine, in commit order, while this one
-		// commits the next batch.
-		db.published <- committed{batch: slices.Clone(batch), commitNs: now, stamp: st}
-		return
+		db.unstamp(st)
+		return err
 	}
-	db.unstamp(st)
-	db.answer(batch, err)
+	db.diskFull.Store(false)
+	db.nextSeq, db.nextMSeq = seq, mseq
+	var spans int
+	for _, p := range batch {
+		if p.metrics {
+			for _, n := range p.names {
+				db.namesSeen.Store(n.Name, n)
+			}
+			continue
+		}
+		for _, k := range p.newOps {
+			db.opsSeen.Store(k, struct{}{})
+		}
+		spans += p.idx.spans
+	}
+	db.m.observeCommit(len(batch), bytes, spans, time.Since(start))
+	// Publishing (aggregation, in-memory index) and acknowledging run
+	// on the publish goroutine, in commit order, while this one
+	// commits the next batch.
+	db.published <- committed{batch: slices.Clone(batch), commitNs: now, stamp: st}
+	return nil
+}
+
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// commitError classifies a failed commit for the writers: a full disk
+// (ErrDiskFull, which also marks the store not ready until a write
+// succeeds), an item bbolt cannot hold (ErrTooLarge), or another storage
+// failure (ErrCommitFailed).
+func (db *DB) commitError(err error) error {
+	switch {
+	case isDiskFull(err):
+		db.diskFull.Store(true)
+		db.m.commitFailures.WithLabelValues("disk_full").Inc()
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	case errors.Is(err, bolt.ErrKeyTooLarge) || errors.Is(err, bolt.ErrValueTooLarge) || errors.Is(err, bolt.ErrKeyRequired):
+		db.m.commitFailures.WithLabelValues("too_large").Inc()
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	db.m.commitFailures.WithLabelValues("io").Inc()
+	return fmt.Errorf("%w: %w", ErrCommitFailed, err)
+}
+
+// Ready reports whether the store accepts writes: nil, or why not (closed,
+// or the disk is full).
+func (db *DB) Ready() error {
+	switch {
+	case db.closed.Load():
+		return ErrClosed
+	case db.diskFull.Load():
+		return fmt.Errorf("%w: the last write failed for lack of space", ErrDiskFull)
+	}
+	return nil
 }
 
 // stampCommit returns the commit time of a batch about to be written and
@@ -692,7 +788,7 @@ func (db *DB) publishLoop() {
 		work := committed{commitNs: c.commitNs, stamp: c.stamp, batch: make([]*pending, 0, len(c.batch))}
 		for _, p := range c.batch {
 			if !p.metrics {
-				work.batch = append(work.batch, &pending{seq: p.seq, traces: p.traces, owned: p.owned})
+				work.batch = append(work.batch, &pending{seq: p.seq, traces: p.traces, owned: p.owned, aggHeld: p.aggHeld})
 			}
 		}
 		db.answer(c.batch, nil)
@@ -701,8 +797,11 @@ func (db *DB) publishLoop() {
 }
 
 // aggQueue bounds the committed batches waiting for the aggregator; when
-// it is full, publishing (and so acknowledging) waits.
-const aggQueue = 64
+// it is full, publishing (and so acknowledging) waits. The memory of the
+// backlog is bounded by the memory budget (each request's copy is held
+// from it until applied), so the queue is long: acknowledgement should
+// not wait for a moment of slow aggregation.
+const aggQueue = 1024
 
 // aggregateLoop applies committed batches to the aggregator in commit
 // order. It runs just after the writers were acknowledged: their spans are
@@ -714,6 +813,7 @@ func (db *DB) aggregateLoop(ch <-chan committed) {
 		for _, p := range c.batch {
 			db.agg.Apply(p.seq, c.commitNs, p.traces)
 			releaseParsed(p.traces, p.owned)
+			db.opts.Budget.Release(p.aggHeld)
 		}
 		db.unstamp(c.stamp)
 	}
@@ -729,4 +829,5 @@ func (db *DB) answer(batch []*pending, err error) {
 		p.data, p.traces, p.owned = nil, nil, nil
 	}
 	db.queuedBytes.Add(-sz)
+	db.opts.Budget.Release(sz)
 }

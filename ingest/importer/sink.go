@@ -33,8 +33,9 @@ type Sink interface {
 // StoreSink returns a Sink that writes to db, translating the store's
 // errors into ingest's classification: store.ErrOverloaded becomes
 // ingest.ErrOverloaded, store.ErrClosed ingest.ErrUnavailable, and a
-// malformed request or an invalid architecture ingest.ErrInvalid (the
-// store errors stay in the chain).
+// malformed request, an item too large to store or an invalid
+// architecture ingest.ErrInvalid, a full disk or a failed commit
+// ingest.ErrUnavailable (the store errors stay in the chain).
 func StoreSink(db *store.DB) Sink { return storeSink{db} }
 
 // storeSink adapts a *store.DB to Sink.
@@ -63,11 +64,11 @@ func classify(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, otlpwire.ErrMalformed), errors.Is(err, store.ErrMalformedMetrics),
-		errors.Is(err, store.ErrInvalidArchitecture):
+		errors.Is(err, store.ErrInvalidArchitecture), errors.Is(err, store.ErrTooLarge):
 		return fmt.Errorf("%w: %w", ingest.ErrInvalid, err)
 	case errors.Is(err, store.ErrOverloaded):
 		return fmt.Errorf("%w: %w", ingest.ErrOverloaded, err)
-	case errors.Is(err, store.ErrClosed):
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrCommitFailed):
 		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
 	}
 	return err

@@ -142,12 +142,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	c.api = &http.Server{
 		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
-			Import: newImportHandler(db, cfg.MaxImportBytes, logger), Ready: func() error {
-				if db.Closed() {
-					return errors.New("store closed")
-				}
-				return nil
-			}}),
+			Import: newImportHandler(db, cfg.MaxImportBytes, logger), Ready: db.Ready}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,

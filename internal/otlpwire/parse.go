@@ -44,6 +44,25 @@ const (
 	fAnyDouble = 4
 )
 
+// Input limits. Parse refuses (marks Invalid) every span beyond them, so
+// that no index key derived from a span comes near bbolt's 32 KiB key limit
+// (the longest, service \x00 span name \x00 kind, stays under 8.2 KiB) and
+// the work per span is bounded whatever the request holds.
+const (
+	// MaxNameBytes is the longest span name, and the longest service.name
+	// value of a resource, that is accepted.
+	MaxNameBytes = 4096
+	// MaxAttrKeyBytes is the longest attribute key of a span or resource
+	// that is accepted. Index terms hold the key and a value of at most 256
+	// bytes.
+	MaxAttrKeyBytes = 1024
+	// MaxAttributes is the most attributes a span, or a resource, may have.
+	// Past it Parse only counts the attributes (a wire skip each), so a span
+	// with a million attributes costs a scan of its bytes, not a million
+	// decoded attributes.
+	MaxAttributes = 1024
+)
+
 // Status codes of opentelemetry.proto.trace.v1.Status.
 const (
 	StatusUnset = 0
@@ -65,6 +84,12 @@ type Resource struct {
 	SchemaURL []byte // ResourceSpans.schema_url
 	Service   []byte // value of the service.name attribute; empty if absent
 	Attrs     []Attr // scalar attributes of the resource
+
+	// Invalid is non-empty when the resource exceeds a limit (MaxNameBytes
+	// for service.name, MaxAttrKeyBytes, MaxAttributes); it names the
+	// problem. Every span of the resource is then invalid, and Service and
+	// Attrs are empty, so that nothing of the resource reaches an index.
+	Invalid string
 }
 
 // Scope is one ScopeSpans' instrumentation scope.
@@ -166,6 +191,8 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 		t.Resources = append(t.Resources, Resource{})
 	}
 	res := &t.Resources[ri]
+	firstSpan := len(t.Spans)
+	var lim attrLimits
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -181,7 +208,7 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 			switch num {
 			case fRSResource:
 				res.Raw = v
-				attrs, err := t.parseAttrList(res.Attrs, v, fResAttributes)
+				attrs, err := t.parseAttrList(res.Attrs, v, fResAttributes, &lim)
 				if err != nil {
 					return fmt.Errorf("resource: %w", err)
 				}
@@ -207,7 +234,57 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 			res.Service = a.Value
 		}
 	}
+	switch {
+	case len(res.Service) > MaxNameBytes:
+		res.Invalid = fmt.Sprintf("resource service.name is %d bytes, the limit is %d", len(res.Service), MaxNameBytes)
+	case lim.longKey > 0:
+		res.Invalid = fmt.Sprintf("resource attribute key is %d bytes, the limit is %d", lim.longKey, MaxAttrKeyBytes)
+	case lim.n > MaxAttributes:
+		res.Invalid = fmt.Sprintf("resource has %d attributes, the limit is %d", lim.n, MaxAttributes)
+	}
+	if res.Invalid != "" {
+		res.Service, res.Attrs = nil, res.Attrs[:0]
+		for i := firstSpan; i < len(t.Spans); i++ {
+			if s := &t.Spans[i]; s.Invalid == "" {
+				s.Invalid = fmt.Sprintf("span %s: %s", quoteName(s.Name), res.Invalid)
+				t.Invalid++
+			}
+		}
+	}
 	return nil
+}
+
+// attrLimits counts the attributes of a span or resource against
+// MaxAttributes and MaxAttrKeyBytes while they are walked.
+type attrLimits struct {
+	n       int // attributes seen, collected or not
+	longKey int // length of the first key over MaxAttrKeyBytes; 0 if none
+}
+
+// collect reports whether the next attribute is worth decoding: not once
+// the owner is known to be refused. It counts the attribute.
+func (l *attrLimits) collect() bool {
+	l.n++
+	return l.n <= MaxAttributes && l.longKey == 0
+}
+
+// checkKey records a key over MaxAttrKeyBytes and reports whether key is
+// within the limit.
+func (l *attrLimits) checkKey(key []byte) bool {
+	if len(key) > MaxAttrKeyBytes {
+		l.longKey = len(key)
+		return false
+	}
+	return true
+}
+
+// quoteName quotes a span name for a message, cut to 128 bytes.
+func quoteName(name []byte) string {
+	const maxQuoted = 128
+	if len(name) <= maxQuoted {
+		return strconv.Quote(string(name))
+	}
+	return strconv.Quote(string(name[:maxQuoted])) + "…"
 }
 
 func (t *Traces) parseScopeSpans(ri int, b []byte) error {
@@ -260,6 +337,7 @@ func (t *Traces) parseSpan(si int, raw []byte) error {
 	s.Scope = si
 	var traceID, spanID, parentID []byte
 	var haveTrace, haveSpan bool
+	var lim attrLimits
 	b := raw
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -284,11 +362,14 @@ func (t *Traces) parseSpan(si int, raw []byte) error {
 			case fSpanName:
 				s.Name = v
 			case fSpanAttributes:
+				if !lim.collect() {
+					break // the span is refused below; only count the rest
+				}
 				a, ok, err := t.parseKeyValue(v)
 				if err != nil {
 					return fmt.Errorf("span attribute: %w", err)
 				}
-				if ok {
+				if ok && lim.checkKey(a.Key) {
 					s.Attrs = append(s.Attrs, a)
 				}
 			case fSpanStatus:
@@ -326,21 +407,27 @@ func (t *Traces) parseSpan(si int, raw []byte) error {
 	}
 	switch {
 	case !haveTrace || len(traceID) != 16:
-		s.Invalid = fmt.Sprintf("span %q: trace ID must be 16 bytes, got %d", s.Name, len(traceID))
+		s.Invalid = fmt.Sprintf("span %s: trace ID must be 16 bytes, got %d", quoteName(s.Name), len(traceID))
 	case isZero(traceID):
-		s.Invalid = fmt.Sprintf("span %q: trace ID is all zero", s.Name)
+		s.Invalid = fmt.Sprintf("span %s: trace ID is all zero", quoteName(s.Name))
 	case !haveSpan || len(spanID) != 8:
-		s.Invalid = fmt.Sprintf("span %q: span ID must be 8 bytes, got %d", s.Name, len(spanID))
+		s.Invalid = fmt.Sprintf("span %s: span ID must be 8 bytes, got %d", quoteName(s.Name), len(spanID))
 	case isZero(spanID):
-		s.Invalid = fmt.Sprintf("span %q: span ID is all zero", s.Name)
+		s.Invalid = fmt.Sprintf("span %s: span ID is all zero", quoteName(s.Name))
 	case len(parentID) != 0 && len(parentID) != 8:
-		s.Invalid = fmt.Sprintf("span %q: parent span ID must be empty or 8 bytes, got %d", s.Name, len(parentID))
+		s.Invalid = fmt.Sprintf("span %s: parent span ID must be empty or 8 bytes, got %d", quoteName(s.Name), len(parentID))
 	case len(s.Name) == 0:
 		s.Invalid = "span name is missing"
 	case s.Start == 0:
-		s.Invalid = fmt.Sprintf("span %q: start time is missing", s.Name)
+		s.Invalid = fmt.Sprintf("span %s: start time is missing", quoteName(s.Name))
 	case s.End < s.Start:
-		s.Invalid = fmt.Sprintf("span %q: end time is before start time", s.Name)
+		s.Invalid = fmt.Sprintf("span %s: end time is before start time", quoteName(s.Name))
+	case len(s.Name) > MaxNameBytes:
+		s.Invalid = fmt.Sprintf("span %s: name is %d bytes, the limit is %d", quoteName(s.Name), len(s.Name), MaxNameBytes)
+	case lim.longKey > 0:
+		s.Invalid = fmt.Sprintf("span %s: attribute key is %d bytes, the limit is %d", quoteName(s.Name), lim.longKey, MaxAttrKeyBytes)
+	case lim.n > MaxAttributes:
+		s.Invalid = fmt.Sprintf("span %s: has %d attributes, the limit is %d", quoteName(s.Name), lim.n, MaxAttributes)
 	}
 	if s.Invalid != "" {
 		t.Invalid++
@@ -379,8 +466,9 @@ func parseStatusCode(b []byte) (int32, error) {
 }
 
 // parseAttrList appends the scalar attributes found in field `field` of
-// message b (a Resource or similar) to dst.
-func (t *Traces) parseAttrList(dst []Attr, b []byte, field protowire.Number) ([]Attr, error) {
+// message b (a Resource or similar) to dst, counting them in lim; it stops
+// decoding them once lim says the owner is refused.
+func (t *Traces) parseAttrList(dst []Attr, b []byte, field protowire.Number, lim *attrLimits) ([]Attr, error) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -393,11 +481,14 @@ func (t *Traces) parseAttrList(dst []Attr, b []byte, field protowire.Number) ([]
 				return dst, malformed("attribute", protowire.ParseError(n))
 			}
 			b = b[n:]
+			if !lim.collect() {
+				continue
+			}
 			a, ok, err := t.parseKeyValue(v)
 			if err != nil {
 				return dst, err
 			}
-			if ok {
+			if ok && lim.checkKey(a.Key) {
 				dst = append(dst, a)
 			}
 			continue
