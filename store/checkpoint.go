@@ -88,6 +88,11 @@ func (db *DB) persistSegment(s *memSeg) error {
 	runs := db.catalogRuns()
 	skipped := 0
 	err := db.updateCatalog(func(tx *bolt.Tx) error {
+		if db.failCkpt != nil {
+			if err := db.failCkpt(s); err != nil {
+				return err
+			}
+		}
 		if err := tx.Bucket(bucketSegs).Put(u64(info.lastSeq), rec); err != nil {
 			return fmt.Errorf("put segment: %w", err)
 		}

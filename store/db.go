@@ -184,6 +184,8 @@ type DB struct {
 	ckptTrigger chan struct{}
 	diskFull    atomic.Bool                  // the last commit failed for lack of space
 	failCommit  func(batch []*pending) error // test hook: fails a commit transaction
+	failCkpt    func(s *memSeg) error        // test hook: fails a segment's checkpoint
+	futureSkew  time.Duration                // MaxFutureSkew; tests raise it to store what older versions accepted
 
 	// aggregation (nil when disabled); roll is guarded by catMu
 	agg  *aggregate.Aggregator
@@ -240,6 +242,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		tail:        newTail(),
 		wcache:      newWindowCache(64 << 20),
 		gcache:      map[graphCacheKey]graphCacheEntry{},
+		futureSkew:  MaxFutureSkew,
 	}
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true

@@ -49,6 +49,9 @@ type ModeSummary struct {
 	MedianPeakRSSBytes   *float64  `json:"median_peak_rss_bytes"`        // VmHWM
 	MedianMaxSampledRSS  *float64  `json:"median_max_sampled_rss_bytes"` // largest sampled VmRSS
 	MedianRSSAnonBytes   *float64  `json:"median_rss_anon_bytes"`        // RssAnon at the end of the load
+	MedianMaxSampledAnon *float64  `json:"median_max_sampled_rss_anon_bytes"`
+	MedianMaxSampledFile *float64  `json:"median_max_sampled_rss_file_bytes"`
+	MedianLongestAckGap  *float64  `json:"median_longest_ack_gap_ms"`
 	MedianServerCores    *float64  `json:"median_server_cores"`
 	MedianLatencyP99Ms   float64   `json:"median_export_latency_p99_ms"`
 }
@@ -129,7 +132,7 @@ func (cr *CompareResult) summarise() {
 		m.SpansPerSecond = append(m.SpansPerSecond, r.SpansPerSecond)
 	}
 	for _, m := range []*ModeSummary{&cr.Off, &cr.On} {
-		var peak, sampled, anon, cores, p99 []float64
+		var peak, sampled, anon, sAnon, sFile, gap, cores, p99 []float64
 		for _, r := range cr.Runs {
 			if r.Aggregation != m.Aggregation {
 				continue
@@ -147,6 +150,15 @@ func (cr *CompareResult) summarise() {
 			if r.ServerCores != nil {
 				cores = append(cores, *r.ServerCores)
 			}
+			if r.MaxSampledAnon != nil {
+				sAnon = append(sAnon, float64(*r.MaxSampledAnon))
+			}
+			if r.MaxSampledFile != nil {
+				sFile = append(sFile, float64(*r.MaxSampledFile))
+			}
+			if r.Acks != nil {
+				gap = append(gap, r.Acks.LongestGapMs)
+			}
 		}
 		m.MedianSpansPerSecond = median(m.SpansPerSecond)
 		m.MedianLatencyP99Ms = median(p99)
@@ -154,6 +166,9 @@ func (cr *CompareResult) summarise() {
 		m.MedianMaxSampledRSS = medianPtr(sampled)
 		m.MedianRSSAnonBytes = medianPtr(anon)
 		m.MedianServerCores = medianPtr(cores)
+		m.MedianMaxSampledAnon = medianPtr(sAnon)
+		m.MedianMaxSampledFile = medianPtr(sFile)
+		m.MedianLongestAckGap = medianPtr(gap)
 	}
 	if cr.Off.MedianSpansPerSecond > 0 && cr.On.Runs > 0 {
 		cr.Ratio = cr.On.MedianSpansPerSecond / cr.Off.MedianSpansPerSecond
@@ -218,6 +233,8 @@ func (cr *CompareResult) printTable(w io.Writer) {
 		row(name+": spans/s", fmt.Sprintf("%.0f (median of %d)", m.MedianSpansPerSecond, m.Runs))
 		row(name+": peak RSS (VmHWM)", opt(m.MedianPeakRSSBytes, mibf))
 		row(name+": max sampled RSS / anon at end", opt(m.MedianMaxSampledRSS, mibf)+" / "+opt(m.MedianRSSAnonBytes, mibf))
+		row(name+": max sampled RSS anon / file", opt(m.MedianMaxSampledAnon, mibf)+" / "+opt(m.MedianMaxSampledFile, mibf))
+		row(name+": longest ack gap", opt(m.MedianLongestAckGap, func(x float64) string { return fmt.Sprintf("%.1f ms", x) }))
 		row(name+": server cores / export p99", opt(m.MedianServerCores, func(x float64) string { return fmt.Sprintf("%.2f", x) })+
 			fmt.Sprintf(" / %.1f ms", m.MedianLatencyP99Ms))
 	}

@@ -196,6 +196,9 @@ type Result struct {
 	LatencyP50Ms    float64 `json:"latency_p50_ms"` // export latency of OK calls in the window
 	LatencyP99Ms    float64 `json:"latency_p99_ms"`
 	LatencyMaxMs    float64 `json:"latency_max_ms"`
+	// Acks tells how evenly acknowledgements arrived in the window: the
+	// longest gap without any, and the 100 ms buckets without any.
+	Acks *AckStats `json:"acks"`
 
 	DBFileBytes  *int64   `json:"db_file_bytes"`  // size of flowscope.db after shutdown
 	DataDirBytes *int64   `json:"data_dir_bytes"` // every file in the data directory
@@ -204,6 +207,7 @@ type Result struct {
 	PeakRSSBytes       *int64   `json:"peak_rss_bytes"`             // VmHWM of the collector, read before it stops
 	MaxSampledRSSBytes *int64   `json:"max_sampled_rss_bytes"`      // largest VmRSS seen while sampling
 	MaxSampledAnon     *int64   `json:"max_sampled_rss_anon_bytes"` // largest RssAnon seen while sampling
+	MaxSampledFile     *int64   `json:"max_sampled_rss_file_bytes"` // largest RssFile seen while sampling
 	RSSAnonBytes       *int64   `json:"rss_anon_bytes"`             // RssAnon (heap, stacks) at the end of the load
 	RSSFileBytes       *int64   `json:"rss_file_bytes"`             // RssFile (mapped files: the bbolt mmap, the binary) at the end
 	ServerCPUSeconds   *float64 `json:"server_cpu_seconds"`         // collector user+system CPU in the window
@@ -263,12 +267,13 @@ func (r *Result) printTable(w io.Writer) {
 		row("first error", r.FirstError)
 	}
 	row("export latency p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs))
+	r.Acks.rows(row)
 	row("flowscope.db size", i64(r.DBFileBytes, mib))
 	row("data dir size", i64(r.DataDirBytes, mib))
 	row("bytes on disk per span", f64(r.BytesPerSpan, "%.1f"))
 	row("peak RSS (VmHWM)", i64(r.PeakRSSBytes, mib))
 	row("max sampled RSS", i64(r.MaxSampledRSSBytes, mib))
-	row("max sampled RSS anon", i64(r.MaxSampledAnon, mib))
+	row("max sampled RSS anon / file", i64(r.MaxSampledAnon, mib)+" / "+i64(r.MaxSampledFile, mib))
 	row("RSS anon / file at the end", i64(r.RSSAnonBytes, mib)+" / "+i64(r.RSSFileBytes, mib))
 	row("server CPU in window", f64(r.ServerCPUSeconds, "%.1f s")+" ("+f64(r.ServerCores, "%.2f cores")+")")
 	row("client CPU in window", fmt.Sprintf("%.1f s (%.2f cores)", r.ClientCPUSeconds, r.ClientCores))
@@ -382,22 +387,24 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}
 
 	// RSS sampling while the load runs.
-	var rssMax, anonMax atomic.Int64
+	var rssMax, anonMax, fileMax atomic.Int64
 	sampleDone := make(chan struct{})
 	var sampler sync.WaitGroup
 	if pid > 0 {
 		sampler.Add(1)
 		go func() {
 			defer sampler.Done()
-			t := time.NewTicker(200 * time.Millisecond)
+			t := time.NewTicker(rssSampleEvery)
 			defer t.Stop()
 			for {
 				if st, err := readProcStatus(pid); err == nil {
-					if st["VmRSS"] > rssMax.Load() {
-						rssMax.Store(st["VmRSS"])
-					}
-					if st["RssAnon"] > anonMax.Load() {
-						anonMax.Store(st["RssAnon"])
+					for _, m := range []struct {
+						key string
+						max *atomic.Int64
+					}{{"VmRSS", &rssMax}, {"RssAnon", &anonMax}, {"RssFile", &fileMax}} {
+						if st[m.key] > m.max.Load() {
+							m.max.Store(st[m.key])
+						}
 					}
 				}
 				select {
@@ -466,7 +473,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 
 	// Aggregate.
 	var lat []time.Duration
+	var acks []time.Time
 	for _, cl := range clients {
+		acks = append(acks, cl.acks...)
 		res.AckedSpans += cl.ackedWin
 		res.AckedSpansTotal += cl.acked
 		res.RequestsOK += cl.ok
@@ -483,6 +492,8 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	if measured > 0 {
 		res.SpansPerSecond = float64(res.AckedSpans) / measured.Seconds()
 	}
+	ackSt := ackStats(acks, winStart, winStart.Add(measured))
+	res.Acks = &ackSt
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		q := func(p float64) float64 { return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
@@ -550,8 +561,8 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 			hwm, anon, file := st["VmHWM"], st["RssAnon"], st["RssFile"]
 			res.PeakRSSBytes, res.RSSAnonBytes, res.RSSFileBytes = &hwm, &anon, &file
 		}
-		m, a := rssMax.Load(), anonMax.Load()
-		res.MaxSampledRSSBytes, res.MaxSampledAnon = &m, &a
+		m, a, f := rssMax.Load(), anonMax.Load(), fileMax.Load()
+		res.MaxSampledRSSBytes, res.MaxSampledAnon, res.MaxSampledFile = &m, &a, &f
 	}
 
 	var runErr error
@@ -612,6 +623,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	return res, runErr
 }
 
+// rssSampleEvery is the period of the RSS sampling.
+const rssSampleEvery = 100 * time.Millisecond
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func orNone(s string) string {
@@ -648,6 +662,7 @@ type client struct {
 	ok, refused, failed, rejected int64
 	acked, ackedWin               int64
 	lat                           []time.Duration
+	acks                          []time.Time // when each OK answer arrived
 	firstErr                      string
 	firstTrace, lastTrace         string
 }
@@ -676,6 +691,7 @@ func (cl *client) loop(ctx context.Context) {
 			}
 			cl.ok++
 			cl.acked += n
+			cl.acks = append(cl.acks, t1)
 			if !t1.Before(ld.winStart) && !t1.After(ld.winEnd) {
 				cl.ackedWin += n
 				cl.lat = append(cl.lat, t1.Sub(t0))

@@ -109,7 +109,7 @@ func TestShortRun(t *testing.T) {
 	json.Unmarshal(js, &m)
 	for _, k := range []string{"db_file_bytes", "data_dir_bytes", "bytes_per_span", "peak_rss_bytes",
 		"max_sampled_rss_bytes", "server_cpu_seconds", "server_accepted_spans", "server_cores", "read_back", "shutdown_seconds", "exit_code", "error_logs",
-		"freshness", "rollup", "other_cores"} {
+		"freshness", "rollup", "other_cores", "acks", "max_sampled_rss_anon_bytes", "max_sampled_rss_file_bytes"} {
 		if m[k] == nil {
 			t.Errorf("%s not reported", k)
 		}

@@ -4,9 +4,14 @@
 // # Raw requests
 //
 // Export requests are not unmarshalled into Go structs here. A server codec
-// (Codec) hands the handlers the raw protobuf bytes in a pooled buffer; the
-// consumer parses them once (see internal/otlpwire) and stores the bytes it
-// accepts. Every other message on the same server (responses, and other
+// (Codec) hands the handlers the raw protobuf bytes in a pooled buffer. The
+// handlers check that they decode (otlpwire.ValidateTraces and
+// ValidateMetrics: what proto.Unmarshal accepts, strings in UTF-8, messages
+// nested at most otlpwire.MaxDepth deep), without building the message and
+// exactly as the OTLP/HTTP receiver does, and answer INVALID_ARGUMENT,
+// naming the problem, for a request that does not: the consumer never sees
+// it. The consumer parses the bytes once (see internal/otlpwire) and stores
+// the bytes it accepts. Every other message on the same server (responses, and other
 // services such as the query API) goes through the standard protobuf codec.
 //
 // # Answers
@@ -14,6 +19,7 @@
 //	consumer result              gRPC answer
 //	nil, Rejected == 0           OK, empty response
 //	nil, Rejected > 0            OK, partial_success {rejected_spans|rejected_data_points, error_message}
+//	(request does not decode)    INVALID_ARGUMENT, consumer not called
 //	ingest.ErrInvalid            INVALID_ARGUMENT
 //	ingest.ErrOverloaded         RESOURCE_EXHAUSTED with RetryInfo (retryable per the OTLP spec)
 //	ingest.ErrUnavailable        UNAVAILABLE with RetryInfo

@@ -3,6 +3,7 @@ package otlpgrpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -22,6 +23,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/flowscope/flowscope/ingest"
+	"github.com/flowscope/flowscope/internal/otlpwire"
 )
 
 // rawRequest receives the undecoded bytes of an export request.
@@ -129,6 +131,9 @@ func unary(method string, fn func(*Receiver, context.Context, []byte) (any, erro
 }
 
 func (r *Receiver) exportTraces(ctx context.Context, raw []byte) (*coltracepb.ExportTraceServiceResponse, error) {
+	if err := otlpwire.ValidateTraces(raw); err != nil {
+		return nil, r.invalid("traces", err)
+	}
 	res, err := r.traces.ConsumeTraces(ctx, raw)
 	r.counts.Inc("otlp_grpc", "traces", ingest.Outcome(res, err))
 	if err != nil {
@@ -146,6 +151,9 @@ func (r *Receiver) exportTracesAny(ctx context.Context, raw []byte) (any, error)
 }
 
 func (r *Receiver) exportMetricsAny(ctx context.Context, raw []byte) (any, error) {
+	if err := otlpwire.ValidateMetrics(raw); err != nil {
+		return nil, r.invalid("metrics", err)
+	}
 	res, err := r.metrics.ConsumeMetrics(ctx, raw)
 	r.counts.Inc("otlp_grpc", "metrics", ingest.Outcome(res, err))
 	if err != nil {
@@ -156,6 +164,14 @@ func (r *Receiver) exportMetricsAny(ctx context.Context, raw []byte) (any, error
 		resp.PartialSuccess = &colmetricspb.ExportMetricsPartialSuccess{RejectedDataPoints: res.Rejected, ErrorMessage: res.Message}
 	}
 	return resp, nil
+}
+
+// invalid counts a request of signal whose body does not decode and
+// returns its INVALID_ARGUMENT status, worded like the OTLP/HTTP receiver's.
+func (r *Receiver) invalid(signal string, err error) error {
+	err = fmt.Errorf("%w: decode OTLP/protobuf %s: %w", ingest.ErrInvalid, signal, err)
+	r.counts.Inc("otlp_grpc", signal, ingest.Outcome(ingest.Result{}, err))
+	return toStatus(err)
 }
 
 // toStatus maps a consumer error to the gRPC status the OTLP spec asks for.

@@ -17,11 +17,14 @@
 //     stops one byte past the limit, so a decompression bomb costs at most
 //     that much memory.
 //  3. A protobuf body is checked to decode, without building the message
-//     (validate.go walks the wire format against the OTLP descriptors and
-//     accepts exactly what proto.Unmarshal accepts, about ten times
-//     faster), and passed on as is. A JSON body is decoded by
-//     ingest/otlpjson (hex trace and span IDs) and re-encoded as protobuf.
-//     A body that does not decode never reaches the consumer.
+//     (otlpwire.ValidateTraces and ValidateMetrics walk the wire format
+//     against the OTLP descriptors and accept exactly what proto.Unmarshal
+//     accepts with messages nested at most otlpwire.MaxDepth deep, about
+//     ten times faster), and passed on as is. A JSON body is decoded by
+//     ingest/otlpjson (hex trace and span IDs), re-encoded as protobuf and
+//     checked the same way (for its depth). A body that does not decode
+//     never reaches the consumer. The OTLP/gRPC receiver applies the same
+//     check.
 //  4. The consumer's Result and error decide the answer.
 //
 // Success responses are an ExportTraceServiceResponse or

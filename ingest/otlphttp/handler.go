@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
+	"github.com/flowscope/flowscope/internal/otlpwire"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -81,7 +82,7 @@ func NewHandler(opts Options) http.Handler {
 		h.traces = &signal{
 			name:     "traces",
 			consume:  c.ConsumeTraces,
-			validate: validateTraces,
+			validate: otlpwire.ValidateTraces,
 			fromJSON: func(b []byte) (proto.Message, error) { return otlpjson.UnmarshalTraces(b) },
 			response: func(res ingest.Result) proto.Message {
 				resp := &coltracepb.ExportTraceServiceResponse{}
@@ -99,7 +100,7 @@ func NewHandler(opts Options) http.Handler {
 		h.metricsSig = &signal{
 			name:     "metrics",
 			consume:  c.ConsumeMetrics,
-			validate: validateMetrics,
+			validate: otlpwire.ValidateMetrics,
 			fromJSON: func(b []byte) (proto.Message, error) { return otlpjson.UnmarshalMetrics(b) },
 			response: func(res ingest.Result) proto.Message {
 				resp := &colmetricspb.ExportMetricsServiceResponse{}
@@ -120,7 +121,7 @@ func NewHandler(opts Options) http.Handler {
 type signal struct {
 	name     string // label of ingest.RequestMetrics and word of messages
 	consume  func(context.Context, []byte) (ingest.Result, error)
-	validate func([]byte) error                  // checks a protobuf body decodes (validate.go)
+	validate func([]byte) error                  // checks a protobuf body decodes (otlpwire.ValidateTraces, ValidateMetrics)
 	fromJSON func([]byte) (proto.Message, error) // decodes an OTLP/JSON body
 	response func(ingest.Result) proto.Message   // builds the success response
 }
@@ -207,6 +208,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			h.fail(w, sig, enc, &httpError{http.StatusInternalServerError, code.Code_INTERNAL, ingest.OutcomeError,
 				fmt.Sprintf("encode %s as protobuf: %v", sig.name, err)})
+			return
+		}
+		// protojson allows 10,000 nested messages; the store allows
+		// otlpwire.MaxDepth, on every path.
+		if err := sig.validate(body); err != nil {
+			h.fail(w, sig, enc, badRequest(fmt.Sprintf("decode OTLP/JSON %s: %v", sig.name, err)))
 			return
 		}
 	} else if err := sig.validate(body); err != nil {

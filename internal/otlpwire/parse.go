@@ -369,7 +369,7 @@ func (t *Traces) parseSpan(si int, raw []byte) error {
 				if err != nil {
 					return fmt.Errorf("span attribute: %w", err)
 				}
-				if ok && lim.checkKey(a.Key) {
+				if lim.checkKey(a.Key) && ok {
 					s.Attrs = append(s.Attrs, a)
 				}
 			case fSpanStatus:
@@ -488,7 +488,7 @@ func (t *Traces) parseAttrList(dst []Attr, b []byte, field protowire.Number, lim
 			if err != nil {
 				return dst, err
 			}
-			if ok && lim.checkKey(a.Key) {
+			if lim.checkKey(a.Key) && ok {
 				dst = append(dst, a)
 			}
 			continue

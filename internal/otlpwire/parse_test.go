@@ -1,9 +1,11 @@
 package otlpwire
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,9 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/otlptest"
@@ -63,6 +67,9 @@ func checkAgainstProto(t *testing.T, tr *Traces, req *coltracepb.ExportTraceServ
 				if err := proto.Unmarshal(got.Raw, &sp); err != nil || !proto.Equal(&sp, want) {
 					t.Fatalf("span %d raw bytes do not decode to the sent span: %v", i, err)
 				}
+				if over := overLimits(rs, want); over != "" && got.Invalid == "" {
+					t.Fatalf("span %d is valid, but %s", i, over)
+				}
 				if got.Invalid != "" {
 					continue
 				}
@@ -99,6 +106,42 @@ func checkAgainstProto(t *testing.T, tr *Traces, req *coltracepb.ExportTraceServ
 	}
 }
 
+// overLimits names the limit the span want of rs exceeds, computed from
+// the protobuf library's decoding; "" if none.
+func overLimits(rs *tracepb.ResourceSpans, want *tracepb.Span) string {
+	var service string
+	for _, kv := range rs.GetResource().GetAttributes() {
+		switch v := kv.GetValue().GetValue().(type) {
+		case *commonpb.AnyValue_StringValue:
+			if kv.Key == "service.name" {
+				service = v.StringValue
+			}
+		case *commonpb.AnyValue_IntValue, *commonpb.AnyValue_BoolValue, *commonpb.AnyValue_DoubleValue:
+			if kv.Key == "service.name" {
+				service = "" // rendered short
+			}
+		}
+	}
+	longKey := func(kvs []*commonpb.KeyValue) bool {
+		return slices.ContainsFunc(kvs, func(kv *commonpb.KeyValue) bool { return len(kv.Key) > MaxAttrKeyBytes })
+	}
+	switch res := rs.GetResource().GetAttributes(); {
+	case len(want.Name) > MaxNameBytes:
+		return "its name is too long"
+	case len(want.Attributes) > MaxAttributes:
+		return "it has too many attributes"
+	case longKey(want.Attributes):
+		return "it has a long attribute key"
+	case len(service) > MaxNameBytes:
+		return "its service.name is too long"
+	case len(res) > MaxAttributes:
+		return "its resource has too many attributes"
+	case longKey(res):
+		return "its resource has a long attribute key"
+	}
+	return ""
+}
+
 func TestValidation(t *testing.T) {
 	base := func() *tracepb.Span {
 		return &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "x", StartTimeUnixNano: 10, EndTimeUnixNano: 20}
@@ -120,6 +163,19 @@ func TestValidation(t *testing.T) {
 		{"no name", func(s *tracepb.Span) { s.Name = "" }, "name is missing"},
 		{"no start", func(s *tracepb.Span) { s.StartTimeUnixNano = 0 }, "start time is missing"},
 		{"end before start", func(s *tracepb.Span) { s.EndTimeUnixNano = 5 }, "end time is before start"},
+		{"name at the limit", func(s *tracepb.Span) { s.Name = strings.Repeat("n", MaxNameBytes) }, ""},
+		{"name over the limit", func(s *tracepb.Span) { s.Name = strings.Repeat("n", 40000) }, "name is 40000 bytes, the limit is 4096"},
+		{"attribute key at the limit", func(s *tracepb.Span) { s.Attributes = attrs(1, MaxAttrKeyBytes) }, ""},
+		{"attribute key over the limit", func(s *tracepb.Span) { s.Attributes = attrs(3, 64<<10) }, "attribute key is 65536 bytes, the limit is 1024"},
+		{"non-scalar attribute key over the limit", func(s *tracepb.Span) {
+			s.Attributes = []*commonpb.KeyValue{{Key: strings.Repeat("k", MaxAttrKeyBytes+1), Value: &commonpb.AnyValue{
+				Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{}}}}}
+		}, "attribute key is 1025 bytes"},
+		{"attributes at the limit", func(s *tracepb.Span) { s.Attributes = attrs(MaxAttributes, 8) }, ""},
+		{"attributes over the limit", func(s *tracepb.Span) { s.Attributes = attrs(MaxAttributes+1, 8) }, "has 1025 attributes, the limit is 1024"},
+		{"long key past the attribute limit", func(s *tracepb.Span) {
+			s.Attributes = append(attrs(MaxAttributes+5, 8), otlptest.Str(strings.Repeat("k", 2000), "v"))
+		}, "has 1030 attributes, the limit is 1024"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,13 +189,137 @@ func TestValidation(t *testing.T) {
 			}
 			got := tr.Spans[0].Invalid
 			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
-				t.Fatalf("Invalid = %q, want %q", got, tc.want)
+				t.Fatalf("Invalid = %.300q, want %q", got, tc.want)
+			}
+			if len(got) > 300 {
+				t.Fatalf("message of %d bytes: names must be cut", len(got))
+			}
+			if len(tr.Spans[0].Attrs) > MaxAttributes {
+				t.Fatalf("%d attributes collected", len(tr.Spans[0].Attrs))
 			}
 			if (got != "") != (tr.Invalid == 1) {
 				t.Fatalf("Invalid count %d", tr.Invalid)
 			}
 		})
 	}
+}
+
+// attrs returns n string attributes with distinct keys of keyLen bytes.
+func attrs(n, keyLen int) []*commonpb.KeyValue {
+	out := make([]*commonpb.KeyValue, n)
+	for i := range out {
+		key := fmt.Sprintf("%0*d", keyLen, i)
+		out[i] = otlptest.Str(key[len(key)-keyLen:], "v")
+	}
+	return out
+}
+
+// TestResourceLimits checks that a resource beyond a limit refuses all its
+// spans and keeps nothing an index could use, while another resource of
+// the same request is unaffected.
+func TestResourceLimits(t *testing.T) {
+	cases := []struct {
+		name  string
+		attrs []*commonpb.KeyValue
+		want  string // substring of the spans' Invalid; "" = valid
+	}{
+		{"valid", []*commonpb.KeyValue{otlptest.Str("service.name", "svc")}, ""},
+		{"service.name at the limit", []*commonpb.KeyValue{otlptest.Str("service.name", strings.Repeat("s", MaxNameBytes))}, ""},
+		{"service.name over the limit", []*commonpb.KeyValue{otlptest.Str("service.name", strings.Repeat("s", 40000))},
+			"resource service.name is 40000 bytes, the limit is 4096"},
+		{"attribute key over the limit", append(attrs(2, 8), otlptest.Str(strings.Repeat("k", 64<<10), "v")),
+			"resource attribute key is 65536 bytes, the limit is 1024"},
+		{"attributes at the limit", attrs(MaxAttributes, 4), ""},
+		{"attributes over the limit", attrs(MaxAttributes+1, 4), "resource has 1025 attributes, the limit is 1024"},
+	}
+	span := func(i uint64) *tracepb.Span {
+		return &tracepb.Span{TraceId: otlptest.TraceID(i), SpanId: otlptest.SpanID(i), Name: "op", StartTimeUnixNano: 10, EndTimeUnixNano: 20}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+				{
+					Resource:   &resourcepb.Resource{Attributes: tc.attrs},
+					ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{span(1), span(2)}}, {Spans: []*tracepb.Span{span(3)}}},
+				},
+				{
+					Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{otlptest.Str("service.name", "innocent")}},
+					ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{span(4)}}},
+				},
+			}}
+			raw := mustProto(t, req)
+			// The same request with each ResourceSpans' resource field
+			// after its scope_spans: the order of fields must not matter.
+			var reordered []byte
+			for _, rs := range req.ResourceSpans {
+				b := mustProto(t, &tracepb.ResourceSpans{ScopeSpans: rs.ScopeSpans})
+				b = protowire.AppendTag(b, 1, protowire.BytesType)
+				b = protowire.AppendBytes(b, mustProto(t, rs.Resource))
+				reordered = protowire.AppendTag(reordered, 1, protowire.BytesType)
+				reordered = protowire.AppendBytes(reordered, b)
+			}
+			for _, b := range [][]byte{raw, reordered} {
+				var tr Traces
+				if err := Parse(&tr, b); err != nil {
+					t.Fatal(err)
+				}
+				for i, s := range tr.Spans[:3] {
+					if (tc.want == "") != (s.Invalid == "") || !strings.Contains(s.Invalid, tc.want) {
+						t.Fatalf("span %d: Invalid = %q, want %q", i, s.Invalid, tc.want)
+					}
+				}
+				if s := tr.Spans[3]; s.Invalid != "" {
+					t.Fatalf("the other resource's span is invalid: %q", s.Invalid)
+				}
+				res := &tr.Resources[0]
+				if (tc.want == "") != (res.Invalid == "") {
+					t.Fatalf("resource Invalid = %q", res.Invalid)
+				}
+				if res.Invalid != "" && (len(res.Attrs) != 0 || len(res.Service) != 0) {
+					t.Fatalf("refused resource kept %d attributes, service %.20q", len(res.Attrs), res.Service)
+				}
+				if want := map[bool]int{true: 0, false: 3}[tc.want == ""]; tr.Invalid != want {
+					t.Fatalf("Invalid count %d, want %d", tr.Invalid, want)
+				}
+				if string(tr.Resources[1].Service) != "innocent" {
+					t.Fatalf("other service %q", tr.Resources[1].Service)
+				}
+			}
+		})
+	}
+}
+
+// TestMillionAttributes checks that a span with 1,000,000 attributes is
+// refused without collecting them, next to a valid span.
+func TestMillionAttributes(t *testing.T) {
+	big := &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "big", StartTimeUnixNano: 10, EndTimeUnixNano: 20,
+		Attributes: attrs(1_000_000, 8)}
+	small := &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(2), Name: "small", StartTimeUnixNano: 10, EndTimeUnixNano: 20,
+		Attributes: attrs(3, 8)}
+	raw := mustProto(t, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{big, small}}}}}})
+	var tr Traces
+	if err := Parse(&tr, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Spans[0].Invalid; !strings.Contains(got, "has 1000000 attributes, the limit is 1024") {
+		t.Fatalf("big span: Invalid = %q", got)
+	}
+	if len(tr.Spans[0].Attrs) > MaxAttributes {
+		t.Fatalf("%d attributes collected", len(tr.Spans[0].Attrs))
+	}
+	if s := tr.Spans[1]; s.Invalid != "" || len(s.Attrs) != 3 {
+		t.Fatalf("small span: %q, %d attributes", s.Invalid, len(s.Attrs))
+	}
+}
+
+func mustProto(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestMalformed(t *testing.T) {
@@ -172,6 +352,13 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	raw, _ := proto.Marshal(otlptest.TelemetrygenRequest(rand.New(rand.NewPCG(1, 2)), 6, time.Unix(1, 0)))
+	f.Add(raw)
+	// Around the limits.
+	limited := &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: strings.Repeat("n", MaxNameBytes),
+		StartTimeUnixNano: 1, EndTimeUnixNano: 2, Attributes: attrs(MaxAttributes, 4)}
+	raw, _ = proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   &resourcepb.Resource{Attributes: append(attrs(3, MaxAttrKeyBytes), otlptest.Str("service.name", strings.Repeat("s", MaxNameBytes)))},
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{limited}}}}}})
 	f.Add(raw)
 	var tr Traces
 	f.Fuzz(func(t *testing.T, b []byte) {

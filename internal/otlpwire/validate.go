@@ -16,9 +16,9 @@ import (
 // most 9 levels (a metrics request down to an exemplar's attribute value);
 // the rest is for AnyValue nesting, where each level of a kvlist_value or
 // array_value costs 3 (AnyValue, KeyValueList or ArrayValue, KeyValue), so
-// an attribute value may hold at least 18 nested kvlists. proto.Unmarshal allows
-// protowire.DefaultRecursionLimit (10,000): data nested between the two
-// limits would decode, but make every reader and JSON encoder recurse
+// an attribute value may hold at least 18 nested kvlists. proto.Unmarshal
+// allows protowire.DefaultRecursionLimit (10,000): data nested between the
+// two limits would decode, but make every reader and JSON encoder recurse
 // thousands of frames deep.
 const MaxDepth = 64
 
