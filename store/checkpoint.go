@@ -81,13 +81,42 @@ func (db *DB) checkpoint() error {
 	return nil
 }
 
-// persistSegment writes one frozen segment in one transaction.
+// persistSegment writes one frozen segment. Everything expensive — sorting
+// the terms and the trace-ID run, encoding postings and pages — happens
+// before any transaction; the run's pages are then written in bounded
+// transactions (putRunSteps), and the last one publishes the run with the
+// segment record, its postings and the checkpoint key, so that commits
+// interleave and never wait long for a checkpoint.
 func (db *DB) persistSegment(s *memSeg) error {
 	start := time.Now()
 	info, rec := encodeSegment(s)
-	runs := db.catalogRuns()
+	keys := make([]string, 0, len(s.terms))
+	for k := range s.terms {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	type termKV struct{ k, v []byte }
+	terms := make([]termKV, 0, len(keys))
 	skipped := 0
-	err := db.updateCatalog(func(tx *bolt.Tx) error {
+	for _, k := range keys {
+		kb := termKey(nil, k, info.lastSeq)
+		if len(kb) > bolt.MaxKeySize {
+			// Ingest refuses what would make such a term (otlpwire's
+			// limits); a term that still gets here is not indexed
+			// rather than failing the checkpoint.
+			skipped++
+			continue
+		}
+		terms = append(terms, termKV{kb, encodePostings(nil, s.terms[k], info.firstSeq)})
+	}
+	entries := make([]runEntry, 0, len(s.traces))
+	for id, seqs := range s.traces {
+		for _, q := range seqs {
+			entries = append(entries, runEntry{id: id, seq: q})
+		}
+	}
+	run := buildRun(0, info.firstSeq, info.lastSeq, entries)
+	_, err := db.putRunSteps(run, func(tx *bolt.Tx, ri runInfo) error {
 		if db.failCkpt != nil {
 			if err := db.failCkpt(s); err != nil {
 				return err
@@ -96,43 +125,17 @@ func (db *DB) persistSegment(s *memSeg) error {
 		if err := tx.Bucket(bucketSegs).Put(u64(info.lastSeq), rec); err != nil {
 			return fmt.Errorf("put segment: %w", err)
 		}
-		terms := tx.Bucket(bucketTerms)
-		keys := make([]string, 0, len(s.terms))
-		for k := range s.terms {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var kb, vb []byte
-		for _, k := range keys {
-			kb = termKey(kb[:0], k, info.lastSeq)
-			if len(kb) > bolt.MaxKeySize {
-				// Ingest refuses what would make such a term
-				// (otlpwire's limits); a term that still gets here is
-				// not indexed rather than failing the checkpoint.
-				skipped++
-				continue
-			}
-			vb = encodePostings(vb[:0], s.terms[k], info.firstSeq)
-			if err := terms.Put(bytes.Clone(kb), bytes.Clone(vb)); err != nil {
+		tb := tx.Bucket(bucketTerms)
+		for _, t := range terms {
+			if err := tb.Put(t.k, t.v); err != nil {
 				return fmt.Errorf("put term: %w", err)
 			}
 		}
-		entries := make([]runEntry, 0, len(s.traces))
-		for id, seqs := range s.traces {
-			for _, q := range seqs {
-				entries = append(entries, runEntry{id: id, seq: q})
-			}
-		}
-		ri, err := writeRun(tx, 0, info.firstSeq, info.lastSeq, entries)
-		if err != nil {
+		if err := tx.Bucket(bucketMeta).Put(keyCheckpoint, u64(info.lastSeq)); err != nil {
 			return err
 		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyCheckpoint, u64(info.lastSeq)); err != nil {
-			return err
-		}
-		db.segs = append(db.segs, info)
-		db.runs = append(runs, ri)
+		db.segs = append(slices.Clone(db.segs), info)
+		db.runs = append(slices.Clone(db.runs), ri)
 		return nil
 	})
 	if err != nil {
@@ -367,19 +370,57 @@ type runEntry struct {
 	seq uint64
 }
 
+// sortRunEntries sorts entries by trace ID then chunk seq and drops
+// duplicates. It spreads the entries over 65,536 buckets by 16 bits of the
+// trace ID (counting sort), then sorts each bucket: with random trace IDs a
+// fraction of the cost of one comparison sort of everything. The bits are
+// the top ones of the first half of the ID, or of the second half when
+// every ID has the same first half (64-bit Zipkin IDs padded with zeros).
 func sortRunEntries(e []runEntry) []runEntry {
-	// Compare trace IDs as two big-endian words: same order as bytes, a
-	// fraction of the cost (this sort dominates checkpoints).
-	slices.SortFunc(e, func(a, b runEntry) int {
-		if c := cmpU64(binary.BigEndian.Uint64(a.id[:8]), binary.BigEndian.Uint64(b.id[:8])); c != 0 {
-			return c
+	if len(e) < 1024 {
+		slices.SortFunc(e, compareRunEntries)
+		return slices.Compact(e)
+	}
+	off := 0 // byte offset of the 16 bucket bits in the ID
+	first := binary.BigEndian.Uint64(e[0].id[:8])
+	if !slices.ContainsFunc(e, func(x runEntry) bool { return binary.BigEndian.Uint64(x.id[:8]) != first }) {
+		off = 8
+	}
+	bucket := func(x *runEntry) int { return int(x.id[off])<<8 | int(x.id[off+1]) }
+	var counts [1 << 16]int
+	for i := range e {
+		counts[bucket(&e[i])]++
+	}
+	var starts [1<<16 + 1]int
+	for b, n := range counts {
+		starts[b+1] = starts[b] + n
+	}
+	out := make([]runEntry, len(e))
+	next := starts
+	for i := range e {
+		b := bucket(&e[i])
+		out[next[b]] = e[i]
+		next[b]++
+	}
+	for b := range counts {
+		if seg := out[starts[b]:starts[b+1]]; len(seg) > 1 {
+			slices.SortFunc(seg, compareRunEntries)
 		}
-		if c := cmpU64(binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:])); c != 0 {
-			return c
-		}
-		return cmpU64(a.seq, b.seq)
-	})
+	}
+	copy(e, out)
 	return slices.Compact(e)
+}
+
+// compareRunEntries orders by trace ID, then chunk seq. Trace IDs compare
+// as two big-endian words: same order as bytes, a fraction of the cost.
+func compareRunEntries(a, b runEntry) int {
+	if c := cmpU64(binary.BigEndian.Uint64(a.id[:8]), binary.BigEndian.Uint64(b.id[:8])); c != 0 {
+		return c
+	}
+	if c := cmpU64(binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:])); c != 0 {
+		return c
+	}
+	return cmpU64(a.seq, b.seq)
 }
 
 func cmpU64(a, b uint64) int {
@@ -392,42 +433,236 @@ func cmpU64(a, b uint64) int {
 	return 0
 }
 
-// writeRun stores entries as a new run: a header in "runs" under the run ID
-// (level byte, firstSeq, lastSeq, entry count) and pages in "runpages" under
-// runID(8) + first trace ID of the page(16), each page a sorted array of
-// 20-byte entries (trace ID, uint32 seq-firstSeq).
-func writeRun(tx *bolt.Tx, level int, firstSeq, lastSeq uint64, entries []runEntry) (runInfo, error) {
+// runBuild is a trace-ID run sorted and encoded outside any transaction:
+// its pages only need to be put. See writeRun for the format.
+type runBuild struct {
+	level             int
+	firstSeq, lastSeq uint64
+	entries           uint64
+	firstIDs          []TraceID // first trace ID of each page
+	pages             [][]byte
+}
+
+// buildRun sorts entries (in place) and encodes them as the pages of a run
+// covering chunks [firstSeq, lastSeq]. It touches no transaction, so the
+// expensive part of writing a run never holds the bbolt writer.
+func buildRun(level int, firstSeq, lastSeq uint64, entries []runEntry) *runBuild {
 	entries = sortRunEntries(entries)
-	meta := tx.Bucket(bucketMeta)
-	id := getU64(meta, keyRunSeq) + 1
-	if err := meta.Put(keyRunSeq, u64(id)); err != nil {
-		return runInfo{}, err
-	}
-	pages := tx.Bucket(bucketRunPages)
-	pages.FillPercent = 1.0
-	page := make([]byte, 0, runPageEntries*runEntrySize+64)
+	b := &runBuild{level: level, firstSeq: firstSeq, lastSeq: lastSeq, entries: uint64(len(entries))}
+	// One allocation for all pages (the pages never split a trace ID, so
+	// a few may be longer than runPageEntries; they grow on their own).
+	buf := make([]byte, 0, len(entries)*runEntrySize)
 	for i := 0; i < len(entries); {
-		page = page[:0]
+		startLen := len(buf)
 		first := entries[i].id
 		n := 0
 		for i < len(entries) && (n < runPageEntries || entries[i].id == entries[i-1].id) {
-			page = append(page, entries[i].id[:]...)
-			page = binary.BigEndian.AppendUint32(page, uint32(entries[i].seq-firstSeq))
+			buf = append(buf, entries[i].id[:]...)
+			buf = binary.BigEndian.AppendUint32(buf, uint32(entries[i].seq-firstSeq))
 			i++
 			n++
 		}
+		b.firstIDs = append(b.firstIDs, first)
+		b.pages = append(b.pages, buf[startLen:len(buf):len(buf)])
+	}
+	return b
+}
+
+// putPages puts pages [from, to) of the run under run ID id.
+func (b *runBuild) putPages(tx *bolt.Tx, id uint64, from, to int) error {
+	pages := tx.Bucket(bucketRunPages)
+	pages.FillPercent = 1.0
+	for i := from; i < to; i++ {
 		key := make([]byte, 24)
 		binary.BigEndian.PutUint64(key, id)
-		copy(key[8:], first[:])
-		if err := pages.Put(key, bytes.Clone(page)); err != nil {
-			return runInfo{}, fmt.Errorf("put run page: %w", err)
+		copy(key[8:], b.firstIDs[i][:])
+		if err := pages.Put(key, b.pages[i]); err != nil {
+			return fmt.Errorf("put run page: %w", err)
 		}
 	}
-	ri := runInfo{id: id, level: level, firstSeq: firstSeq, lastSeq: lastSeq, entries: uint64(len(entries))}
+	return nil
+}
+
+// putHeader puts the run's header, which makes the run exist.
+func (b *runBuild) putHeader(tx *bolt.Tx, id uint64) (runInfo, error) {
+	ri := runInfo{id: id, level: b.level, firstSeq: b.firstSeq, lastSeq: b.lastSeq, entries: b.entries}
 	if err := tx.Bucket(bucketRuns).Put(u64(id), encodeRunInfo(ri)); err != nil {
 		return runInfo{}, fmt.Errorf("put run: %w", err)
 	}
 	return ri, nil
+}
+
+// nextRunID allocates a run ID; IDs are never reused, even when the
+// transaction that used one is the only one that committed.
+func nextRunID(tx *bolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bucketMeta)
+	id := getU64(meta, keyRunSeq) + 1
+	if err := meta.Put(keyRunSeq, u64(id)); err != nil {
+		return 0, fmt.Errorf("allocate run id: %w", err)
+	}
+	return id, nil
+}
+
+// writeRun stores entries as a new run in tx: a header in "runs" under the
+// run ID (level byte, firstSeq, lastSeq, entry count) and pages in
+// "runpages" under runID(8) + first trace ID of the page(16), each page a
+// sorted array of 20-byte entries (trace ID, uint32 seq-firstSeq).
+//
+// It sorts and encodes inside the caller's transaction; a large run should
+// rather be built with buildRun before the transaction, or written in
+// bounded steps with DB.putRunSteps, so that the bbolt writer (and with it
+// every commit) is not held while it sorts and writes.
+func writeRun(tx *bolt.Tx, level int, firstSeq, lastSeq uint64, entries []runEntry) (runInfo, error) {
+	return buildRun(level, firstSeq, lastSeq, entries).put(tx)
+}
+
+// put writes the whole run, header included, in tx.
+func (b *runBuild) put(tx *bolt.Tx) (runInfo, error) {
+	id, err := nextRunID(tx)
+	if err != nil {
+		return runInfo{}, err
+	}
+	if err := b.putPages(tx, id, 0, len(b.pages)); err != nil {
+		return runInfo{}, err
+	}
+	return b.putHeader(tx, id)
+}
+
+// runStepBytes bounds the run pages one transaction of putRunSteps (or of
+// a page deletion) writes: about 1 MiB, a few milliseconds of the writer
+// plus one commit, so that ingest commits interleave.
+const runStepBytes = 1 << 20
+
+// putRunSteps writes b in several transactions of at most runStepBytes of
+// pages: the first allocates the run ID, and the last puts the header
+// (which makes the run exist) and calls final, under the catalog lock, in
+// the same transaction, so that the run and what final records (the
+// catalog change that publishes it) commit together. If final or any step
+// fails, the pages already written are deleted (best effort: a crash
+// leaves them unreferenced, and sweepRunPages removes them later).
+func (db *DB) putRunSteps(b *runBuild, final func(tx *bolt.Tx, ri runInfo) error) (runInfo, error) {
+	var id uint64
+	i := 0
+	for {
+		j, size := i, 0
+		for j < len(b.pages) && (j == i || size+len(b.pages[j]) <= runStepBytes) {
+			size += len(b.pages[j])
+			j++
+		}
+		last := j == len(b.pages)
+		if last {
+			break
+		}
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			if id == 0 {
+				var err error
+				if id, err = nextRunID(tx); err != nil {
+					return err
+				}
+			}
+			return b.putPages(tx, id, i, j)
+		})
+		if err != nil {
+			if id != 0 && i > 0 {
+				db.deleteRunPages(id)
+			}
+			return runInfo{}, err
+		}
+		i = j
+	}
+	var ri runInfo
+	err := db.updateCatalog(func(tx *bolt.Tx) error {
+		if id == 0 {
+			var err error
+			if id, err = nextRunID(tx); err != nil {
+				return err
+			}
+		}
+		if err := b.putPages(tx, id, i, len(b.pages)); err != nil {
+			return err
+		}
+		var err error
+		if ri, err = b.putHeader(tx, id); err != nil {
+			return err
+		}
+		return final(tx, ri)
+	})
+	if err != nil {
+		if id != 0 && i > 0 {
+			db.deleteRunPages(id)
+		}
+		return runInfo{}, err
+	}
+	return ri, nil
+}
+
+// deleteRunPages deletes the pages of run id (whose header is gone or was
+// never written) in transactions of bounded size.
+func (db *DB) deleteRunPages(id uint64) error {
+	prefix := u64(id)
+	for {
+		var keys [][]byte
+		size := 0
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketRunPages).Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && size < runStepBytes; k, v = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+				size += len(v)
+			}
+			return nil
+		})
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		err = db.bolt.Update(func(tx *bolt.Tx) error {
+			pages := tx.Bucket(bucketRunPages)
+			for _, k := range keys {
+				if err := pages.Delete(k); err != nil {
+					return fmt.Errorf("delete run page: %w", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// sweepRunPages deletes the pages of runs that have no header: left by a
+// crash in the middle of putRunSteps, or by a merge whose old runs'
+// pages were still being deleted. It must not run while a putRunSteps is
+// in progress (both run on the checkpoint goroutine).
+func (db *DB) sweepRunPages() error {
+	var orphans []uint64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		runs := tx.Bucket(bucketRuns)
+		c := tx.Bucket(bucketRunPages).Cursor()
+		for k, _ := c.First(); k != nil; {
+			if len(k) < 8 {
+				k, _ = c.Next()
+				continue
+			}
+			id := binary.BigEndian.Uint64(k)
+			if runs.Get(u64(id)) == nil {
+				orphans = append(orphans, id)
+			}
+			if id == 1<<64-1 {
+				break
+			}
+			k, _ = c.Seek(u64(id + 1)) // jump to the next run
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("find unreferenced run pages: %w", err)
+	}
+	for _, id := range orphans {
+		if err := db.deleteRunPages(id); err != nil {
+			return fmt.Errorf("delete pages of run %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 func encodeRunInfo(ri runInfo) []byte {
@@ -497,52 +732,54 @@ func readRun(tx *bolt.Tx, ri runInfo) []runEntry {
 	return out
 }
 
-// deleteRun removes a run's header and pages.
-func deleteRun(tx *bolt.Tx, ri runInfo) error {
-	prefix := u64(ri.id)
-	pages := tx.Bucket(bucketRunPages)
-	var keys [][]byte
-	c := pages.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
-	}
-	for _, k := range keys {
-		if err := pages.Delete(k); err != nil {
-			return fmt.Errorf("delete run page: %w", err)
-		}
-	}
-	return tx.Bucket(bucketRuns).Delete(prefix)
-}
+// errMergeStale aborts a merge whose runs changed (retention deleted one)
+// while it was being written.
+var errMergeStale = errors.New("runs changed during the merge")
 
 // mergeRuns merges runFanIn consecutive runs of the same level into one run
-// of the next level, repeatedly, within the size cap.
+// of the next level, repeatedly, within the size cap. No step holds the
+// bbolt writer for long: the runs are read in read transactions, merged and
+// encoded outside any transaction, the new run's pages are written in
+// bounded transactions (putRunSteps), the swap — the new run's header in,
+// the old runs' headers out, the catalog updated — is one small
+// transaction, and the old runs' pages are deleted afterwards in bounded
+// transactions. Readers that began before the swap keep reading the old
+// runs in their snapshot.
 func (db *DB) mergeRuns() error {
+	if err := db.sweepRunPages(); err != nil {
+		return err
+	}
 	for {
 		runs := db.catalogRuns()
 		group := pickMerge(runs)
 		if group == nil {
 			return nil
 		}
-		err := db.updateCatalog(func(tx *bolt.Tx) error {
-			var all []runEntry
-			first, last := group[0].firstSeq, group[0].lastSeq
-			for _, ri := range group {
+		first, last := group[0].firstSeq, group[0].lastSeq
+		var n uint64
+		for _, ri := range group {
+			first = min(first, ri.firstSeq)
+			last = max(last, ri.lastSeq)
+			n += ri.entries
+		}
+		if last-first > 1<<32-1 {
+			return fmt.Errorf("run merge spans too many chunks")
+		}
+		all := make([]runEntry, 0, n)
+		for _, ri := range group {
+			err := db.bolt.View(func(tx *bolt.Tx) error {
 				all = append(all, readRun(tx, ri)...)
-				first = min(first, ri.firstSeq)
-				last = max(last, ri.lastSeq)
-			}
-			if last-first > 1<<32-1 {
-				return fmt.Errorf("run merge spans too many chunks")
-			}
-			merged, err := writeRun(tx, group[0].level+1, first, last, all)
+				return nil
+			})
 			if err != nil {
-				return err
+				return fmt.Errorf("read run %d: %w", ri.id, err)
 			}
+		}
+		b := buildRun(group[0].level+1, first, last, all)
+		all = nil
+		_, err := db.putRunSteps(b, func(tx *bolt.Tx, merged runInfo) error {
 			drop := map[uint64]bool{}
 			for _, ri := range group {
-				if err := deleteRun(tx, ri); err != nil {
-					return err
-				}
 				drop[ri.id] = true
 			}
 			var keep []runInfo
@@ -551,11 +788,28 @@ func (db *DB) mergeRuns() error {
 					keep = append(keep, ri)
 				}
 			}
+			if len(keep) != len(db.runs)-len(group) {
+				return errMergeStale
+			}
+			for _, ri := range group {
+				if err := tx.Bucket(bucketRuns).Delete(u64(ri.id)); err != nil {
+					return fmt.Errorf("delete run: %w", err)
+				}
+			}
 			db.runs = append(keep, merged)
 			return nil
 		})
+		if errors.Is(err, errMergeStale) {
+			continue // pick again from the current catalog
+		}
 		if err != nil {
 			return err
+		}
+		for _, ri := range group {
+			if err := db.deleteRunPages(ri.id); err != nil {
+				// The headers are gone: sweepRunPages finishes this.
+				return fmt.Errorf("delete pages of merged run %d: %w", ri.id, err)
+			}
 		}
 	}
 }
@@ -572,15 +826,7 @@ func pickMerge(runs []runInfo) []runInfo {
 		if len(rs) < runFanIn {
 			continue
 		}
-		slices.SortFunc(rs, func(a, b runInfo) int {
-			switch {
-			case a.firstSeq < b.firstSeq:
-				return -1
-			case a.firstSeq > b.firstSeq:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(rs, func(a, b runInfo) int { return cmpU64(a.firstSeq, b.firstSeq) })
 		group := rs[:runFanIn]
 		var n uint64
 		for _, r := range group {

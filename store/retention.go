@@ -133,8 +133,10 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 	}
 	db.catMu.RUnlock()
 	for _, ri := range expired {
+		// The header goes first (the run no longer exists for readers),
+		// then its pages in bounded transactions.
 		err := db.updateCatalog(func(tx *bolt.Tx) error {
-			if err := deleteRun(tx, ri); err != nil {
+			if err := tx.Bucket(bucketRuns).Delete(u64(ri.id)); err != nil {
 				return err
 			}
 			keep := db.runs[:0:0]
@@ -148,6 +150,9 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 		})
 		if err != nil {
 			return fmt.Errorf("delete run %d: %w", ri.id, err)
+		}
+		if err := db.deleteRunPages(ri.id); err != nil {
+			return fmt.Errorf("delete pages of run %d: %w", ri.id, err)
 		}
 	}
 	// Postings keys end with their segment's lastSeq; delete those of

@@ -118,24 +118,51 @@ func queueKey(tier int, recSeq uint64) []byte {
 	return k
 }
 
-// putRollup writes one window record of tier and queues it for compaction.
-func (db *DB) putRollup(tx *bolt.Tx, tier int, w *aggregate.Window) error {
-	db.roll.recSeq++
+// encodedWindow is a window record compressed outside any transaction,
+// ready for putRollup.
+type encodedWindow struct {
+	start int64
+	val   []byte
+}
+
+// encodeRollups compresses windows into their records. It runs before the
+// write transaction that puts them, so that compression never holds the
+// bbolt writer (and with it every ingest commit).
+func encodeRollups(windows []*aggregate.Window) []encodedWindow {
 	enc, _ := codecs()
-	raw := aggregate.AppendWindow(nil, w)
-	val := enc.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))
-	if err := tx.Bucket(bucketRollups).Put(rollupKey(tier, w.Start, db.roll.recSeq), val); err != nil {
+	out := make([]encodedWindow, len(windows))
+	var raw []byte
+	for i, w := range windows {
+		raw = aggregate.AppendWindow(raw[:0], w)
+		out[i] = encodedWindow{start: w.Start, val: enc.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))}
+	}
+	return out
+}
+
+// putRollup writes one encoded window record of tier and queues it for
+// compaction. The metrics are counted by the caller once the transaction
+// committed (countRollups).
+func (db *DB) putRollup(tx *bolt.Tx, tier int, w encodedWindow) error {
+	db.roll.recSeq++
+	if err := tx.Bucket(bucketRollups).Put(rollupKey(tier, w.start, db.roll.recSeq), w.val); err != nil {
 		return fmt.Errorf("put rollup: %w", err)
 	}
 	if tier+1 < numTiers {
-		if err := tx.Bucket(bucketRollupQ).Put(queueKey(tier, db.roll.recSeq), u64(uint64(w.Start))); err != nil {
+		if err := tx.Bucket(bucketRollupQ).Put(queueKey(tier, db.roll.recSeq), u64(uint64(w.start))); err != nil {
 			return fmt.Errorf("queue rollup: %w", err)
 		}
 	}
-	db.noteRollupWrite(w.Start)
-	db.m.rollupRecords.WithLabelValues(tierName(tier)).Inc()
-	db.m.rollupBytes.WithLabelValues(tierName(tier)).Add(float64(len(val)))
 	return nil
+}
+
+// countRollups notes committed window records of tier: cached merges of
+// their hours are invalidated and the self-metrics counted.
+func (db *DB) countRollups(tier int, ws []encodedWindow) {
+	for _, w := range ws {
+		db.noteRollupWrite(w.start)
+		db.m.rollupRecords.WithLabelValues(tierName(tier)).Inc()
+		db.m.rollupBytes.WithLabelValues(tierName(tier)).Add(float64(len(w.val)))
+	}
 }
 
 func tierName(tier int) string {
@@ -166,9 +193,10 @@ func (db *DB) flushRollups(expire bool) error {
 	}
 	cp := db.agg.Flush()
 	windows := append(db.roll.unsaved, cp.Windows...)
+	encoded := encodeRollups(windows)
 	saved := db.roll
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, w := range windows {
+		for _, w := range encoded {
 			if err := db.putRollup(tx, 0, w); err != nil {
 				return err
 			}
@@ -190,6 +218,7 @@ func (db *DB) flushRollups(expire bool) error {
 		return fmt.Errorf("flush rollups: %w", err)
 	}
 	db.roll.unsaved = nil
+	db.countRollups(0, encoded)
 	db.sampleWritten(db.opts.Now().Unix())
 	db.m.flushDuration.Observe(time.Since(start).Seconds())
 	return nil
@@ -214,22 +243,26 @@ func (db *DB) compactRollups() error {
 }
 
 // compactOnce compacts up to compactBatch queued records of tier into
-// tier+1 and returns how many it took.
+// tier+1 and returns how many it took. The records are read, merged and
+// compressed in a read transaction; the write transaction only puts the
+// merged records and dequeues the inputs, so that compaction holds the
+// bbolt writer (and with it ingest commits) briefly. catMu is held
+// throughout: the queue of tier is only changed here and by flushRollups,
+// which both run on the rollup goroutine (or after it ended, in Close).
 func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 	db.catMu.Lock()
 	defer db.catMu.Unlock()
 	width, parentWidth := tierWidths[tier], tierWidths[tier+1]
-	taken := 0
-	saved := db.roll
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	var done [][]byte
+	var encoded []encodedWindow
+	last := db.roll.compacted[tier+1]
+	err := db.bolt.View(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bucketRollupQ)
 		rollups := tx.Bucket(bucketRollups)
 		merged := map[int64]*aggregate.Window{}
 		var order []int64
-		var done [][]byte
-		last := db.roll.compacted[tier+1]
 		c := q.Cursor()
-		for k, v := c.Seek(queueKey(tier, last+1)); k != nil && k[0] == byte(tier) && taken < compactBatch; k, v = c.Next() {
+		for k, v := c.Seek(queueKey(tier, last+1)); k != nil && k[0] == byte(tier) && len(done) < compactBatch; k, v = c.Next() {
 			recSeq := binary.BigEndian.Uint64(k[1:])
 			wstart := int64(binary.BigEndian.Uint64(v))
 			if wstart+width+wait > now {
@@ -253,13 +286,25 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 			}
 			done = append(done, bytes.Clone(k))
 			last = recSeq
-			taken++
 		}
-		if taken == 0 {
-			return nil
+		windows := make([]*aggregate.Window, len(order))
+		for i, ps := range order {
+			windows[i] = merged[ps]
 		}
-		for _, ps := range order {
-			if err := db.putRollup(tx, tier+1, merged[ps]); err != nil {
+		encoded = encodeRollups(windows)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compact rollups of tier %s: %w", tierName(tier), err)
+	}
+	if len(done) == 0 {
+		return 0, nil
+	}
+	saved := db.roll
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketRollupQ)
+		for _, w := range encoded {
+			if err := db.putRollup(tx, tier+1, w); err != nil {
 				return err
 			}
 		}
@@ -279,7 +324,8 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 		db.roll = saved
 		return 0, fmt.Errorf("compact rollups of tier %s: %w", tierName(tier), err)
 	}
-	return taken, nil
+	db.countRollups(tier+1, encoded)
+	return len(done), nil
 }
 
 // expireRollups deletes rollup records whose window ended, and that were
