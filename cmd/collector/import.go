@@ -37,6 +37,12 @@ By default the files are uploaded to a running collector (POST
 /api/v1/import on its HTTP port). With --data-dir the store in that
 directory is written directly; no collector may be running on it.
 
+The store remembers what it imported (by the SHA-256 of the file, its
+format and whether it is rebased): a file imported before is skipped, one
+whose import was interrupted (killed, Ctrl-C, a failure) is resumed after
+the last batch stored, so that nothing is stored twice. --force imports
+the file again from its start.
+
 Flags:
 `
 
@@ -51,6 +57,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	arch := fs.String("arch", "", "`NAME` of the architecture stored from a spigo graph or architecture file (default: the file's)")
 	asJSON := fs.Bool("json", false, "print each summary as JSON")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
+	force := fs.Bool("force", false, "import files again from their start even if they were imported (or partly imported) before")
 	fs.Usage = func() {
 		io.WriteString(stderr, importUsage)
 		fs.PrintDefaults()
@@ -81,6 +88,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 		return usageErr("%v", err)
 	}
 	opts.ArchName = *arch
+	opts.Force = *force
 	mode := *progress
 	if mode == "auto" {
 		mode = "lines"
@@ -122,7 +130,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 			return usageErr("invalid --to %q: want a URL like http://127.0.0.1:8686", *to)
 		}
 		run = func(ctx context.Context, path string, _ importer.Options, show *progressShow) (importer.Summary, error) {
-			return upload(ctx, base, path, *format, *rebase, *arch, show)
+			return upload(ctx, base, path, *format, *rebase, *arch, *force, show)
 		}
 	}
 
@@ -135,8 +143,8 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			failed++
 			fmt.Fprintf(stderr, "collector import: %s: %v\n", path, err)
-			if sum.Requests > 0 {
-				fmt.Fprintf(stderr, "collector import: %s: partly imported before the failure:\n", path)
+			if sum.Requests > 0 || sum.Previous != nil {
+				fmt.Fprintf(stderr, "collector import: %s: partly imported before the failure (run the same command again to resume):\n", path)
 				printSummary(stderr, sum)
 			}
 			if ctx.Err() != nil {
@@ -168,7 +176,7 @@ func formatList() string {
 
 // upload sends the file at path to a collector's POST /api/v1/import and
 // returns the summary it answers.
-func upload(ctx context.Context, base *url.URL, path, format, rebase, arch string, show *progressShow) (importer.Summary, error) {
+func upload(ctx context.Context, base *url.URL, path, format, rebase, arch string, force bool, show *progressShow) (importer.Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return importer.Summary{}, err
@@ -183,6 +191,9 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	if force {
+		q.Set("force", "true")
 	}
 	u := base.JoinPath(collector.ImportPath)
 	u.RawQuery = q.Encode()
@@ -337,6 +348,13 @@ func printSummary(w io.Writer, s importer.Summary) {
 	fmt.Fprintf(w, "%s: %s, %s\n", s.Name, s.Format, byteCount(s.Bytes))
 	line := func(k string, format string, a ...any) {
 		fmt.Fprintf(w, "  %-13s %s\n", k+":", fmt.Sprintf(format, a...))
+	}
+	if p := s.Previous; p != nil && s.AlreadyImported {
+		line("already", "imported %s (%d spans, %d points in %d requests); nothing sent, --force imports it again",
+			p.Updated.Local().Format(time.RFC3339), p.SentSpans, p.SentPoints, p.Requests)
+	} else if p != nil {
+		line("resumed", "after request %d of the import started %s (%d spans, %d points already stored)",
+			p.Requests, p.Started.Local().Format(time.RFC3339), p.SentSpans, p.SentPoints)
 	}
 	if s.Spans > 0 || s.OTLPSpans > 0 {
 		line("spans", "%d (%d OTLP spans, %d sent)", s.Spans, s.OTLPSpans, s.SentSpans)

@@ -97,6 +97,35 @@
 // partial success) are counted in Summary.Rejected and grouped by reason
 // in Summary.Rejects; the import goes on.
 //
+// # Resume
+//
+// With a sink that is a MarkSink (StoreSink is), an import records its
+// progress: every request of pass 2 carries a Mark (the requests, spans
+// and points stored so far, the shift and batch size used, whether the
+// file is done) that the store writes in the same transaction as the
+// request's data, under a key made of the SHA-256 of the file as stored
+// (computed in pass 1), its format and whether it is rebased. After a
+// crash the mark and the data it counts are both durable or both absent.
+// When Import finds a mark for the file at the end of pass 1:
+//
+//   - done: it sends nothing and returns a Summary with AlreadyImported
+//     set and Previous telling when the file was imported and what was
+//     stored;
+//   - not done (the import was interrupted): it sends pass 2 again with
+//     the batch size and the shift of the interrupted import (whatever
+//     Options.Rebase now says; a warning tells when they differ), skips
+//     the Previous.Requests requests stored, checks that they hold the
+//     spans and points the mark counts, and sends the rest.
+//
+// Batching is deterministic (the same file, format and batch size give
+// the same requests), so that every span and point is stored exactly
+// once. Options.Force deletes the mark and imports the file from its
+// start (its spans are then stored twice). A request whose items are all
+// rejected stores no mark: a resumed import sends it again (it is rejected
+// again; nothing is stored twice), and when it is the last one the file
+// is never marked done. Architectures (spigo graph and architecture files)
+// keep no mark: importing one again replaces the architecture of its name.
+//
 // # Summary
 //
 // Spans counts the file's spans: distinct Zipkin (traceId, id) pairs (a

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math"
@@ -78,9 +80,15 @@ type Options struct {
 	// the key "file". Default: discard.
 	Logger *slog.Logger
 	// Now returns the current time: the time of the points of files that
-	// have none (Guesstimate and old metrics files, unless Rebase is set)
-	// and of Architecture.Imported. Default time.Now.
+	// have none (Guesstimate and old metrics files, unless Rebase is set),
+	// of Architecture.Imported and of import marks. Default time.Now.
 	Now func() time.Time
+	// Force imports the file from its start even when the sink (a
+	// MarkSink) holds a mark of an earlier import of it, done or
+	// interrupted: the mark is deleted first. Without Force a done import
+	// is skipped (Summary.AlreadyImported) and an interrupted one resumed
+	// (see the package documentation, "Resume").
+	Force bool
 }
 
 func (o *Options) batch() int {
@@ -197,18 +205,28 @@ type Summary struct {
 	Rejects  []Reject `json:"rejects,omitempty"`
 	// Warnings lists what was repaired, skipped or is incomplete.
 	Warnings []string `json:"warnings,omitempty"`
-	// Requests counts the requests the sink accepted (architectures
-	// included); Retries the refusals (overloaded, unavailable) that were
+	// Requests counts the requests the sink accepted in this import
+	// (architectures included; a resumed import does not count those of
+	// Previous); Retries the refusals (overloaded, unavailable) that were
 	// retried.
 	Requests int64 `json:"requests"`
 	Retries  int64 `json:"retries,omitempty"`
 	// SentSpans and SentPoints count the OTLP spans and points in accepted
-	// requests (rejected items included). After a complete import they
-	// equal OTLPSpans and MetricPoints.
+	// requests (rejected items included), those stored by the import a
+	// resumed import continues (Previous) included. After a complete
+	// import they equal OTLPSpans and MetricPoints.
 	SentSpans  int64 `json:"sentSpans"`
 	SentPoints int64 `json:"sentPoints"`
 	// Elapsed is the duration of the import, in nanoseconds.
 	Elapsed time.Duration `json:"elapsed"`
+	// AlreadyImported tells that the file was imported before (Previous
+	// says when) and nothing was sent: the counts are those of pass 1.
+	AlreadyImported bool `json:"alreadyImported,omitempty"`
+	// Previous is the mark of an earlier import of the same file that
+	// this one skipped (AlreadyImported) or resumed after its
+	// Previous.Requests requests; nil when there was none (or with
+	// Options.Force, or a sink that keeps no marks).
+	Previous *Mark `json:"previous,omitempty"`
 }
 
 // ArchitectureSummary describes a stored architecture.
@@ -254,6 +272,12 @@ func Import(ctx context.Context, in Input, sink Sink, opts Options) (Summary, er
 	}
 	err := im.run()
 	im.sum.Elapsed = time.Since(start)
+	if errors.Is(err, errAlreadyImported) {
+		im.sum.AlreadyImported = true
+		im.log.Info("file already imported, nothing sent", "imported", im.sum.Previous.Updated,
+			"spans", im.sum.Previous.SentSpans, "points", im.sum.Previous.SentPoints)
+		return im.sum, nil
+	}
 	if err != nil {
 		err = fmt.Errorf("import %s: %w", in.Name, err)
 		im.log.Info("import failed", "err", err, "requests", im.sum.Requests)
@@ -284,7 +308,17 @@ type importer struct {
 	haveT      bool
 	shift      int64 // ns added to every time in pass 2
 
+	// Import marks (see resume.go).
+	hash           hash.Hash // SHA-256 of the input, pass 1
+	src1           *source   // the pass-1 input
+	marks          MarkSink  // nil: no marks
+	key            []byte
+	mark           Mark  // the mark's constant fields
+	resumeAfter    int64 // requests stored by the import resumed
+	rejectedBefore int64 // items rejected by the import resumed
+
 	// Pass 2.
+	seq     int64 // requests of pass 2 so far
 	scratch []byte
 	sendErr error // the error that stopped pass 2, unwrapped by decoders
 	rejects map[string]int
@@ -298,6 +332,7 @@ type importer struct {
 // source is the content of the input for one pass.
 type source struct {
 	rc io.ReadCloser
+	cr *countReader
 	gz *gzip.Reader
 	r  *bufio.Reader // the decompressed content
 }
@@ -326,10 +361,12 @@ func (im *importer) run() error {
 		return err
 	}
 	im.pass = 1
+	im.hash = sha256.New()
 	src, err := im.open()
 	if err != nil {
 		return err
 	}
+	im.src1 = src
 	defer func() { src.Close() }()
 	head, err := src.r.Peek(DetectBytes)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -388,7 +425,7 @@ func (im *importer) open() (*source, error) {
 	}
 	im.read = 0
 	cr := &countReader{r: rc, im: im}
-	src := &source{rc: rc, r: bufio.NewReaderSize(cr, DetectBytes)}
+	src := &source{rc: rc, cr: cr, r: bufio.NewReaderSize(cr, DetectBytes)}
 	magic, err := src.r.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
 		rc.Close()
@@ -424,6 +461,9 @@ func (c *countReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.im.read += int64(n)
+	if c.im.pass == 1 && c.im.hash != nil {
+		c.im.hash.Write(p[:n])
+	}
 	if err != nil && err != io.EOF {
 		c.err = err
 	}
@@ -464,10 +504,16 @@ func (im *importer) progress(final bool) {
 }
 
 // startPass2 ends pass 1 (its last progress call, the findings into the
-// summary) and opens the input again for pass 2 when reopen is set.
+// summary), looks for the mark of an earlier import (it returns
+// errAlreadyImported when that one is done) and opens the input again for
+// pass 2 when reopen is set.
 func (im *importer) startPass2(reopen bool) (*source, error) {
+	merr := im.checkMark()
 	im.progress(true)
 	im.finishFindings()
+	if merr != nil {
+		return nil, merr
+	}
 	im.pass, im.progSpans, im.progPoints = 2, 0, 0
 	im.lastProgress = time.Now()
 	if !reopen {
@@ -543,10 +589,18 @@ func (im *importer) warn(format string, a ...any) {
 // is overloaded or unavailable. spans and points are what the request
 // holds.
 func (im *importer) deliver(call func(ctx context.Context) (ingest.Result, error), spans, points int64) error {
-	n := im.sum.Requests + 1
+	im.seq++
+	n := im.seq
+	if n <= im.resumeAfter {
+		return im.skipCommitted(n, spans, points)
+	}
+	ctx := im.ctx
+	if im.marks != nil {
+		ctx = im.marks.WithImportMark(ctx, im.key, im.markValue(n, spans, points))
+	}
 	delay := retryMin
 	for {
-		res, err := call(im.ctx)
+		res, err := call(ctx)
 		if err == nil {
 			im.sum.Requests++
 			im.sum.SentSpans += spans

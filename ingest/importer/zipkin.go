@@ -43,6 +43,8 @@ func (im *importer) importZipkin(src *source, v zipkin.Version) error {
 		return err
 	}
 	defer src2.Close()
+	// A resumed import uses the batch size of the one it resumes.
+	zo.BatchSpans = im.opts.batch()
 	st2, err := zipkin.Decode(src2.r, v, zo, func(req []byte, spans int) error {
 		return im.sendTraces(req, int64(spans))
 	})

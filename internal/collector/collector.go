@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	"github.com/flowscope/flowscope/ingest/otlphttp"
 	"github.com/flowscope/flowscope/ingest/zipkin"
 	"github.com/flowscope/flowscope/internal/config"
+	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/web"
@@ -40,6 +43,9 @@ type Collector struct {
 	logger   *slog.Logger
 	DB       *store.DB
 	Registry *prometheus.Registry
+	// Budget is the memory budget (memory_budget) shared by the receivers
+	// and the store.
+	Budget *membudget.Budget
 
 	grpcServer *grpc.Server
 	otlpHTTP   *http.Server
@@ -61,9 +67,43 @@ type Addrs struct {
 }
 
 // OpenStore opens the store of cfg.DataDir with the settings of cfg,
-// registering its self-metrics with reg (nil: none).
+// registering its self-metrics with reg (nil: none). The store has a
+// memory budget of its own of cfg.MemoryBudget bytes.
 func OpenStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer) (*store.DB, error) {
+	return openStore(cfg, logger, reg, newBudget(cfg))
+}
+
+// newBudget returns the memory budget of cfg (nil, unlimited, when
+// cfg.MemoryBudget is not positive: a Config that was never validated).
+func newBudget(cfg config.Config) *membudget.Budget {
+	if cfg.MemoryBudget <= 0 {
+		return nil
+	}
+	return membudget.New(cfg.MemoryBudget)
+}
+
+// registerBudget exposes b's size, use and refusals as self-metrics.
+func registerBudget(reg prometheus.Registerer, b *membudget.Budget) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_memory_budget_bytes",
+			Help: "Size of the memory budget for client data in flight (memory_budget).",
+		}, func() float64 { return float64(b.Limit()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowscope_memory_budget_used_bytes",
+			Help: "Bytes of the memory budget reserved now: request bodies, the commit queue and the aggregation backlog.",
+		}, func() float64 { return float64(b.Used()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "flowscope_memory_budget_refused_total",
+			Help: "Reservations the memory budget refused; each refused a request with a retry hint.",
+		}, func() float64 { return float64(b.Refused()) }),
+	)
+}
+
+// openStore is OpenStore with the process's memory budget.
+func openStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, budget *membudget.Budget) (*store.DB, error) {
 	db, err := store.Open(cfg.DataDir, store.Options{
+		Budget:          budget,
 		Retention:       cfg.Store.Retention,
 		QueueBytes:      cfg.Store.QueueBytes,
 		CorrelationKeys: cfg.Correlation.Keys,
@@ -86,13 +126,16 @@ func OpenStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer
 
 // Start opens the store, binds every listener and starts serving.
 func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collector, error) {
+	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	db, err := OpenStore(cfg, logger, reg)
+	budget := newBudget(cfg)
+	registerBudget(reg, budget)
+	db, err := openStore(cfg, logger, reg, budget)
 	if err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, logger: logger, DB: db, Registry: reg, listeners: map[string]net.Listener{}, errc: make(chan error, 4)}
+	c := &Collector{cfg: cfg, logger: logger, DB: db, Registry: reg, Budget: budget, listeners: map[string]net.Listener{}, errc: make(chan error, 4)}
 	fail := func(err error) (*Collector, error) {
 		for _, l := range c.listeners {
 			l.Close()
@@ -100,28 +143,37 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		db.Close()
 		return nil, err
 	}
+	// The store holds the data directory's lock: the spools left there
+	// are a dead collector's.
+	if err := cleanSpools(spoolDir(cfg.DataDir), started, logger); err != nil {
+		return fail(err)
+	}
+	limits := processConnLimits(logger)
 	for name, addr := range map[string]string{"otlp_grpc": cfg.Receivers.OTLPGRPCAddr, "otlp_http": cfg.Receivers.OTLPHTTPAddr, "zipkin": cfg.Receivers.ZipkinAddr, "http": cfg.HTTPAddr} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fail(fmt.Errorf("listen %s on %s: %w", name, addr, err))
 		}
-		c.listeners[name] = l
+		c.listeners[name] = limitListener(name, l, limits, reg)
 	}
 
 	consumer := importer.StoreSink(db) // the receivers' consumer too
 	counts := ingest.NewRequestMetrics(reg)
-	c.grpcServer = grpc.NewServer(
+	c.grpcServer = grpc.NewServer(append(grpcKeepaliveOptions(),
 		grpc.ForceServerCodecV2(otlpgrpc.Codec()),
 		grpc.MaxRecvMsgSize(int(cfg.Receivers.MaxRequestBytes)),
-	)
-	otlpgrpc.Register(c.grpcServer, consumer, consumer, counts)
+		// grpc-go reads a whole message before the handler reserves it:
+		// refuse new export streams while the budget is full.
+		grpc.InTapHandle(otlpgrpc.OverloadTap(budget)),
+	)...)
+	otlpgrpc.RegisterOptions(c.grpcServer, otlpgrpc.Options{Traces: consumer, Metrics: consumer, RequestMetrics: counts, Budget: budget})
 	svc := query.NewService(db, query.ServiceOptions{Logger: logger})
 	query.RegisterGRPC(c.grpcServer, svc)
 
 	c.otlpHTTP = &http.Server{
 		Handler: otlphttp.NewHandler(otlphttp.Options{
 			Traces: consumer, Metrics: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
-			Logger: logger, RequestMetrics: counts,
+			Logger: logger, RequestMetrics: counts, Budget: budget,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -130,7 +182,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	c.zipkin = &http.Server{
 		Handler: zipkin.NewHandler(zipkin.HandlerOptions{
 			Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
-			Logger: logger, RequestMetrics: counts,
+			Logger: logger, RequestMetrics: counts, Budget: budget,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -142,7 +194,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	c.api = &http.Server{
 		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
-			Import: newImportHandler(db, cfg.MaxImportBytes, logger), Ready: db.Ready}),
+			Import: newImportHandler(db, cfg.MaxImportBytes, spoolDir(cfg.DataDir), logger), Ready: db.Ready}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -207,10 +259,30 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 	return c.stopErr
 }
 
+// MemoryLimitHeadroom is what the Go memory limit of the collector process
+// allows beyond memory_budget + 25 %: the memory bounded by other settings
+// (spans waiting for their other half, the index tail, compression state)
+// at small budgets.
+const MemoryLimitHeadroom = 64 << 20
+
+// setMemoryLimit sets the Go runtime's soft memory limit of the process to
+// cfg.MemoryBudget × 1.25 + MemoryLimitHeadroom, unless GOMEMLIMIT is set:
+// without it the garbage collector lets the heap grow to twice what is
+// live (GOGC=100), and big requests make that much garbage quickly.
+func setMemoryLimit(cfg config.Config, logger *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.MemoryBudget <= 0 {
+		return
+	}
+	limit := cfg.MemoryBudget + cfg.MemoryBudget/4 + MemoryLimitHeadroom
+	debug.SetMemoryLimit(limit)
+	logger.Info("go memory limit", "bytes", limit, "memory_budget", cfg.MemoryBudget)
+}
+
 // Run starts every component described by cfg and blocks until ctx is
 // cancelled or a component fails; it then shuts everything down gracefully,
 // committing everything already acknowledged.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	setMemoryLimit(cfg, logger)
 	c, err := Start(ctx, cfg, logger)
 	if err != nil {
 		return err

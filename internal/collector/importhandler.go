@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowscope/flowscope/ingest"
@@ -24,22 +26,38 @@ import (
 const ImportPath = "/api/v1/import"
 
 // importHandler serves POST /api/v1/import: a file upload (the raw body,
-// or the first file of a multipart/form-data body) spooled to a temporary
-// file, then imported into the store with package importer, one upload at
-// a time. See docs/import.md.
+// or the first file of a multipart/form-data body) spooled to a file in
+// spoolDir, then imported into the store with package importer, one upload
+// at a time. See docs/import.md.
 type importHandler struct {
 	db       *store.DB
 	maxBytes int64
+	spoolDir string
 	logger   *slog.Logger
-	busy     chan struct{} // holds a token while an import runs
+	busy     chan struct{} // holds a token while an upload or import runs
 }
 
-func newImportHandler(db *store.DB, maxBytes int64, logger *slog.Logger) http.Handler {
-	return &importHandler{db: db, maxBytes: maxBytes, logger: logger.With("component", "import"), busy: make(chan struct{}, 1)}
+// newImportHandler returns the upload handler; spools go to spoolDir,
+// which must exist (see cleanSpools).
+func newImportHandler(db *store.DB, maxBytes int64, spoolDir string, logger *slog.Logger) http.Handler {
+	return &importHandler{db: db, maxBytes: maxBytes, spoolDir: spoolDir, logger: logger.With("component", "import"), busy: make(chan struct{}, 1)}
 }
 
-// uploadTimeout bounds the reading of one upload.
-const uploadTimeout = time.Hour
+// Upload deadlines. An upload must keep moving: each uploadProgressBytes
+// received push its read deadline uploadStallTimeout ahead, so that a
+// client that stalls (or trickles) frees the import slot within
+// uploadStallTimeout. The whole upload must also average uploadMinRate:
+// it gets uploadStallTimeout plus its size (Content-Length, else
+// max_import_bytes) at that rate. Variables so that tests can shorten them.
+var (
+	uploadStallTimeout        = 30 * time.Second
+	uploadProgressBytes int64 = 64 << 10
+	uploadMinRate       int64 = 256 << 10 // bytes per second
+)
+
+// spoolPrefix starts the name of every spool file; cleanSpools removes
+// files with this prefix only.
+const spoolPrefix = "flowscope-import-"
 
 // importError is the JSON body of a refused import.
 type importError struct {
@@ -63,10 +81,30 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeImportJSON(w, http.StatusTooManyRequests, importError{Error: "another import is running; retry when it is done"})
 		return
 	}
-	// An upload of a large file outlasts the server's read timeout.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout))
+	// An upload of a large file outlasts the server's read timeout: it
+	// gets deadlines that follow its progress instead.
+	rc := http.NewResponseController(w)
+	dr := newDeadlineReader(r.Body, rc, r.ContentLength, h.maxBytes)
+	r.Body = dr
+	if err := dr.extend(); err != nil {
+		writeImportJSON(w, http.StatusInternalServerError, importError{Error: fmt.Sprintf("set upload deadline: %v", err)})
+		return
+	}
+	// stalled answers 408 when the upload failed by its deadline.
+	stalled := func(name string) bool {
+		if !dr.timedOut {
+			return false
+		}
+		w.Header().Set("Connection", "close")
+		writeImportJSON(w, http.StatusRequestTimeout, importError{Error: fmt.Sprintf("upload of %s %s; send it again (or import it with the collector import command)", name, dr.reason())})
+		h.logger.Warn("upload timed out", "file", name, "bytes", dr.n, "reason", dr.reason())
+		return true
+	}
 	body, partName, err := uploadBody(r)
 	if err != nil {
+		if stalled("upload") {
+			return
+		}
 		writeImportJSON(w, http.StatusBadRequest, importError{Error: err.Error()})
 		return
 	}
@@ -82,6 +120,9 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if opts.Format == "" {
 		head, err := br.Peek(importer.DetectBytes)
 		if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+			if stalled(name) {
+				return
+			}
 			writeImportJSON(w, http.StatusBadRequest, importError{Error: fmt.Sprintf("read upload of %s: %v", name, err)})
 			return
 		}
@@ -90,10 +131,20 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tmp, size, err := spool(br, h.maxBytes)
+	tmp, size, err := spool(br, h.spoolDir, h.maxBytes)
 	if tmp != "" {
-		defer os.Remove(tmp)
+		defer func() {
+			if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+				h.logger.Warn("remove spool", "err", err)
+			}
+		}()
 	}
+	if stalled(name) {
+		return
+	}
+	// The upload is read: no deadline while importing (an expired one
+	// would cancel the request's context).
+	_ = rc.SetReadDeadline(time.Time{})
 	switch {
 	case errors.Is(err, errTooLarge):
 		writeImportJSON(w, http.StatusRequestEntityTooLarge, importError{Error: fmt.Sprintf("upload of %s exceeds max_import_bytes (%d bytes); import it with the collector import command instead", name, h.maxBytes)})
@@ -105,6 +156,9 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in := importer.Input{Name: name, Size: size, Open: func() (io.ReadCloser, error) { return os.Open(tmp) }}
 	opts.Logger = h.logger
 	sum, err := importer.Import(r.Context(), in, importer.StoreSink(h.db), opts)
+	if err == nil && sum.AlreadyImported {
+		h.logger.Info("upload already imported, skipped", "file", name, "imported", sum.Previous.Updated)
+	}
 	if err != nil {
 		status := http.StatusInternalServerError
 		switch {
@@ -125,16 +179,23 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // importOptions reads the query parameters: name, format, rebase (now or
-// an RFC 3339 time) and arch.
+// an RFC 3339 time), arch and force (true or false).
 func importOptions(r *http.Request) (importer.Options, string, error) {
 	var opts importer.Options
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "name", "format", "rebase", "arch":
+		case "name", "format", "rebase", "arch", "force":
 		default:
-			return opts, "", fmt.Errorf("unknown parameter %q (want name, format, rebase or arch)", k)
+			return opts, "", fmt.Errorf("unknown parameter %q (want name, format, rebase, arch or force)", k)
 		}
+	}
+	if f := q.Get("force"); f != "" {
+		force, err := strconv.ParseBool(f)
+		if err != nil {
+			return opts, "", fmt.Errorf("invalid force %q: want true or false", f)
+		}
+		opts.Force = force
 	}
 	if f := q.Get("format"); f != "" {
 		pf, err := importer.ParseFormat(f)
@@ -192,10 +253,10 @@ func uploadBody(r *http.Request) (io.Reader, string, error) {
 
 var errTooLarge = errors.New("upload too large")
 
-// spool copies r to a temporary file, at most max bytes, and returns its
-// path (to remove) and size.
-func spool(r io.Reader, max int64) (string, int64, error) {
-	f, err := os.CreateTemp("", "flowscope-import-*")
+// spool copies r to a new file in dir, at most max bytes, and returns its
+// path (to remove, also on error) and size.
+func spool(r io.Reader, dir string, max int64) (string, int64, error) {
+	f, err := os.CreateTemp(dir, spoolPrefix+"*")
 	if err != nil {
 		return "", 0, fmt.Errorf("spool upload: %w", err)
 	}
@@ -215,4 +276,108 @@ func writeImportJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// deadlineReader reads an upload body, pushing the connection's read
+// deadline ahead as the upload progresses (see uploadStallTimeout).
+type deadlineReader struct {
+	r        io.ReadCloser
+	rc       *http.ResponseController
+	limit    time.Time // the deadline of the whole upload
+	n        int64     // bytes read
+	since    int64     // bytes read since the deadline was last pushed
+	timedOut bool      // a read failed by the deadline
+}
+
+func newDeadlineReader(r io.ReadCloser, rc *http.ResponseController, contentLength, maxBytes int64) *deadlineReader {
+	size := maxBytes
+	if contentLength > 0 && contentLength < maxBytes {
+		size = contentLength
+	}
+	allow := uploadStallTimeout + time.Duration(float64(size)/float64(uploadMinRate)*float64(time.Second))
+	return &deadlineReader{r: r, rc: rc, limit: time.Now().Add(allow)}
+}
+
+// extend sets the read deadline uploadStallTimeout ahead, at most to the
+// deadline of the whole upload.
+func (d *deadlineReader) extend() error {
+	dl := time.Now().Add(uploadStallTimeout)
+	if dl.After(d.limit) {
+		dl = d.limit
+	}
+	if err := d.rc.SetReadDeadline(dl); err != nil {
+		return fmt.Errorf("set read deadline: %w", err)
+	}
+	return nil
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	d.since += int64(n)
+	if d.since >= uploadProgressBytes {
+		d.since = 0
+		if xerr := d.extend(); xerr != nil && err == nil {
+			err = xerr
+		}
+	}
+	if err != nil && isTimeout(err) {
+		d.timedOut = true
+	}
+	return n, err
+}
+
+func (d *deadlineReader) Close() error { return d.r.Close() }
+
+// reason says which deadline ended the upload.
+func (d *deadlineReader) reason() string {
+	if !time.Now().Before(d.limit) {
+		return fmt.Sprintf("was slower than %d KiB/s on average (%d bytes received)", uploadMinRate>>10, d.n)
+	}
+	return fmt.Sprintf("stalled: less than %d KiB in %s (%d bytes received)", uploadProgressBytes>>10, uploadStallTimeout, d.n)
+}
+
+// isTimeout reports whether err is a read deadline's.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "i/o timeout")
+}
+
+// cleanSpools creates dir (the spool directory) and removes the spool
+// files left in it by a collector that died importing: files named
+// spoolPrefix… last modified before start. It also removes those that
+// older versions left in the system temporary directory, when untouched
+// for a day. It logs what it removed.
+func cleanSpools(dir string, start time.Time, logger *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create spool directory: %w", err)
+	}
+	clean := func(dir string, before time.Time) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			logger.Warn("list spool directory", "dir", dir, "err", err)
+			return
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), spoolPrefix) {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil || !fi.ModTime().Before(before) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				logger.Warn("remove stale import spool", "path", path, "err", err)
+				continue
+			}
+			logger.Info("removed stale import spool", "path", path, "bytes", fi.Size(), "modified", fi.ModTime())
+		}
+	}
+	clean(dir, start)
+	clean(os.TempDir(), start.Add(-24*time.Hour))
+	return nil
 }

@@ -1,0 +1,245 @@
+package collector
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowscope/flowscope/ingest/importer"
+)
+
+const lampFlow = "../../testdata/spigo/json_metrics/lamp_flow.json"
+
+// postImport uploads the file at path and returns the status and the
+// decoded summary.
+func postImport(t *testing.T, addr, path, query string) (int, importer.Summary, string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	client := &http.Client{Timeout: time.Minute}
+	resp, err := client.Post("http://"+addr+ImportPath+"?name="+filepath.Base(path)+query, "application/octet-stream", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum importer.Summary
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &sum); err != nil {
+			t.Fatalf("decode %s: %v", b, err)
+		}
+	}
+	return resp.StatusCode, sum, string(b)
+}
+
+// TestStartRemovesStaleSpools leaves the spool of a collector killed
+// while importing, and a file that is not a spool, in the data directory:
+// the next start removes the spool only.
+func TestStartRemovesStaleSpools(t *testing.T) {
+	dir := t.TempDir()
+	tmp := spoolDir(dir)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(tmp, spoolPrefix+"123456")
+	other := filepath.Join(tmp, "notes.txt")
+	for _, p := range []string{stale, other} {
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startTest(t, dir)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale spool still there after start (stat: %v)", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a file that is not a spool was removed: %v", err)
+	}
+	// Uploads spool there, and leave nothing behind.
+	if status, _, body := postImport(t, c.Addrs().HTTP, lampFlow, ""); status != http.StatusOK {
+		t.Fatalf("import: %d %s", status, body)
+	}
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), spoolPrefix) {
+			t.Errorf("spool %s left after the import", e.Name())
+		}
+	}
+}
+
+// TestUploadReimport uploads the same file three times: the second
+// upload is skipped as already imported, force=true imports it again.
+func TestUploadReimport(t *testing.T) {
+	c := startTest(t, "")
+	addr := c.Addrs().HTTP
+	cases := []struct {
+		name         string
+		query        string
+		wantSkipped  bool
+		wantRequests int64
+	}{
+		{"first", "", false, 1},
+		{"again", "", true, 0},
+		{"forced", "&force=true", false, 1},
+		{"again after force", "&force=false", true, 0},
+	}
+	for _, tc := range cases {
+		status, sum, body := postImport(t, addr, lampFlow, tc.query)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.name, status, body)
+		}
+		if sum.AlreadyImported != tc.wantSkipped || sum.Requests != tc.wantRequests || (tc.wantSkipped && sum.Previous == nil) {
+			t.Errorf("%s: %s", tc.name, body)
+		}
+	}
+	if status, _, body := postImport(t, addr, lampFlow, "&force=maybe"); status != http.StatusBadRequest {
+		t.Errorf("force=maybe: %d %s", status, body)
+	}
+}
+
+// TestUploadStallFreesSlot sends the start of an upload and stalls: the
+// upload must be answered 408 within the stall timeout, freeing the only
+// import slot, so that the next import succeeds. (It used to hold the
+// slot for an hour.)
+func TestUploadStallFreesSlot(t *testing.T) {
+	setVar(t, &uploadStallTimeout, 500*time.Millisecond)
+	c := startTest(t, "")
+	addr := c.Addrs().HTTP
+	cases := []struct {
+		name string
+		head string // request head, with %s for the path
+		body string // what is sent before stalling
+	}{
+		{"raw body", "POST %s?name=stall.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n", `[{"traceId":"`},
+		{"multipart", "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 1000000\r\n\r\n",
+			"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stall.json\"\r\n\r\n[{"},
+		{"headers only", "POST %s?name=stall.json HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := fmt.Fprintf(conn, tc.head+tc.body, ImportPath); err != nil {
+				t.Fatal(err)
+			}
+			// Bounded wait: generous for a loaded machine, far below the
+			// old hour.
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer to the stalled upload: %v", err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "stalled") {
+				t.Fatalf("stalled upload: %d %s", resp.StatusCode, b)
+			}
+			if status, _, body := postImport(t, addr, lampFlow, "&force=true"); status != http.StatusOK {
+				t.Fatalf("import after the stalled upload: %d %s", status, body)
+			}
+		})
+	}
+}
+
+// TestUploadSlowButMoving keeps an upload moving slowly (a chunk per
+// half stall timeout): it must not time out.
+func TestUploadSlowButMoving(t *testing.T) {
+	setVar(t, &uploadStallTimeout, time.Second)
+	setVar(t, &uploadProgressBytes, 1024)
+	c := startTest(t, "")
+	data, err := os.ReadFile(lampFlow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		for len(data) > 0 {
+			n := min(4096, len(data))
+			if _, err := pw.Write(data[:n]); err != nil {
+				return
+			}
+			data = data[n:]
+			time.Sleep(300 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	client := &http.Client{Timeout: time.Minute}
+	resp, err := client.Post("http://"+c.Addrs().HTTP+ImportPath+"?name=slow.json", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("slow upload: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestUploadTooSlowOverall trickles an upload that never stalls but
+// averages less than uploadMinRate: it ends at the deadline of the whole
+// upload with 408.
+func TestUploadTooSlowOverall(t *testing.T) {
+	setVar(t, &uploadStallTimeout, time.Second)
+	setVar(t, &uploadProgressBytes, 16)
+	setVar(t, &uploadMinRate, 1024)
+	c := startTest(t, "")
+	conn, err := net.Dial("tcp", c.Addrs().HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 4 KiB at 1 KiB/s: 1 s + 4 s allowed; sent at about 160 B/s.
+	fmt.Fprintf(conn, "POST %s?name=slow.json HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n[", ImportPath)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("no answer to the slow upload: %v", err)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "slower than") {
+			t.Errorf("slow upload: %d %s", resp.StatusCode, b)
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for sent := 1; sent < 4096; sent += 16 {
+		select {
+		case <-answered:
+			return
+		case <-tick.C:
+		}
+		if _, err := io.WriteString(conn, strings.Repeat(" ", 16)); err != nil {
+			break
+		}
+	}
+	<-answered
+}
