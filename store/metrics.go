@@ -6,13 +6,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+
+	"github.com/flowscope/flowscope/internal/otlpwire"
 )
 
 // Metric chunk values ("mchunks") after the common chunk header:
@@ -25,6 +29,11 @@ import (
 // protobuf ExportMetricsServiceRequest. Invalid points (and metrics without
 // a name or data) are counted in the result and dropped; the rest are
 // committed before WriteMetrics returns nil. req is not retained.
+//
+// The limits of spans apply: a metric whose name is over
+// otlpwire.MaxNameBytes (names are bbolt keys), a point with more than
+// otlpwire.MaxAttributes attributes or a key over otlpwire.MaxAttrKeyBytes,
+// and every point of a resource beyond those attribute limits are refused.
 func (db *DB) WriteMetrics(ctx context.Context, req []byte) (WriteResult, error) {
 	var r colmetricspb.ExportMetricsServiceRequest
 	if err := proto.Unmarshal(req, &r); err != nil {
@@ -43,6 +52,16 @@ func (db *DB) WriteMetrics(ctx context.Context, req []byte) (WriteResult, error)
 	minT, maxT := int64(1<<63-1), int64(0)
 	names := map[string]MetricInfo{}
 	for _, rm := range r.ResourceMetrics {
+		if problem := attrLimitProblem(rm.GetResource().GetAttributes()); problem != "" {
+			// Like a span's resource: every point of the resource is refused.
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					reject(countPoints(m), fmt.Sprintf("metric %s: resource %s", quoteMetric(m.Name), problem))
+				}
+				sm.Metrics = nil
+			}
+			continue
+		}
 		for _, sm := range rm.ScopeMetrics {
 			sm.Metrics = slices.DeleteFunc(sm.Metrics, func(m *metricspb.Metric) bool {
 				n := validateMetric(m, reject)
@@ -105,21 +124,36 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 		reject(countPoints(m), "metric name is missing")
 		return 0
 	}
+	if len(m.Name) > otlpwire.MaxNameBytes {
+		// Metric names are bbolt keys ("mnames"): refused here, never
+		// discovered by a failing commit.
+		reject(countPoints(m), fmt.Sprintf("metric %s: name is %d bytes, the limit is %d", quoteMetric(m.Name), len(m.Name), otlpwire.MaxNameBytes))
+		return 0
+	}
 	bad := func(msg string) { reject(1, fmt.Sprintf("metric %q: %s", m.Name, msg)) }
+	// overLimit refuses a point whose attributes exceed a limit.
+	overLimit := func(attrs []*commonpb.KeyValue) bool {
+		if problem := attrLimitProblem(attrs); problem != "" {
+			bad("data point " + problem)
+			return true
+		}
+		return false
+	}
 	switch d := m.Data.(type) {
 	case *metricspb.Metric_Gauge:
 		d.Gauge.DataPoints = slices.DeleteFunc(d.Gauge.DataPoints, func(p *metricspb.NumberDataPoint) bool {
-			return numberBad(p, bad)
+			return overLimit(p.Attributes) || numberBad(p, bad)
 		})
 		return len(d.Gauge.DataPoints)
 	case *metricspb.Metric_Sum:
 		d.Sum.DataPoints = slices.DeleteFunc(d.Sum.DataPoints, func(p *metricspb.NumberDataPoint) bool {
-			return numberBad(p, bad)
+			return overLimit(p.Attributes) || numberBad(p, bad)
 		})
 		return len(d.Sum.DataPoints)
 	case *metricspb.Metric_Histogram:
 		d.Histogram.DataPoints = slices.DeleteFunc(d.Histogram.DataPoints, func(p *metricspb.HistogramDataPoint) bool {
 			switch {
+			case overLimit(p.Attributes):
 			case p.TimeUnixNano == 0:
 				bad("data point time is missing")
 			case len(p.BucketCounts) != 0 && len(p.BucketCounts) != len(p.ExplicitBounds)+1:
@@ -135,6 +169,7 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 	case *metricspb.Metric_ExponentialHistogram:
 		d.ExponentialHistogram.DataPoints = slices.DeleteFunc(d.ExponentialHistogram.DataPoints, func(p *metricspb.ExponentialHistogramDataPoint) bool {
 			switch {
+			case overLimit(p.Attributes):
 			case p.TimeUnixNano == 0:
 				bad("data point time is missing")
 			case p.Scale < -10 || p.Scale > 20:
@@ -147,6 +182,9 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 		return len(d.ExponentialHistogram.DataPoints)
 	case *metricspb.Metric_Summary:
 		d.Summary.DataPoints = slices.DeleteFunc(d.Summary.DataPoints, func(p *metricspb.SummaryDataPoint) bool {
+			if overLimit(p.Attributes) {
+				return true
+			}
 			if p.TimeUnixNano == 0 {
 				bad("data point time is missing")
 				return true
@@ -164,6 +202,29 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 		reject(1, fmt.Sprintf("metric %q has no data", m.Name))
 		return 0
 	}
+}
+
+// attrLimitProblem names the limit of otlpwire (MaxAttributes,
+// MaxAttrKeyBytes) that attrs exceed, the same as for spans; "" if none.
+func attrLimitProblem(attrs []*commonpb.KeyValue) string {
+	if len(attrs) > otlpwire.MaxAttributes {
+		return fmt.Sprintf("has %d attributes, the limit is %d", len(attrs), otlpwire.MaxAttributes)
+	}
+	for _, kv := range attrs {
+		if len(kv.Key) > otlpwire.MaxAttrKeyBytes {
+			return fmt.Sprintf("attribute key is %d bytes, the limit is %d", len(kv.Key), otlpwire.MaxAttrKeyBytes)
+		}
+	}
+	return ""
+}
+
+// quoteMetric quotes a metric name for a message, cut to 128 bytes.
+func quoteMetric(name string) string {
+	const maxQuoted = 128
+	if len(name) <= maxQuoted {
+		return strconv.Quote(name)
+	}
+	return strconv.Quote(name[:maxQuoted]) + "…"
 }
 
 func numberBad(p *metricspb.NumberDataPoint, bad func(string)) bool {

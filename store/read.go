@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -130,8 +133,32 @@ func (db *DB) traceSpans(cc *chunkCache, runs []runInfo, tailSeqs []uint64, id T
 	return out, nil
 }
 
+// DecodeErrorAttribute is the attribute a span, resource or scope read
+// back carries when its stored bytes no longer decode (invalid UTF-8 or
+// nesting deeper than otlpwire.MaxDepth, stored before the receivers
+// checked for them): its value is the decoding error. Such an item is
+// rebuilt from the fields the store parsed, with every string made valid
+// UTF-8 (see assemble).
+const DecodeErrorAttribute = "flowscope.decode_error"
+
+// Decoding limits of stored items: what the receivers accept
+// (otlpwire.MaxDepth for a whole request) minus the levels above the item
+// in an ExportTraceServiceRequest, so that anything accepted decodes and
+// the trace re-encodes and decodes again as TracesData (the REST gateway
+// does) without reaching proto's own recursion limit.
+var (
+	decodeResource = proto.UnmarshalOptions{RecursionLimit: otlpwire.MaxDepth - 2} // request, resource_spans
+	decodeScope    = proto.UnmarshalOptions{RecursionLimit: otlpwire.MaxDepth - 3} // request, resource_spans, scope_spans
+	decodeSpan     = proto.UnmarshalOptions{RecursionLimit: otlpwire.MaxDepth - 3}
+)
+
 // assemble rebuilds OTLP TracesData from span references, grouping spans
 // that share identical resource and scope bytes.
+//
+// It never fails for one bad item: a span, resource or scope whose stored
+// bytes do not decode is rebuilt from what otlpwire parsed (see
+// fallbackSpan, fallbackResource and fallbackScope) and marked with
+// DecodeErrorAttribute, so that the rest of the trace is still served.
 func assemble(refs []spanRef) (*tracepb.TracesData, error) {
 	td := &tracepb.TracesData{}
 	rsIndex := map[string]*tracepb.ResourceSpans{}
@@ -144,11 +171,11 @@ func assemble(refs []spanRef) (*tracepb.TracesData, error) {
 		rkey := string(res.Raw) + "\x00" + string(res.SchemaURL)
 		rs := rsIndex[rkey]
 		if rs == nil {
-			rs = &tracepb.ResourceSpans{SchemaUrl: string(res.SchemaURL)}
+			rs = &tracepb.ResourceSpans{SchemaUrl: validString(res.SchemaURL)}
 			if res.Raw != nil {
 				rs.Resource = &resourcepb.Resource{}
-				if err := proto.Unmarshal(res.Raw, rs.Resource); err != nil {
-					return nil, fmt.Errorf("decode stored resource: %w", err)
+				if err := decodeResource.Unmarshal(res.Raw, rs.Resource); err != nil {
+					rs.Resource = fallbackResource(res, err)
 				}
 			}
 			rsIndex[rkey] = rs
@@ -157,23 +184,104 @@ func assemble(refs []spanRef) (*tracepb.TracesData, error) {
 		skey := rkey + "\x00" + string(sc.Raw) + "\x00" + string(sc.SchemaURL)
 		ss := ssIndex[skey]
 		if ss == nil {
-			ss = &tracepb.ScopeSpans{SchemaUrl: string(sc.SchemaURL)}
+			ss = &tracepb.ScopeSpans{SchemaUrl: validString(sc.SchemaURL)}
 			if sc.Raw != nil {
 				ss.Scope = &commonpb.InstrumentationScope{}
-				if err := proto.Unmarshal(sc.Raw, ss.Scope); err != nil {
-					return nil, fmt.Errorf("decode stored scope: %w", err)
+				if err := decodeScope.Unmarshal(sc.Raw, ss.Scope); err != nil {
+					ss.Scope = fallbackScope(sc.Raw, err)
 				}
 			}
 			ssIndex[skey] = ss
 			rs.ScopeSpans = append(rs.ScopeSpans, ss)
 		}
 		sp := &tracepb.Span{}
-		if err := proto.Unmarshal(s.Raw, sp); err != nil {
-			return nil, fmt.Errorf("decode stored span: %w", err)
+		if err := decodeSpan.Unmarshal(s.Raw, sp); err != nil {
+			sp = fallbackSpan(s, err)
 		}
 		ss.Spans = append(ss.Spans, sp)
 	}
 	return td, nil
+}
+
+// fallbackSpan rebuilds a span whose stored bytes do not decode from the
+// fields otlpwire parsed: IDs, parent, name, kind, times, status code and
+// the scalar attributes (as strings), plus DecodeErrorAttribute. Events,
+// links and the other attributes are lost.
+func fallbackSpan(s *otlpwire.Span, err error) *tracepb.Span {
+	sp := &tracepb.Span{
+		TraceId:           slices.Clone(s.TraceID[:]),
+		SpanId:            slices.Clone(s.SpanID[:]),
+		Name:              validString(s.Name),
+		Kind:              tracepb.Span_SpanKind(s.Kind),
+		StartTimeUnixNano: s.Start,
+		EndTimeUnixNano:   s.End,
+		Attributes:        fallbackAttrs(s.Attrs, err),
+	}
+	if s.HasParent() {
+		sp.ParentSpanId = slices.Clone(s.ParentID[:])
+	}
+	if s.Status != otlpwire.StatusUnset {
+		sp.Status = &tracepb.Status{Code: tracepb.Status_StatusCode(s.Status)}
+	}
+	return sp
+}
+
+// fallbackResource rebuilds a resource whose stored bytes do not decode from
+// its scalar attributes (as strings), plus DecodeErrorAttribute.
+func fallbackResource(res *otlpwire.Resource, err error) *resourcepb.Resource {
+	return &resourcepb.Resource{Attributes: fallbackAttrs(res.Attrs, err)}
+}
+
+// fallbackScope rebuilds an instrumentation scope whose stored bytes do not
+// decode from its name and version, plus DecodeErrorAttribute.
+func fallbackScope(raw []byte, err error) *commonpb.InstrumentationScope {
+	sc := &commonpb.InstrumentationScope{Attributes: fallbackAttrs(nil, err)}
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			break
+		}
+		raw = raw[n:]
+		if typ == protowire.BytesType && (num == 1 || num == 2) { // name, version
+			v, n := protowire.ConsumeBytes(raw)
+			if n < 0 {
+				break
+			}
+			raw = raw[n:]
+			if num == 1 {
+				sc.Name = validString(v)
+			} else {
+				sc.Version = validString(v)
+			}
+			continue
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, raw); n < 0 {
+			break
+		}
+		raw = raw[n:]
+	}
+	return sc
+}
+
+// fallbackAttrs converts parsed attributes to string KeyValues with valid
+// UTF-8, followed by DecodeErrorAttribute holding err.
+func fallbackAttrs(attrs []otlpwire.Attr, err error) []*commonpb.KeyValue {
+	out := make([]*commonpb.KeyValue, 0, len(attrs)+1)
+	str := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	for _, a := range attrs {
+		out = append(out, str(validString(a.Key), validString(a.Value)))
+	}
+	return append(out, str(DecodeErrorAttribute, strings.ToValidUTF8(err.Error(), "\uFFFD")))
+}
+
+// validString returns b as a string with invalid UTF-8 replaced by U+FFFD.
+func validString(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // summarize computes a trace summary from its spans (sorted by start).

@@ -1,7 +1,6 @@
 package otlphttp
 
 import (
-	"bytes"
 	"compress/zlib"
 	"context"
 	"errors"
@@ -10,11 +9,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/flowscope/flowscope/ingest"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
+	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/internal/otlpwire"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -59,6 +61,12 @@ type Options struct {
 	// RequestMetrics counts every request by signal and outcome. Nil counts
 	// nothing.
 	RequestMetrics *ingest.RequestMetrics
+	// Budget is the process-wide memory budget. A body's buffer (and,
+	// for OTLP/JSON, its decoded message and protobuf re-encoding) is
+	// reserved from it as the bytes arrive, never from the declared
+	// Content-Length; a request that does not fit is refused with 429 and
+	// Retry-After, before its body is read when possible. Nil: unlimited.
+	Budget *membudget.Budget
 }
 
 // NewHandler returns the OTLP/HTTP receiver: an http.Handler serving
@@ -70,6 +78,7 @@ func NewHandler(opts Options) http.Handler {
 		maxBody: opts.MaxBodyBytes,
 		logger:  opts.Logger,
 		metrics: opts.RequestMetrics,
+		budget:  opts.Budget,
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -132,6 +141,7 @@ type handler struct {
 	maxBody    int64
 	logger     *slog.Logger
 	metrics    *ingest.RequestMetrics
+	budget     *membudget.Budget
 }
 
 // encoding is the body encoding of a request and of its response.
@@ -187,24 +197,36 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	raw := getBuffer()
-	defer putBuffer(raw)
-	if herr := h.readBody(r, raw); herr != nil {
+	// Everything this request holds in memory is reserved from the budget
+	// and given back when it is answered.
+	mem := budgetio.Reservation{Budget: h.budget}
+	defer mem.Release()
+	body, herr := h.readBody(r, budgetio.GetBuffer(), &mem)
+	defer budgetio.PutBuffer(body)
+	if herr != nil {
 		h.fail(w, sig, enc, herr)
 		return
 	}
 
-	body := raw.Bytes()
 	if enc == encJSON {
+		// The decoded message takes about as much memory as its JSON.
+		if !mem.Grow(int64(len(body))) {
+			h.fail(w, sig, enc, h.overBudget())
+			return
+		}
 		m, err := sig.fromJSON(body)
 		if err != nil {
 			h.fail(w, sig, enc, badRequest(fmt.Sprintf("decode OTLP/JSON %s: %v", sig.name, err)))
 			return
 		}
-		bin := getBuffer()
-		defer putBuffer(bin)
-		bin.Grow(proto.Size(m))
-		body, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(bin.AvailableBuffer(), m)
+		size := proto.Size(m)
+		if !mem.Grow(int64(size)) {
+			h.fail(w, sig, enc, h.overBudget())
+			return
+		}
+		bin := slices.Grow(budgetio.GetBuffer(), size)
+		defer budgetio.PutBuffer(bin)
+		body, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(bin, m)
 		if err != nil {
 			h.fail(w, sig, enc, &httpError{http.StatusInternalServerError, code.Code_INTERNAL, ingest.OutcomeError,
 				fmt.Sprintf("encode %s as protobuf: %v", sig.name, err)})
@@ -252,36 +274,53 @@ func parseContentType(header string) (enc encoding, ok bool) {
 	return encProtobuf, false
 }
 
-// readBody reads the request body into buf, decompressed and limited to
-// h.maxBody bytes both as sent and after decompression.
-func (h *handler) readBody(r *http.Request, buf *bytes.Buffer) *httpError {
+// readBody reads the request body into buf (a pooled buffer, or nil) and
+// returns it, decompressed and limited to h.maxBody bytes both as sent and
+// after decompression. The buffer grows as the bytes arrive, each growth
+// reserved from mem first; the declared Content-Length never sizes an
+// allocation beyond the first step. The returned buffer (possibly a new
+// one) is the caller's to pool even on failure.
+func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
 	tooLarge := func(what string) *httpError {
 		return &httpError{http.StatusRequestEntityTooLarge, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeTooLarge,
 			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
 	}
 	if r.ContentLength > h.maxBody {
-		return tooLarge("")
+		return buf, tooLarge("")
 	}
 	if r.Body == nil {
-		return nil
+		return buf, nil
 	}
-	wire := &limitReader{r: r.Body, left: h.maxBody}
-	var src io.Reader
 	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	identity := false
 	switch ce {
 	case "", "identity", "none":
-		src = wire
-		if r.ContentLength > 0 {
-			// Room for the body and the EOF read, so the buffer never doubles.
-			buf.Grow(int(r.ContentLength) + bytes.MinRead)
-		}
+		identity = true
+	case "gzip", "x-gzip", "deflate":
+	default:
+		return buf, &httpError{http.StatusUnsupportedMediaType, code.Code_INVALID_ARGUMENT, ingest.OutcomeUnsupported,
+			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
+	}
+	// Refuse before reading anything when the budget cannot take the
+	// first step.
+	hint := int64(-1) // a compressed body's length says little of its size
+	if identity {
+		hint = r.ContentLength
+	}
+	rd, ok := budgetio.Admit(mem, hint, h.maxBody)
+	if !ok {
+		return buf, h.overBudget()
+	}
+	wire := &limitReader{r: r.Body, left: h.maxBody}
+	var src io.Reader = wire
+	switch ce {
 	case "gzip", "x-gzip":
 		zr, err := getGzipReader(wire)
 		if err != nil {
 			if wire.exceeded() {
-				return tooLarge("")
+				return buf, tooLarge("")
 			}
-			return badRequest(fmt.Sprintf("decompress gzip body: %v", err))
+			return buf, badRequest(fmt.Sprintf("decompress gzip body: %v", err))
 		}
 		defer putGzipReader(zr)
 		src = zr
@@ -289,28 +328,34 @@ func (h *handler) readBody(r *http.Request, buf *bytes.Buffer) *httpError {
 		zr, err := zlib.NewReader(wire)
 		if err != nil {
 			if wire.exceeded() {
-				return tooLarge("")
+				return buf, tooLarge("")
 			}
-			return badRequest(fmt.Sprintf("decompress deflate body: %v", err))
+			return buf, badRequest(fmt.Sprintf("decompress deflate body: %v", err))
 		}
 		src = zr
-	default:
-		return &httpError{http.StatusUnsupportedMediaType, code.Code_INVALID_ARGUMENT, ingest.OutcomeUnsupported,
-			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
 	}
 	plain := &limitReader{r: src, left: h.maxBody}
-	_, err := buf.ReadFrom(plain)
+	buf, err := rd.ReadAll(buf, plain)
 	switch {
+	case errors.Is(err, budgetio.ErrOverBudget):
+		return buf, h.overBudget()
 	case wire.exceeded():
-		return tooLarge("")
+		return buf, tooLarge("")
 	case plain.exceeded():
-		return tooLarge(" after decompression")
+		return buf, tooLarge(" after decompression")
 	case err != nil && src != wire:
-		return badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
+		return buf, badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
 	case err != nil:
-		return badRequest(fmt.Sprintf("read request body: %v", err))
+		return buf, badRequest(fmt.Sprintf("read request body: %v", err))
 	}
-	return nil
+	return buf, nil
+}
+
+// overBudget is the answer to a request the memory budget cannot take:
+// 429 with Retry-After, which OTLP clients retry.
+func (h *handler) overBudget() *httpError {
+	return &httpError{http.StatusTooManyRequests, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeOverloaded,
+		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.budget.Limit())}
 }
 
 // consumerError maps a consumer's error to the answer OTLP/HTTP prescribes.

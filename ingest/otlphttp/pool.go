@@ -1,32 +1,11 @@
 package otlphttp
 
 import (
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"io"
 	"sync"
 )
-
-// maxPooledBuffer is the capacity above which a buffer is left to the
-// garbage collector instead of the pool, so that one huge request does not
-// pin its memory for good.
-const maxPooledBuffer = 64 << 20
-
-// bufferPool holds the buffers request bodies are read into. The consumer
-// does not retain the body after it returns, so a buffer goes back to the
-// pool when the request is answered.
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooledBuffer {
-		return
-	}
-	b.Reset()
-	bufferPool.Put(b)
-}
 
 // gzipPool holds gzip readers; each holds about 40 KiB of decompressor state.
 var gzipPool sync.Pool

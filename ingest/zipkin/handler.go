@@ -1,7 +1,6 @@
 package zipkin
 
 import (
-	"bytes"
 	"compress/gzip"
 	"compress/zlib"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/flowscope/flowscope/ingest"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/internal/membudget"
 )
 
 // URL paths of the Zipkin-compatible endpoints.
@@ -53,6 +54,12 @@ type HandlerOptions struct {
 	// parents sent in earlier requests (see Options.KeepIDs). 0 means
 	// DefaultKeepIDs; a negative value keeps none.
 	KeepIDs int
+	// Budget is the process-wide memory budget. A body's buffer and its
+	// conversion are reserved from it as the bytes arrive, never from the
+	// declared Content-Length; a request that does not fit is refused
+	// with 503 and Retry-After (what Zipkin clients retry), before its
+	// body is read when possible. Nil: unlimited.
+	Budget *membudget.Budget
 }
 
 // NewHandler returns the Zipkin-compatible receiver: an http.Handler
@@ -69,6 +76,8 @@ type HandlerOptions struct {
 //   - 413 for a body over MaxBodyBytes, as sent or decompressed;
 //   - 415 for Thrift or protobuf bodies (only JSON is supported) and for
 //     a Content-Encoding other than gzip, deflate or identity;
+//   - 503 with Retry-After when the memory budget cannot take the body
+//     (see HandlerOptions.Budget);
 //   - 429 or 503 with Retry-After when the consumer is overloaded or
 //     unavailable, 500 for other consumer failures;
 //   - 405 for methods other than POST, 404 for other paths.
@@ -82,6 +91,7 @@ func NewHandler(opts HandlerOptions) http.Handler {
 		maxBody: opts.MaxBodyBytes,
 		logger:  opts.Logger,
 		metrics: opts.RequestMetrics,
+		budget:  opts.Budget,
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -101,6 +111,7 @@ type handler struct {
 	logger  *slog.Logger
 	metrics *ingest.RequestMetrics
 	mem     [2]*idMemory // v1, v2
+	budget  *membudget.Budget
 }
 
 // httpError is a refusal: a status, the outcome counted and a message.
@@ -133,13 +144,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, herr)
 		return
 	}
-	body := getBuffer()
-	defer putBuffer(body)
-	if herr := h.readBody(r, body); herr != nil {
+	// Everything this request holds in memory is reserved from the budget
+	// and given back when it is answered.
+	res := budgetio.Reservation{Budget: h.budget}
+	defer res.Release()
+	body, herr := h.readBody(r, budgetio.GetBuffer(), &res)
+	defer budgetio.PutBuffer(body)
+	if herr != nil {
 		h.fail(w, herr)
 		return
 	}
-	req, stats, err := convertAll(body.Bytes(), v, h.mem[v-1])
+	// The converted request is about as large as the JSON (IDs shrink,
+	// split v1 spans grow): reserve that much before converting, and
+	// count any excess once it is known.
+	if !res.Grow(int64(len(body))) {
+		h.fail(w, h.overBudget())
+		return
+	}
+	req, stats, err := convertAll(body, v, h.mem[v-1])
+	res.Hold(int64(len(req) - len(body)))
 	if err != nil {
 		if errors.Is(err, ingest.ErrInvalid) {
 			h.fail(w, badRequest(err.Error()))
@@ -150,17 +173,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if stats.OTLPSpans > 0 {
-		res, err := h.traces.ConsumeTraces(r.Context(), req)
+		result, err := h.traces.ConsumeTraces(r.Context(), req)
 		if err != nil {
 			h.fail(w, h.consumerError(err))
 			return
 		}
-		if res.Rejected > 0 {
+		if result.Rejected > 0 {
 			h.metrics.Inc(receiverName, signalName, ingest.OutcomePartial)
 			h.writeText(w, http.StatusBadRequest, fmt.Sprintf(
 				"%d of the %d spans converted from %d Zipkin spans were rejected; the other %d were stored "+
 					"(Zipkin has no partial success): first problem: %s",
-				res.Rejected, stats.OTLPSpans, stats.Spans, stats.OTLPSpans-res.Rejected, res.Message))
+				result.Rejected, stats.OTLPSpans, stats.Spans, stats.OTLPSpans-result.Rejected, result.Message))
 			return
 		}
 	}
@@ -189,35 +212,53 @@ func checkContentType(header string) *httpError {
 	return nil
 }
 
-// readBody reads the request body into buf, decompressed and limited to
-// h.maxBody bytes both as sent and after decompression.
-func (h *handler) readBody(r *http.Request, buf *bytes.Buffer) *httpError {
+// readBody reads the request body into buf (a pooled buffer, or nil) and
+// returns it, decompressed and limited to h.maxBody bytes both as sent and
+// after decompression. The buffer grows as the bytes arrive, each growth
+// reserved from mem first; the declared Content-Length never sizes an
+// allocation beyond the first step. The returned buffer (possibly a new
+// one) is the caller's to pool even on failure.
+func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
 	tooLarge := func(what string) *httpError {
 		return &httpError{http.StatusRequestEntityTooLarge, ingest.OutcomeTooLarge,
 			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
 	}
 	if r.ContentLength > h.maxBody {
-		return tooLarge("")
+		return buf, tooLarge("")
 	}
 	if r.Body == nil {
-		return nil
+		return buf, nil
 	}
-	wire := &limitReader{r: r.Body, left: h.maxBody}
-	var src io.Reader
 	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	identity := false
 	switch ce {
 	case "", "identity", "none":
-		src = wire
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength) + bytes.MinRead)
-		}
+		identity = true
+	case "gzip", "x-gzip", "deflate":
+	default:
+		return buf, &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
+			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
+	}
+	// Refuse before reading anything when the budget cannot take the
+	// first step.
+	hint := int64(-1) // a compressed body's length says little of its size
+	if identity {
+		hint = r.ContentLength
+	}
+	rd, ok := budgetio.Admit(mem, hint, h.maxBody)
+	if !ok {
+		return buf, h.overBudget()
+	}
+	wire := &limitReader{r: r.Body, left: h.maxBody}
+	var src io.Reader = wire
+	switch ce {
 	case "gzip", "x-gzip":
 		zr, err := getGzipReader(wire)
 		if err != nil {
 			if wire.exceeded() {
-				return tooLarge("")
+				return buf, tooLarge("")
 			}
-			return badRequest(fmt.Sprintf("decompress gzip body: %v", err))
+			return buf, badRequest(fmt.Sprintf("decompress gzip body: %v", err))
 		}
 		defer putGzipReader(zr)
 		src = zr
@@ -225,28 +266,34 @@ func (h *handler) readBody(r *http.Request, buf *bytes.Buffer) *httpError {
 		zr, err := zlib.NewReader(wire)
 		if err != nil {
 			if wire.exceeded() {
-				return tooLarge("")
+				return buf, tooLarge("")
 			}
-			return badRequest(fmt.Sprintf("decompress deflate body: %v", err))
+			return buf, badRequest(fmt.Sprintf("decompress deflate body: %v", err))
 		}
 		src = zr
-	default:
-		return &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
-			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
 	}
 	plain := &limitReader{r: src, left: h.maxBody}
-	_, err := buf.ReadFrom(plain)
+	buf, err := rd.ReadAll(buf, plain)
 	switch {
+	case errors.Is(err, budgetio.ErrOverBudget):
+		return buf, h.overBudget()
 	case wire.exceeded():
-		return tooLarge("")
+		return buf, tooLarge("")
 	case plain.exceeded():
-		return tooLarge(" after decompression")
+		return buf, tooLarge(" after decompression")
 	case err != nil && src != wire:
-		return badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
+		return buf, badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
 	case err != nil:
-		return badRequest(fmt.Sprintf("read request body: %v", err))
+		return buf, badRequest(fmt.Sprintf("read request body: %v", err))
 	}
-	return nil
+	return buf, nil
+}
+
+// overBudget is the answer to a request the memory budget cannot take:
+// 503 with Retry-After, which Zipkin clients retry (unlike 429).
+func (h *handler) overBudget() *httpError {
+	return &httpError{http.StatusServiceUnavailable, ingest.OutcomeOverloaded,
+		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.budget.Limit())}
 }
 
 // consumerError maps a consumer's error to the answer.
@@ -287,22 +334,6 @@ func (h *handler) writeText(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
-}
-
-// maxPooledBuffer is the capacity above which a body buffer is left to
-// the garbage collector instead of the pool.
-const maxPooledBuffer = 64 << 20
-
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooledBuffer {
-		return
-	}
-	b.Reset()
-	bufferPool.Put(b)
 }
 
 // gzipPool holds gzip readers; each holds about 40 KiB of state.

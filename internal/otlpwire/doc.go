@@ -19,4 +19,23 @@
 // invalid (IDs of the wrong length or all zero, missing name or start time,
 // end before start) are marked with Span.Invalid and a reason, so that the
 // caller can store the rest and answer with an OTLP partial success.
+//
+// # Limits
+//
+// Parse also refuses, span by span, what would make an index key too long
+// for bbolt (32 KiB) or the work per span unbounded: a name over
+// MaxNameBytes, an attribute key over MaxAttrKeyBytes, more than
+// MaxAttributes attributes, and every span of a resource whose service.name
+// or attributes exceed the same limits. The reasons name the limit, for
+// example `span "x": name is 40000 bytes, the limit is 4096`. Past
+// MaxAttributes attributes are skipped, not decoded, so a span of a million
+// attributes costs one scan of its bytes. The store parses stored chunks
+// with the same function, so spans stored by a version without the limits
+// are skipped by reads and indexes alike.
+//
+// Parse walks only the fields it needs and does not check UTF-8.
+// ValidateTraces and ValidateMetrics check a whole request as
+// proto.Unmarshal would (UTF-8 included), with messages nested at most
+// MaxDepth deep, allocating nothing; the receivers call them on every
+// protobuf body, so that what the store keeps always decodes.
 package otlpwire

@@ -289,20 +289,47 @@ func TestResourceLimits(t *testing.T) {
 	}
 }
 
+// millionAttributesRequest is a request with a span "big" of n string
+// attributes, then a span "small" of 3, built on the wire (building n
+// KeyValue messages first is slow under the race detector).
+func millionAttributesRequest(n int) []byte {
+	small := &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(2), Name: "small", StartTimeUnixNano: 10, EndTimeUnixNano: 20,
+		Attributes: attrs(3, 8)}
+	big, _ := proto.Marshal(&tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "big", StartTimeUnixNano: 10, EndTimeUnixNano: 20})
+	big = slices.Grow(big, n*18)
+	key := []byte("k0000000")
+	for i := range n {
+		for j, v := len(key)-1, i; j > 0; j, v = j-1, v/10 {
+			key[j] = byte('0' + v%10)
+		}
+		// Span.attributes { key, value { string_value: "v" } }
+		big = append(big, 0x4a, 15, 0x0a, 8)
+		big = append(big, key...)
+		big = append(big, 0x12, 3, 0x0a, 1, 'v')
+	}
+	scope := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), big)
+	scope = protowire.AppendBytes(protowire.AppendTag(scope, 2, protowire.BytesType), mustProtoSpan(small))
+	rs := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), scope)
+	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rs)
+}
+
+func mustProtoSpan(s *tracepb.Span) []byte {
+	b, err := proto.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // TestMillionAttributes checks that a span with 1,000,000 attributes is
 // refused without collecting them, next to a valid span.
 func TestMillionAttributes(t *testing.T) {
-	big := &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "big", StartTimeUnixNano: 10, EndTimeUnixNano: 20,
-		Attributes: attrs(1_000_000, 8)}
-	small := &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(2), Name: "small", StartTimeUnixNano: 10, EndTimeUnixNano: 20,
-		Attributes: attrs(3, 8)}
-	raw := mustProto(t, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
-		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{big, small}}}}}})
+	raw := millionAttributesRequest(1_000_000)
 	var tr Traces
 	if err := Parse(&tr, raw); err != nil {
 		t.Fatal(err)
 	}
-	if got := tr.Spans[0].Invalid; !strings.Contains(got, "has 1000000 attributes, the limit is 1024") {
+	if got := tr.Spans[0].Invalid; !strings.Contains(got, `span "big": has 1000000 attributes, the limit is 1024`) {
 		t.Fatalf("big span: Invalid = %q", got)
 	}
 	if len(tr.Spans[0].Attrs) > MaxAttributes {
@@ -310,6 +337,14 @@ func TestMillionAttributes(t *testing.T) {
 	}
 	if s := tr.Spans[1]; s.Invalid != "" || len(s.Attrs) != 3 {
 		t.Fatalf("small span: %q, %d attributes", s.Invalid, len(s.Attrs))
+	}
+	// The wire building above agrees with the protobuf library.
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(millionAttributesRequest(3), &req); err != nil {
+		t.Fatal(err)
+	}
+	if a := req.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes; len(a) != 3 || a[2].Key != "k0000002" || a[2].Value.GetStringValue() != "v" {
+		t.Fatalf("attributes %v", a)
 	}
 }
 
@@ -393,6 +428,21 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/span")
+}
+
+// BenchmarkParseMillionAttributes measures the refusal of a span with
+// 1,000,000 attributes (about 15 MB): past MaxAttributes they are only
+// skipped, so the cost is a scan of the bytes.
+func BenchmarkParseMillionAttributes(b *testing.B) {
+	raw := millionAttributesRequest(1_000_000)
+	var tr Traces
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Parse(&tr, raw); err != nil || tr.Invalid != 1 {
+			b.Fatal(err, tr.Invalid)
+		}
+	}
 }
 
 // BenchmarkProtoUnmarshal is the baseline: the protobuf library decoding the

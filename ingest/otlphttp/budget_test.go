@@ -1,0 +1,150 @@
+package otlphttp
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/flowscope/flowscope/ingest"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
+	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/status"
+)
+
+// TestBudget sends requests to a handler with a small memory budget: a
+// request that does not fit is refused with 429 and Retry-After (before
+// its body is read when the budget is already full), the consumer never
+// sees it, and every reservation is given back when the request is
+// answered.
+func TestBudget(t *testing.T) {
+	big := mustProto(t, sampleTraces(6000)) // about 1 MiB
+	if len(big) < 900<<10 {
+		t.Fatalf("big body is only %d bytes", len(big))
+	}
+	small := mustProto(t, sampleTraces(3))
+	mid := mustJSON(t, sampleTraces(400)) // about 100 KiB of JSON
+	const step = budgetio.InitialBytes
+	tests := []struct {
+		name        string
+		limit       int64
+		inUse       int64 // reserved by others before the request
+		contentType string
+		encoding    string
+		body        []byte
+		chunked     bool // no Content-Length
+		wantStatus  int
+		wantNoRead  bool // refused before reading a byte
+	}{
+		{name: "fits", limit: 1 << 20, body: small, wantStatus: 200},
+		{name: "large body fits", limit: 4 << 20, body: big, wantStatus: 200},
+		{name: "chunked fits", limit: 4 << 20, body: big, chunked: true, wantStatus: 200},
+		{name: "budget full", limit: 1 << 20, inUse: 1<<20 - 100, body: small, wantStatus: 429, wantNoRead: true},
+		{name: "budget full, gzip", limit: 1 << 20, inUse: 1<<20 - 100, encoding: "gzip", body: gzipped(t, small), wantStatus: 429, wantNoRead: true},
+		{name: "body outgrows the budget", limit: 256 << 10, body: big, wantStatus: 429},
+		{name: "chunked body outgrows the budget", limit: 256 << 10, body: big, chunked: true, wantStatus: 429},
+		{name: "decompressed body outgrows the budget", limit: 256 << 10, encoding: "gzip", body: gzipped(t, big), wantStatus: 429},
+		{name: "deflated body outgrows the budget", limit: 256 << 10, encoding: "deflate", body: deflated(t, big), wantStatus: 429},
+		{name: "JSON read fits, its decoding does not", limit: int64(len(mid)) + 1 + step + 1000, contentType: contentTypeJSON,
+			body: mid, wantStatus: 429},
+		{name: "JSON fits", limit: 4 * int64(len(mid)), contentType: contentTypeJSON, body: mid, wantStatus: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := membudget.New(tt.limit)
+			b.Acquire(tt.inUse)
+			consumer := &fakeConsumer{}
+			reg := prometheus.NewRegistry()
+			h := NewHandler(Options{Traces: consumer, Budget: b, RequestMetrics: ingest.NewRequestMetrics(reg)})
+			wire := &countingReader{r: bytes.NewReader(tt.body)}
+			req := httptest.NewRequest(http.MethodPost, TracesPath, wire)
+			req.ContentLength = int64(len(tt.body))
+			if tt.chunked {
+				req.ContentLength = -1
+			}
+			ct := tt.contentType
+			if ct == "" {
+				ct = contentTypeProtobuf
+			}
+			req.Header.Set("Content-Type", ct)
+			if tt.encoding != "" {
+				req.Header.Set("Content-Encoding", tt.encoding)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			resp := rec.Result()
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %q", resp.StatusCode, tt.wantStatus, rec.Body)
+			}
+			if b.Used() != tt.inUse {
+				t.Errorf("budget holds %d after the answer, want %d", b.Used(), tt.inUse)
+			}
+			if b.Peak() > max(tt.limit, tt.inUse) {
+				t.Errorf("budget peak %d over its limit %d", b.Peak(), tt.limit)
+			}
+			if tt.wantStatus == 200 {
+				if consumer.calls() != 1 {
+					t.Errorf("consumer called %d times, want 1", consumer.calls())
+				}
+				return
+			}
+			if consumer.calls() != 0 {
+				t.Errorf("consumer called %d times for a refused request", consumer.calls())
+			}
+			if tt.wantNoRead && wire.n != 0 {
+				t.Errorf("read %d bytes of a request refused before reading", wire.n)
+			}
+			if tt.encoding == "" && tt.contentType == "" && wire.n >= int64(len(tt.body)) {
+				t.Errorf("read the whole body (%d bytes) of a request that did not fit", wire.n)
+			}
+			if got, want := resp.Header.Get("Retry-After"), strconv.Itoa(int(ingest.RetryAfter.Seconds())); got != want {
+				t.Errorf("Retry-After %q, want %q", got, want)
+			}
+			var st status.Status
+			decodeBody(t, resp, rec.Body.Bytes(), &st)
+			if st.Code != int32(code.Code_RESOURCE_EXHAUSTED) {
+				t.Errorf("status code %d, want RESOURCE_EXHAUSTED", st.Code)
+			}
+			if n := requestCount(t, reg, "traces", ingest.OutcomeOverloaded); n != 1 {
+				t.Errorf("counted %v overloaded requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestBudgetSlowClients serves the handler on 127.0.0.1 to 200 clients
+// that claim a 16 MiB body and send 1 KiB: with room for all, each holds
+// one 64 KiB step (not 16 MiB) and grows only with what it sends; with
+// room for 64, the others get 429 with Retry-After at once and the budget
+// never passes its limit.
+func TestBudgetSlowClients(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit int64
+		admit int // 0: room for all
+	}{
+		{name: "room for all", limit: 1 << 30},
+		{name: "room for 64", limit: 64 * budgetio.InitialBytes, admit: 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := membudget.New(tt.limit)
+			consumer := &fakeConsumer{}
+			srv := httptest.NewServer(NewHandler(Options{Traces: consumer, Budget: b}))
+			defer srv.Close()
+			addr := srv.Listener.Addr().String()
+			if tt.admit == 0 {
+				budgetiotest.CheckSlowClients(t, b, addr, TracesPath, contentTypeProtobuf)
+			} else {
+				budgetiotest.CheckRefusedSlowClients(t, b, addr, TracesPath, contentTypeProtobuf, tt.admit, http.StatusTooManyRequests)
+			}
+			if consumer.calls() != 0 {
+				t.Errorf("consumer called %d times", consumer.calls())
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package zipkin
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/flowscope/flowscope/ingest"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
+	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// v2Spans is a Zipkin v2 body of n client spans.
+func v2Spans(n int) []byte {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"traceId":"%016x","id":"%016x","kind":"CLIENT","name":"get /items","timestamp":%d,"duration":10,`+
+			`"localEndpoint":{"serviceName":"frontend"},"remoteEndpoint":{"serviceName":"backend"},"tags":{"http.path":"/items"}}`,
+			i+1, i+1, 1_700_000_000_000_000+i)
+	}
+	b.WriteByte(']')
+	return []byte(b.String())
+}
+
+// TestBudget sends requests to a handler with a small memory budget: a
+// request that does not fit is refused with 503 and Retry-After (before
+// its body is read when the budget is already full), the consumer never
+// sees it, and every reservation is given back when it is answered.
+func TestBudget(t *testing.T) {
+	small := []byte(v2Body)
+	big := v2Spans(5000) // about 1 MiB
+	mid := v2Spans(500)  // about 100 KiB
+	const step = budgetio.InitialBytes
+	tests := []struct {
+		name       string
+		limit      int64
+		inUse      int64 // reserved by others before the request
+		encoding   string
+		body       []byte
+		chunked    bool
+		wantStatus int
+		wantNoRead bool
+	}{
+		{name: "fits", limit: 1 << 20, body: small, wantStatus: 202},
+		{name: "large body fits", limit: 8 << 20, body: big, wantStatus: 202},
+		{name: "budget full", limit: 1 << 20, inUse: 1<<20 - 100, body: small, wantStatus: 503, wantNoRead: true},
+		{name: "budget full, gzip", limit: 1 << 20, inUse: 1<<20 - 100, encoding: "gzip", body: gzipped(t, small), wantStatus: 503, wantNoRead: true},
+		{name: "body outgrows the budget", limit: 256 << 10, body: big, wantStatus: 503},
+		{name: "chunked body outgrows the budget", limit: 256 << 10, body: big, chunked: true, wantStatus: 503},
+		{name: "decompressed body outgrows the budget", limit: 256 << 10, encoding: "gzip", body: gzipped(t, big), wantStatus: 503},
+		{name: "read fits, conversion does not", limit: int64(len(mid)) + 1 + step + 1000, body: mid, wantStatus: 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := membudget.New(tt.limit)
+			b.Acquire(tt.inUse)
+			consumer := &recordingConsumer{}
+			reg := prometheus.NewRegistry()
+			h := NewHandler(HandlerOptions{Traces: consumer, Budget: b, RequestMetrics: ingest.NewRequestMetrics(reg)})
+			wire := &countingReader{r: bytes.NewReader(tt.body)}
+			req := httptest.NewRequest(http.MethodPost, V2Path, wire)
+			req.ContentLength = int64(len(tt.body))
+			if tt.chunked {
+				req.ContentLength = -1
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tt.encoding != "" {
+				req.Header.Set("Content-Encoding", tt.encoding)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %q", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if b.Used() != tt.inUse {
+				t.Errorf("budget holds %d after the answer, want %d", b.Used(), tt.inUse)
+			}
+			if b.Peak() > max(tt.limit, tt.inUse) {
+				t.Errorf("budget peak %d over its limit %d", b.Peak(), tt.limit)
+			}
+			if tt.wantStatus == 202 {
+				if len(consumer.reqs) != 1 {
+					t.Errorf("consumer called %d times, want 1", len(consumer.reqs))
+				}
+				return
+			}
+			if len(consumer.reqs) != 0 {
+				t.Errorf("consumer called %d times for a refused request", len(consumer.reqs))
+			}
+			if tt.wantNoRead && wire.n != 0 {
+				t.Errorf("read %d bytes of a request refused before reading", wire.n)
+			}
+			if rec.Header().Get("Retry-After") == "" {
+				t.Error("refusal without Retry-After")
+			}
+			if !strings.Contains(rec.Body.String(), "memory budget") {
+				t.Errorf("body %q does not name the memory budget", rec.Body)
+			}
+			if got := requestCount(t, reg); got[ingest.OutcomeOverloaded] != 1 {
+				t.Errorf("requests counted %v, want one overloaded", got)
+			}
+		})
+	}
+}
+
+// TestBudgetSlowClients serves the handler on 127.0.0.1 to 200 clients
+// that claim a 16 MiB body and send 1 KiB: with room for all, each holds
+// one 64 KiB step; with room for 64, the others get 503 with Retry-After
+// at once.
+func TestBudgetSlowClients(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit int64
+		admit int // 0: room for all
+	}{
+		{name: "room for all", limit: 1 << 30},
+		{name: "room for 64", limit: 64 * budgetio.InitialBytes, admit: 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := membudget.New(tt.limit)
+			consumer := &recordingConsumer{}
+			srv := httptest.NewServer(NewHandler(HandlerOptions{Traces: consumer, Budget: b}))
+			defer srv.Close()
+			addr := srv.Listener.Addr().String()
+			if tt.admit == 0 {
+				budgetiotest.CheckSlowClients(t, b, addr, V2Path, "application/json")
+			} else {
+				budgetiotest.CheckRefusedSlowClients(t, b, addr, V2Path, "application/json", tt.admit, http.StatusServiceUnavailable)
+			}
+			if len(consumer.reqs) != 0 {
+				t.Errorf("consumer called %d times", len(consumer.reqs))
+			}
+		})
+	}
+}
