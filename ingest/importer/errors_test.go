@@ -54,6 +54,16 @@ func TestImportBadInput(t *testing.T) {
 	big, _ := io.ReadAll(newFlowGen(5000))
 	big = append(big[:bytes.LastIndexByte(big, ']')], `,{"traceId":"0000000000000001","id":"00000000000001","annotations":[]}]`...)
 	const id = `"traceId":"0000000000000001","id":"0000000000000001"`
+	// An attribute value of 40 nested kvlists: valid OTLP/JSON, but deeper
+	// than the receivers accept (otlpwire.MaxDepth).
+	deep := `{"stringValue":"x"}`
+	for range 40 {
+		deep = `{"kvlistValue":{"values":[{"key":"k","value":` + deep + `}]}}`
+	}
+	deepSpan := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x",` +
+		`"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000000001000","attributes":[{"key":"deep","value":` + deep + `}]}]}]}]}`
+	deepPoint := `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asInt":"1",` +
+		`"attributes":[{"key":"deep","value":` + deep + `}]}]}}]}]}]}`
 	tests := []struct {
 		name   string
 		input  []byte
@@ -81,6 +91,8 @@ func TestImportBadInput(t *testing.T) {
 			[]string{"otlp-json-traces: ", "(line 3:"}},
 		{"otlp span id of wrong length", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"abcd","name":"x","startTimeUnixNano":"1"}]}]}]}`),
 			"", Options{}, []string{"line 1 (byte 0)", "resourceSpans[0].scopeSpans[0].spans[0]", "spanId is not 16 hex digits"}},
+		{"otlp nesting too deep", []byte(deepSpan), "", Options{}, []string{"otlp-json-traces: ", "nested more than 64 deep"}},
+		{"otlp metrics nesting too deep", []byte(deepPoint), "", Options{}, []string{"otlp-json-metrics: ", "nested more than 64 deep"}},
 		{"otlp broken first line", []byte("{\"resourceSpans\":[}]}\n{\"resourceSpans\":[]}\n"), "", Options{},
 			[]string{"otlp-json-traces: line 1 (byte 0): syntax error (column 19)"}},
 		{"otlp whole object too large", mustReadBytes(t, "testdata/otlp_traces.json"), "", Options{MaxReadBytes: 1000},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
+	"github.com/flowscope/flowscope/internal/otlpwire"
 )
 
 // otlpObject handles one OTLP/JSON object found at pos.
@@ -220,6 +221,9 @@ func (im *importer) tracesObject(data []byte, pos objPos, emit func(req []byte, 
 		}
 		return invalidf("%s: %v", FormatOTLPTraces, err)
 	}
+	if err := checkDecodable(req, otlpwire.ValidateTraces); err != nil {
+		return invalidf("%s: %v: %v", FormatOTLPTraces, pos, err)
+	}
 	return splitTraces(req, im.opts.batch(), func(part *coltracepb.ExportTraceServiceRequest, spans int) error {
 		b, err := proto.Marshal(part)
 		if err != nil {
@@ -322,8 +326,23 @@ func (im *importer) metricsObject1(data []byte, pos objPos) error {
 	if err != nil {
 		return jsonErr(FormatOTLPMetrics, pos, data, err)
 	}
+	if err := checkDecodable(req, otlpwire.ValidateMetrics); err != nil {
+		return invalidf("%s: %v: %v", FormatOTLPMetrics, pos, err)
+	}
 	im.collectMetrics(req)
 	return nil
+}
+
+// checkDecodable checks that req, once encoded, is what the receivers
+// accept (otlpwire's validator: nesting at most otlpwire.MaxDepth deep;
+// the JSON decoder accepts far deeper nesting), so that an imported
+// object is stored only if every client can read it back.
+func checkDecodable(req proto.Message, validate func([]byte) error) error {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return validate(b)
 }
 
 // collectMetrics records the points, services and times of a metrics
