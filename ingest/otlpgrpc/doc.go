@@ -28,4 +28,14 @@
 //
 // Messages over the server's MaxRecvMsgSize (the decompressed size) are
 // refused by grpc-go with RESOURCE_EXHAUSTED before they reach a handler.
+//
+// # Memory budget
+//
+// With Options.Budget, the codec reserves a request's size from the
+// process's memory budget before copying it, and the reservation is held
+// until the consumer returned; a request that does not fit is answered
+// RESOURCE_EXHAUSTED with RetryInfo without reaching the consumer. grpc-go
+// reads a whole message before any handler runs, so OverloadTap, installed
+// with grpc.InTapHandle, refuses new export streams the same way while
+// the budget has less than 64 KiB free, before their messages are read.
 package otlpgrpc

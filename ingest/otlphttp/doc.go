@@ -15,7 +15,10 @@
 //     Options.MaxBodyBytes both as sent and after decompression: a
 //     Content-Length over the limit is refused before reading, and reading
 //     stops one byte past the limit, so a decompression bomb costs at most
-//     that much memory.
+//     that much memory. With Options.Budget the buffer grows only as bytes
+//     arrive, each growth reserved from the process's memory budget first
+//     (the declared Content-Length never sizes an allocation); a body that
+//     does not fit is refused with 429 before or while it is read.
 //  3. A protobuf body is checked to decode, without building the message
 //     (otlpwire.ValidateTraces and ValidateMetrics walk the wire format
 //     against the OTLP descriptors and accept exactly what proto.Unmarshal
@@ -47,6 +50,7 @@
 //	Content-Type not protobuf or JSON                415                       unsupported
 //	Content-Encoding not gzip, deflate or none       415                       unsupported
 //	body over MaxBodyBytes (sent or decompressed)    413                       too_large
+//	memory budget cannot take the body (Budget)      429 with Retry-After      overloaded
 //	malformed compression, undecodable body          400                       invalid
 //	consumer error wrapping ingest.ErrInvalid        400                       invalid
 //	consumer error wrapping ingest.ErrOverloaded     429 with Retry-After      overloaded
