@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,10 +106,11 @@ func TestOverloadMemoryBudget(t *testing.T) {
 		t.Skip("runs a minute of overload against the collector binary; skipped under -short")
 	}
 	bin := sharedCollectorBin(t)
-	p, otlpHTTP := overloadStart(t, bin, filepath.Join(t.TempDir(), "data"),
+	p := procStartCollector(t, bin, filepath.Join(t.TempDir(), "data"),
 		"--memory-budget", strconv.Itoa(overloadBudget), "--aggregation=true",
 		"--edge-max-pending", strconv.Itoa(overloadMaxPending))
 	p.waitReady(t, 15*time.Second)
+	otlpHTTP := p.otlpHTTPAddr
 	pid := p.cmd.Process.Pid
 	time.Sleep(500 * time.Millisecond) // let the start-up settle
 	rss0, err := readProcStatus(pid)
@@ -257,49 +257,6 @@ func TestOverloadMemoryBudget(t *testing.T) {
 	if errs := p.errorLogs(); len(errs) > 0 {
 		t.Logf("collector error logs:\n%s", strings.Join(errs, "\n"))
 	}
-}
-
-// overloadStart is procStartCollector with extra flags; it also returns
-// the OTLP/HTTP address.
-func overloadStart(t *testing.T, bin, dir string, extra ...string) (*procCollector, string) {
-	t.Helper()
-	args := append([]string{"serve", "--data-dir", dir,
-		"--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
-		"--http-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0",
-		"--log-format", "json"}, extra...)
-	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FLOWSCOPE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start collector: %v", err)
-	}
-	p := &procCollector{cmd: cmd, logDone: make(chan struct{})}
-	t.Cleanup(p.kill)
-	started := make(chan map[string]any, 1)
-	go p.readLog(stderr, started)
-	var otlpHTTP string
-	select {
-	case rec := <-started:
-		p.grpcAddr, _ = rec["otlp_grpc"].(string)
-		p.httpAddr, _ = rec["http"].(string)
-		otlpHTTP, _ = rec["otlp_http"].(string)
-		if p.grpcAddr == "" || p.httpAddr == "" || otlpHTTP == "" {
-			t.Fatalf("collector started without its addresses:\n%s", p.logText())
-		}
-	case <-p.logDone:
-		p.wait()
-		t.Fatalf("collector exited before starting (%v):\n%s", p.state, p.logText())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("collector did not log \"collector started\" within 30s:\n%s", p.logText())
-	}
-	return p, otlpHTTP
 }
 
 // slowConns are connections that sent a request head claiming 16 MiB and

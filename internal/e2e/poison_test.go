@@ -77,7 +77,7 @@ func TestPoisonSpansHarmNoOne(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	bin := procBuildCollector(t)
+	bin := sharedCollectorBin(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	acked := map[string][]string{}
 	var mu sync.Mutex

@@ -52,10 +52,11 @@ func goBuildCollector(goTool, bin string) error {
 // procCollector is a collector binary running as a subprocess, its JSON log
 // (stderr) captured.
 type procCollector struct {
-	cmd      *exec.Cmd
-	grpcAddr string
-	httpAddr string
-	logDone  chan struct{} // closed when stderr reaches EOF
+	cmd          *exec.Cmd
+	grpcAddr     string
+	httpAddr     string
+	otlpHTTPAddr string
+	logDone      chan struct{} // closed when stderr reaches EOF
 
 	mu     sync.Mutex
 	logs   []string
@@ -64,15 +65,16 @@ type procCollector struct {
 	state  *os.ProcessState
 }
 
-// procStartCollector starts `bin serve` on dir with every listener on a free
-// loopback port and waits for its "collector started" log line. The process
+// procStartCollector starts `bin serve` on dir (with extraArgs) with every
+// listener on a free loopback port and waits for its "collector started" log line. The process
 // is killed at the end of the test if it still runs.
-func procStartCollector(t testing.TB, bin, dir string) *procCollector {
+func procStartCollector(t testing.TB, bin, dir string, extraArgs ...string) *procCollector {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dir,
+	args := append([]string{"serve", "--data-dir", dir,
 		"--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
 		"--http-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0",
-		"--log-format", "json")
+		"--log-format", "json"}, extraArgs...)
+	cmd := exec.Command(bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FLOWSCOPE_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -93,7 +95,8 @@ func procStartCollector(t testing.TB, bin, dir string) *procCollector {
 	case rec := <-started:
 		p.grpcAddr, _ = rec["otlp_grpc"].(string)
 		p.httpAddr, _ = rec["http"].(string)
-		if p.grpcAddr == "" || p.httpAddr == "" {
+		p.otlpHTTPAddr, _ = rec["otlp_http"].(string)
+		if p.grpcAddr == "" || p.httpAddr == "" || p.otlpHTTPAddr == "" {
 			t.Fatalf("collector started without otlp_grpc/http addresses:\n%s", p.logText())
 		}
 	case <-p.logDone:
