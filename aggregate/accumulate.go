@@ -141,16 +141,20 @@ func (ra *rollupAcc) result(ds *denseSet) Rollup {
 // accumulator is not safe for concurrent use; the windows it is given are
 // only read, and not retained.
 type GraphAccumulator struct {
-	q       GraphQuery
-	ds      *denseSet
-	nodes   map[string]*graphNode
+	q     GraphQuery
+	ds    *denseSet
+	nodes map[string]*graphNode // by ID
+	// byNS finds the nodes of namespaced IDs by (namespace, name at the
+	// level) without building the ID.
+	byNS    map[[2]string]*graphNode
 	edges   map[[2]string]*graphEdge
 	windows map[[2]int64]struct{}
 }
 
 type graphNode struct {
 	id       string
-	real     bool // has series, or is a non-virtual edge endpoint
+	ns       string // the namespace the ID carries
+	real     bool   // has series, or is a non-virtual edge endpoint
 	region   string
 	requests rollupAcc // server-side series (real node)
 	inbound  rollupAcc // edges into the node while it is virtual
@@ -159,8 +163,9 @@ type graphNode struct {
 }
 
 type graphEdge struct {
-	src, dst string
-	calls    rollupAcc
+	src, dst    string
+	calls       rollupAcc
+	provisional int64 // calls from AddProvisional
 }
 
 // NewGraphAccumulator returns an accumulator for q; g is the geometry of
@@ -170,18 +175,86 @@ func NewGraphAccumulator(q GraphQuery, g Geometry) *GraphAccumulator {
 		edges: map[[2]string]*graphEdge{}, windows: map[[2]int64]struct{}{}}
 }
 
+// Node identity.
+//
+// At the service and instance levels a node's name is only unique within
+// its service.namespace (OpenTelemetry: service.name and
+// service.instance.id are unique within a namespace; spigo: every
+// architecture has its own www and www00), so the ID of a node with a
+// namespace is "namespace/name" there: lamp/www, lamp/www00. A node
+// without a namespace keeps its plain name, so data without namespaces
+// reads as before; virtual nodes, named from a client span's attributes,
+// have none. Zones, regions and namespaces are shared places: their IDs
+// are their names.
+
+// ID returns the node's identity at level l in flow graphs: At(l),
+// prefixed with "Namespace/" at LevelService and LevelInstance when the
+// node has a namespace.
+func (n Node) ID(l Level) string {
+	if n.namespaced(l) {
+		return n.Namespace + "/" + n.at(l)
+	}
+	return n.at(l)
+}
+
+// namespaced reports whether the node's ID at l carries its namespace.
+func (n *Node) namespaced(l Level) bool {
+	return n.Namespace != "" && !n.Virtual && (l == LevelService || l == LevelInstance)
+}
+
+// Is reports whether name selects the node at level l: its ID, or its
+// plain name At(l), which selects the nodes of that name in every
+// namespace (so that selections by service.name alone keep working).
+func (n *Node) Is(l Level, name string) bool {
+	at := n.at(l)
+	if at == name {
+		return true
+	}
+	ns := n.Namespace
+	return n.namespaced(l) && len(name) == len(ns)+1+len(at) &&
+		name[:len(ns)] == ns && name[len(ns)] == '/' && name[len(ns)+1:] == at
+}
+
+// inScope reports whether a node is in the query's namespace.
+func (ga *GraphAccumulator) inScope(n *Node) bool {
+	return ga.q.Namespace == "" || n.Namespace == ga.q.Namespace
+}
+
+// edgeInScope reports whether an edge has an end in the query's namespace.
+func (ga *GraphAccumulator) edgeInScope(k *EdgeKey) bool {
+	return ga.q.Namespace == "" || k.Source.Namespace == ga.q.Namespace || k.Target.Namespace == ga.q.Namespace
+}
+
 func (ga *GraphAccumulator) node(n *Node) *graphNode {
-	id := n.At(ga.q.Level)
-	gn := ga.nodes[id]
-	if gn == nil {
-		gn = &graphNode{id: id}
-		ga.nodes[id] = gn
+	var gn *graphNode
+	if n.namespaced(ga.q.Level) {
+		k := [2]string{n.Namespace, n.at(ga.q.Level)}
+		if gn = ga.byNS[k]; gn == nil {
+			gn = ga.nodeByID(k[0] + "/" + k[1])
+			gn.ns = n.Namespace
+			if ga.byNS == nil {
+				ga.byNS = map[[2]string]*graphNode{}
+			}
+			ga.byNS[k] = gn
+		}
+	} else {
+		gn = ga.nodeByID(n.at(ga.q.Level))
 	}
 	if !n.Virtual {
 		gn.real = true
 		if ga.q.Level < LevelRegion && n.Region != "" && (gn.region == "" || n.Region < gn.region) {
 			gn.region = n.Region
 		}
+	}
+	return gn
+}
+
+// nodeByID returns the node of ID id, created when new.
+func (ga *GraphAccumulator) nodeByID(id string) *graphNode {
+	gn := ga.nodes[id]
+	if gn == nil {
+		gn = &graphNode{id: id}
+		ga.nodes[id] = gn
 	}
 	return gn
 }
@@ -203,7 +276,7 @@ func (ga *GraphAccumulator) Add(w *Window) {
 	ga.windows[[2]int64{w.Start, w.Width}] = struct{}{}
 	op := ga.q.Operation
 	for k, r := range w.Series {
-		if op != "" && k.Operation != op {
+		if (op != "" && k.Operation != op) || !ga.inScope(&k.Node) {
 			continue
 		}
 		gn := ga.node(&k.Node)
@@ -214,7 +287,7 @@ func (ga *GraphAccumulator) Add(w *Window) {
 		}
 	}
 	for k, r := range w.Edges {
-		if op != "" && k.Operation != op {
+		if (op != "" && k.Operation != op) || !ga.edgeInScope(&k) {
 			continue
 		}
 		src, dst := ga.node(&k.Source), ga.node(&k.Target)
@@ -241,7 +314,7 @@ func (ga *GraphAccumulator) AddEncoded(b []byte) error {
 	ns := d.count("series", 8)
 	for i := 0; i < ns && d.err == nil; i++ {
 		k := d.seriesKey(h)
-		if d.err != nil || (op != "" && k.Operation != op) {
+		if d.err != nil || (op != "" && k.Operation != op) || !ga.inScope(&k.Node) {
 			d.rollupCounts(nil)
 			d.rollupBody(g, nil, bucketDst{})
 			continue
@@ -263,7 +336,7 @@ func (ga *GraphAccumulator) AddEncoded(b []byte) error {
 	ne := d.count("edge", 8)
 	for i := 0; i < ne && d.err == nil; i++ {
 		k := d.edgeKey(h)
-		if d.err != nil || (op != "" && k.Operation != op) {
+		if d.err != nil || (op != "" && k.Operation != op) || !ga.edgeInScope(&k) {
 			d.rollupCounts(nil)
 			d.rollupBody(g, nil, bucketDst{})
 			continue
@@ -297,7 +370,7 @@ func (ga *GraphAccumulator) AddEncoded(b []byte) error {
 func (ga *GraphAccumulator) Result() *Graph {
 	out := &Graph{Nodes: make([]GraphNode, 0, len(ga.nodes)), Edges: make([]GraphEdge, 0, len(ga.edges))}
 	for _, gn := range ga.nodes {
-		n := GraphNode{ID: gn.id, Virtual: !gn.real, Spans: gn.spans, SpanErrors: gn.errors}
+		n := GraphNode{ID: gn.id, Namespace: gn.ns, Virtual: !gn.real, Spans: gn.spans, SpanErrors: gn.errors}
 		if gn.real {
 			n.Region = gn.region
 			n.Requests = gn.requests.result(ga.ds)
@@ -310,7 +383,7 @@ func (ga *GraphAccumulator) Result() *Graph {
 	slices.SortFunc(out.Nodes, func(x, y GraphNode) int { return cmp.Compare(x.ID, y.ID) })
 	for _, e := range ga.edges {
 		out.Edges = append(out.Edges, GraphEdge{Source: e.src, Target: e.dst, Virtual: !ga.nodes[e.dst].real,
-			Calls: e.calls.result(ga.ds)})
+			Calls: e.calls.result(ga.ds), Provisional: e.provisional})
 	}
 	slices.SortFunc(out.Edges, func(x, y GraphEdge) int {
 		return cmp.Or(cmp.Compare(x.Source, y.Source), cmp.Compare(x.Target, y.Target))
@@ -352,6 +425,8 @@ type LatencyAccumulator struct {
 	edge  bool
 	total rollupAcc
 	steps map[int64]*rollupAcc
+	// provisional counts the calls from AddProvisional.
+	provisional int64
 }
 
 // NewLatencyAccumulator returns an accumulator for q. With Source or
@@ -382,14 +457,14 @@ func (f KindFilter) Match(kind int32) bool {
 func (la *LatencyAccumulator) matchSeries(k *SeriesKey) bool {
 	q := &la.q
 	return !la.edge && (q.Operation == "" || k.Operation == q.Operation) && q.Kind.Match(k.Kind) &&
-		(q.Service == "" || k.Node.At(LevelService) == q.Service)
+		(q.Service == "" || k.Node.Is(LevelService, q.Service))
 }
 
 func (la *LatencyAccumulator) matchEdge(k *EdgeKey) bool {
 	q := &la.q
 	return la.edge && (q.Operation == "" || k.Operation == q.Operation) &&
-		(q.Source == "" || k.Source.At(q.Level) == q.Source) &&
-		(q.Target == "" || k.Target.At(q.Level) == q.Target)
+		(q.Source == "" || k.Source.Is(q.Level, q.Source)) &&
+		(q.Target == "" || k.Target.Is(q.Level, q.Target))
 }
 
 // step returns the accumulator of the step holding a window that starts
@@ -480,7 +555,7 @@ func (la *LatencyAccumulator) AddEncoded(b []byte) error {
 // Result returns the merged distribution and, with Step > 0, one step per
 // step bucket that has data, sorted by Start.
 func (la *LatencyAccumulator) Result() *Latency {
-	out := &Latency{Total: la.total.result(la.ds)}
+	out := &Latency{Total: la.total.result(la.ds), Provisional: la.provisional}
 	for s, acc := range la.steps {
 		out.Series = append(out.Series, LatencyStep{Start: s, Rollup: acc.result(la.ds)})
 	}

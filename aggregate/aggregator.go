@@ -101,6 +101,12 @@ type Aggregator struct {
 	chunks    []chunkRec // (seq, commit) of recent chunks, commit ascending
 	chunkHead int
 
+	// provisional calls (provisional.go)
+	prov     map[provKey]*provSum
+	provSeen uint64 // entries queued before this ID were scanned
+	provMag  int    // subBucketMagnitude of the geometry
+	provMax  int64  // the histograms' highest trackable value
+
 	st Stats
 }
 
@@ -172,6 +178,9 @@ func New(opts Options) *Aggregator {
 		q:        newEntryQueue(),
 		links:    newLinkTable(),
 		parents:  newParentTable(opts.MaxPending),
+		prov:     map[provKey]*provSum{},
+		provMag:  subBucketMagnitude(opts.Geometry().normalized().Digits),
+		provMax:  opts.Geometry().NewRollup().Hist.HighestTrackableValue(),
 	}
 }
 
@@ -555,6 +564,7 @@ func (a *Aggregator) compactTables() {
 		e.target = m.str(e.target)
 	}
 	a.parents.compact(a.lastCommit-a.pairWait, m)
+	a.remapProv(m)
 	m.end()
 }
 
@@ -563,6 +573,10 @@ func (a *Aggregator) compactTables() {
 func (a *Aggregator) Open(from, to int64) []*Window {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.open(from, to)
+}
+
+func (a *Aggregator) open(from, to int64) []*Window {
 	var out []*Window
 	for _, ow := range a.windows {
 		if ow.start < to && ow.start+a.widthSec > from {

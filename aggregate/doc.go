@@ -71,6 +71,43 @@
 // (Stats.Evicted) and resolved as Expire would: clients become virtual
 // edges or unpaired, servers unpaired.
 //
+// # Provisional calls
+//
+// A client half that names its callee waits up to PairWait before it
+// becomes a virtual call, but queries must show a call within a second of
+// its acknowledgement. So, while it is held unpaired, it is a provisional
+// call: Live returns, next to the open window deltas and under the same
+// lock, windows of the provisional calls, one edge rollup per (source
+// node, virtual target, operation) in the window of the client span's
+// start (where its virtual call will be recorded), with its count, errors
+// and duration histogram but no exemplars. The accumulators merge them
+// with AddProvisional, which also counts them in GraphEdge.Provisional and
+// Latency.Provisional; they are included in the calls (the query API shows
+// them as calls) and never persisted.
+//
+// Every call is counted exactly once at every instant: a provisional call
+// leaves the provisional windows in the same step (under the aggregator's
+// lock) as it is recorded on its paired edge, when a server half pairs it,
+// or on its virtual edge, when Expire, eviction or a later span with its
+// ID resolves it; the recorded call has the same count, error and
+// duration. A client that pairs with a server of another service thus
+// moves, at a level where the virtual and the real node differ, from the
+// virtual edge to the paired one (at the service level they have the same
+// name and merge). The store holds its catalog lock over Expire and Flush
+// and over Live, so a query sees a resolved call either provisional or
+// recorded, never both.
+//
+// The aggregator keeps a summary of the provisional calls (count, errors,
+// clamped and untimed counts, and the durations by HDR bucket, which can
+// be decremented, unlike a histogram), built lazily so that Apply pays
+// nothing for it: each Live call first adds the clients queued since the
+// previous one that are still provisional and marks them; pairing and
+// resolving take a marked client out. A query thus costs the new queue
+// entries since the last query plus the size of the summary, at most the
+// number of held clients. The summary is a function of the pairing state
+// only, so the rebuilt state after a crash gives the same provisional
+// calls (TestReplayEquivalence, TestProvisionalCalls).
+//
 // # Replay protocol
 //
 // The store calls Apply for every committed chunk, in sequence order, right
@@ -161,8 +198,8 @@
 // # Concurrency and ownership
 //
 // An Aggregator is safe for concurrent use. Apply and Rebuild only read
-// the Traces they are given, during the call. Windows returned by Flush
-// and Open belong to the caller. Rollups and Windows are not safe for
+// the Traces they are given, during the call. Windows returned by Flush,
+// Open and Live belong to the caller. Rollups and Windows are not safe for
 // concurrent mutation; accumulators only read the windows they are given,
 // so decoded windows may be shared by concurrent queries.
 package aggregate

@@ -41,6 +41,7 @@ const (
 	flagErr uint8 = 1 << iota
 	flagPaired
 	flagDead
+	flagProv // in the provisional summary (provisional.go)
 )
 
 // entry is one piece of pairing state; it holds no pointers.
@@ -159,6 +160,9 @@ func (a *Aggregator) kill(e *entry) {
 	switch e.kind {
 	case entryClient:
 		a.st.PendingClients--
+		if e.flags&flagProv != 0 {
+			a.dropProv(e)
+		}
 	case entryServer:
 		a.st.PendingServers--
 	}
@@ -201,6 +205,9 @@ func (a *Aggregator) onServer(sc *spanCtx, h, ph uint64) {
 	if i := a.findSlot(&k); i != noSlot {
 		if l := a.slot(i); l.self != 0 {
 			if p := a.q.get(l.self); a.live(p) {
+				if p.flags&flagProv != 0 {
+					a.dropProv(p)
+				}
 				p.flags |= flagPaired
 				a.pairEdge(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, sc.trace, k.span)
 				return

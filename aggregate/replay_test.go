@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -170,8 +171,9 @@ func gauges(st Stats) [3]int64 {
 }
 
 // TestReplayEquivalence crashes after every Flush of random workloads and
-// checks that rebuilding from the checkpoint and going on yields exactly
-// the totals of the run without a crash.
+// checks that rebuilding from the checkpoint yields the provisional calls
+// of the crashed aggregator and, going on, exactly the totals of the run
+// without a crash.
 func TestReplayEquivalence(t *testing.T) {
 	seeds := 12
 	if testing.Short() {
@@ -216,7 +218,7 @@ func testReplay(t *testing.T, seed uint64) {
 			r := rand.New(rand.NewPCG(seed, 2))
 			r.Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
 			points = points[:min(len(points), 10)]
-			crashes := 0
+			crashes, provCrashes := 0, 0
 			for _, p := range points {
 				crashes++
 				a1 := New(opts)
@@ -228,6 +230,17 @@ func testReplay(t *testing.T, seed uint64) {
 				a2.EndRebuild(cp.ExpiredBefore, cp.AppliedSeq)
 				if g1, g2 := gauges(a1.Stats()), gauges(a2.Stats()); g1 != g2 {
 					t.Errorf("crash at event %d: rebuilt state (clients, servers, parents) %v, want %v", p, g2, g1)
+				}
+				// The provisional calls (pending clients that name their
+				// callee) a query shows are rebuilt too.
+				_, prov1 := a1.Live(math.MinInt64, math.MaxInt64)
+				_, prov2 := a2.Live(math.MinInt64, math.MaxInt64)
+				if len(prov1) > 0 {
+					provCrashes++
+				}
+				if got, want := canonical(prov2), canonical(prov1); !maps.Equal(got, want) {
+					t.Errorf("crash at event %d: rebuilt provisional calls differ", p)
+					diffLines(t, "provisional edges", edgeLines(prov2), edgeLines(prov1))
 				}
 				if cp2 := a2.Flush(); len(cp2.Windows) != 0 || cp2.ReplayFrom != cp.ReplayFrom || cp2.ExpiredBefore != cp.ExpiredBefore {
 					t.Errorf("crash at event %d: rebuilt aggregator checkpoint %+v (%d windows), want %+v", p, cp2, len(cp2.Windows), cp)
@@ -242,6 +255,9 @@ func testReplay(t *testing.T, seed uint64) {
 			}
 			if crashes == 0 {
 				t.Fatal("no crash points")
+			}
+			if provCrashes == 0 {
+				t.Error("no crash point with provisional calls")
 			}
 		}
 	}

@@ -38,7 +38,8 @@ type Node struct {
 
 // At returns the node's name at level l. Missing attributes fall back:
 // instance → service name; zone, region, namespace → "unknown". A virtual
-// node has its one name at every level.
+// node has its one name at every level. Flow graphs identify nodes by ID,
+// which adds the namespace.
 func (n Node) At(l Level) string { return n.at(l) }
 
 // SeriesKey identifies a per-node rollup series.
@@ -106,6 +107,11 @@ const (
 type GraphQuery struct {
 	Level     Level
 	Operation string // "" = all operations
+	// Namespace, when set, keeps only the series of nodes whose
+	// service.namespace it is and the edges with such a node at one end
+	// (calls into and out of the namespace, and into virtual nodes, which
+	// have none). "" keeps everything.
+	Namespace string
 }
 
 // Graph is a flow graph: nodes and edges at one level, merged over windows.
@@ -119,8 +125,11 @@ type Graph struct {
 
 // GraphNode is one node of a flow graph.
 type GraphNode struct {
-	ID      string
-	Virtual bool
+	ID string
+	// Namespace is the service.namespace of a node whose ID carries it
+	// (Node.ID: Namespace/name), "" otherwise.
+	Namespace string
+	Virtual   bool
 	// Region is the node's cloud.region (the first seen) at levels finer
 	// than LevelRegion; "" for virtual nodes. Vizceral output groups by it.
 	Region string
@@ -139,6 +148,11 @@ type GraphEdge struct {
 	Virtual bool
 	// Calls merges the client-side durations of the calls.
 	Calls Rollup
+	// Provisional is how many of Calls are provisional: client halves
+	// that name their callee, still held for a server half (at most
+	// PairWait), shown on their virtual edge meanwhile (package
+	// documentation, "Provisional calls").
+	Provisional int64
 }
 
 // LatencyQuery selects the spans of a latency distribution. Either Service
@@ -159,6 +173,9 @@ type LatencyQuery struct {
 type Latency struct {
 	Total  Rollup
 	Series []LatencyStep
+	// Provisional is how many of Total.Count are provisional calls
+	// (GraphEdge.Provisional); only edge queries have them.
+	Provisional int64
 }
 
 // LatencyStep is the distribution of one step of a latency series.

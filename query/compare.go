@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -38,6 +39,17 @@ import (
 // Declared nodes absent from the observed graph are added to the nodes with
 // declared_only set. The operation parameter restricts the observed edges
 // only: declared calls carry no operation.
+//
+// Names follow the observed node IDs (aggregate.Node.ID): at the service
+// and instance levels a declared node with a namespace is named
+// "namespace/name", like the observed nodes of that namespace. An
+// architecture is the design of one namespace (a spigo architecture is the
+// service.namespace of its traces), so when all its nodes have the same
+// namespace the observed graph is built for that namespace only
+// (aggregate.GraphQuery.Namespace): its nodes, and the edges with one end in
+// it — calls between other namespaces are not the architecture's, and are
+// neither compared nor shown. An architecture without a namespace, or with
+// several, is compared with the whole graph.
 
 // Values of FlowEdge.declared.
 const (
@@ -50,11 +62,12 @@ const (
 )
 
 // archNameAt returns the name of declared node n at level l, "" when it has
-// none.
+// none: the name the observed graph gives such a node (aggregate.Node.ID).
 func archNameAt(n store.ArchNode, l aggregate.Level) string {
+	var name string
 	switch l {
 	case aggregate.LevelInstance:
-		return n.Instance
+		name = n.Instance
 	case aggregate.LevelZone:
 		return n.Zone
 	case aggregate.LevelRegion:
@@ -62,8 +75,25 @@ func archNameAt(n store.ArchNode, l aggregate.Level) string {
 	case aggregate.LevelNamespace:
 		return n.Namespace
 	default:
-		return n.Service
+		name = n.Service
 	}
+	if name != "" && n.Namespace != "" {
+		return n.Namespace + "/" + name
+	}
+	return name
+}
+
+// archNamespace returns the namespace a comparison with a is scoped to:
+// the namespace of all its nodes, "" when a node has none or they differ.
+func archNamespace(a *store.Architecture) string {
+	ns := ""
+	for i, n := range a.Nodes {
+		if n.Namespace == "" || (i > 0 && n.Namespace != ns) {
+			return ""
+		}
+		ns = n.Namespace
+	}
+	return ns
 }
 
 // edgePair is an edge by its endpoints' names at one level.
@@ -77,9 +107,15 @@ type archComparison struct {
 	// DeclaredOnlyEdges are the declared pairs without an observed edge,
 	// sorted by (Source, Target).
 	DeclaredOnlyEdges []edgePair
+	// ObservedOnlyEdges are the observed edges that are not declared, in
+	// the order of the graph's edges.
+	ObservedOnlyEdges []edgePair
 	// DeclaredOnlyNodes are the declared node names that are not observed
 	// nodes (nor endpoints of observed edges), sorted.
 	DeclaredOnlyNodes []string
+	// Namespaces gives the namespace of the declared names that carry
+	// one (namespace/name).
+	Namespaces map[string]string
 	// Numbers of edges of each class.
 	Both, DeclaredOnly, ObservedOnly int
 }
@@ -89,10 +125,17 @@ type archComparison struct {
 func compareArchitecture(g *aggregate.Graph, a *store.Architecture, l aggregate.Level) archComparison {
 	names := make(map[string]string, len(a.Nodes)) // node ID → name at l
 	declNodes := make(map[string]struct{}, len(a.Nodes))
+	var c archComparison
 	for _, n := range a.Nodes {
 		if name := archNameAt(n, l); name != "" {
 			names[n.ID] = name
 			declNodes[name] = struct{}{}
+			if ns := n.Namespace; ns != "" && strings.HasPrefix(name, ns+"/") {
+				if c.Namespaces == nil {
+					c.Namespaces = map[string]string{}
+				}
+				c.Namespaces[name] = ns
+			}
 		}
 	}
 	declEdges := make(map[edgePair]struct{}, len(a.Edges))
@@ -104,7 +147,6 @@ func compareArchitecture(g *aggregate.Graph, a *store.Architecture, l aggregate.
 		}
 	}
 
-	var c archComparison
 	observedNodes := make(map[string]struct{}, len(g.Nodes))
 	for _, n := range g.Nodes {
 		observedNodes[n.ID] = struct{}{}
@@ -122,6 +164,7 @@ func compareArchitecture(g *aggregate.Graph, a *store.Architecture, l aggregate.
 		} else {
 			c.Observed[i] = ObservedOnly
 			c.ObservedOnly++
+			c.ObservedOnlyEdges = append(c.ObservedOnlyEdges, p)
 		}
 	}
 	for p := range declEdges {
@@ -144,8 +187,9 @@ func compareArchitecture(g *aggregate.Graph, a *store.Architecture, l aggregate.
 
 // applyComparison marks resp, the response of graph g, with c: observed
 // edges get their class, declared-only nodes and edges are added (zero rates
-// and latency) and the lists are re-sorted; the summary names arch.
-func applyComparison(resp *querypb.GetFlowGraphResponse, g *aggregate.Graph, c archComparison, arch string) {
+// and latency) and the lists are re-sorted; the summary names arch and the
+// namespace ns the graph was scoped to, and lists the edges that differ.
+func applyComparison(resp *querypb.GetFlowGraphResponse, g *aggregate.Graph, c archComparison, arch, ns string) {
 	virtual := make(map[string]bool, len(g.Nodes))
 	for _, n := range g.Nodes {
 		if n.Virtual {
@@ -158,6 +202,7 @@ func applyComparison(resp *querypb.GetFlowGraphResponse, g *aggregate.Graph, c a
 	for _, id := range c.DeclaredOnlyNodes {
 		resp.Nodes = append(resp.Nodes, &querypb.FlowNode{
 			Id:           id,
+			Namespace:    c.Namespaces[id],
 			Latency:      &querypb.LatencySummary{},
 			DeclaredOnly: true,
 		})
@@ -176,11 +221,27 @@ func applyComparison(resp *querypb.GetFlowGraphResponse, g *aggregate.Graph, c a
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
 	})
 	resp.Comparison = &querypb.ArchComparison{
-		Architecture: arch,
-		Both:         count32(c.Both),
-		DeclaredOnly: count32(c.DeclaredOnly),
-		ObservedOnly: count32(c.ObservedOnly),
+		Architecture:      arch,
+		Both:              count32(c.Both),
+		DeclaredOnly:      count32(c.DeclaredOnly),
+		ObservedOnly:      count32(c.ObservedOnly),
+		Namespace:         ns,
+		DeclaredOnlyEdges: comparedEdges(c.DeclaredOnlyEdges),
+		ObservedOnlyEdges: comparedEdges(c.ObservedOnlyEdges),
 	}
+}
+
+// comparedEdges converts edge pairs for the response, sorted by (Source,
+// Target); never nil, so that JSON shows an empty list.
+func comparedEdges(ps []edgePair) []*querypb.ComparedEdge {
+	out := make([]*querypb.ComparedEdge, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, &querypb.ComparedEdge{Source: p.Source, Target: p.Target})
+	}
+	slices.SortFunc(out, func(a, b *querypb.ComparedEdge) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+	})
+	return out
 }
 
 // architecture reads the architecture a GetFlowGraph request compares

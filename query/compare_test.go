@@ -80,37 +80,38 @@ func TestCompareArchitecture(t *testing.T) {
 		wantNodes []string // declared-only nodes
 	}{
 		{
+			// Declared nodes are named namespace/name, like observed ones.
 			name:  "service level",
-			level: aggregate.LevelService, observed: []string{"web", "db", "cache", "~redis"},
-			oedges:   []string{"web>db", "web>redis", "db>db"},
+			level: aggregate.LevelService, observed: []string{"shop/web", "shop/db", "infra/cache", "~redis"},
+			oedges:   []string{"shop/web>shop/db", "shop/web>redis", "shop/db>shop/db"},
 			declared: shop, dedges: shopEdges,
 			want: map[string]string{
-				"web>db": DeclaredBoth, "web>redis": ObservedOnly, "db>db": ObservedOnly,
-				"web>cache": DeclaredOnly, "batch>db": DeclaredOnly,
+				"shop/web>shop/db": DeclaredBoth, "shop/web>redis": ObservedOnly, "shop/db>shop/db": ObservedOnly,
+				"shop/web>infra/cache": DeclaredOnly, "shop/batch>shop/db": DeclaredOnly,
 			},
-			wantNodes: []string{"batch", "lonely"},
+			wantNodes: []string{"shop/batch", "shop/lonely"},
 		},
 		{
 			name:  "virtual callee declared under its name",
 			level: aggregate.LevelService, observed: []string{"web", "~db"},
 			oedges:   []string{"web>db"},
-			declared: shop, dedges: shopEdges,
+			declared: []string{"web:web", "db:db", "cache:cache"}, dedges: []string{"web>db", "web>cache"},
 			want: map[string]string{
-				"web>db": DeclaredBoth, "web>cache": DeclaredOnly, "batch>db": DeclaredOnly,
+				"web>db": DeclaredBoth, "web>cache": DeclaredOnly,
 			},
-			wantNodes: []string{"batch", "cache", "lonely"},
+			wantNodes: []string{"cache"},
 		},
 		{
 			name:  "instance level uses instance IDs",
-			level: aggregate.LevelInstance, observed: []string{"web-0", "db-0", "web"},
-			oedges:   []string{"web-0>db-0", "web>db-0"},
+			level: aggregate.LevelInstance, observed: []string{"shop/web-0", "shop/db-0", "shop/web"},
+			oedges:   []string{"shop/web-0>shop/db-0", "shop/web>shop/db-0"},
 			declared: shop, dedges: shopEdges,
 			want: map[string]string{
-				"web-0>db-0": DeclaredBoth, "web>db-0": ObservedOnly,
-				"web-1>db-0": DeclaredOnly, "web-0>cache-0": DeclaredOnly, "web-1>cache-0": DeclaredOnly,
-				"batch-0>db-0": DeclaredOnly,
+				"shop/web-0>shop/db-0": DeclaredBoth, "shop/web>shop/db-0": ObservedOnly,
+				"shop/web-1>shop/db-0": DeclaredOnly, "shop/web-0>infra/cache-0": DeclaredOnly,
+				"shop/web-1>infra/cache-0": DeclaredOnly, "shop/batch-0>shop/db-0": DeclaredOnly,
 			},
-			wantNodes: []string{"batch-0", "cache-0", "lonely-0", "web-1"},
+			wantNodes: []string{"infra/cache-0", "shop/batch-0", "shop/lonely-0", "shop/web-1"},
 		},
 		{
 			name:  "zone level: self pairs, nodes without a zone left out",
@@ -258,8 +259,22 @@ func TestFlowGraphCompareResponse(t *testing.T) {
 		t.Errorf("nodes\n got %v\nwant %v", nodes, wantNodes)
 	}
 	c := resp.GetComparison()
-	if c.GetArchitecture() != "shop" || c.GetBoth() != 3 || c.GetDeclaredOnly() != 3 || c.GetObservedOnly() != 2 {
+	if c.GetArchitecture() != "shop" || c.GetBoth() != 3 || c.GetDeclaredOnly() != 3 || c.GetObservedOnly() != 2 || c.GetNamespace() != "" {
 		t.Errorf("comparison %v", c)
+	}
+	// The comparison lists the edges that differ (issue 11, item 6).
+	list := func(es []*querypb.ComparedEdge) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Source+">"+e.Target)
+		}
+		return out
+	}
+	if got, want := list(c.GetDeclaredOnlyEdges()), []string{"cart>inventory", "checkout>inventory", "frontend>postgres"}; !slices.Equal(got, want) {
+		t.Errorf("declared-only edges %v, want %v", got, want)
+	}
+	if got, want := list(c.GetObservedOnlyEdges()), []string{"checkout>checkout", "checkout>postgres"}; !slices.Equal(got, want) {
+		t.Errorf("observed-only edges %v, want %v", got, want)
 	}
 
 	// Without compare: no classes, no summary, nothing added.
@@ -274,6 +289,42 @@ func TestFlowGraphCompareResponse(t *testing.T) {
 	}
 	if plain.Comparison != nil || len(plain.Nodes) != len(fixtureGraph().Nodes) {
 		t.Errorf("without compare: comparison %v, %d nodes", plain.Comparison, len(plain.Nodes))
+	}
+}
+
+// TestFlowGraphCompareNamespace checks that comparing with an architecture
+// of one namespace asks the store for that namespace's graph only, and
+// reports the scope; an architecture of several namespaces, or without one,
+// is compared with the whole graph (issue 11, item 6).
+func TestFlowGraphCompareNamespace(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		namespaces []string
+		want       string
+	}{
+		{"one namespace", []string{"lamp", "lamp"}, "lamp"},
+		{"two namespaces", []string{"lamp", "netflix"}, ""},
+		{"a node without namespace", []string{"lamp", ""}, ""},
+		{"no namespace", []string{"", ""}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newFakeStore()
+			a := store.Architecture{Name: "a"}
+			for i, ns := range tt.namespaces {
+				a.Nodes = append(a.Nodes, store.ArchNode{ID: fmt.Sprint(i), Service: "www", Namespace: ns})
+			}
+			st.archs["a"] = a
+			resp, err := newTestService(st).GetFlowGraph(t.Context(), &querypb.GetFlowGraphRequest{Compare: "a", Level: "zone"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.mu.Lock()
+			q := st.lastGraph
+			st.mu.Unlock()
+			if q.Namespace != tt.want || resp.GetComparison().GetNamespace() != tt.want {
+				t.Errorf("store asked for namespace %q, comparison scoped to %q; want %q", q.Namespace, resp.GetComparison().GetNamespace(), tt.want)
+			}
+		})
 	}
 }
 

@@ -68,7 +68,13 @@
 //
 // The flow graph and latency responses are the other exceptions: their
 // counts, rates and nanosecond durations are JSON numbers (the messages use
-// double), their times RFC 3339 strings. GetFlowGraph with format=vizceral
+// double), their times RFC 3339 strings. A latency value (quantile, min,
+// mean, max) is a google.protobuf.DoubleValue, JSON null when it is unknown:
+// when none of the calls it describes has a measured duration (no calls, or
+// only spigo one-way messages and other Zipkin halves without their end);
+// timedCalls (flow graph) and timedCount (latency) count the calls the
+// values are computed from. A latency series has one step per step of the
+// range, empty steps included. GetFlowGraph with format=vizceral
 // answers Vizceral's traffic-graph JSON document itself (see vizceral.go),
 // GetLatency with format=hdrlog the HdrHistogram interval log as text/plain;
 // gRPC clients find these in vizceral_json and hdr_log. Latency quantiles are

@@ -196,11 +196,13 @@ func (f *fakeStore) Architectures(context.Context) ([]store.ArchitectureInfo, er
 // inventory (never observed; in us-west-2), cart calls inventory. The
 // self-call of checkout and its calls into postgres are not declared.
 // reports is declared without any call; batch has no service name (it
-// exists only at the instance level and below).
+// exists only at the instance level and below). Its nodes have no
+// namespace, like the services of fixtureGraph (see compare_test.go for
+// namespaced architectures).
 func fixtureArch() store.Architecture {
 	node := func(service, region string) store.ArchNode {
 		return store.ArchNode{ID: "shop." + region + "." + service + "0", Service: service,
-			Instance: service + "0", Zone: region + "a", Region: region, Namespace: "shop"}
+			Instance: service + "0", Zone: region + "a", Region: region}
 	}
 	a := store.Architecture{
 		Name:     "shop",

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/query/querypb"
@@ -18,7 +19,11 @@ import (
 // windows cover (0 when it is 0). Node requests are the node's server-side
 // spans (for a virtual node, the calls into it); edge calls are the
 // client-side spans of the calls. Latency quantiles are HDR values in
-// nanoseconds.
+// nanoseconds, computed from the calls with a known duration only (those in
+// the histogram; see aggregate.Rollup.RecordUntimed): LatencySummary says
+// how many in timed_calls, and leaves the quantiles unset (JSON null) when
+// there are none, so that an edge of one-way messages does not read as the
+// fastest.
 
 // summaryQuantiles are the quantiles of a LatencySummary: p50, p90, p99,
 // p99.9 (nearest rank).
@@ -37,6 +42,7 @@ func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphReq
 		if arch, err = s.architecture(ctx, p.compare); err != nil {
 			return nil, err
 		}
+		p.q.Namespace = archNamespace(arch)
 	}
 	g, err := s.st.FlowGraph(ctx, p.start, p.end, p.q)
 	if err != nil {
@@ -55,7 +61,7 @@ func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphReq
 	}
 	resp := flowGraphResponse(g)
 	if arch != nil {
-		applyComparison(resp, g, compareArchitecture(g, arch, p.q.Level), arch.Name)
+		applyComparison(resp, g, compareArchitecture(g, arch, p.q.Level), arch.Name, p.q.Namespace)
 	}
 	return resp, nil
 }
@@ -80,6 +86,7 @@ func flowGraphResponse(g *aggregate.Graph) *querypb.GetFlowGraphResponse {
 		n := &g.Nodes[i]
 		resp.Nodes = append(resp.Nodes, &querypb.FlowNode{
 			Id:          n.ID,
+			Namespace:   n.Namespace,
 			Virtual:     n.Virtual,
 			RequestRate: rate(n.Requests.Count, g.Seconds),
 			ErrorRate:   fraction(n.Requests.Errors, n.Requests.Count),
@@ -119,21 +126,24 @@ func fraction(part, whole int64) float64 {
 	return float64(part) / float64(whole)
 }
 
-// latencySummary returns p50, p90, p99 and p99.9 of h, all zero when h is nil
-// or empty.
+// latencySummary returns p50, p90, p99 and p99.9 of h and the number of
+// values they are computed from. Without values (h nil or empty: no call, or
+// only calls of unknown duration) the quantiles are unset.
 func latencySummary(h *hdr.PackedHistogram) *querypb.LatencySummary {
-	if h == nil || h.TotalCount() == 0 {
+	n := timedCount(h)
+	if n == 0 {
 		return &querypb.LatencySummary{}
 	}
 	ps := make([]float64, len(summaryQuantiles))
 	for i, q := range summaryQuantiles {
-		ps[i] = nearestRankPercentile(q, h.TotalCount())
+		ps[i] = nearestRankPercentile(q, n)
 	}
 	v := h.ValueAtPercentilesSlice(ps)
 	return &querypb.LatencySummary{
-		P50:  float64(v[0]),
-		P90:  float64(v[1]),
-		P99:  float64(v[2]),
-		P999: float64(v[3]),
+		P50:        wrapperspb.Double(float64(v[0])),
+		P90:        wrapperspb.Double(float64(v[1])),
+		P99:        wrapperspb.Double(float64(v[2])),
+		P999:       wrapperspb.Double(float64(v[3])),
+		TimedCalls: float64(n),
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/query/querypb"
@@ -217,10 +219,11 @@ func TestFlowGraphValues(t *testing.T) {
 		d := hdr.New(fixtureLowest, fixtureHighest, fixtureDigits)
 		h.MergeInto(d)
 		return &querypb.LatencySummary{
-			P50:  float64(d.ValueAtQuantile(50)),
-			P90:  float64(d.ValueAtQuantile(90)),
-			P99:  float64(d.ValueAtQuantile(99)),
-			P999: float64(d.ValueAtQuantile(99.9)),
+			P50:        wrapperspb.Double(float64(d.ValueAtQuantile(50))),
+			P90:        wrapperspb.Double(float64(d.ValueAtQuantile(90))),
+			P99:        wrapperspb.Double(float64(d.ValueAtQuantile(99))),
+			P999:       wrapperspb.Double(float64(d.ValueAtQuantile(99.9))),
+			TimedCalls: float64(d.TotalCount()),
 		}
 	}
 	for i, n := range resp.Nodes {
@@ -260,7 +263,7 @@ func TestFlowGraphValues(t *testing.T) {
 }
 
 func equalSummary(a, b *querypb.LatencySummary) bool {
-	return a.GetP50() == b.GetP50() && a.GetP90() == b.GetP90() && a.GetP99() == b.GetP99() && a.GetP999() == b.GetP999()
+	return proto.Equal(a, b)
 }
 
 // TestFlowGraphNoTime checks that a graph covering no time has zero rates

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/query/querypb"
@@ -27,6 +28,15 @@ import (
 // bucket, the exact value lying in [from, to]. The rank is the nearest rank,
 // ceil(q·n) (see nearestRankPercentile). Buckets are the histogram's
 // non-empty equivalent-value ranges, as Histogram.Distribution reports them.
+//
+// Spans of unknown duration (aggregate.Rollup.RecordUntimed) count in Count
+// but not in the histogram. Every value — quantiles, min, max, mean, step
+// quantiles — is computed from the timed spans only, and is left unset (JSON
+// null) when there is none, rather than reported as 0, which would read as
+// the fastest; timed_count says how many spans the values stand for.
+//
+// A series has one step per step of the range, empty ones included (see
+// fillSteps), so that a chart of it shows gaps as gaps.
 
 // ExemplarQuantile is the smallest quantile exemplars are shown for: a
 // response lists the exemplars at or above the smallest requested quantile
@@ -59,6 +69,9 @@ func (s *Service) GetLatency(ctx context.Context, req *querypb.GetLatencyRequest
 		lat = &aggregate.Latency{}
 	}
 	slices.SortStableFunc(lat.Series, func(a, b aggregate.LatencyStep) int { return cmp.Compare(a.Start, b.Start) })
+	if p.step > 0 {
+		lat.Series = fillSteps(lat.Series, p.start, p.end, p.step)
+	}
 	if p.format == FormatHDRLog {
 		text, err := hdrLog(lat, p)
 		if err != nil {
@@ -103,20 +116,29 @@ func (d distribution) bucket(v int64) (hdr.Bar, bool) {
 	return d.bars[i], true
 }
 
-// quantile returns quantile q (a fraction) of d with its bucket; zero
-// without data.
+// quantile returns quantile q (a fraction) of d with its bucket; only the
+// quantile, its value and bucket unset, without data.
 func (d distribution) quantile(q float64) *querypb.LatencyQuantile {
 	lq := &querypb.LatencyQuantile{Quantile: q}
 	if d.h == nil {
 		return lq
 	}
 	v := d.h.ValueAtPercentile(nearestRankPercentile(q, d.h.TotalCount()))
-	lq.Value = float64(v)
+	lq.Value = wrapperspb.Double(float64(v))
 	if b, ok := d.bucket(v); ok {
-		lq.From, lq.To = float64(b.From), float64(b.To)
-		lq.ErrorBound = float64(b.To - b.From + 1)
+		lq.From, lq.To = wrapperspb.Double(float64(b.From)), wrapperspb.Double(float64(b.To))
+		lq.ErrorBound = wrapperspb.Double(float64(b.To - b.From + 1))
 	}
 	return lq
+}
+
+// timedCount is the number of values in h, the spans with a known
+// duration; 0 for nil.
+func timedCount(h *hdr.PackedHistogram) int64 {
+	if h == nil {
+		return 0
+	}
+	return h.TotalCount()
 }
 
 // latencyResponse converts a latency distribution into the JSON form of
@@ -134,9 +156,10 @@ func latencyResponse(lat *aggregate.Latency, qs []float64) *querypb.GetLatencyRe
 	d := newDistribution(tot.Hist)
 	if d.h != nil {
 		total := float64(d.h.TotalCount())
-		resp.Min = float64(d.h.Min())
-		resp.Max = float64(d.h.Max())
-		resp.Mean = d.h.Mean()
+		resp.TimedCount = total
+		resp.Min = wrapperspb.Double(float64(d.h.Min()))
+		resp.Max = wrapperspb.Double(float64(d.h.Max()))
+		resp.Mean = wrapperspb.Double(d.h.Mean())
 		resp.Buckets = make([]*querypb.LatencyBucket, 0, len(d.bars))
 		for _, b := range d.bars {
 			resp.Buckets = append(resp.Buckets, &querypb.LatencyBucket{
@@ -153,25 +176,27 @@ func latencyResponse(lat *aggregate.Latency, qs []float64) *querypb.GetLatencyRe
 	percentiles := make([]float64, len(qs))
 	for i := range lat.Series {
 		st := &lat.Series[i]
+		timed := timedCount(st.Rollup.Hist)
 		step := &querypb.LatencyStep{
-			Start:     formatTime(time.Unix(st.Start, 0)),
-			Count:     float64(st.Rollup.Count),
-			Errors:    float64(st.Rollup.Errors),
-			Quantiles: make([]*querypb.Quantile, 0, len(qs)),
+			Start:      formatTime(time.Unix(st.Start, 0)),
+			Count:      float64(st.Rollup.Count),
+			Errors:     float64(st.Rollup.Errors),
+			TimedCount: float64(timed),
+			Quantiles:  make([]*querypb.LatencyStepQuantile, 0, len(qs)),
 		}
 		var values []int64
-		if h := st.Rollup.Hist; h != nil && h.TotalCount() > 0 {
+		if timed > 0 {
 			for j, q := range qs {
-				percentiles[j] = nearestRankPercentile(q, h.TotalCount())
+				percentiles[j] = nearestRankPercentile(q, timed)
 			}
-			values = h.ValueAtPercentilesSlice(percentiles)
+			values = st.Rollup.Hist.ValueAtPercentilesSlice(percentiles)
 		}
 		for j, q := range qs {
-			var v float64
+			sq := &querypb.LatencyStepQuantile{Quantile: q}
 			if values != nil {
-				v = float64(values[j])
+				sq.Value = wrapperspb.Double(float64(values[j]))
 			}
-			step.Quantiles = append(step.Quantiles, &querypb.Quantile{Quantile: q, Value: v})
+			step.Quantiles = append(step.Quantiles, sq)
 		}
 		resp.Series = append(resp.Series, step)
 	}
@@ -191,7 +216,7 @@ func exemplars(exs []aggregate.Exemplar, qs []*querypb.LatencyQuantile) []*query
 	minQ := 2.0
 	for _, lq := range qs {
 		if lq.Quantile >= ExemplarQuantile && lq.Quantile < minQ {
-			minQ, threshold = lq.Quantile, lq.From
+			minQ, threshold = lq.Quantile, lq.GetFrom().GetValue()
 		}
 	}
 	out := make([]*querypb.LatencyExemplar, 0, len(exs))
@@ -202,7 +227,7 @@ func exemplars(exs []aggregate.Exemplar, qs []*querypb.LatencyQuantile) []*query
 		}
 		var at float64
 		for _, lq := range qs {
-			if v >= lq.From && lq.Quantile > at {
+			if v >= lq.GetFrom().GetValue() && lq.Quantile > at {
 				at = lq.Quantile
 			}
 		}
@@ -215,6 +240,44 @@ func exemplars(exs []aggregate.Exemplar, qs []*querypb.LatencyQuantile) []*query
 		})
 	}
 	return out
+}
+
+// fillSteps returns series (sorted by start) with an empty step added for
+// every step of [start, end) that it lacks, so that there is one step per
+// step of the range: from the step holding start to the last one starting
+// before end (the step holding start when end equals start), widened to any
+// step of series outside that (the store may begin a long range on the
+// hour). Step starts are multiples of step since the Unix epoch, as the
+// store aligns them; step is a positive multiple of a second. The
+// parameters allow at most MaxSteps steps in [start, end].
+func fillSteps(series []aggregate.LatencyStep, start, end time.Time, step time.Duration) []aggregate.LatencyStep {
+	w := int64(step / time.Second)
+	floor := func(t int64) int64 { return t - ((t%w)+w)%w } // also for t < 0
+	first := floor(start.Unix())
+	last := first
+	if end.After(start) {
+		// The last second before end: a step starting at end is not in
+		// [start, end).
+		last = floor(end.Add(-time.Nanosecond).Unix())
+	}
+	if n := len(series); n > 0 {
+		first, last = min(first, series[0].Start), max(last, series[n-1].Start)
+	}
+	out := make([]aggregate.LatencyStep, 0, (last-first)/w+1)
+	i := 0
+	for s := first; s <= last; s += w {
+		for i < len(series) && series[i].Start < s {
+			out = append(out, series[i]) // off the grid: kept as it is
+			i++
+		}
+		if i < len(series) && series[i].Start == s {
+			out = append(out, series[i])
+			i++
+			continue
+		}
+		out = append(out, aggregate.LatencyStep{Start: s})
+	}
+	return append(out, series[i:]...)
 }
 
 // formatTime formats t as RFC 3339 in UTC, with as many fractional digits

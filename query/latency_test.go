@@ -32,16 +32,17 @@ func TestLatencyQuantiles(t *testing.T) {
 	h := hdr.New(fixtureLowest, fixtureHighest, fixtureDigits)
 	fix.Total.Hist.MergeInto(h)
 
-	if resp.Count != 1000 || resp.Errors != 5 || resp.Min != float64(h.Min()) || resp.Max != float64(h.Max()) || resp.Mean != h.Mean() {
-		t.Errorf("count %v errors %v min %v max %v mean %v; want 1000 5 %d %d %v",
-			resp.Count, resp.Errors, resp.Min, resp.Max, resp.Mean, h.Min(), h.Max(), h.Mean())
+	if resp.Count != 1000 || resp.TimedCount != 1000 || resp.Errors != 5 || resp.GetMin().GetValue() != float64(h.Min()) ||
+		resp.GetMax().GetValue() != float64(h.Max()) || resp.GetMean().GetValue() != h.Mean() {
+		t.Errorf("count %v timed %v errors %v min %v max %v mean %v; want 1000 1000 5 %d %d %v",
+			resp.Count, resp.TimedCount, resp.Errors, resp.Min, resp.Max, resp.Mean, h.Min(), h.Max(), h.Mean())
 	}
 	for _, q := range resp.Quantiles {
 		want := h.ValueAtQuantile(q.Quantile * 100)
-		if q.Value != float64(want) {
+		if q.GetValue().GetValue() != float64(want) {
 			t.Errorf("quantile %v = %v, want ValueAtQuantile(%v) = %d", q.Quantile, q.Value, q.Quantile*100, want)
 		}
-		from, to := int64(q.From), int64(q.To)
+		from, to := int64(q.GetFrom().GetValue()), int64(q.GetTo().GetValue())
 		if !(from <= want && want <= to) {
 			t.Errorf("quantile %v: value %d outside its bucket [%d, %d]", q.Quantile, want, from, to)
 		}
@@ -49,7 +50,7 @@ func TestLatencyQuantiles(t *testing.T) {
 		if !h.ValuesAreEquivalent(from, to) || h.ValuesAreEquivalent(from-1, from) || h.ValuesAreEquivalent(to, to+1) {
 			t.Errorf("quantile %v: [%d, %d] is not an HDR bucket", q.Quantile, from, to)
 		}
-		if q.ErrorBound != float64(to-from+1) {
+		if q.GetErrorBound().GetValue() != float64(to-from+1) {
 			t.Errorf("quantile %v: errorBound %v, want %d", q.Quantile, q.ErrorBound, to-from+1)
 		}
 	}
@@ -57,14 +58,15 @@ func TestLatencyQuantiles(t *testing.T) {
 	// give 128 sub-buckets per power of two, so values in [2^25, 2^26) ns
 	// have buckets 2^18 ns wide.
 	p99 := resp.Quantiles[2]
-	if p99.Quantile != 0.99 || p99.Value != float64(h.ValueAtQuantile(99)) {
+	if p99.Quantile != 0.99 || p99.GetValue().GetValue() != float64(h.ValueAtQuantile(99)) {
 		t.Errorf("p99 = %v, want %d", p99, h.ValueAtQuantile(99))
 	}
 	p90 := resp.Quantiles[1]
-	if p90.Value < 33_554_432 || p90.Value >= 67_108_864 || p90.ErrorBound != 1<<18 {
+	p90v, p90b := p90.GetValue().GetValue(), p90.GetErrorBound().GetValue()
+	if p90v < 33_554_432 || p90v >= 67_108_864 || p90b != 1<<18 {
 		t.Errorf("p90 = %v: want a value near 48 ms in a bucket of 2^18 ns", p90)
 	}
-	if rel := p90.ErrorBound / p90.Value; rel > 0.01 {
+	if rel := p90b / p90v; rel > 0.01 {
 		t.Errorf("p90 relative error bound %v above 1%%", rel)
 	}
 
@@ -130,7 +132,7 @@ func TestLatencySeries(t *testing.T) {
 		if s.Count != n || s.Errors != float64(i) || len(s.Quantiles) != 1 || s.Quantiles[0].Quantile != 0.5 {
 			t.Errorf("step %d = %v", i, s)
 		}
-		v := s.Quantiles[0].Value
+		v := s.Quantiles[0].GetValue().GetValue()
 		if want := float64(10 * ms * int64(i+1)); v < want || v > want*1.01 {
 			t.Errorf("step %d median %v, want about %v", i, v, want)
 		}

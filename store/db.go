@@ -226,6 +226,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: file is locked by another process", path)
 		}
+		if pathErr := (*os.PathError)(nil); errors.As(err, &pathErr) {
+			return nil, err // "open PATH: permission denied": the path once
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db := &DB{

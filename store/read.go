@@ -163,7 +163,8 @@ func assemble(refs []spanRef) (*tracepb.TracesData, error) {
 	td := &tracepb.TracesData{}
 	rsIndex := map[string]*tracepb.ResourceSpans{}
 	ssIndex := map[string]*tracepb.ScopeSpans{}
-	for _, r := range refs {
+	moved := sharedParents(refs) // see reparent.go
+	for i, r := range refs {
 		t := &r.chunk.traces
 		s := r.span()
 		sc := &t.Scopes[s.Scope]
@@ -197,6 +198,9 @@ func assemble(refs []spanRef) (*tracepb.TracesData, error) {
 		sp := &tracepb.Span{}
 		if err := decodeSpan.Unmarshal(s.Raw, sp); err != nil {
 			sp = fallbackSpan(s, err)
+		}
+		if p, ok := moved[i]; ok {
+			sp.ParentSpanId = p[:]
 		}
 		ss.Spans = append(ss.Spans, sp)
 	}
@@ -354,13 +358,16 @@ func (m *matcher) match(t *otlpwire.Traces, s *otlpwire.Span) bool {
 	}
 	res := &t.Resources[t.Scopes[s.Scope].Resource]
 	for k, v := range q.Attributes {
-		if !hasAttr(s.Attrs, k, v) && !hasAttr(res.Attrs, k, v) {
+		if !hasAttr(s.Attrs, k, v) && !hasAttr(s.Elems, k, v) && !hasAttr(res.Attrs, k, v) && !hasAttr(res.Elems, k, v) {
 			return false
 		}
 	}
 	return true
 }
 
+// hasAttr reports whether attrs holds key k with value v. Applied to
+// otlpwire's Elems, it reports whether an array attribute k has an element
+// equal to v.
 func hasAttr(attrs []otlpwire.Attr, k, v string) bool {
 	for _, a := range attrs {
 		if string(a.Key) == k && string(a.Value) == v {
@@ -419,7 +426,7 @@ func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSum
 	terms := []string{string(termCorrelation) + id}
 	match := func(t *otlpwire.Traces, s *otlpwire.Span) bool {
 		res := &t.Resources[t.Scopes[s.Scope].Resource]
-		for _, attrs := range [][]otlpwire.Attr{s.Attrs, res.Attrs} {
+		for _, attrs := range [][]otlpwire.Attr{s.Attrs, s.Elems, res.Attrs, res.Elems} {
 			for _, a := range attrs {
 				if db.carriesCorrelation(a, id) {
 					return true

@@ -420,18 +420,21 @@ func (db *DB) rollupLoop() {
 }
 
 // forEachWindow calls fn with the unflushed in-memory deltas overlapping
-// [openFrom, to), then every persisted rollup window covering [from, to)
-// (Unix seconds, multiples of 10), using the coarsest complete tier for each part
-// of the range (with step > 0, only tiers whose width divides step, so no
-// window straddles two steps), plus the uncompacted finer
-// records and the unflushed in-memory deltas. Every span contributes exactly
-// once.
+// [openFrom, to) and the provisional calls of those windows (client halves
+// still held that name their callee, from aggregate.Aggregator.Live), then
+// every persisted rollup window covering [from, to) (Unix seconds,
+// multiples of 10), using the coarsest complete tier for each part of the
+// range (with step > 0, only tiers whose width divides step, so no window
+// straddles two steps), plus the uncompacted finer records. Every span,
+// and every call, provisional or not, contributes exactly once: Live takes
+// the deltas and the provisional calls under one lock, and the flush that
+// resolves expired provisional calls into deltas holds catMu.
 func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64, fn func(rollupItem)) error {
 	if db.agg == nil {
 		return nil
 	}
 	db.catMu.RLock()
-	open := db.agg.Open(openFrom, to)
+	open, prov := db.agg.Live(openFrom, to)
 	for _, w := range db.roll.unsaved {
 		if w.Start < to && w.Start+w.Width > openFrom {
 			open = append(open, w)
@@ -446,6 +449,9 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64,
 	defer tx.Rollback()
 	for _, w := range open {
 		fn(rollupItem{w: w})
+	}
+	for _, w := range prov {
+		fn(rollupItem{w: w, provisional: true})
 	}
 	c := tx.Bucket(bucketRollups).Cursor()
 	// records of tier in [a, b) with recSeq > minSeq
@@ -570,16 +576,15 @@ func (db *DB) closedCutoff() int64 {
 
 // graphCacheKey identifies a cached merge of closed hours.
 type graphCacheKey struct {
-	level     aggregate.Level
-	operation string
-	from, to  int64
+	q        aggregate.GraphQuery // every field selects what is merged
+	from, to int64
 }
 
 // closedGraph returns the merged graph of [from, cut) (persisted records
 // only: unflushed deltas are merged with the live part), from the cache
 // when no rollup record of those hours was written or deleted since.
 func (db *DB) closedGraph(ctx context.Context, from, cut int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
-	key := graphCacheKey{q.Level, q.Operation, from, cut}
+	key := graphCacheKey{q, from, cut}
 	db.gcacheMu.Lock()
 	e, ok := db.gcache[key]
 	db.gcacheMu.Unlock()
@@ -625,7 +630,8 @@ func (db *DB) noteRollupWrite(windowStart int64) {
 }
 
 // mergeRange merges the persisted rollups of [from, to) into a graph;
-// withOpen adds the unflushed in-memory deltas of [openFrom, to).
+// withOpen adds the unflushed in-memory deltas and the provisional calls
+// of [openFrom, to).
 func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery, withOpen bool, openFrom int64) (*aggregate.Graph, error) {
 	var items []rollupItem
 	err := db.forEachWindow(ctx, from, to, openFrom, 0, func(it rollupItem) {
@@ -664,20 +670,28 @@ func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQ
 const parallelWindows = 16
 
 // rollupItem is a window to merge: in memory (w) or encoded (raw, the
-// decompressed record, merged without building a Window).
+// decompressed record, merged without building a Window). A provisional
+// window (from aggregate.Aggregator.Live) is only ever merged into a
+// query's answer.
 type rollupItem struct {
-	w   *aggregate.Window
-	raw []byte
+	w           *aggregate.Window
+	raw         []byte
+	provisional bool
 }
 
 // adder is what the flow-graph and latency accumulators share.
 type adder interface {
 	Add(*aggregate.Window)
+	AddProvisional(*aggregate.Window)
 	AddEncoded([]byte) error
 }
 
 func (it rollupItem) addTo(acc adder) error {
-	if it.w != nil {
+	switch {
+	case it.provisional:
+		acc.AddProvisional(it.w)
+		return nil
+	case it.w != nil:
 		acc.Add(it.w)
 		return nil
 	}
@@ -725,6 +739,7 @@ func mergeGraphs(a, b *aggregate.Graph) {
 	for _, e := range b.Edges {
 		if i, ok := edges[[2]string{e.Source, e.Target}]; ok {
 			a.Edges[i].Calls.Merge(&e.Calls)
+			a.Edges[i].Provisional += e.Provisional
 			a.Edges[i].Virtual = a.Edges[i].Virtual && e.Virtual
 		} else {
 			a.Edges = append(a.Edges, e)

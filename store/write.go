@@ -251,6 +251,9 @@ func (db *DB) indexTraces(t *otlpwire.Traces) (*chunkIndex, []string) {
 		for _, a := range r.Attrs {
 			db.addAttrTerms(sc, a)
 		}
+		for _, a := range r.Elems {
+			db.addAttrTerms(sc, a)
+		}
 	}
 	var newOps []string
 	for i := range t.Spans {
@@ -267,6 +270,9 @@ func (db *DB) indexTraces(t *otlpwire.Traces) (*chunkIndex, []string) {
 		svc := services[t.Scopes[s.Scope].Resource]
 		sc.addTerm(termOperation, svc, string(s.Name))
 		for _, a := range s.Attrs {
+			db.addAttrTerms(sc, a)
+		}
+		for _, a := range s.Elems {
 			db.addAttrTerms(sc, a)
 		}
 		k := svcKey{service: svc, sec: start / int64(time.Second)}
@@ -303,6 +309,11 @@ func (db *DB) indexTraces(t *otlpwire.Traces) (*chunkIndex, []string) {
 	return idx, newOps
 }
 
+// addAttrTerms adds the index terms of attribute a: the attribute term,
+// and correlation terms when a is under a correlation key or holds W3C
+// baggage with members under one. An element of an array attribute
+// (otlpwire.Span.Elems) is indexed like a scalar attribute of the array's
+// key, so that each element is found by search and correlation.
 func (db *DB) addAttrTerms(sc *indexScratch, a otlpwire.Attr) {
 	if len(a.Value) > maxTermValue {
 		return

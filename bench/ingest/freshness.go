@@ -26,15 +26,18 @@ import (
 // Freshness measures how long an acknowledged span takes to show up in the
 // live aggregates: every markerInterval during the measured window a marker
 // trace (a CLIENT span of service marker-client calling a SERVER span of a
-// service marker-N seen nowhere else) is exported on its own connection, and
-// once the export is acknowledged the flow graph and the latency API are
-// polled, concurrently, until each shows it.
+// service marker-N seen nowhere else) and a virtual marker (a CLIENT span of
+// marker-client naming an uninstrumented callee marker-db-N, with no server
+// half) are exported on their own connection, and once an export is
+// acknowledged the flow graph and the latency API are polled, concurrently,
+// until each shows it.
 const (
 	markerInterval   = 200 * time.Millisecond
 	markerPollEvery  = 10 * time.Millisecond
 	markerVisibleMax = 5 * time.Second // a marker not visible by then is counted as never visible
 	markerDuration   = 5 * time.Millisecond
 	markerClient     = "marker-client"
+	markerDBSystem   = "postgresql"
 )
 
 // FreshnessResult is what the markers measured.
@@ -49,6 +52,22 @@ type FreshnessResult struct {
 	// Latency: acknowledged → count ≥ 1 in GET
 	// /api/v1/latency?service=marker-N&kind=server.
 	Latency VisibilityStats `json:"latency"`
+
+	// Virtual markers: exports attempted, acknowledged, and not.
+	VirtualMarkers  int `json:"virtual_markers"`
+	VirtualAcked    int `json:"virtual_markers_acked"`
+	VirtualNotAcked int `json:"virtual_markers_not_acked"`
+	// VirtualFlowGraph: acknowledged → edge marker-client → marker-db-N
+	// (a virtual node) with calls ≥ 1 in GET /api/v1/flowgraph?level=service.
+	VirtualFlowGraph VisibilityStats `json:"virtual_flowgraph"`
+	// VirtualLatency: acknowledged → count ≥ 1 in GET
+	// /api/v1/latency?source=marker-client&target=marker-db-N.
+	VirtualLatency VisibilityStats `json:"virtual_latency"`
+}
+
+// visibility returns the four visibility summaries, paired ones first.
+func (f *FreshnessResult) visibility() []*VisibilityStats {
+	return []*VisibilityStats{&f.FlowGraph, &f.Latency, &f.VirtualFlowGraph, &f.VirtualLatency}
 }
 
 // VisibilityStats summarises the acknowledged → visible delays of one API.
@@ -86,21 +105,26 @@ func mergeFreshness(rs []*FreshnessResult) *FreshnessResult {
 		out.Markers += r.Markers
 		out.Acked += r.Acked
 		out.NotAcked += r.NotAcked
+		out.VirtualMarkers += r.VirtualMarkers
+		out.VirtualAcked += r.VirtualAcked
+		out.VirtualNotAcked += r.VirtualNotAcked
 		if out.ExportErr == "" {
 			out.ExportErr = r.ExportErr
 		}
-		for _, p := range [][2]*VisibilityStats{{&out.FlowGraph, &r.FlowGraph}, {&out.Latency, &r.Latency}} {
-			p[0].delays = append(p[0].delays, p[1].delays...)
-			p[0].Invisible += p[1].Invisible
-			p[0].Polls += p[1].Polls
-			p[0].FirstPoll += p[1].FirstPoll
-			if p[0].FirstErr == "" {
-				p[0].FirstErr = p[1].FirstErr
+		rv := r.visibility()
+		for i, o := range out.visibility() {
+			o.delays = append(o.delays, rv[i].delays...)
+			o.Invisible += rv[i].Invisible
+			o.Polls += rv[i].Polls
+			o.FirstPoll += rv[i].FirstPoll
+			if o.FirstErr == "" {
+				o.FirstErr = rv[i].FirstErr
 			}
 		}
 	}
-	out.FlowGraph.finish()
-	out.Latency.finish()
+	for _, v := range out.visibility() {
+		v.finish()
+	}
 	return out
 }
 
@@ -145,8 +169,9 @@ func (f *freshness) start(ctx context.Context) error {
 		defer t.Stop()
 		var sends sync.WaitGroup // Export calls in flight, so cc outlives them
 		for n := 1; ctx.Err() == nil && time.Now().Before(f.winEnd); n++ {
-			sends.Add(1)
-			go func(n int) { defer sends.Done(); f.mark(ctx, cc, n) }(n)
+			sends.Add(2)
+			go func(n int) { defer sends.Done(); f.mark(ctx, cc, n, false) }(n)
+			go func(n int) { defer sends.Done(); f.mark(ctx, cc, n, true) }(n)
 			select {
 			case <-ctx.Done():
 			case <-t.C:
@@ -164,25 +189,39 @@ func (f *freshness) wait() *FreshnessResult {
 	f.hc.CloseIdleConnections()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.res.FlowGraph.finish()
-	f.res.Latency.finish()
+	for _, v := range f.res.visibility() {
+		v.finish()
+	}
 	r := f.res
 	return &r
 }
 
-// mark exports marker n and, once acknowledged, polls both APIs for it.
-func (f *freshness) mark(ctx context.Context, cc *grpc.ClientConn, n int) {
+// mark exports marker n (the virtual marker n if virtual) and, once
+// acknowledged, polls both APIs for it.
+func (f *freshness) mark(ctx context.Context, cc *grpc.ClientConn, n int, virtual bool) {
+	markers, acked, notAcked := &f.res.Markers, &f.res.Acked, &f.res.NotAcked
+	graph, lat := &f.res.FlowGraph, &f.res.Latency
+	svc := markerService(n)
+	latencyVisible := func(ctx context.Context, now time.Time) (bool, error) { return f.latencyVisible(ctx, now, svc) }
+	build := markerRequest
+	if virtual {
+		markers, acked, notAcked = &f.res.VirtualMarkers, &f.res.VirtualAcked, &f.res.VirtualNotAcked
+		graph, lat = &f.res.VirtualFlowGraph, &f.res.VirtualLatency
+		svc = virtualMarkerService(n)
+		latencyVisible = func(ctx context.Context, now time.Time) (bool, error) { return f.edgeLatencyVisible(ctx, now, svc) }
+		build = virtualMarkerRequest
+	}
 	f.mu.Lock()
-	f.res.Markers++
-	req := markerRequest(f.rnd, n, time.Now())
+	*markers++
+	req := build(f.rnd, n, time.Now())
 	f.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, markerVisibleMax)
 	_, err := coltracepb.NewTraceServiceClient(cc).Export(cctx, req)
 	cancel()
-	acked := time.Now()
+	ackedAt := time.Now()
 	if err != nil {
 		f.mu.Lock()
-		f.res.NotAcked++
+		*notAcked++
 		if f.res.ExportErr == "" {
 			f.res.ExportErr = err.Error()
 		}
@@ -190,17 +229,16 @@ func (f *freshness) mark(ctx context.Context, cc *grpc.ClientConn, n int) {
 		return
 	}
 	f.mu.Lock()
-	f.res.Acked++
+	*acked++
 	f.mu.Unlock()
-	svc := markerService(n)
 	f.wg.Add(2)
 	go func() {
 		defer f.wg.Done()
-		f.poll(ctx, acked, &f.res.FlowGraph, func(ctx context.Context, now time.Time) (bool, error) { return f.edgeVisible(ctx, now, svc) })
+		f.poll(ctx, ackedAt, graph, func(ctx context.Context, now time.Time) (bool, error) { return f.edgeVisible(ctx, now, svc) })
 	}()
 	go func() {
 		defer f.wg.Done()
-		f.poll(ctx, acked, &f.res.Latency, func(ctx context.Context, now time.Time) (bool, error) { return f.latencyVisible(ctx, now, svc) })
+		f.poll(ctx, ackedAt, lat, latencyVisible)
 	}()
 }
 
@@ -250,6 +288,9 @@ func (f *freshness) poll(ctx context.Context, acked time.Time, st *VisibilitySta
 }
 
 func markerService(n int) string { return "marker-" + strconv.Itoa(n) }
+
+// virtualMarkerService names the uninstrumented callee of virtual marker n.
+func virtualMarkerService(n int) string { return "marker-db-" + strconv.Itoa(n) }
 
 // markerRange is the query range of the polls: the last minute and a little
 // of the future (the collector may run a clock slightly behind the span).
@@ -316,6 +357,20 @@ func (f *freshness) latencyVisible(ctx context.Context, now time.Time, svc strin
 	return l.Count >= 1, nil
 }
 
+// edgeLatencyVisible reports whether the latency API counts at least one
+// call on the edge marker-client → target.
+func (f *freshness) edgeLatencyVisible(ctx context.Context, now time.Time, target string) (bool, error) {
+	start, end := markerRange(now)
+	var l struct {
+		Count jsonNum `json:"count"`
+	}
+	q := url.Values{"source": {markerClient}, "target": {target}, "start": {start}, "end": {end}}
+	if err := f.getJSON(ctx, "/api/v1/latency", q, &l); err != nil {
+		return false, err
+	}
+	return l.Count >= 1, nil
+}
+
 // jsonNum accepts a JSON number or a string holding one (the proto3 JSON
 // mapping writes 64-bit integers as strings); absent or null is 0.
 type jsonNum float64
@@ -373,6 +428,27 @@ func markerRequest(r *rand.Rand, n int, now time.Time) *coltracepb.ExportTraceSe
 	}}
 }
 
+// virtualMarkerRequest builds virtual marker n: a trace of one 5 ms CLIENT
+// span in service marker-client ending at now, naming its uninstrumented
+// callee marker-db-n (peer.service, db.system), as a service calling a
+// database sends it. Nothing else ever names that callee, so its edge is
+// new.
+func virtualMarkerRequest(r *rand.Rand, n int, now time.Time) *coltracepb.ExportTraceServiceRequest {
+	start := now.Add(-markerDuration)
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
+			str("service.name", markerClient), str("telemetry.sdk.language", "go")}},
+		ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: "flowscope-bench-marker"},
+			Spans: []*tracepb.Span{{
+				TraceId: randID(r, 16), SpanId: randID(r, 8), Name: "SELECT marker", Kind: tracepb.Span_SPAN_KIND_CLIENT,
+				StartTimeUnixNano: uint64(start.UnixNano()), EndTimeUnixNano: uint64(now.UnixNano()),
+				Attributes: []*commonpb.KeyValue{str("peer.service", virtualMarkerService(n)), str("db.system", markerDBSystem),
+					str("db.operation.name", "SELECT")},
+				Status: &tracepb.Status{},
+			}}}},
+	}}}
+}
+
 // rows adds the freshness rows to a result table (nothing when not
 // measured).
 func (f *FreshnessResult) rows(row func(k, v string)) {
@@ -381,13 +457,15 @@ func (f *FreshnessResult) rows(row func(k, v string)) {
 		return
 	}
 	row("freshness markers sent / acked / not acked", fmt.Sprintf("%d / %d / %d", f.Markers, f.Acked, f.NotAcked))
+	row("virtual markers sent / acked / not acked", fmt.Sprintf("%d / %d / %d", f.VirtualMarkers, f.VirtualAcked, f.VirtualNotAcked))
 	if f.ExportErr != "" {
 		row("first marker export error", f.ExportErr)
 	}
 	for _, v := range []struct {
 		name string
 		st   *VisibilityStats
-	}{{"flow graph", &f.FlowGraph}, {"latency API", &f.Latency}} {
+	}{{"flow graph", &f.FlowGraph}, {"latency API", &f.Latency},
+		{"flow graph, virtual edge", &f.VirtualFlowGraph}, {"latency API, virtual edge", &f.VirtualLatency}} {
 		row("ack → visible, "+v.name+": p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms over %d markers (target p99 ≤ 1000 ms)",
 			v.st.P50Ms, v.st.P99Ms, v.st.MaxMs, v.st.Count))
 		row("  never visible within 5 s / polls / visible at first poll", fmt.Sprintf("%d / %d / %d", v.st.Invisible, v.st.Polls, v.st.FirstPoll))

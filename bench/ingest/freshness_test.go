@@ -21,21 +21,42 @@ import (
 // flow graph and latency API after a delay.
 type fakeCollector struct {
 	coltracepb.UnimplementedTraceServiceServer
-	delay time.Duration
-	mu    sync.Mutex
-	seen  map[string]time.Time // marker service → export time
-	bad   []string
+	delay   time.Duration
+	mu      sync.Mutex
+	seen    map[string]time.Time // marker service → export time
+	virtual map[string]bool      // the marker services that are virtual callees
+	bad     []string
 }
 
 func (f *fakeCollector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rs := req.GetResourceSpans()
-	if len(rs) != 2 {
-		f.bad = append(f.bad, "want 2 resources")
+	svc := func(r int) string { return rs[r].GetResource().GetAttributes()[0].GetValue().GetStringValue() }
+	if len(rs) == 1 { // a virtual marker
+		c := rs[0].ScopeSpans[0].Spans[0]
+		attrs := map[string]string{}
+		for _, a := range c.Attributes {
+			attrs[a.Key] = a.GetValue().GetStringValue()
+		}
+		callee := attrs["peer.service"]
+		if svc(0) != markerClient || c.Kind != tracepb.Span_SPAN_KIND_CLIENT || len(c.ParentSpanId) != 0 ||
+			!strings.HasPrefix(callee, "marker-db-") || attrs["db.system"] != markerDBSystem ||
+			len(c.TraceId) != 16 || len(c.SpanId) != 8 || c.EndTimeUnixNano-c.StartTimeUnixNano != uint64(markerDuration) ||
+			time.Since(time.Unix(0, int64(c.EndTimeUnixNano))).Abs() > time.Second {
+			f.bad = append(f.bad, "bad virtual marker shape")
+		}
+		if _, dup := f.seen[callee]; dup {
+			f.bad = append(f.bad, "virtual marker callee reused: "+callee)
+		}
+		f.seen[callee] = time.Now()
+		f.virtual[callee] = true
 		return &coltracepb.ExportTraceServiceResponse{}, nil
 	}
-	svc := func(r int) string { return rs[r].GetResource().GetAttributes()[0].GetValue().GetStringValue() }
+	if len(rs) != 2 {
+		f.bad = append(f.bad, "want 1 or 2 resources")
+		return &coltracepb.ExportTraceServiceResponse{}, nil
+	}
 	c, s := rs[0].ScopeSpans[0].Spans[0], rs[1].ScopeSpans[0].Spans[0]
 	if svc(0) != markerClient || !strings.HasPrefix(svc(1), "marker-") || c.Kind != tracepb.Span_SPAN_KIND_CLIENT ||
 		s.Kind != tracepb.Span_SPAN_KIND_SERVER || string(s.ParentSpanId) != string(c.SpanId) || string(s.TraceId) != string(c.TraceId) ||
@@ -83,7 +104,11 @@ func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/api/v1/latency":
 		n := "0"
 		for _, s := range f.visible() {
-			if s == q.Get("service") && q.Get("kind") == "server" {
+			f.mu.Lock()
+			virtual := f.virtual[s]
+			f.mu.Unlock()
+			if !virtual && s == q.Get("service") && q.Get("kind") == "server" ||
+				virtual && q.Get("source") == markerClient && s == q.Get("target") {
 				n = "1" // as a string, as the proto3 JSON mapping may write it
 			}
 		}
@@ -96,7 +121,7 @@ func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestFreshnessFake runs the markers against a fake collector whose APIs
 // show a marker 50 ms after its export.
 func TestFreshnessFake(t *testing.T) {
-	fc := &fakeCollector{delay: 50 * time.Millisecond, seen: map[string]time.Time{}}
+	fc := &fakeCollector{delay: 50 * time.Millisecond, seen: map[string]time.Time{}, virtual: map[string]bool{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +146,11 @@ func TestFreshnessFake(t *testing.T) {
 	if res.Markers < 4 || res.Markers > 6 || res.Acked != res.Markers || res.NotAcked != 0 {
 		t.Errorf("markers %d acked %d not acked %d, want about 5 all acked", res.Markers, res.Acked, res.NotAcked)
 	}
-	for name, v := range map[string]VisibilityStats{"flowgraph": res.FlowGraph, "latency": res.Latency} {
+	if res.VirtualMarkers != res.Markers || res.VirtualAcked != res.VirtualMarkers || res.VirtualNotAcked != 0 {
+		t.Errorf("virtual markers %d acked %d not acked %d, want %d all acked", res.VirtualMarkers, res.VirtualAcked, res.VirtualNotAcked, res.Markers)
+	}
+	for name, v := range map[string]VisibilityStats{"flowgraph": res.FlowGraph, "latency": res.Latency,
+		"virtual flowgraph": res.VirtualFlowGraph, "virtual latency": res.VirtualLatency} {
 		if v.Count != res.Acked || v.Invisible != 0 || v.FirstErr != "" {
 			t.Errorf("%s: %d visible, %d invisible of %d; error %q", name, v.Count, v.Invisible, res.Acked, v.FirstErr)
 		}

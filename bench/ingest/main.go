@@ -616,8 +616,14 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		case f.FlowGraph.Invisible > 0 || f.Latency.Invisible > 0:
 			runErr = fmt.Errorf("acknowledged markers not visible within %s: %d of %d in the flow graph (first error: %s), %d in the latency API (first error: %s)",
 				markerVisibleMax, f.FlowGraph.Invisible, f.Acked, orNone(f.FlowGraph.FirstErr), f.Latency.Invisible, orNone(f.Latency.FirstErr))
+		case f.VirtualFlowGraph.Invisible > 0 || f.VirtualLatency.Invisible > 0:
+			runErr = fmt.Errorf("acknowledged virtual markers not visible within %s: %d of %d in the flow graph (first error: %s), %d in the latency API (first error: %s)",
+				markerVisibleMax, f.VirtualFlowGraph.Invisible, f.VirtualAcked, orNone(f.VirtualFlowGraph.FirstErr),
+				f.VirtualLatency.Invisible, orNone(f.VirtualLatency.FirstErr))
 		case f.Acked == 0 && f.Markers > 0:
 			runErr = fmt.Errorf("none of the %d markers was acknowledged; first error: %s", f.Markers, orNone(f.ExportErr))
+		case f.VirtualAcked == 0 && f.VirtualMarkers > 0:
+			runErr = fmt.Errorf("none of the %d virtual markers was acknowledged; first error: %s", f.VirtualMarkers, orNone(f.ExportErr))
 		}
 	}
 	return res, runErr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,9 +144,17 @@ func checkFreshness(t *testing.T, f *FreshnessResult, d time.Duration) {
 	if f.Acked < f.Markers/2 || f.Acked+f.NotAcked != f.Markers {
 		t.Errorf("markers: %d sent, %d acknowledged, %d not (first error %q)", f.Markers, f.Acked, f.NotAcked, f.ExportErr)
 	}
-	for name, v := range map[string]VisibilityStats{"flowgraph": f.FlowGraph, "latency": f.Latency} {
-		if v.Invisible != 0 || v.Count != f.Acked {
-			t.Errorf("%s: %d of %d acknowledged markers visible, %d never (first poll error %q)", name, v.Count, f.Acked, v.Invisible, v.FirstErr)
+	if f.VirtualMarkers != f.Markers || f.VirtualAcked < f.VirtualMarkers/2 || f.VirtualAcked+f.VirtualNotAcked != f.VirtualMarkers {
+		t.Errorf("virtual markers: %d sent, %d acknowledged, %d not (%d paired markers sent)", f.VirtualMarkers, f.VirtualAcked, f.VirtualNotAcked, f.Markers)
+	}
+	for name, v := range map[string]VisibilityStats{"flowgraph": f.FlowGraph, "latency": f.Latency,
+		"virtual flowgraph": f.VirtualFlowGraph, "virtual latency": f.VirtualLatency} {
+		acked := f.Acked
+		if strings.HasPrefix(name, "virtual") {
+			acked = f.VirtualAcked
+		}
+		if v.Invisible != 0 || v.Count != acked {
+			t.Errorf("%s: %d of %d acknowledged markers visible, %d never (first poll error %q)", name, v.Count, acked, v.Invisible, v.FirstErr)
 		}
 		if v.P50Ms <= 0 || v.P99Ms < v.P50Ms || v.MaxMs < v.P99Ms || v.MaxMs > ms(markerVisibleMax) || v.Polls < int64(v.Count) {
 			t.Errorf("%s: p50 %v p99 %v max %v ms, %d polls", name, v.P50Ms, v.P99Ms, v.MaxMs, v.Polls)

@@ -9,14 +9,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -49,30 +54,30 @@ Flags:
 // importCmd runs "collector import" and returns the exit code.
 func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	to := fs.String("to", "http://127.0.0.1:8686", "URL of a running collector's HTTP port")
+	fs.SetOutput(io.Discard) // errors are reported below, help by fs.Usage
+	to := fs.String("to", "http://127.0.0.1:8686", "`URL` of a running collector's HTTP port")
 	dataDir := fs.String("data-dir", "", "write the store in `DIR` directly instead of sending to a collector")
 	rebase := fs.String("rebase", "", "shift each file's times so that its latest time is `WHEN`: now, or an RFC 3339 time")
 	format := fs.String("format", "", "the files' `FORMAT` instead of detecting it: "+formatList())
 	arch := fs.String("arch", "", "`NAME` of the architecture stored from a spigo graph or architecture file (default: the file's)")
 	asJSON := fs.Bool("json", false, "print each summary as JSON")
-	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
+	progress := fs.String("progress", "auto", "progress display, `MODE`: auto (a bar on a terminal, lines otherwise), bar, lines or none")
 	force := fs.Bool("force", false, "import files again from their start even if they were imported (or partly imported) before")
 	fs.Usage = func() {
 		io.WriteString(stderr, importUsage)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "collector import: "+format+"\nRun \"collector import --help\" for the flags.\n", a...)
+		return exitUsage
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		return exitUsage
+		return usageErr("%v", config.FlagError(err))
 	}
 	files := fs.Args()
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "collector import: "+format+"\nRun \"collector import --help\" for the flags.\n", a...)
-		return exitUsage
-	}
 	if len(files) == 0 {
 		return usageErr("no file given")
 	}
@@ -108,7 +113,14 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 		cfg.DataDir = *dataDir
 		db, err := collector.OpenStore(cfg, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
-			fmt.Fprintf(stderr, "collector import: %v (is a collector running on %s? then import with --to)\n", err, *dataDir)
+			var pathErr *os.PathError
+			if errors.As(err, &pathErr) {
+				// A file system problem (permissions, a file where the
+				// directory should be): the error says it all.
+				fmt.Fprintf(stderr, "collector import: %v\n", err)
+			} else {
+				fmt.Fprintf(stderr, "collector import: %v (is a collector running on %s? then import with --to)\n", err, *dataDir)
+			}
 			return exitError
 		}
 		defer func() {
@@ -136,6 +148,11 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 
 	failed := 0
 	for _, path := range files {
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			failed++
+			fmt.Fprintf(stderr, "collector import: %s is a directory; name the files in it, such as %s\n", path, filepath.Join(path, "*.json"))
+			continue
+		}
 		show := newProgressShow(mode, path, stderr)
 		opts.Rebase, _ = collector.ParseRebase(*rebase, time.Now()) // checked above; "now" is each file's start
 		sum, err := run(ctx, path, opts, show)
@@ -206,7 +223,7 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return importer.Summary{}, fmt.Errorf("send to %s: %w (is a collector running there? or import with --data-dir)", base, err)
+		return importer.Summary{}, sendError(base, err)
 	}
 	defer resp.Body.Close()
 	show.uploaded()
@@ -220,7 +237,7 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 			Summary *importer.Summary
 		}
 		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-			return importer.Summary{}, fmt.Errorf("%s: %s: %s", u.Redacted(), resp.Status, bytes.TrimSpace(raw))
+			return importer.Summary{}, fmt.Errorf("%s: %s: %s%s", u.Redacted(), resp.Status, describeBody(resp.Header.Get("Content-Type"), raw), notCollectorHint(base))
 		}
 		var sum importer.Summary
 		if e.Summary != nil {
@@ -230,9 +247,88 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 	}
 	var sum importer.Summary
 	if err := json.Unmarshal(raw, &sum); err != nil {
-		return importer.Summary{}, fmt.Errorf("decode the summary from %s: %w", u.Redacted(), err)
+		return importer.Summary{}, fmt.Errorf("%s: %s, but not an import summary: %s%s", u.Redacted(), resp.Status, describeBody(resp.Header.Get("Content-Type"), raw), notCollectorHint(base))
 	}
 	return sum, nil
+}
+
+// sendError explains a failed import request to base. Only an error of
+// the connection itself (nothing listening, no route, a server speaking
+// something else than HTTP/1.1) suggests that no collector is there.
+func sendError(base *url.URL, err error) error {
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return fmt.Errorf("send to %s: %w (is a collector running there? or import with --data-dir)", base.Redacted(), err)
+	case strings.Contains(err.Error(), "malformed HTTP response"):
+		// net/http quotes the bytes it got, such as an HTTP/2 frame of a
+		// gRPC port; they say nothing to the user.
+		return fmt.Errorf("send to %s: the server did not answer in HTTP/1.1%s", base.Redacted(), notCollectorHint(base))
+	}
+	return fmt.Errorf("send to %s: %w", base.Redacted(), err)
+}
+
+// notCollectorHint suggests the collector's HTTP port for an answer that
+// did not come from a collector.
+func notCollectorHint(base *url.URL) string {
+	return fmt.Sprintf(" (is %s the HTTP port of a collector? it is %s by default)", base.Host, defaultHTTPPort)
+}
+
+// defaultHTTPPort is the default port of the collector's UI and API.
+const defaultHTTPPort = "8686"
+
+// maxBodyQuote is how much of an unexpected answer is quoted in an error.
+const maxBodyQuote = 200
+
+// describeBody describes an answer body that is not what the import
+// expects, on one line without control characters: short printable text
+// is quoted (its first maxBodyQuote bytes), anything else — protobuf,
+// binary, HTML — is summarised by its content type and length.
+func describeBody(contentType string, body []byte) string {
+	text := bytes.TrimSpace(body)
+	if len(text) == 0 {
+		return "empty body"
+	}
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	printable := utf8.Valid(text) && !bytes.ContainsFunc(text, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r'
+	})
+	if printable && (mediaType == "" || strings.HasPrefix(mediaType, "text/plain") || strings.HasSuffix(mediaType, "json")) {
+		line := strings.Join(strings.Fields(string(text)), " ") // one line
+		if len(line) > maxBodyQuote {
+			cut := maxBodyQuote
+			for !utf8.RuneStart(line[cut]) {
+				cut--
+			}
+			line = line[:cut] + "…"
+		}
+		return strconv.Quote(line)
+	}
+	if contentType == "" {
+		contentType = "no content type"
+	}
+	return fmt.Sprintf("a body of %s (%s)", byteCount(int64(len(body))), contentType)
+}
+
+// printFlags writes the flags of fs as config.PrintUsage does for serve:
+// spelled with two dashes, each with its argument and default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
+			arg = ""
+		}
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + strings.ToUpper(arg)
+		}
+		line += "\n        " + usage
+		if f.DefValue != "" && f.DefValue != "false" {
+			line += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w, line)
+	})
+	fmt.Fprintln(w, "  -h, --help\n        print this help")
 }
 
 // countingReader reports the bytes read from r to show.

@@ -3,13 +3,15 @@
 //
 // Usage:
 //
-//	collector [serve] [flags]   run the collector (the default)
+//	collector [serve] [flags]         run the collector (the default)
 //	collector import [flags] FILE...  import simulator, Zipkin and OTLP/JSON files
-//	collector version           print the version
-//	collector help [serve]      print help
+//	collector version                 print the version (also --version)
+//	collector help [serve|import]     print help (also --help, -h)
 //
-// Run `collector serve --help` for every setting. Configuration is loaded by
-// package internal/config; the components are wired by internal/collector.
+// `collector --help` lists the commands and every setting of serve. Flags
+// are spelled with two dashes (--data-dir), in help and in errors alike; one
+// dash is accepted too. Configuration is loaded by package internal/config;
+// the components are wired by internal/collector.
 package main
 
 import (
@@ -48,12 +50,12 @@ flow graph and latency distributions of a microservice system.
 
 Commands:
   serve     run the collector (the default when no command is given)
-  import    import spigo, Zipkin and OTLP/JSON files ("import --help")
-  version   print the version
-  help      print this help; "help serve" lists every setting
+  import    import spigo, Zipkin and OTLP/JSON files ("collector import --help")
+  version   print the version (also "collector --version")
+  help      print this help; "help serve" and "help import" print a command's
 
 Run "collector serve --help" for the flags, environment variables and
-configuration file keys.
+configuration file keys of serve alone.
 `
 
 func main() {
@@ -67,13 +69,23 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, rest = args[0], args[1:]
 	}
+	if len(args) > 0 {
+		// The process-level flags, alone or first: --help is the help of
+		// the whole program, not only of serve (the default command).
+		switch args[0] {
+		case "-h", "-help", "--help":
+			cmd = "help"
+		case "-version", "--version":
+			cmd = "version"
+		}
+	}
 	switch cmd {
 	case "serve":
-		return serve(rest, getenv, stderr)
+		return serve(context.Background(), rest, getenv, stderr)
 	case "import":
 		return importCmd(rest, stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "collector %s (%s)\n", buildVersion(), runtime.Version())
+		fmt.Fprintf(stdout, "collector %s\n", versionLine(debug.ReadBuildInfo()))
 		return exitOK
 	case "help":
 		if len(rest) > 0 && rest[0] == "serve" {
@@ -83,7 +95,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		if len(rest) > 0 && rest[0] == "import" {
 			return importCmd([]string{"--help"}, stdout, stdout)
 		}
-		io.WriteString(stdout, usage)
+		// The program's help: the commands, then the settings of serve,
+		// which runs when no command is given.
+		io.WriteString(stdout, usage+"\n")
+		config.PrintUsage(stdout)
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "collector: unknown command %q\n\n%s", cmd, usage)
@@ -92,8 +107,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 }
 
 // serve loads the configuration and runs the collector until SIGINT or
-// SIGTERM.
-func serve(args []string, getenv func(string) string, stderr io.Writer) int {
+// SIGTERM, or until parent is done.
+func serve(parent context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := config.Load(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -104,7 +119,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	logger := cfg.NewLogger(stderr)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal, restore the default handling so that a second
 	// one kills a shutdown that hangs.
@@ -120,22 +135,63 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 			logger.Warn("cannot write CPU profile", "path", path, "err", err)
 		}
 	}
+	// collector.Run logs "collector stopped" itself, once the store is
+	// closed; only a failure is left to report.
 	if err := collector.Run(ctx, cfg, logger); err != nil {
-		logger.Error("collector stopped", "err", err)
+		logger.Error("collector failed", "err", err)
 		return exitError
 	}
-	logger.Info("collector stopped")
 	return exitOK
 }
 
 // buildVersion returns the version set with -ldflags, else the main
 // module's version from the build info, else "dev".
 func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	return moduleVersion(info, ok)
+}
+
+// moduleVersion returns the version set with -ldflags, else the main
+// module's version from info (when ok), else "dev".
+func moduleVersion(info *debug.BuildInfo, ok bool) string {
 	if version != "dev" {
 		return version
 	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+	if ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		return info.Main.Version
 	}
 	return version
+}
+
+// versionLine describes the build from its build info (ok false: none):
+// the version (see moduleVersion), then in parentheses the Go version and,
+// when the binary was built from a version control checkout, the revision
+// (12 digits), "modified" for uncommitted changes, and the commit time:
+//
+//	v1.2.0 (go1.26.1, revision 0123456789ab, 2026-05-01T12:00:00Z)
+//	dev (go1.26.1, revision 0123456789ab modified, 2026-05-01T12:00:00Z)
+func versionLine(info *debug.BuildInfo, ok bool) string {
+	parts := []string{runtime.Version()}
+	if ok {
+		var rev, at, modified string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = " modified"
+				}
+			}
+		}
+		if rev != "" {
+			parts = append(parts, "revision "+rev[:min(len(rev), 12)]+modified)
+		}
+		if at != "" {
+			parts = append(parts, at)
+		}
+	}
+	return fmt.Sprintf("%s (%s)", moduleVersion(info, ok), strings.Join(parts, ", "))
 }

@@ -196,6 +196,11 @@ type Summary struct {
 	Shift time.Duration `json:"shift"`
 	// MetricPoints counts metric data points.
 	MetricPoints int64 `json:"metricPoints"`
+	// SpigoTraceIDs tells that the file is a spigo flow file whose trace
+	// IDs were replaced by IDs unique to this import, spigo's number of
+	// each trace kept in the span attribute spigo.trace_id (see
+	// AttrSpigoTraceID).
+	SpigoTraceIDs bool `json:"spigoTraceIds,omitempty"`
 	// Architecture describes the architecture stored from a spigo graph
 	// or architecture file.
 	Architecture *ArchitectureSummary `json:"architecture,omitempty"`
@@ -318,7 +323,8 @@ type importer struct {
 	rejectedBefore int64 // items rejected by the import resumed
 
 	// Pass 2.
-	seq     int64 // requests of pass 2 so far
+	spigo   *spigoRewriter // set for a spigo flow file (spigoids.go)
+	seq     int64          // requests of pass 2 so far
 	scratch []byte
 	sendErr error // the error that stopped pass 2, unwrapped by decoders
 	rejects map[string]int

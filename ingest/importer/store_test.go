@@ -2,8 +2,10 @@ package importer
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -38,14 +40,16 @@ func TestImportIntoStore(t *testing.T) {
 	if sum.Rejected != 0 || !sum.End.Equal(rebase.UTC()) {
 		t.Fatalf("summary %+v", sum)
 	}
-	// Every trace reads back whole: the roots' IDs are the trace IDs.
+	// Every trace reads back whole: the roots' IDs are spigo's trace IDs,
+	// stored under the IDs of this import (spigoids.go).
+	if !sum.SpigoTraceIDs {
+		t.Errorf("trace IDs not rewritten: %+v", sum)
+	}
 	roots := []string{}
 	var total int
 	var latest uint64
 	for i := 1; i <= 100 && len(roots) < int(sum.Traces); i++ {
-		var id store.TraceID
-		hex.Decode(id[8:], []byte(spanIDHex(i)))
-		td, err := db.Trace(ctx, id)
+		td, err := db.Trace(ctx, spigoImportID(t, spigoDir+"json_metrics/lamp_flow.json", true, i))
 		if err != nil {
 			continue
 		}
@@ -99,6 +103,25 @@ func TestImportIntoStore(t *testing.T) {
 	if err != nil || len(mnames) != 1 || mnames[0].Name != spigo.MetricLatency {
 		t.Errorf("metric names %+v, %v", mnames, err)
 	}
+}
+
+// spigoImportID is the trace ID an import of the spigo flow file at path
+// gives spigo's trace number i, as docs/import.md tells how to compute it.
+func spigoImportID(t testing.TB, path string, rebased bool, i int) store.TraceID {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := sha256.Sum256(b)
+	in := append(file[:], 0)
+	if rebased {
+		in[len(in)-1] = 1
+	}
+	var orig [16]byte
+	hex.Decode(orig[8:], []byte(spanIDHex(i)))
+	sum := sha256.Sum256(append(in, orig[:]...))
+	return store.TraceID(sum[:16])
 }
 
 // spanIDHex is the hex span ID spigo writes for counter value i.

@@ -13,9 +13,18 @@ import (
 func (im *importer) importZipkin(src *source, v zipkin.Version) error {
 	zo := zipkin.Options{BatchSpans: im.opts.batch()}
 	visit := im.collectVisitor()
+	var detect *spigoDetect
+	if v == zipkin.V1 {
+		detect = &spigoDetect{}
+	}
 	st, err := zipkin.Decode(src.r, v, zo, func(req []byte, spans int) error {
 		if err := walkTraces(req, visit); err != nil {
 			return fmt.Errorf("BUG: walk converted request: %w", err)
+		}
+		if detect != nil {
+			if err := detect.add(req); err != nil {
+				return fmt.Errorf("BUG: walk converted request: %w", err)
+			}
 		}
 		im.progSpans += int64(spans)
 		return nil
@@ -38,11 +47,23 @@ func (im *importer) importZipkin(src *source, v zipkin.Version) error {
 		return err
 	}
 
+	spigoFlow := detect != nil && detect.isSpigo()
+	if spigoFlow {
+		im.sum.SpigoTraceIDs = true
+		// The trace IDs derive from the file's hash: read pass 1 to its
+		// end (an import without marks stops at the array's end).
+		if err := im.drainPass1(); err != nil {
+			return err
+		}
+	}
 	src2, err := im.startPass2(true)
 	if err != nil {
 		return err
 	}
 	defer src2.Close()
+	if spigoFlow {
+		im.spigo = newSpigoRewriter(im.hash.Sum(nil), !im.opts.Rebase.IsZero())
+	}
 	// A resumed import uses the batch size of the one it resumes.
 	zo.BatchSpans = im.opts.batch()
 	st2, err := zipkin.Decode(src2.r, v, zo, func(req []byte, spans int) error {
@@ -76,15 +97,25 @@ func (im *importer) collectVisitor() *traceVisitor {
 	}
 }
 
-// sendTraces shifts the times of a request (on a copy) and sends it.
+// sendTraces rewrites the trace IDs of a spigo flow file's request and
+// shifts its times (on a copy), and sends it.
 func (im *importer) sendTraces(req []byte, spans int64) error {
 	b := req
-	if im.shift != 0 {
-		im.scratch = append(im.scratch[:0], req...)
-		if err := shiftTraces(im.scratch, im.shift); err != nil {
-			return fmt.Errorf("BUG: shift converted request: %w", err)
+	if im.spigo != nil {
+		var err error
+		if im.scratch, err = im.spigo.rewrite(im.scratch[:0], req); err != nil {
+			return fmt.Errorf("BUG: rewrite spigo trace IDs: %w", err)
 		}
 		b = im.scratch
+	}
+	if im.shift != 0 {
+		if im.spigo == nil {
+			im.scratch = append(im.scratch[:0], req...)
+			b = im.scratch
+		}
+		if err := shiftTraces(b, im.shift); err != nil {
+			return fmt.Errorf("BUG: shift converted request: %w", err)
+		}
 	}
 	return im.deliver(func(ctx context.Context) (ingest.Result, error) {
 		return im.sink.ConsumeTraces(ctx, b)

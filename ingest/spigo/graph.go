@@ -78,15 +78,18 @@ const (
 // its graph output in one of two ways:
 //
 //   - by default arch.region.zone.instance (lamp.us-east-1.zoneA.webserver00,
-//     lamp.*.*.www00); the service is the instance label without its
-//     trailing decimal digits (webserver-elb00 → webserver-elb; a label of
-//     digits only is its own service);
+//     lamp.*.*.www00); the service is the instance label without the index
+//     spigo appended to it (see InstanceService): webserver-elb00 →
+//     webserver-elb, content-s300 → content-s3;
 //   - with -f arch.region.zone.service.package
 //     (lamp.us-east-1.zoneA.webserver.monolith), one node per service and
 //     zone, without an instance.
 //
 // Every part must be non-empty. The Package of a 4-part name is empty; the
-// graph's "package" field supplies it.
+// graph's "package" field supplies it. A label whose index has three digits
+// or more is ambiguous on its own (homepage123 is homepage's instance 123,
+// or homepage1's instance 23): ParseGraphNode reads the last two digits as
+// the index, and ReadGraph decides with the graph's other nodes.
 func ParseGraphNode(name string) (GraphNode, error) {
 	p := strings.Split(name, ".")
 	for i, s := range p {
@@ -98,16 +101,107 @@ func ParseGraphNode(name string) (GraphNode, error) {
 	switch len(p) {
 	case 4:
 		n.Arch, n.Region, n.Zone, n.Instance = p[0], p[1], p[2], p[3]
-		n.Service = strings.TrimRight(n.Instance, "0123456789")
-		if n.Service == "" {
-			n.Service = n.Instance
-		}
+		n.Service = InstanceService(n.Instance)
 	case 5:
 		n.Arch, n.Region, n.Zone, n.Service, n.Package = p[0], p[1], p[2], p[3], p[4]
 	default:
 		return GraphNode{}, fmt.Errorf("node name %q has %d parts, want arch.region.zone.instance or arch.region.zone.service.package", clip(name), len(p))
 	}
 	return n, nil
+}
+
+// Instance labels.
+//
+// spigo names an instance after its service and an index that counts the
+// service's instances from 0: fmt "%s%02d" since April 2016
+// (tooling/names; testdata/spigo/README.md §1: webserver10, www00,
+// homepage123), "%s%d" before (mysql0, blackbeard7). The service name may
+// itself end in digits (contentMetadataS3 → contentMetadataS300), so the
+// index is a suffix of the label's trailing digits, not all of them: one
+// digit, two digits, or more digits not starting with 0 (an index that
+// %02d and %d write). A label of digits only is its own service.
+
+// indexLens returns the lengths of the suffixes of label that can be the
+// index spigo appended to a service name (see above), shortest first; nil
+// when label does not end in a digit or is all digits.
+func indexLens(label string) []int {
+	run := 0
+	for run < len(label) && isDigit(label[len(label)-1-run]) {
+		run++
+	}
+	if run == 0 || run == len(label) {
+		return nil
+	}
+	var out []int
+	for k := 1; k <= run; k++ {
+		idx := label[len(label)-k:]
+		if k <= 2 || idx[0] != '0' {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// InstanceService returns the service of an instance label read on its
+// own: the label without the index spigo appended to it, read as two
+// digits when it has two or more (%02d; contentMetadataS300 →
+// contentMetadataS3, webserver10 → webserver) and one otherwise (2015's
+// blackbeard7 → blackbeard). A label without a trailing digit, or of digits
+// only, is its own service. An index of three digits or more (homepage123)
+// needs the label's siblings to be told apart; ReadGraph does that.
+func InstanceService(label string) string {
+	lens := indexLens(label)
+	if len(lens) == 0 {
+		return label
+	}
+	k := 1
+	if len(lens) > 1 {
+		k = 2
+	}
+	return label[:len(label)-k]
+}
+
+// resolveServices decides the service of every node whose instance label
+// has more than one reading (see indexLens), with the graph's other nodes:
+// spigo numbers every service's instances from 0, so the service is the
+// shortest prefix S for which the architecture has a node S00 (or S0) of
+// the same package. contentMetadataS300 is contentMetadataS3's instance 0
+// unless a contentMetadataS00 exists; homepage123 is homepage's instance 123
+// when homepage00 exists. Without such a node ParseGraphNode's reading
+// stays.
+func (gr *graphReader) resolveServices() {
+	g := gr.g
+	type label struct{ arch, instance string }
+	pkg := make(map[label]string, len(g.Nodes))
+	for i := range g.Nodes {
+		if n := &g.Nodes[i]; n.Instance != "" {
+			pkg[label{n.Arch, n.Instance}] = n.Package
+		}
+	}
+	first := func(n *GraphNode, service string) bool {
+		for _, idx := range [...]string{"00", "0"} {
+			p, ok := pkg[label{n.Arch, service + idx}]
+			if ok && (p == "" || n.Package == "" || p == n.Package) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		lens := indexLens(n.Instance)
+		if len(lens) < 2 {
+			continue
+		}
+		for j := len(lens) - 1; j >= 0; j-- {
+			if s := n.Instance[:len(n.Instance)-lens[j]]; first(n, s) {
+				n.Service = s
+				break
+			}
+		}
+	}
 }
 
 // graphElem is one element of the graph array. The kind is the one of
@@ -307,9 +401,11 @@ func (gr *graphReader) failf(pos elemPos, format string, a ...any) error {
 	return gr.j.failf(pos.off, "graph element %d: %s", pos.index, fmt.Sprintf(format, a...))
 }
 
-// finish drops forgotten edges and checks the endpoints of the others.
+// finish drops forgotten edges, checks the endpoints of the others and
+// decides the services of ambiguous instance labels.
 func (gr *graphReader) finish() (*Graph, error) {
 	g := gr.g
+	gr.resolveServices()
 	live := g.Edges[:0]
 	for i, e := range g.Edges {
 		if gr.dead[i] {

@@ -2,6 +2,7 @@ package spigo
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,7 +47,14 @@ func TestParseGraphNode(t *testing.T) {
 		{"lamp.*.*.www00", GraphNode{Arch: "lamp", Region: "*", Zone: "*", Instance: "www00", Service: "www"}, ""},
 		{"lamp.us-east-1.*.webserver-elb00", GraphNode{Arch: "lamp", Region: "us-east-1", Zone: "*", Instance: "webserver-elb00", Service: "webserver-elb"}, ""},
 		{"lamp.us-east-1.zoneB.rds-mysql01", GraphNode{Arch: "lamp", Region: "us-east-1", Zone: "zoneB", Instance: "rds-mysql01", Service: "rds-mysql"}, ""},
-		{"netflix.us-west-2.zoneC.homepage123", GraphNode{Arch: "netflix", Region: "us-west-2", Zone: "zoneC", Instance: "homepage123", Service: "homepage"}, ""},
+		// On its own a 3-digit index reads as a service ending in a digit
+		// and a 2-digit index; ReadGraph decides with the other nodes
+		// (TestReadGraphInstanceServices).
+		{"netflix.us-west-2.zoneC.homepage123", GraphNode{Arch: "netflix", Region: "us-west-2", Zone: "zoneC", Instance: "homepage123", Service: "homepage1"}, ""},
+		// Service names ending in digits keep them (issue 11, item 5).
+		{"netflix.us-east-1.zoneA.contentMetadataS300", GraphNode{Arch: "netflix", Region: "us-east-1", Zone: "zoneA", Instance: "contentMetadataS300", Service: "contentMetadataS3"}, ""},
+		{"netflix.us-east-1.zoneB.content-s301", GraphNode{Arch: "netflix", Region: "us-east-1", Zone: "zoneB", Instance: "content-s301", Service: "content-s3"}, ""},
+		{"a.r.z.ec2x0", GraphNode{Arch: "a", Region: "r", Zone: "z", Instance: "ec2x0", Service: "ec2x"}, ""},
 		{"fsm.atlantic.bermuda.blackbeard7", GraphNode{Arch: "fsm", Region: "atlantic", Zone: "bermuda", Instance: "blackbeard7", Service: "blackbeard"}, ""},
 		{"a.r.z.42", GraphNode{Arch: "a", Region: "r", Zone: "z", Instance: "42", Service: "42"}, ""},
 		{"a.r.z.v2api", GraphNode{Arch: "a", Region: "r", Zone: "z", Instance: "v2api", Service: "v2api"}, ""},
@@ -74,6 +82,48 @@ func TestParseGraphNode(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestReadGraphInstanceServices checks that reading a graph strips only the
+// index spigo appends to a service name (fmt %02d, or %d before April
+// 2016), deciding ambiguous labels with their siblings: every service's
+// instances are numbered from 0 (issue 11, item 5).
+func TestReadGraphInstanceServices(t *testing.T) {
+	var elems []string
+	node := func(label, pkg string) {
+		elems = append(elems, fmt.Sprintf(`{"node":"netflix.us-east-1.zoneA.%s","package":%q}`, label, pkg))
+	}
+	want := map[string]string{} // instance → service
+	add := func(service, pkg string, from, to int, format string) {
+		for i := from; i <= to; i++ {
+			label := service + fmt.Sprintf(format, i)
+			node(label, pkg)
+			want[label] = service
+		}
+	}
+	add("contentMetadataS3", "staash", 0, 11, "%02d")
+	add("content-s3", "store", 0, 2, "%02d")
+	add("homepage", "karyon", 0, 123, "%02d") // homepage100…homepage123
+	add("ec2", "karyon", 0, 3, "%02d")        // ec200…ec203
+	add("mysql", "karyon", 0, 10, "%d")       // 2015 labels: mysql0…mysql10
+	add("v2api", "zuul", 0, 0, "%02d")        // v2api00
+	add("cassandra", "priamCassandra", 0, 0, "%02d")
+	add("cassandra1", "store", 0, 1, "%02d") // cassandra100, cassandra101: not cassandra's
+	node("lonely305", "x")                   // no sibling: the two-digit reading
+	want["lonely305"] = "lonely3"
+	file := `{"arch":"netflix","version":"spigo-0.4","graph":[` + strings.Join(elems, ",") + `]}`
+	g, err := ReadGraph(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Nodes) != len(want) {
+		t.Fatalf("%d nodes, want %d", len(g.Nodes), len(want))
+	}
+	for _, n := range g.Nodes {
+		if n.Service != want[n.Instance] {
+			t.Errorf("instance %s: service %q, want %q", n.Instance, n.Service, want[n.Instance])
+		}
 	}
 }
 

@@ -149,8 +149,9 @@ func TestBatching(t *testing.T) {
 
 // TestBigTrace checks a trace of many batches: it is emitted before its
 // end, split over requests, and its children resolve their parents in
-// earlier batches through the ID memory, or, without memory, by assuming
-// a shared cs/sr parent (right for spigo, which is what the test holds).
+// earlier batches through the ID memory, or, without memory, keep the v1
+// parent ID (the client half of the shared parent; the store's trace read
+// path shows them under its server half).
 func TestBigTrace(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("[")
@@ -183,8 +184,22 @@ func TestBigTrace(t *testing.T) {
 				t.Errorf("KeepIDs %d: request of %d spans", keep, len(flatten(req)))
 			}
 		}
-		if got := shapes(flatten(reqs...)); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("KeepIDs %d: spans differ from ConvertAll's", keep)
+		// Without memory, the first span of each later batch keeps its v1
+		// parent ID (the client half) instead of its server half.
+		got := shapes(flatten(reqs...))
+		kept := int64(0)
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] && keep < 0 && strings.Replace(want[i], "#1 t=", " t=", 1) == got[i] {
+				kept++
+				continue
+			}
+			if got[i] != want[i] {
+				t.Errorf("KeepIDs %d: span %d is\n%s\nwant\n%s", keep, i, got[i], want[i])
+			}
+		}
+		if len(got) != len(want) || kept != st.ParentsUnresolved {
+			t.Errorf("KeepIDs %d: %d spans, want %d; %d kept their v1 parent, %d unresolved",
+				keep, len(got), len(want), kept, st.ParentsUnresolved)
 		}
 		// 2n spans, flushed every 4 batches (64 spans) in full requests.
 		if len(reqs) != 2*n/16 || st.OTLPSpans != 2*n {
@@ -194,7 +209,7 @@ func TestBigTrace(t *testing.T) {
 		if keep == 0 && st.Traces != 1 || keep < 0 && st.Traces != 7 {
 			t.Errorf("KeepIDs %d: %d traces", keep, st.Traces)
 		}
-		remembered, derived := st.ParentsRemembered, st.ParentsDerived
+		remembered, derived := st.ParentsRemembered, st.ParentsUnresolved
 		if keep == 0 && (remembered == 0 || derived != 0) || keep < 0 && (remembered != 0 || derived == 0) {
 			t.Errorf("KeepIDs %d: %d parents remembered, %d derived", keep, remembered, derived)
 		}
@@ -203,7 +218,7 @@ func TestBigTrace(t *testing.T) {
 
 // TestParentAcrossBatches shows what the ID memory is for: a parent that
 // was not split (server only) in an earlier batch is found exactly; without
-// memory the child is hung under the parent's assumed server half.
+// memory the child keeps the v1 parent ID, which is also right here.
 func TestParentAcrossBatches(t *testing.T) {
 	input := `[{"traceId":"0000000000000001","id":"0000000000000001","name":"p","annotations":[` +
 		`{"timestamp":10,"value":"sr","endpoint":{"serviceName":"b"}}]},` +
@@ -217,7 +232,7 @@ func TestParentAcrossBatches(t *testing.T) {
 		traces int64
 	}{
 		{0, "parent=1 ", 2},
-		{-1, "parent=1#1 ", 3}, // no memory: the trace also counts twice
+		{-1, "parent=1 ", 3}, // no memory: the trace also counts twice
 	} {
 		reqs, st, err := decodeAll(t, []byte(input), V1, Options{BatchSpans: 1, KeepIDs: tt.keep})
 		if err != nil {

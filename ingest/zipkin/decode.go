@@ -443,6 +443,9 @@ func (d *decoder) convertAndEmit(traces []*traceBuf) error {
 	for _, tb := range traces {
 		traceID := d.idBytes(tb.id[:])
 		for _, sp := range tb.v1 {
+			sp.hopBase = d.hopBase(tb, sp) // before any child resolves its target
+		}
+		for _, sp := range tb.v1 {
 			parent, hasParent := d.v1Parent(tb, sp)
 			if err := d.convertV1(tb, sp, traceID, parent, hasParent); err != nil {
 				return err
@@ -465,30 +468,55 @@ func (d *decoder) convertAndEmit(traces []*traceBuf) error {
 }
 
 // v1Parent resolves the parent of a v1 span's first half: the half its
-// parent's children hang under (the last server half), found in the
-// buffer, else in the ID memory, else assumed to be the first derived ID
-// of a shared cs/sr parent.
+// parent's children hang under (v1Span.target), found in the buffer, else
+// in the ID memory, else the v1 parent ID itself. A parent not seen yet
+// may be a span that is not split (a root server span, a local span) or
+// a shared span whose children belong under its server half: nothing in
+// the child tells which, so the child keeps the ID as reported and the
+// trace read path shows it under the server half when there is one in
+// its service (store: "Shared spans").
 func (d *decoder) v1Parent(tb *traceBuf, sp *v1Span) ([8]byte, bool) {
 	if !sp.hasParent {
 		return [8]byte{}, false
 	}
 	if j := tb.findV1(sp.parentID); j >= 0 {
-		p := tb.v1[j]
-		return DerivedSpanID(tb.id, p.id, p.targetHop), true
+		return tb.v1[j].target(tb.id), true
 	}
 	if e, ok := d.mem.get(spanKey{tb.id, sp.parentID}); ok {
 		d.stats.ParentsRemembered++
 		return e.target, true
 	}
-	d.stats.ParentsDerived++
-	return DerivedSpanID(tb.id, sp.parentID, 1), true
+	d.stats.ParentsUnresolved++
+	return sp.parentID, true
+}
+
+// hopBase returns the hop of the first OTLP span of a v1 span: 1 when
+// the span starts with a server (consumer) half and is the server side of
+// a call whose client half is reported apart (another object, batch or
+// request), that is when it has a parentId or the ID memory knows a
+// client half of its ID; else 0. The server half of a shared span then
+// gets the same ID, DerivedSpanID(trace, id, 1), and the same parent, the
+// client half (the v1 ID), as when both halves come in one object,
+// whichever arrives first. A server half without parentId whose client
+// half is not known is a root span and keeps the v1 ID.
+func (d *decoder) hopBase(tb *traceBuf, sp *v1Span) int {
+	switch {
+	case !sp.calleeFirst:
+		return 0
+	case sp.hasParent:
+		return 1
+	}
+	if e, ok := d.mem.get(spanKey{tb.id, sp.id}); ok && e.client {
+		return 1
+	}
+	return 0
 }
 
 // remember records a converted span for parent resolution in later
 // batches.
-func (d *decoder) remember(trace [16]byte, span, target [8]byte, service uint64) {
+func (d *decoder) remember(trace [16]byte, span [8]byte, e memEntry) {
 	d.memKeys = append(d.memKeys, spanKey{trace, span})
-	d.memVals = append(d.memVals, memEntry{target: target, service: service})
+	d.memVals = append(d.memVals, e)
 }
 
 // emitRequest groups spans by resource into one export request, encodes

@@ -51,9 +51,13 @@
 // # Zipkin v1
 //
 // Objects with the same (traceId, id) in the same batch are merged:
-// annotations concatenated in input order (then stably sorted by time),
-// binary annotations unioned, the first non-empty name, parentId,
-// timestamp and duration kept (Stats.Merged).
+// annotations concatenated in input order, then stably sorted by time
+// (when they hold at most one cs or ms and one sr or mr, the halves of one
+// call, the client's cs, cr and ms first, so that a server clock behind
+// the client's does not reverse them), binary annotations unioned, the
+// first non-empty name and parentId kept, and the first timestamp and
+// duration, those of an object of the client side preferred
+// (Stats.Merged).
 //
 // The annotations of a span object are walked in order. Each cs (or ms)
 // opens a client (producer) half in the cs endpoint's service; each sr (or
@@ -64,7 +68,8 @@
 //	cs A, sr B, ss B, cr A   CLIENT A (v1 id) → SERVER B (hop 1)
 //	cs A, sr B, cs B, sr C   CLIENT A (v1 id) → SERVER B (hop 1) → CLIENT B (hop 2) → SERVER C (hop 3)
 //	cs A                     CLIENT A (v1 id), unknown duration
-//	sr B [, ss B]            SERVER B (v1 id)
+//	sr B [, ss B]            SERVER B (v1 id), a root span
+//	sr B [, ss B], parentId  SERVER B (hop 1) → parent: the v1 id (its client half, reported apart)
 //
 // The first half keeps the v1 span ID and has the v1 parent (resolved as
 // below); every later half has the derived ID of its position in the
@@ -101,15 +106,34 @@
 // client.address and client.port on the first server half; "ma" is
 // ignored.
 //
-// Parents: a v1 span whose parentId is P hangs under P's last server half
-// (P's own ID when P was not split). P is looked up in the current batch
-// (exact), then in a bounded memory of the last Options.KeepIDs converted
-// spans (default 65536, first in first out; Stats.ParentsRemembered), and
-// is otherwise assumed to be a shared cs/sr span, which is what spigo
-// writes: the child hangs under DerivedSpanID(trace, P, 1)
-// (Stats.ParentsDerived). An sr-only span keeps its v1 ID, so the server
-// half of a call whose client half is reported separately (another batch
-// or request) is not split, and the two OTLP spans share the ID.
+// Halves reported apart: instrumentation that reports v1 with B3
+// propagation (zipkin-js, Brave's v1 reporters) sends each side's half of
+// a call as its own object with the same span ID, in its own request, in
+// any order. Each half converts on its own to exactly the spans the whole
+// object gives, so the result does not depend on the order or on whether
+// the halves meet: a client half becomes the CLIENT span (the v1 ID, the
+// v1 parent); a span whose first half is a server (consumer) half and that
+// has a parentId is the other side of such a call, so its halves are
+// numbered from hop 1 — the SERVER span gets DerivedSpanID(trace, id, 1)
+// with the v1 ID (its client half) as parent (Stats.SharedSplit). A
+// server half without parentId is a root span and keeps the v1 ID, unless
+// the ID memory holds a client half of that ID (a root call whose client
+// half came first; if it comes after, both halves are stored as root
+// spans with the same ID and the store shows one).
+//
+// Parents: a v1 span whose parentId is P hangs under the span P's
+// children hang under: P's last server half (P's own ID when P was not
+// split), or, for a P with client halves only, the ID its server half has
+// when reported apart (DerivedSpanID(trace, P, 1)). P is looked up in the
+// current batch (exact), then in a bounded memory of the last
+// Options.KeepIDs converted spans (default 65536, first in first out;
+// Stats.ParentsRemembered; a client-only half never replaces what a server
+// half recorded). A P found nowhere (not converted yet: instrumentation
+// reports children before their parents) keeps its ID
+// (Stats.ParentsUnresolved): it may be a span that is not split or the
+// client half of a shared span, which nothing in the child tells apart.
+// The store's trace read path shows such a child under the SERVER span of
+// P in the child's own service, when there is one.
 //
 // # Zipkin v2
 //

@@ -17,6 +17,10 @@ func FuzzDecodeV1(f *testing.F) {
 	f.Add([]byte(`[{"traceId":"0000000000000001","id":"0000000000000002","annotations":[{"timestamp":1,"value":"ss"},{"timestamp":2,"value":"cr"}]}]`))
 	f.Add([]byte(`[{"traceId":"0000000000000001","id":"0000000000000002","parentId":"0000000000000002","timestamp":5,"binaryAnnotations":[{"key":"sa","value":true,"endpoint":{}}]}]`))
 	f.Add([]byte("\xef\xbb\xbf[\n\n]"))
+	// Halves of one span ID reported apart (testdata/v1_halves_*.json are
+	// seeds too): server half first, with a clock behind the client's.
+	f.Add([]byte(`[{"traceId":"0000000000000001","parentId":"0000000000000001","id":"0000000000000002","annotations":[{"timestamp":5,"value":"sr","endpoint":{"serviceName":"b"}},{"timestamp":6,"value":"ss","endpoint":{"serviceName":"b"}}]},` +
+		`{"traceId":"0000000000000001","parentId":"0000000000000001","id":"0000000000000002","timestamp":9,"duration":4,"annotations":[{"timestamp":9,"value":"cs","endpoint":{"serviceName":"a"}},{"timestamp":13,"value":"cr","endpoint":{"serviceName":"a"}}]}]`))
 	f.Fuzz(func(t *testing.T, input []byte) { fuzzDecode(t, input, V1) })
 }
 

@@ -18,6 +18,14 @@ type memEntry struct {
 	// service is a hash of the local service name of a v2 shared server
 	// span (children in the same service hang under target); 0 for v1.
 	service uint64
+	// client is set for a v1 span whose first half is a client (producer)
+	// half: a server half of the same ID reported apart, even without a
+	// parentId, is then the other half of that call.
+	client bool
+	// guess is set for a v1 span with only client halves: its target is
+	// the ID its server half would have. A guess never replaces an entry
+	// that is not one; it only sets its client flag.
+	guess bool
 }
 
 // idMemory remembers the last size converted spans, first in first out:
@@ -59,8 +67,16 @@ func (m *idMemory) put(keys []spanKey, entries []memEntry) {
 		m.m = make(map[spanKey]memEntry, min(m.size, 1024))
 	}
 	for i, k := range keys {
-		if _, ok := m.m[k]; ok {
-			m.m[k] = entries[i] // already in the ring
+		if old, ok := m.m[k]; ok { // already in the ring
+			e := entries[i]
+			switch {
+			case e.guess && !old.guess:
+				old.client = old.client || e.client
+				e = old
+			case !e.guess:
+				e.client = e.client || old.client
+			}
+			m.m[k] = e
 			continue
 		}
 		if len(m.ring) < m.size {

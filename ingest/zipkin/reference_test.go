@@ -92,8 +92,8 @@ func TestSpigoReference(t *testing.T) {
 			}
 			compareLatency(t, "server", got.server, ref.Flow.Latency.Server)
 			compareLatency(t, "client", got.client, ref.Flow.Latency.Client)
-			if stats.ParentsDerived != 0 {
-				t.Errorf("%d parents were guessed; every parent is in the file", stats.ParentsDerived)
+			if stats.ParentsUnresolved != 0 {
+				t.Errorf("%d parents were guessed; every parent is in the file", stats.ParentsUnresolved)
 			}
 		})
 	}

@@ -109,11 +109,19 @@ type v1Span struct {
 	bins      []v1Binary
 	merged    bool // from several objects: annotations sorted by time
 
+	// tsSide and durSide are the sides (objectSide) of the objects whose
+	// ts and dur were kept, once merged: a client side's win.
+	tsSide, durSide int8
+
 	index int   // position of the first object in the input array
 	off   int64 // and its byte offset
 
-	halves    int // planned OTLP spans
-	targetHop int // hop of the half children hang under
+	halves      int  // planned OTLP spans
+	targetHop   int  // plan index of the half children hang under
+	isCall      bool // planned from cs, sr, ss, cr, ms or mr (not a local span)
+	callee      bool // the plan has a server or consumer half
+	calleeFirst bool // its first half is a server or consumer half
+	hopBase     int  // hop of the first half: 1 for a server half reported apart (decoder.hopBase)
 }
 
 func (sp *v1Span) reset() {
@@ -543,14 +551,20 @@ func (d *decoder) planV1(sp *v1Span) bool {
 	if len(plan) == 0 {
 		return false
 	}
-	sp.targetHop = 0
+	sp.targetHop, sp.callee = 0, false
 	for j := len(plan) - 1; j >= 0; j-- {
-		if k := plan[j].kind; k == tracepb.Span_SPAN_KIND_SERVER || k == tracepb.Span_SPAN_KIND_CONSUMER {
-			sp.targetHop = j
+		if isCallee(plan[j].kind) {
+			sp.targetHop, sp.callee = j, true
 			break
 		}
 	}
+	sp.isCall, sp.calleeFirst = true, isCallee(plan[0].kind)
 	return true
+}
+
+// isCallee reports whether k is the kind of a server (consumer) half.
+func isCallee(k tracepb.Span_SpanKind) bool {
+	return k == tracepb.Span_SPAN_KIND_SERVER || k == tracepb.Span_SPAN_KIND_CONSUMER
 }
 
 // matchEnd returns the half an end annotation a (cr or ss) closes: the
@@ -601,14 +615,20 @@ func (d *decoder) planLocalV1(sp *v1Span) {
 		}
 	}
 	d.plan = append(d.plan[:0], h)
-	sp.targetHop = 0
+	sp.targetHop, sp.isCall, sp.callee, sp.calleeFirst = 0, false, false, false
 }
 
 // planSpanV1 plans sp (sorting merged annotations by time first) and
 // returns its number of OTLP spans; false if it has more than maxHalves.
 func (d *decoder) planSpanV1(sp *v1Span) (int, bool) {
-	if sp.merged && !slices.IsSortedFunc(sp.anns, cmpAnnTime) {
-		slices.SortStableFunc(sp.anns, cmpAnnTime)
+	if sp.merged {
+		cmp := cmpAnnTime
+		if oneCall(sp.anns) {
+			cmp = cmpAnnSideTime
+		}
+		if !slices.IsSortedFunc(sp.anns, cmp) {
+			slices.SortStableFunc(sp.anns, cmp)
+		}
 	}
 	if !d.planV1(sp) {
 		d.planLocalV1(sp)
@@ -626,12 +646,75 @@ func cmpAnnTime(a, b v1Annotation) int {
 	return 0
 }
 
+// cmpAnnSideTime orders the client's core annotations (cs, cr, ms) before
+// all others, then by time: the halves of one call merged from objects
+// reported by each side then plan as client → server even when the
+// server's clock is behind the client's or their times are equal.
+func cmpAnnSideTime(a, b v1Annotation) int {
+	if ca, cb := callerSide(a.value), callerSide(b.value); ca != cb {
+		if ca {
+			return -1
+		}
+		return 1
+	}
+	return cmpAnnTime(a, b)
+}
+
+// callerSide reports whether an annotation value is a caller's core
+// annotation.
+func callerSide(v string) bool { return v == "cs" || v == "cr" || v == "ms" }
+
+// oneCall reports whether anns hold at most one cs or ms and at most one
+// sr or mr: the halves of a single call (not a forwarded chain), whose
+// order of planning need not follow time.
+func oneCall(anns []v1Annotation) bool {
+	callers, callees := 0, 0
+	for i := range anns {
+		switch anns[i].value {
+		case "cs", "ms":
+			callers++
+		case "sr", "mr":
+			callees++
+		}
+	}
+	return callers <= 1 && callees <= 1
+}
+
+// objectSide is the side of a v1 span object that reported anns: 1 (the
+// callee) when its first cs, sr, ss, cr, ms or mr annotation is sr, ss or
+// mr, else 0.
+func objectSide(anns []v1Annotation) int8 {
+	for i := range anns {
+		switch anns[i].value {
+		case "cs", "cr", "ms":
+			return 0
+		case "sr", "ss", "mr":
+			return 1
+		}
+	}
+	return 0
+}
+
 // mergeV1 merges the later object from into sp (same trace and span ID):
 // annotations concatenated, binary annotations unioned, the first
-// non-empty name, parent, timestamp and duration kept.
+// non-empty name and parent kept, and the first timestamp and duration,
+// a client-side object's preferred (see objectSide).
 func (d *decoder) mergeV1(sp, from *v1Span) error {
 	if len(sp.anns)+len(from.anns) > maxAnnotations || len(sp.bins)+len(from.bins) > maxAnnotations {
 		return d.s.errAt(from.off, "span merged with earlier objects of the same id has more than %d annotations", maxAnnotations)
+	}
+	if !sp.merged {
+		side := objectSide(sp.anns)
+		sp.tsSide, sp.durSide = side, side
+	}
+	// The span-level timestamp and duration are the first half's: the
+	// client's when both sides reported them, whatever came first.
+	fromSide := objectSide(from.anns)
+	if from.ts != 0 && (sp.ts == 0 || fromSide < sp.tsSide) {
+		sp.ts, sp.tsSide = from.ts, fromSide
+	}
+	if from.dur != 0 && (sp.dur == 0 || fromSide < sp.durSide) {
+		sp.dur, sp.durSide = from.dur, fromSide
 	}
 	sp.anns = append(sp.anns, from.anns...)
 	if len(sp.bins)+len(from.bins) <= linearLimit {
@@ -657,12 +740,6 @@ func (d *decoder) mergeV1(sp, from *v1Span) error {
 	}
 	if !sp.hasParent && from.hasParent {
 		sp.parentID, sp.hasParent = from.parentID, true
-	}
-	if sp.ts == 0 {
-		sp.ts = from.ts
-	}
-	if sp.dur == 0 {
-		sp.dur = from.dur
 	}
 	sp.merged = true
 	return nil
@@ -701,10 +778,10 @@ func (d *decoder) convertV1(tb *traceBuf, sp *v1Span, traceID []byte, parent [8]
 	spans := d.newSpans(len(plan))
 	ids := d.ids[:0]
 	for k := range plan {
-		ids = append(ids, DerivedSpanID(tb.id, sp.id, k))
+		ids = append(ids, DerivedSpanID(tb.id, sp.id, k+sp.hopBase))
 	}
 	d.ids = ids
-	if len(plan) > 1 {
+	if len(plan) > 1 || sp.hopBase > 0 {
 		d.stats.SharedSplit++
 	}
 	for k := range plan {
@@ -715,6 +792,8 @@ func (d *decoder) convertV1(tb *traceBuf, sp *v1Span, traceID []byte, parent [8]
 		switch {
 		case h.parent >= 0:
 			span.ParentSpanId = d.id8(ids[h.parent])
+		case sp.hopBase > 0:
+			span.ParentSpanId = d.id8(sp.id) // the client half, reported separately
 		case hasParent:
 			span.ParentSpanId = d.id8(parent)
 		}
@@ -756,8 +835,29 @@ func (d *decoder) convertV1(tb *traceBuf, sp *v1Span, traceID []byte, parent [8]
 		}
 		d.out = append(d.out, outSpan{res: d.resource(h.ep.service), span: spans[k]})
 	}
-	d.remember(tb.id, sp.id, ids[sp.targetHop], 0)
+	d.remember(tb.id, sp.id, memEntry{target: sp.target(tb.id), client: sp.clientFirst(),
+		guess: sp.clientFirst() && !sp.callee})
 	return nil
+}
+
+// clientFirst reports whether the first half of sp is a client
+// (producer) half: the half that owns the v1 span ID.
+func (sp *v1Span) clientFirst() bool { return sp.isCall && !sp.calleeFirst }
+
+// target returns the ID of the OTLP span the v1 children of sp hang
+// under: its last server (consumer) half; for a span with only client
+// halves, the ID its server half has when reported separately (the hop
+// after its last half), so that children resolve alike whichever half
+// arrives first and whether the server half is reported at all; else (a
+// local span) its own ID.
+func (sp *v1Span) target(trace [16]byte) [8]byte {
+	switch {
+	case sp.callee:
+		return DerivedSpanID(trace, sp.id, sp.targetHop+sp.hopBase)
+	case sp.isCall:
+		return DerivedSpanID(trace, sp.id, sp.halves)
+	}
+	return sp.id
 }
 
 // eventHalf returns the half an event annotation a belongs to: the latest

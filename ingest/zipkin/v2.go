@@ -316,7 +316,7 @@ func (d *decoder) convertV2(tb *traceBuf, sp *v2Span, traceID []byte) error {
 		span.SpanId = d.id8(id)
 		span.ParentSpanId = d.id8(sp.id)
 		d.stats.SharedSplit++
-		d.remember(tb.id, sp.id, id, serviceHash(sp.local.service))
+		d.remember(tb.id, sp.id, memEntry{target: id, service: serviceHash(sp.local.service)})
 	case sp.hasParent:
 		span.SpanId = d.id8(sp.id)
 		if p, ok := d.sharedParent(tb, sp); ok {

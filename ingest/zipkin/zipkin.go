@@ -116,9 +116,9 @@ type Stats struct {
 	// ParentsRemembered counts v1 parents resolved from the memory of
 	// earlier batches (or, in the HTTP handler, earlier requests).
 	ParentsRemembered int64
-	// ParentsDerived counts v1 parents found nowhere and assumed to be
-	// shared cs/sr spans (the child hangs under DerivedSpanID(parent, 1)).
-	ParentsDerived int64
+	// ParentsUnresolved counts v1 parents found nowhere (not converted
+	// yet, or forgotten): the child keeps the parent ID as reported.
+	ParentsUnresolved int64
 }
 
 // DecodeError is a problem in the input: malformed JSON, a value of the

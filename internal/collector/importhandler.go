@@ -33,14 +33,15 @@ type importHandler struct {
 	db       *store.DB
 	maxBytes int64
 	spoolDir string
-	logger   *slog.Logger
+	logger   *slog.Logger  // scoped with component=import
+	base     *slog.Logger  // unscoped: the importer adds component=importer
 	busy     chan struct{} // holds a token while an upload or import runs
 }
 
 // newImportHandler returns the upload handler; spools go to spoolDir,
 // which must exist (see cleanSpools).
 func newImportHandler(db *store.DB, maxBytes int64, spoolDir string, logger *slog.Logger) http.Handler {
-	return &importHandler{db: db, maxBytes: maxBytes, spoolDir: spoolDir, logger: logger.With("component", "import"), busy: make(chan struct{}, 1)}
+	return &importHandler{db: db, maxBytes: maxBytes, spoolDir: spoolDir, logger: logger.With("component", "import"), base: logger, busy: make(chan struct{}, 1)}
 }
 
 // Upload deadlines. An upload must keep moving: each uploadProgressBytes
@@ -154,7 +155,7 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := importer.Input{Name: name, Size: size, Open: func() (io.ReadCloser, error) { return os.Open(tmp) }}
-	opts.Logger = h.logger
+	opts.Logger = h.base // not h.logger: one component key per line
 	sum, err := importer.Import(r.Context(), in, importer.StoreSink(h.db), opts)
 	if err == nil && sum.AlreadyImported {
 		h.logger.Info("upload already imported, skipped", "file", name, "imported", sum.Previous.Updated)

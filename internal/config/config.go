@@ -566,7 +566,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		if errors.Is(err, flag.ErrHelp) {
 			PrintUsage(stderr)
 		}
-		return Config{}, err
+		return Config{}, FlagError(err)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q: serve takes only flags", fs.Arg(0))
@@ -599,6 +599,57 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		return Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// FlagError returns err, an error of flag.FlagSet.Parse, with the flag
+// spelled as help spells it, with two dashes: package flag says "flag
+// provided but not defined: -retentoin" and "invalid value "x" for flag
+// -retention: …" even when the command line said --retention, while help
+// lists --retention. flag.ErrHelp and nil are returned as they are, and so
+// is any other error; the result of a rewrite does not wrap err, as
+// package flag's errors are plain strings.
+func FlagError(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	msg := err.Error()
+	// The messages of package flag that name a flag after a single dash
+	// (flag.go, FlagSet.parseOne); the value in "invalid value %q" is
+	// skipped as a quoted string, as it may hold anything.
+	for _, prefix := range []string{
+		"flag provided but not defined: ",
+		"flag needs an argument: ",
+	} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			return errors.New(prefix + dashDash(rest))
+		}
+	}
+	for _, prefix := range []string{"invalid value ", "invalid boolean value "} {
+		rest, ok := strings.CutPrefix(msg, prefix)
+		if !ok {
+			continue
+		}
+		quoted, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			break
+		}
+		rest = rest[len(quoted):]
+		for _, infix := range []string{" for flag -", " for -"} {
+			if name, ok := strings.CutPrefix(rest, infix); ok {
+				return errors.New(prefix + quoted + infix + "-" + name)
+			}
+		}
+	}
+	return err
+}
+
+// dashDash spells the flag at the start of s, written with one dash, with
+// two; s is returned as it is when it does not start with a dash.
+func dashDash(s string) string {
+	if strings.HasPrefix(s, "-") {
+		return "-" + s
+	}
+	return s
 }
 
 // PrintUsage writes the help of `collector serve` to w: every flag with its

@@ -380,10 +380,10 @@ func TestLoadErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "flag provided but not defined: -no-such-flag"},
-		{name: "bad duration flag", args: []string{"--retention=week"}, want: `invalid value "week" for flag -retention: invalid duration "week"`},
-		{name: "bad bytes flag", args: []string{"--max-request-bytes", "16M"}, want: `invalid byte count "16M"`},
-		{name: "flag without value", args: []string{"--data-dir"}, want: "flag needs an argument: -data-dir"},
+		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "flag provided but not defined: --no-such-flag"},
+		{name: "bad duration flag", args: []string{"--retention=week"}, want: `invalid value "week" for flag --retention: invalid duration "week"`},
+		{name: "bad bytes flag", args: []string{"--max-request-bytes", "16M"}, want: `invalid value "16M" for flag --max-request-bytes: invalid byte count "16M"`},
+		{name: "flag without value", args: []string{"--data-dir"}, want: "flag needs an argument: --data-dir"},
 		{name: "positional argument", args: []string{"extra"}, want: `unexpected argument "extra"`},
 		{name: "bad env", env: map[string]string{"FLOWSCOPE_SHUTDOWN_TIMEOUT": "10"}, want: `environment variable FLOWSCOPE_SHUTDOWN_TIMEOUT: invalid duration "10"`},
 		{name: "invalid value from env", env: map[string]string{"FLOWSCOPE_LOG_FORMAT": "xml"}, want: `invalid configuration: log.format = "xml"`},
@@ -408,6 +408,38 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("Load wrote to stderr on error: %q", stderr.String())
 			}
 		})
+	}
+}
+
+// TestFlagError checks that flag errors spell flags as help does, with two
+// dashes, however the command line spelled them.
+func TestFlagError(t *testing.T) {
+	f := func(msg, want string) {
+		t.Helper()
+		if got := FlagError(errors.New(msg)).Error(); got != want {
+			t.Errorf("FlagError(%q) = %q, want %q", msg, got, want)
+		}
+	}
+	f("flag provided but not defined: -retentoin", "flag provided but not defined: --retentoin")
+	f("flag needs an argument: -data-dir", "flag needs an argument: --data-dir")
+	f(`invalid value "week" for flag -retention: invalid duration "week"`, `invalid value "week" for flag --retention: invalid duration "week"`)
+	// The value may look like anything, a flag message included.
+	f(`invalid value " for flag -x" for flag -retention: bad`, `invalid value " for flag -x" for flag --retention: bad`)
+	f(`invalid boolean value "maybe" for -json: parse error`, `invalid boolean value "maybe" for --json: parse error`)
+	// Messages that name no flag after a dash are kept.
+	f("bad flag syntax: ---x", "bad flag syntax: ---x")
+	f("invalid boolean flag json: parse error", "invalid boolean flag json: parse error")
+	f("something else: -x", "something else: -x")
+
+	if FlagError(nil) != nil || FlagError(flag.ErrHelp) != flag.ErrHelp {
+		t.Error("FlagError changes nil or flag.ErrHelp")
+	}
+	// What Load returns for each spelling on the command line.
+	for _, arg := range []string{"-retention=week", "--retention=week"} {
+		_, err := Load([]string{arg}, noEnv, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "for flag --retention:") {
+			t.Errorf("Load(%s) error = %v, want it to name --retention", arg, err)
+		}
 	}
 }
 

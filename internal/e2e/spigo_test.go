@@ -60,10 +60,12 @@ func loadSpigoReference(t *testing.T, name string) spigoReference {
 	return ref
 }
 
-// spigoSamples are the flow files with their reference answers.
-var spigoSamples = []struct{ flow, ref string }{
-	{"json_metrics/lamp_flow.json", "lamp_sample.reference.json"},
-	{"json_metrics/storage_flow.json", "storage_sample.reference.json"},
+// spigoSamples are the flow files with their reference answers and their
+// architecture, the service.namespace of their spans: the flow graph names
+// their services arch/service.
+var spigoSamples = []struct{ flow, ref, arch string }{
+	{"json_metrics/lamp_flow.json", "lamp_sample.reference.json", "lamp"},
+	{"json_metrics/storage_flow.json", "storage_sample.reference.json", "storage"},
 }
 
 // getJSON fetches an API path and decodes its JSON body into v.
@@ -79,16 +81,18 @@ func (s *server) getJSON(t *testing.T, path string, v any) {
 }
 
 // checkSpigoReference checks what the collector serves for an imported
-// spigo flow file against the file's reference answers. shift is how far
-// the import moved the file's times (0 without --rebase).
-func checkSpigoReference(t *testing.T, s *server, ref spigoReference, shift time.Duration) {
+// spigo flow file of architecture arch against the file's reference
+// answers. shift is how far the import moved the file's times (0 without
+// --rebase).
+func checkSpigoReference(t *testing.T, s *server, ref spigoReference, arch string, shift time.Duration) {
 	t.Helper()
 	from := time.UnixMicro(ref.Flow.TimestampUsMin).Add(shift - time.Minute).UTC()
 	to := time.UnixMicro(ref.Flow.TimestampUsMax).Add(shift + time.Minute).UTC()
 	rng := "start=" + from.Format(time.RFC3339Nano) + "&end=" + to.Format(time.RFC3339Nano)
 
 	// Traces, and spans: the OTLP spans of each trace less the halves the
-	// converter split off shared Zipkin v1 spans (they have derived IDs).
+	// converter split off shared Zipkin v1 spans (they have IDs derived
+	// from the file's trace ID, which an import keeps in spigo.trace_id).
 	var found struct {
 		Traces []struct{ TraceID string }
 	}
@@ -113,6 +117,11 @@ func checkSpigoReference(t *testing.T, s *server, ref spigoReference, shift time
 				for _, sp := range ss.Spans {
 					copy(traceID[:], sp.TraceId)
 					ids[[8]byte(sp.SpanId)] = true
+					for _, kv := range sp.Attributes {
+						if kv.Key == "spigo.trace_id" {
+							traceID = spigoFileTraceID(kv.Value.GetIntValue())
+						}
+					}
 				}
 			}
 		}
@@ -152,16 +161,13 @@ func checkSpigoReference(t *testing.T, s *server, ref spigoReference, shift time
 		t.Errorf("unknown_service listed: %v, but %d annotations have an empty serviceName", unknown, ref.Flow.AnnotationsWithEmptyServiceName)
 	}
 
-	// Edges with exact call counts.
+	// Edges with exact call counts, between the architecture's services.
 	g := getFlowGraph(t, s, "level=service&"+rng)
 	got := map[string]float64{}
 	for _, e := range g.Edges {
 		got[e.Source+" -> "+e.Target] = e.Calls
 	}
-	want := map[string]float64{}
-	for _, e := range ref.Flow.Edges {
-		want[e.Caller+" -> "+e.Callee] = float64(e.Calls)
-	}
+	want := referenceEdges(ref, arch)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("edges:\n got %v\nwant %v", got, want)
 	}
@@ -175,7 +181,7 @@ func checkSpigoReference(t *testing.T, s *server, ref spigoReference, shift time
 				Quantiles []struct{ Quantile, Value float64 }
 				Buckets   []struct{ Count float64 }
 			}
-			s.getJSON(t, "/api/v1/latency?quantiles=0.5,0.9,0.99,0.999&kind="+kind+"&service="+url.QueryEscape(svc)+"&"+rng, &lat)
+			s.getJSON(t, "/api/v1/latency?quantiles=0.5,0.9,0.99,0.999&kind="+kind+"&service="+url.QueryEscape(arch+"/"+svc)+"&"+rng, &lat)
 			var timed float64
 			for _, b := range lat.Buckets {
 				timed += b.Count
@@ -214,7 +220,28 @@ func TestSpigoSamplesThroughZipkinReceiver(t *testing.T) {
 			if code != 202 {
 				t.Fatalf("POST /api/v1/spans: %d %s", code, resp)
 			}
-			checkSpigoReference(t, s, ref, 0)
+			checkSpigoReference(t, s, ref, sample.arch, 0)
 		})
 	}
+}
+
+// referenceEdges returns the edges of a reference answer, by flow-graph
+// node IDs (arch/service), with their calls.
+func referenceEdges(ref spigoReference, arch string) map[string]float64 {
+	want := map[string]float64{}
+	for _, e := range ref.Flow.Edges {
+		want[arch+"/"+e.Caller+" -> "+arch+"/"+e.Callee] = float64(e.Calls)
+	}
+	return want
+}
+
+// spigoFileTraceID is the trace ID a spigo flow file gives trace number n
+// (fmt "%016d", read as hex and left-padded).
+func spigoFileTraceID(n int64) [16]byte {
+	var id [16]byte
+	for i := 15; i >= 8; i-- {
+		id[i] = byte(n%10) | byte(n/10%10)<<4
+		n /= 100
+	}
+	return id
 }

@@ -108,7 +108,7 @@ func TestSpigoSamplesThroughImportCLI(t *testing.T) {
 				t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
 			}
 			checkSummary(t, out)
-			checkSpigoReference(t, s, ref, 0)
+			checkSpigoReference(t, s, ref, sample.arch, 0)
 		})
 		t.Run(sample.flow+"/upload-rebase", func(t *testing.T) {
 			s := startServer(t, "")
@@ -121,7 +121,7 @@ func TestSpigoSamplesThroughImportCLI(t *testing.T) {
 			if sum.End.Before(before) || sum.End.After(time.Now()) {
 				t.Errorf("rebased end %v not between %v and now", sum.End, before)
 			}
-			checkSpigoReference(t, s, ref, sum.Shift)
+			checkSpigoReference(t, s, ref, sample.arch, sum.Shift)
 		})
 		t.Run(sample.flow+"/data-dir", func(t *testing.T) {
 			dir := t.TempDir()
@@ -134,7 +134,7 @@ func TestSpigoSamplesThroughImportCLI(t *testing.T) {
 				t.Errorf("no progress lines on stderr: %q", errOut)
 			}
 			s := startServer(t, dir)
-			checkSpigoReference(t, s, ref, 0)
+			checkSpigoReference(t, s, ref, sample.arch, 0)
 		})
 	}
 }
@@ -182,23 +182,13 @@ func TestLampDeclaredVersusObserved(t *testing.T) {
 		t.Fatalf("architectures: %+v", archs)
 	}
 	rng := "&start=2016-05-18T16:00:00Z&end=2016-05-18T17:00:00Z"
-	type cmpGraph struct {
-		Edges []struct {
-			Source, Target, Declared string
-			Calls                    float64
-		}
-		Comparison struct {
-			Architecture                     string
-			Both, DeclaredOnly, ObservedOnly float64
-		}
-	}
 	var g cmpGraph
 	s.getJSON(t, "/api/v1/flowgraph?level=service&compare=lamp"+rng, &g)
 	want := map[string]string{
-		"www -> webserver-elb":       "both",
-		"webserver-elb -> webserver": "both",
-		"webserver -> rds-mysql":     "both",
-		"webserver -> memcache":      "both",
+		"lamp/www -> lamp/webserver-elb":       "both",
+		"lamp/webserver-elb -> lamp/webserver": "both",
+		"lamp/webserver -> lamp/rds-mysql":     "both",
+		"lamp/webserver -> lamp/memcache":      "both",
 	}
 	got := map[string]string{}
 	for _, e := range g.Edges {
@@ -207,11 +197,25 @@ func TestLampDeclaredVersusObserved(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("service level:\n got %v\nwant %v", got, want)
 	}
-	if c := g.Comparison; c.Architecture != "lamp" || c.Both != 4 || c.DeclaredOnly != 0 || c.ObservedOnly != 0 {
-		t.Errorf("service comparison %+v, want 4 both", c)
+	if c := g.Comparison; c.Architecture != "lamp" || c.Namespace != "lamp" || c.Both != 4 || c.DeclaredOnly != 0 || c.ObservedOnly != 0 {
+		t.Errorf("service comparison %+v, want 4 both in namespace lamp", c)
 	}
 	s.getJSON(t, "/api/v1/flowgraph?level=instance&compare=lamp"+rng, &g)
-	if c := g.Comparison; c.Both != 15 || c.DeclaredOnly != 73-15 || c.ObservedOnly != 0 {
-		t.Errorf("instance comparison %+v, want 15 both, 58 declared only, 0 observed only", c)
+	if c := g.Comparison; c.Both != 15 || c.DeclaredOnly != 73-15 || c.ObservedOnly != 0 ||
+		len(c.DeclaredOnlyEdges) != 73-15 || len(c.ObservedOnlyEdges) != 0 {
+		t.Errorf("instance comparison %+v, want 15 both, 58 declared only (listed), 0 observed only", c)
+	}
+}
+
+// cmpGraph is the part of a flow graph with compare checked here.
+type cmpGraph struct {
+	Edges []struct {
+		Source, Target, Declared string
+		Calls                    float64
+	}
+	Comparison struct {
+		Architecture, Namespace              string
+		Both, DeclaredOnly, ObservedOnly     float64
+		DeclaredOnlyEdges, ObservedOnlyEdges []struct{ Source, Target string }
 	}
 }

@@ -1,12 +1,13 @@
 // Package otlpwire walks protobuf-encoded OTLP trace export requests without
 // unmarshalling them into Go structs.
 //
-// The ingest hot path needs only a few fields of every span (IDs, name, kind,
-// times, status, string-like attributes) plus the exact bytes of each span,
-// resource and scope, which the store keeps verbatim so that a trace is
-// returned exactly as it was sent. Parse fills a reusable Traces value with
-// sub-slices of the input; it allocates only when its slices grow, so a pooled
-// Traces reaches zero allocations per request in steady state.
+// The ingest hot path needs only a few fields of every span (IDs, name,
+// kind, times, status, scalar attributes and array elements) plus the exact
+// bytes of each span, resource and scope, which the store keeps verbatim so
+// that a trace is returned exactly as it was sent. Parse fills a reusable
+// Traces value with sub-slices of the input; it allocates only when its
+// slices grow, so a pooled Traces reaches zero allocations per request in
+// steady state.
 //
 // # Ownership
 //
@@ -32,6 +33,22 @@
 // attributes costs one scan of its bytes. The store parses stored chunks
 // with the same function, so spans stored by a version without the limits
 // are skipped by reads and indexes alike.
+//
+// # Array values
+//
+// OpenTelemetry records some attributes as arrays; HTTP instrumentations,
+// for example, capture request headers as http.request.header.<name>
+// string arrays. Span.Attrs and Resource.Attrs hold only scalar values;
+// the scalar elements (string, bool, int, double) of array values are
+// collected in Span.Elems and Resource.Elems instead, one Attr per element
+// under the array's key, for indexing and search. Keeping them apart means
+// that code reading an attribute as a single value (service.name, the
+// attributes that name a virtual node, flowscope.duration_unknown) never
+// takes an array element for it. Nested arrays, key-value lists, bytes and
+// empty values among the elements are skipped; at most MaxArrayElements
+// elements are collected per array and MaxAttributes per span or resource,
+// so that an array never makes a span invalid. An array attribute counts as
+// one attribute against MaxAttributes.
 //
 // Parse walks only the fields it needs and does not check UTF-8.
 // ValidateTraces and ValidateMetrics check a whole request as

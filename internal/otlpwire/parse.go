@@ -42,6 +42,11 @@ const (
 	fAnyBool   = 2
 	fAnyInt    = 3
 	fAnyDouble = 4
+	fAnyArray  = 5
+	fAnyKVList = 6
+	fAnyBytes  = 7
+
+	fArrayValues = 1
 )
 
 // Input limits. Parse refuses (marks Invalid) every span beyond them, so
@@ -61,6 +66,11 @@ const (
 	// with a million attributes costs a scan of its bytes, not a million
 	// decoded attributes.
 	MaxAttributes = 1024
+	// MaxArrayElements is the most elements collected from one array
+	// attribute (Span.Elems, Resource.Elems); later elements are ignored,
+	// and so are elements past MaxAttributes in all for one span or
+	// resource. The span stays valid either way.
+	MaxArrayElements = 64
 )
 
 // Status codes of opentelemetry.proto.trace.v1.Status.
@@ -72,7 +82,9 @@ const (
 
 // Attr is an attribute with a scalar value rendered as text: strings as they
 // are, ints in decimal, bools as true/false, doubles in Go's 'g' format.
-// Arrays, key-value lists and bytes values are not collected.
+// Key-value lists and bytes values are not collected. In Span.Elems and
+// Resource.Elems an Attr is one scalar element of an array attribute, under
+// the array's key.
 type Attr struct {
 	Key   []byte
 	Value []byte
@@ -84,11 +96,13 @@ type Resource struct {
 	SchemaURL []byte // ResourceSpans.schema_url
 	Service   []byte // value of the service.name attribute; empty if absent
 	Attrs     []Attr // scalar attributes of the resource
+	Elems     []Attr // scalar elements of the resource's array attributes (see Span.Elems)
 
 	// Invalid is non-empty when the resource exceeds a limit (MaxNameBytes
 	// for service.name, MaxAttrKeyBytes, MaxAttributes); it names the
-	// problem. Every span of the resource is then invalid, and Service and
-	// Attrs are empty, so that nothing of the resource reaches an index.
+	// problem. Every span of the resource is then invalid, and Service,
+	// Attrs and Elems are empty, so that nothing of the resource reaches an
+	// index.
 	Invalid string
 }
 
@@ -112,6 +126,11 @@ type Span struct {
 	End      uint64
 	Status   int32
 	Attrs    []Attr // scalar attributes of the span
+	// Elems holds the scalar elements of the span's array attributes, one
+	// Attr per element under the array's key, in order (package doc,
+	// "Array values"). They are kept apart from Attrs so that code reading
+	// an attribute as one value never sees an element.
+	Elems []Attr
 
 	// Invalid is non-empty when the span failed validation; it names the problem.
 	Invalid string
@@ -129,7 +148,8 @@ type Traces struct {
 	// Invalid counts spans with a non-empty Span.Invalid.
 	Invalid int
 
-	scratch []byte // rendering of non-string attribute values
+	scratch []byte   // rendering of non-string attribute values
+	arr     [][]byte // elements of the array value being decoded
 }
 
 // Reset empties t, keeping its capacity. Attribute slices are kept for reuse.
@@ -185,8 +205,8 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 	ri := len(t.Resources)
 	if ri < cap(t.Resources) {
 		t.Resources = t.Resources[:ri+1]
-		attrs := t.Resources[ri].Attrs[:0]
-		t.Resources[ri] = Resource{Attrs: attrs}
+		r := &t.Resources[ri]
+		*r = Resource{Attrs: r.Attrs[:0], Elems: r.Elems[:0]}
 	} else {
 		t.Resources = append(t.Resources, Resource{})
 	}
@@ -208,11 +228,11 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 			switch num {
 			case fRSResource:
 				res.Raw = v
-				attrs, err := t.parseAttrList(res.Attrs, v, fResAttributes, &lim)
+				attrs, elems, err := t.parseAttrList(res.Attrs, res.Elems, v, fResAttributes, &lim)
 				if err != nil {
 					return fmt.Errorf("resource: %w", err)
 				}
-				res.Attrs = attrs
+				res.Attrs, res.Elems = attrs, elems
 			case fRSScopeSpans:
 				if err := t.parseScopeSpans(ri, v); err != nil {
 					return err
@@ -243,7 +263,7 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 		res.Invalid = fmt.Sprintf("resource has %d attributes, the limit is %d", lim.n, MaxAttributes)
 	}
 	if res.Invalid != "" {
-		res.Service, res.Attrs = nil, res.Attrs[:0]
+		res.Service, res.Attrs, res.Elems = nil, res.Attrs[:0], res.Elems[:0]
 		for i := firstSpan; i < len(t.Spans); i++ {
 			if s := &t.Spans[i]; s.Invalid == "" {
 				s.Invalid = fmt.Sprintf("span %s: %s", quoteName(s.Name), res.Invalid)
@@ -259,6 +279,7 @@ func (t *Traces) parseResourceSpans(b []byte) error {
 type attrLimits struct {
 	n       int // attributes seen, collected or not
 	longKey int // length of the first key over MaxAttrKeyBytes; 0 if none
+	elems   int // array elements collected
 }
 
 // collect reports whether the next attribute is worth decoding: not once
@@ -327,8 +348,8 @@ func (t *Traces) parseSpan(si int, raw []byte) error {
 	i := len(t.Spans)
 	if i < cap(t.Spans) {
 		t.Spans = t.Spans[:i+1]
-		attrs := t.Spans[i].Attrs[:0]
-		t.Spans[i] = Span{Attrs: attrs}
+		s := &t.Spans[i]
+		*s = Span{Attrs: s.Attrs[:0], Elems: s.Elems[:0]}
 	} else {
 		t.Spans = append(t.Spans, Span{})
 	}
@@ -365,12 +386,17 @@ func (t *Traces) parseSpan(si int, raw []byte) error {
 				if !lim.collect() {
 					break // the span is refused below; only count the rest
 				}
-				a, ok, err := t.parseKeyValue(v)
+				a, kind, err := t.parseKeyValue(v, &lim)
 				if err != nil {
 					return fmt.Errorf("span attribute: %w", err)
 				}
-				if lim.checkKey(a.Key) && ok {
-					s.Attrs = append(s.Attrs, a)
+				if lim.checkKey(a.Key) {
+					switch kind {
+					case valueScalar:
+						s.Attrs = append(s.Attrs, a)
+					case valueArray:
+						s.Elems = t.appendElems(s.Elems, a.Key, &lim)
+					}
 				}
 			case fSpanStatus:
 				code, err := parseStatusCode(v)
@@ -465,122 +491,256 @@ func parseStatusCode(b []byte) (int32, error) {
 	return code, nil
 }
 
-// parseAttrList appends the scalar attributes found in field `field` of
-// message b (a Resource or similar) to dst, counting them in lim; it stops
-// decoding them once lim says the owner is refused.
-func (t *Traces) parseAttrList(dst []Attr, b []byte, field protowire.Number, lim *attrLimits) ([]Attr, error) {
+// parseAttrList appends the attributes found in field `field` of message b
+// (a Resource or similar) to attrs and their array elements to elems, counting
+// them in lim; it stops decoding them once lim says the owner is refused.
+func (t *Traces) parseAttrList(attrs, elems []Attr, b []byte, field protowire.Number, lim *attrLimits) ([]Attr, []Attr, error) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return dst, malformed("tag", protowire.ParseError(n))
+			return attrs, elems, malformed("tag", protowire.ParseError(n))
 		}
 		b = b[n:]
 		if num == field && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return dst, malformed("attribute", protowire.ParseError(n))
+				return attrs, elems, malformed("attribute", protowire.ParseError(n))
 			}
 			b = b[n:]
 			if !lim.collect() {
 				continue
 			}
-			a, ok, err := t.parseKeyValue(v)
+			a, kind, err := t.parseKeyValue(v, lim)
 			if err != nil {
-				return dst, err
+				return attrs, elems, err
 			}
-			if lim.checkKey(a.Key) && ok {
-				dst = append(dst, a)
+			if lim.checkKey(a.Key) {
+				switch kind {
+				case valueScalar:
+					attrs = append(attrs, a)
+				case valueArray:
+					elems = t.appendElems(elems, a.Key, lim)
+				}
 			}
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return dst, malformed("field", protowire.ParseError(n))
+			return attrs, elems, malformed("field", protowire.ParseError(n))
 		}
 		b = b[n:]
 	}
-	return dst, nil
+	return attrs, elems, nil
 }
 
-// parseKeyValue decodes a KeyValue; ok is false for non-scalar values.
-func (t *Traces) parseKeyValue(b []byte) (a Attr, ok bool, err error) {
-	var value []byte
+// Kinds of a decoded AnyValue.
+const (
+	valueNone   = iota // unset, or a value that is not collected (kvlist, bytes)
+	valueScalar        // string, bool, int or double, rendered as text
+	valueArray         // array_value; its scalar elements are collected
+)
+
+// parseKeyValue decodes the KeyValue b: a.Value is set for a scalar value
+// (kind valueScalar); for an array value (kind valueArray) its scalar
+// elements are left in t.arr, within MaxArrayElements and lim's total, for
+// appendElems. A repeated value field is merged as protobuf merges
+// messages.
+func (t *Traces) parseKeyValue(b []byte, lim *attrLimits) (a Attr, kind int, err error) {
+	var v anyValue
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return a, false, malformed("key_value tag", protowire.ParseError(n))
+			return a, valueNone, malformed("key_value tag", protowire.ParseError(n))
 		}
 		b = b[n:]
 		if typ == protowire.BytesType && (num == fKVKey || num == fKVValue) {
-			v, n := protowire.ConsumeBytes(b)
+			f, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return a, false, malformed("key_value field", protowire.ParseError(n))
+				return a, valueNone, malformed("key_value field", protowire.ParseError(n))
 			}
 			b = b[n:]
 			if num == fKVKey {
-				a.Key = v
-			} else {
-				value = v
+				a.Key = f
+			} else if err := t.mergeAnyValue(&v, f, lim); err != nil {
+				return a, valueNone, err
 			}
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return a, false, malformed("key_value field", protowire.ParseError(n))
+			return a, valueNone, malformed("key_value field", protowire.ParseError(n))
 		}
 		b = b[n:]
 	}
-	a.Value, ok, err = t.renderAnyValue(value)
-	return a, ok, err
+	a.Value = v.scalar
+	return a, v.kind, nil
 }
 
-// renderAnyValue renders a scalar AnyValue as text.
-func (t *Traces) renderAnyValue(b []byte) ([]byte, bool, error) {
-	var out []byte
-	ok := false
+// appendElems appends the elements parseKeyValue left in t.arr to elems
+// under key, counting them in lim.
+func (t *Traces) appendElems(elems []Attr, key []byte, lim *attrLimits) []Attr {
+	for _, e := range t.arr {
+		elems = append(elems, Attr{Key: key, Value: e})
+	}
+	lim.elems += len(t.arr)
+	return elems
+}
+
+// anyValue is the AnyValue of a KeyValue as decoded so far. The elements
+// of an array value are in Traces.arr.
+type anyValue struct {
+	kind   int // valueNone, valueScalar or valueArray
+	scalar []byte
+}
+
+// mergeAnyValue merges the AnyValue b into v: as in protobuf, the last
+// field of the oneof wins, and an array merged into an array appends to it.
+func (t *Traces) mergeAnyValue(v *anyValue, b []byte, lim *attrLimits) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return malformed("any_value tag", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num == fAnyString && typ == protowire.BytesType { // the common case, inline
+			f, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("string_value", protowire.ParseError(n))
+			}
+			b = b[n:]
+			v.kind, v.scalar = valueScalar, f
+			continue
+		}
+		if num == fAnyArray && typ == protowire.BytesType {
+			f, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return malformed("array_value", protowire.ParseError(n))
+			}
+			b = b[n:]
+			if v.kind != valueArray {
+				t.arr = t.arr[:0]
+			}
+			v.kind, v.scalar = valueArray, nil
+			t.appendArrayElems(f, lim)
+			continue
+		}
+		f, kind, n, err := t.anyValueField(num, typ, b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		if kind != kindUnknownField {
+			v.kind, v.scalar = kind, f
+		}
+	}
+	return nil
+}
+
+// kindUnknownField is returned by anyValueField for a field that is not
+// part of AnyValue's oneof, which leaves the value as it is.
+const kindUnknownField = -1
+
+// anyValueField decodes the AnyValue field whose tag was just read from b,
+// except array_value: a scalar is rendered as text (valueScalar), a kvlist
+// or bytes value gives valueNone, any other field kindUnknownField. n is
+// the number of bytes of b consumed.
+func (t *Traces) anyValueField(num protowire.Number, typ protowire.Type, b []byte) (out []byte, kind, n int, err error) {
+	switch {
+	case num == fAnyString && typ == protowire.BytesType:
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, 0, 0, malformed("string_value", protowire.ParseError(n))
+		}
+		return v, valueScalar, n, nil
+	case (num == fAnyBool || num == fAnyInt) && typ == protowire.VarintType:
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return nil, 0, 0, malformed("scalar value", protowire.ParseError(n))
+		}
+		start := len(t.scratch)
+		if num == fAnyBool {
+			t.scratch = strconv.AppendBool(t.scratch, v != 0)
+		} else {
+			t.scratch = strconv.AppendInt(t.scratch, int64(v), 10)
+		}
+		return t.scratchSlice(start), valueScalar, n, nil
+	case num == fAnyDouble && typ == protowire.Fixed64Type:
+		v, n := protowire.ConsumeFixed64(b)
+		if n < 0 {
+			return nil, 0, 0, malformed("double_value", protowire.ParseError(n))
+		}
+		start := len(t.scratch)
+		t.scratch = strconv.AppendFloat(t.scratch, math.Float64frombits(v), 'g', -1, 64)
+		return t.scratchSlice(start), valueScalar, n, nil
+	}
+	n = protowire.ConsumeFieldValue(num, typ, b)
+	if n < 0 {
+		return nil, 0, 0, malformed("any_value field", protowire.ParseError(n))
+	}
+	if (num == fAnyArray || num == fAnyKVList || num == fAnyBytes) && typ == protowire.BytesType {
+		return nil, valueNone, n, nil
+	}
+	return nil, kindUnknownField, n, nil
+}
+
+// appendArrayElems appends the scalar elements of the ArrayValue b to
+// t.arr, until it holds MaxArrayElements or lim's total reaches
+// MaxAttributes. Nested arrays, kvlists, bytes and empty values are
+// skipped. An array that does not decode is dropped whole (t.arr emptied),
+// not reported: Parse accepted such requests before it collected elements,
+// and the receivers' validation refuses them.
+func (t *Traces) appendArrayElems(b []byte, lim *attrLimits) {
+	for len(b) > 0 {
+		if n := len(t.arr); n >= MaxArrayElements || lim.elems+n >= MaxAttributes {
+			return
+		}
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			t.arr = t.arr[:0]
+			return
+		}
+		b = b[n:]
+		if num != fArrayValues || typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				t.arr = t.arr[:0]
+				return
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			t.arr = t.arr[:0]
+			return
+		}
+		b = b[n:]
+		out, ok, err := t.renderAnyValue(v)
+		if err != nil {
+			t.arr = t.arr[:0]
+			return
+		}
+		if ok {
+			t.arr = append(t.arr, out)
+		}
+	}
+}
+
+// renderAnyValue renders a scalar AnyValue as text; ok is false for an
+// unset or non-scalar value. The last field of the oneof wins.
+func (t *Traces) renderAnyValue(b []byte) (out []byte, ok bool, err error) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return nil, false, malformed("any_value tag", protowire.ParseError(n))
 		}
 		b = b[n:]
-		switch {
-		case num == fAnyString && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, false, malformed("string_value", protowire.ParseError(n))
-			}
-			b = b[n:]
-			out, ok = v, true
-		case (num == fAnyBool || num == fAnyInt) && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return nil, false, malformed("scalar value", protowire.ParseError(n))
-			}
-			b = b[n:]
-			start := len(t.scratch)
-			if num == fAnyBool {
-				t.scratch = strconv.AppendBool(t.scratch, v != 0)
-			} else {
-				t.scratch = strconv.AppendInt(t.scratch, int64(v), 10)
-			}
-			out, ok = t.scratchSlice(start)
-		case num == fAnyDouble && typ == protowire.Fixed64Type:
-			v, n := protowire.ConsumeFixed64(b)
-			if n < 0 {
-				return nil, false, malformed("double_value", protowire.ParseError(n))
-			}
-			b = b[n:]
-			start := len(t.scratch)
-			t.scratch = strconv.AppendFloat(t.scratch, math.Float64frombits(v), 'g', -1, 64)
-			out, ok = t.scratchSlice(start)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, false, malformed("any_value field", protowire.ParseError(n))
-			}
-			b = b[n:]
-			out, ok = nil, false
+		v, kind, n, err := t.anyValueField(num, typ, b)
+		if err != nil {
+			return nil, false, err
+		}
+		b = b[n:]
+		if kind != kindUnknownField {
+			out, ok = v, kind == valueScalar
 		}
 	}
 	return out, ok, nil
@@ -589,8 +749,8 @@ func (t *Traces) renderAnyValue(b []byte) ([]byte, bool, error) {
 // scratchSlice returns t.scratch[start:] as a stable sub-slice. When the
 // append above had to grow the buffer, earlier sub-slices still point into
 // the old array, which stays alive and unchanged, so they remain valid.
-func (t *Traces) scratchSlice(start int) ([]byte, bool) {
-	return t.scratch[start:len(t.scratch):len(t.scratch)], true
+func (t *Traces) scratchSlice(start int) []byte {
+	return t.scratch[start:len(t.scratch):len(t.scratch)]
 }
 
 func isZero(b []byte) bool {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,15 +89,21 @@ func checkAgainstProto(t *testing.T, tr *Traces, req *coltracepb.ExportTraceServ
 						t.Fatalf("service %q", res.Service)
 					}
 				}
-				nScalar := 0
-				for _, kv := range want.Attributes {
-					switch kv.Value.GetValue().(type) {
-					case *commonpb.AnyValue_StringValue, *commonpb.AnyValue_IntValue, *commonpb.AnyValue_BoolValue, *commonpb.AnyValue_DoubleValue:
-						nScalar++
-					}
+				wantAttrs, wantElems := expectAttrs(want.Attributes)
+				if g := attrStrings(got.Attrs); !slices.Equal(g, wantAttrs) {
+					t.Fatalf("span %d: attributes %q, want %q", i, g, wantAttrs)
 				}
-				if len(got.Attrs) != nScalar {
-					t.Fatalf("span %d: %d scalar attributes, want %d", i, len(got.Attrs), nScalar)
+				if g := attrStrings(got.Elems); !slices.Equal(g, wantElems) {
+					t.Fatalf("span %d: array elements %q, want %q", i, g, wantElems)
+				}
+				if res.Invalid == "" {
+					wantAttrs, wantElems := expectAttrs(rs.Resource.GetAttributes())
+					if g := attrStrings(res.Attrs); !slices.Equal(g, wantAttrs) {
+						t.Fatalf("resource attributes %q, want %q", g, wantAttrs)
+					}
+					if g := attrStrings(res.Elems); !slices.Equal(g, wantElems) {
+						t.Fatalf("resource array elements %q, want %q", g, wantElems)
+					}
 				}
 			}
 		}
@@ -104,6 +111,53 @@ func checkAgainstProto(t *testing.T, tr *Traces, req *coltracepb.ExportTraceServ
 	if i != len(tr.Spans) {
 		t.Fatalf("parsed %d spans, want %d", len(tr.Spans), i)
 	}
+}
+
+// renderProto renders a scalar value as Parse does; ok is false for other
+// values.
+func renderProto(v *commonpb.AnyValue) (string, bool) {
+	switch v := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		return v.StringValue, true
+	case *commonpb.AnyValue_IntValue:
+		return strconv.FormatInt(v.IntValue, 10), true
+	case *commonpb.AnyValue_BoolValue:
+		return strconv.FormatBool(v.BoolValue), true
+	case *commonpb.AnyValue_DoubleValue:
+		return strconv.FormatFloat(v.DoubleValue, 'g', -1, 64), true
+	}
+	return "", false
+}
+
+// expectAttrs computes, from the protobuf library's decoding, the
+// attributes and array elements Parse collects from kvs (of a span or
+// resource within the limits), as "key=value" strings.
+func expectAttrs(kvs []*commonpb.KeyValue) (attrs, elems []string) {
+	for _, kv := range kvs {
+		if s, ok := renderProto(kv.Value); ok {
+			attrs = append(attrs, kv.Key+"="+s)
+			continue
+		}
+		n := 0
+		for _, e := range kv.Value.GetArrayValue().GetValues() {
+			if n == MaxArrayElements || len(elems) == MaxAttributes {
+				break
+			}
+			if s, ok := renderProto(e); ok {
+				elems = append(elems, kv.Key+"="+s)
+				n++
+			}
+		}
+	}
+	return attrs, elems
+}
+
+func attrStrings(attrs []Attr) []string {
+	var out []string
+	for _, a := range attrs {
+		out = append(out, string(a.Key)+"="+string(a.Value))
+	}
+	return out
 }
 
 // overLimits names the limit the span want of rs exceeds, computed from
@@ -395,6 +449,14 @@ func FuzzParse(f *testing.F) {
 		Resource:   &resourcepb.Resource{Attributes: append(attrs(3, MaxAttrKeyBytes), otlptest.Str("service.name", strings.Repeat("s", MaxNameBytes)))},
 		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{limited}}}}}})
 	f.Add(raw)
+	// Array attributes: header arrays, the element bound, mixed elements.
+	f.Add(mustProto(f, headerRequest(3)))
+	raw, _ = proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{arr("host.ip", sv("10.0.0.1"), iv(3))}},
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "a",
+			StartTimeUnixNano: 1, EndTimeUnixNano: 2, Attributes: []*commonpb.KeyValue{arr("big", strs(MaxArrayElements+1)...),
+				arr("m", sv("x"), &commonpb.AnyValue{}, &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{}}})}}}}}}}})
+	f.Add(raw)
 	var tr Traces
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 1<<20 {
@@ -454,6 +516,252 @@ func BenchmarkProtoUnmarshal(b *testing.B) {
 	for b.Loop() {
 		var req coltracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(raw, &req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/span")
+}
+
+// arr returns an attribute whose value is an array of vs.
+func arr(key string, vs ...*commonpb.AnyValue) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: vs}}}}
+}
+
+func sv(s string) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
+}
+
+func iv(i int64) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: i}}
+}
+
+// strs returns n string values "v0", "v1", ….
+func strs(n int) []*commonpb.AnyValue {
+	out := make([]*commonpb.AnyValue, n)
+	for i := range out {
+		out[i] = sv("v" + strconv.Itoa(i))
+	}
+	return out
+}
+
+// kvWire encodes a KeyValue with the given key and one value field per
+// AnyValue, so that a repeated value field can be tested.
+func kvWire(t *testing.T, key string, values ...*commonpb.AnyValue) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	for _, v := range values {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, mustProto(t, v))
+	}
+	return b
+}
+
+// TestParseArrays checks how array attributes are collected: scalar
+// elements in Elems under the array's key, never in Attrs, within the
+// bounds, and merged like protobuf does.
+func TestParseArrays(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	cases := []struct {
+		name      string
+		attrs     []*commonpb.KeyValue
+		raw       [][]byte // extra span attributes, encoded KeyValues
+		resAttrs  []*commonpb.KeyValue
+		wantAttrs []string
+		wantElems []string
+		wantRes   []string // resource elements
+		invalid   string
+	}{
+		{name: "string array", attrs: []*commonpb.KeyValue{arr("http.request.header.x-request-id", sv("rid-123"))},
+			wantElems: []string{"http.request.header.x-request-id=rid-123"}},
+		{name: "baggage header", attrs: []*commonpb.KeyValue{
+			otlptest.Str("http.method", "GET"),
+			arr("http.request.header.baggage", sv("correlation_id=corr-r2-3,other=x%20y")),
+		}, wantAttrs: []string{"http.method=GET"}, wantElems: []string{"http.request.header.baggage=correlation_id=corr-r2-3,other=x%20y"}},
+		{name: "int array", attrs: []*commonpb.KeyValue{arr("codes", iv(1), iv(-2), iv(300))},
+			wantElems: []string{"codes=1", "codes=-2", "codes=300"}},
+		{name: "mixed", attrs: []*commonpb.KeyValue{arr("m",
+			sv("a"), iv(7),
+			&commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}},
+			&commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 0.25}},
+			&commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte("b")}},
+			&commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{otlptest.Str("k", "v")}}}},
+			&commonpb.AnyValue{},
+			sv(""), sv(long),
+		)}, wantElems: []string{"m=a", "m=7", "m=true", "m=0.25", "m=", "m=" + long}},
+		{name: "empty array", attrs: []*commonpb.KeyValue{arr("e"), otlptest.Str("s", "1")}, wantAttrs: []string{"s=1"}},
+		{name: "nested arrays ignored", attrs: []*commonpb.KeyValue{arr("n",
+			&commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("inner")}}}},
+			sv("outer"))}, wantElems: []string{"n=outer"}},
+		{name: "over the element bound", attrs: []*commonpb.KeyValue{arr("big", strs(MaxArrayElements+36)...)},
+			wantElems: func() []string {
+				var out []string
+				for i := range MaxArrayElements {
+					out = append(out, "big=v"+strconv.Itoa(i))
+				}
+				return out
+			}()},
+		{name: "total bound per span", attrs: func() []*commonpb.KeyValue {
+			var out []*commonpb.KeyValue
+			for i := range 20 {
+				out = append(out, arr("a"+strconv.Itoa(i), strs(MaxArrayElements)...))
+			}
+			return out
+		}(), wantElems: func() []string {
+			var out []string
+			for i := range MaxAttributes {
+				out = append(out, "a"+strconv.Itoa(i/MaxArrayElements)+"=v"+strconv.Itoa(i%MaxArrayElements))
+			}
+			return out
+		}()},
+		{name: "arrays count once against MaxAttributes", attrs: func() []*commonpb.KeyValue {
+			out := attrs(MaxAttributes-1, 8)
+			return append(out, arr("last", strs(3)...))
+		}(), wantAttrs: func() []string {
+			out := attrStrings(nil)
+			for _, kv := range attrs(MaxAttributes-1, 8) {
+				out = append(out, kv.Key+"=v")
+			}
+			return out
+		}(), wantElems: []string{"last=v0", "last=v1", "last=v2"}},
+		{name: "array key over the limit", attrs: []*commonpb.KeyValue{arr(strings.Repeat("k", MaxAttrKeyBytes+1), sv("v"))},
+			invalid: "attribute key is 1025 bytes"},
+		{name: "array value fields merge", raw: [][]byte{
+			kvWire(t, "merged", &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("a")}}}},
+				&commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("b")}}}}),
+			kvWire(t, "replaced", &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("a")}}}},
+				sv("scalar")),
+			kvWire(t, "kept", sv("scalar"), &commonpb.AnyValue{}),
+			kvWire(t, "rearrayed", &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("a")}}}},
+				sv("scalar"), &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("c")}}}}),
+		}, wantAttrs: []string{"replaced=scalar", "kept=scalar"}, wantElems: []string{"merged=a", "merged=b", "rearrayed=c"}},
+		{name: "resource array", resAttrs: []*commonpb.KeyValue{otlptest.Str("service.name", "svc"), arr("host.ip", sv("10.0.0.1"), sv("fe80::1"))},
+			wantRes: []string{"host.ip=10.0.0.1", "host.ip=fe80::1"}},
+		{name: "service.name array is no service", resAttrs: []*commonpb.KeyValue{arr("service.name", sv("svc"))},
+			wantRes: []string{"service.name=svc"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			span := mustProto(t, &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "op",
+				StartTimeUnixNano: 10, EndTimeUnixNano: 20, Attributes: tc.attrs})
+			for _, kv := range tc.raw {
+				span = protowire.AppendTag(span, 9, protowire.BytesType)
+				span = protowire.AppendBytes(span, kv)
+			}
+			scope := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), span)
+			rs := mustProto(t, &tracepb.ResourceSpans{Resource: &resourcepb.Resource{Attributes: tc.resAttrs}})
+			rs = protowire.AppendBytes(protowire.AppendTag(rs, 2, protowire.BytesType), scope)
+			raw := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rs)
+
+			var req coltracepb.ExportTraceServiceRequest
+			if err := proto.Unmarshal(raw, &req); err != nil {
+				t.Fatal(err)
+			}
+			var tr Traces
+			// Twice: the second parse reuses the slices of the first.
+			for range 2 {
+				if err := Parse(&tr, raw); err != nil {
+					t.Fatal(err)
+				}
+				s := &tr.Spans[0]
+				if tc.invalid != "" || s.Invalid != "" {
+					if !strings.Contains(s.Invalid, tc.invalid) || tc.invalid == "" {
+						t.Fatalf("Invalid = %q, want %q", s.Invalid, tc.invalid)
+					}
+					continue
+				}
+				if g := attrStrings(s.Attrs); !slices.Equal(g, tc.wantAttrs) {
+					t.Fatalf("attributes %q, want %q", g, tc.wantAttrs)
+				}
+				if g := attrStrings(s.Elems); !slices.Equal(g, tc.wantElems) {
+					t.Fatalf("elements %q, want %q", g, tc.wantElems)
+				}
+				res := &tr.Resources[0]
+				if g := attrStrings(res.Elems); !slices.Equal(g, tc.wantRes) {
+					t.Fatalf("resource elements %q, want %q", g, tc.wantRes)
+				}
+				if len(res.Service) != 0 && string(res.Service) != "svc" {
+					t.Fatalf("service %q", res.Service)
+				}
+				if tc.name == "service.name array is no service" && len(res.Service) != 0 {
+					t.Fatalf("an array element became the service name: %q", res.Service)
+				}
+				// The protobuf library's decoding agrees.
+				checkAgainstProto(t, &tr, &req)
+			}
+		})
+	}
+}
+
+// TestParseArraysMalformed checks that an array whose contents do not
+// decode is ignored rather than failing the request, as before elements
+// were collected.
+func TestParseArraysMalformed(t *testing.T) {
+	// KeyValue{key: "bad", value: AnyValue{array_value: <truncated>}}
+	badArray := protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), []byte{0x0a, 0x05, 0x0a})
+	kv := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "bad")
+	kv = protowire.AppendBytes(protowire.AppendTag(kv, 2, protowire.BytesType), badArray)
+	span := mustProto(t, &tracepb.Span{TraceId: otlptest.TraceID(1), SpanId: otlptest.SpanID(1), Name: "op",
+		StartTimeUnixNano: 10, EndTimeUnixNano: 20, Attributes: []*commonpb.KeyValue{arr("good", sv("g"))}})
+	span = protowire.AppendBytes(protowire.AppendTag(span, 9, protowire.BytesType), kv)
+	scope := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), span)
+	rs := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), scope)
+	raw := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rs)
+	var tr Traces
+	if err := Parse(&tr, raw); err != nil {
+		t.Fatal(err)
+	}
+	if s := &tr.Spans[0]; s.Invalid != "" || !slices.Equal(attrStrings(s.Elems), []string{"good=g"}) {
+		t.Fatalf("span %q, elements %q", s.Invalid, attrStrings(s.Elems))
+	}
+}
+
+// headerRequest is a request of n spans, each with the two header arrays
+// OTel HTTP instrumentations record (x-request-id and baggage), an int
+// array and a few scalar attributes.
+func headerRequest(n int) *coltracepb.ExportTraceServiceRequest {
+	spans := make([]*tracepb.Span, n)
+	for i := range spans {
+		spans[i] = &tracepb.Span{TraceId: otlptest.TraceID(uint64(i/8 + 1)), SpanId: otlptest.SpanID(uint64(i + 1)), Name: "GET /api",
+			Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: 10, EndTimeUnixNano: 20, Attributes: []*commonpb.KeyValue{
+				otlptest.Str("http.request.method", "GET"),
+				otlptest.Int("http.response.status_code", 200),
+				arr("http.request.header.x-request-id", sv("rid-"+strconv.Itoa(i))),
+				arr("http.request.header.baggage", sv("correlation_id=corr-"+strconv.Itoa(i)+",other=x%20y")),
+				arr("ports", iv(80), iv(443)),
+			}}
+	}
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{otlptest.Str("service.name", "api")}},
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}}}}}
+}
+
+// TestParseArraysNoAllocs checks that parsing array attributes allocates
+// nothing once a Traces value has grown.
+func TestParseArraysNoAllocs(t *testing.T) {
+	raw := mustProto(t, headerRequest(64))
+	var tr Traces
+	if err := Parse(&tr, raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(20, func() { _ = Parse(&tr, raw) }); n != 0 {
+		t.Fatalf("%v allocations per Parse", n)
+	}
+	if got := len(tr.Spans[63].Elems); got != 4 {
+		t.Fatalf("%d elements", got)
+	}
+}
+
+// BenchmarkParseArrays measures the wire walk of 512 spans that carry
+// request headers as string arrays (headerRequest). Compare runs with:
+//
+//	go test -run=^$ -bench=ParseArrays -count=6 ./internal/otlpwire | benchstat -
+func BenchmarkParseArrays(b *testing.B) {
+	raw := mustProto(b, headerRequest(512))
+	var tr Traces
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Parse(&tr, raw); err != nil {
 			b.Fatal(err)
 		}
 	}

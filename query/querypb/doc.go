@@ -18,7 +18,8 @@
 // deterministic: a second run changes nothing, so CI can check it with
 // `make generate && git diff --exit-code`.
 //
-// query.proto imports nothing, not even the OTLP protos: GetTraceResponse
+// query.proto imports only google/protobuf/wrappers.proto (DoubleValue, for
+// latency values that may be unknown: JSON null), not even the OTLP protos: GetTraceResponse
 // carries the trace as encoded bytes of opentelemetry.proto.trace.v1.TracesData
 // (decode with go.opentelemetry.io/proto/otlp/trace/v1).
 //

@@ -8,7 +8,8 @@
 //
 // The gRPC service below is also served as REST/JSON under /api/v1 by
 // grpc-gateway; the HTTP mapping lives in query_gateway.yaml beside this file
-// so that this file imports nothing. Conventions shared by every message:
+// so that this file imports no google.api annotations (it imports only the
+// well-known wrapper types). Conventions shared by every message:
 //
 //   - IDs (trace, span) are lowercase hex strings: 32 digits for a trace ID,
 //     16 for a span ID.
@@ -20,6 +21,10 @@
 //     for integers up to 2^53. Their times are RFC 3339 strings.
 //   - Time range parameters (start, end) are strings holding RFC 3339 or Unix
 //     milliseconds (all digits); empty means the last 15 minutes.
+//   - A latency value that is unknown — no call of the distribution has a
+//     measured duration — is an unset google.protobuf.DoubleValue, JSON null
+//     (never 0, which would read as the fastest). Such values sit next to a
+//     count of the timed calls (timed_calls, timed_count).
 //
 // Regenerate with `make generate` from the repository root.
 
@@ -28,6 +33,7 @@ package querypb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1717,7 +1723,8 @@ func (x *GetFlowGraphResponse) GetComparison() *ArchComparison {
 }
 
 // ArchComparison summarises the comparison of the observed flow graph with a
-// declared architecture: the number of edges of each FlowEdge.declared value.
+// declared architecture: the number of edges of each FlowEdge.declared value,
+// and the edges that differ.
 type ArchComparison struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The compared architecture's name.
@@ -1727,9 +1734,20 @@ type ArchComparison struct {
 	// Declared edges without calls in the range.
 	DeclaredOnly int32 `protobuf:"varint,3,opt,name=declared_only,json=declaredOnly,proto3" json:"declared_only,omitempty"`
 	// Observed edges that the architecture does not declare.
-	ObservedOnly  int32 `protobuf:"varint,4,opt,name=observed_only,json=observedOnly,proto3" json:"observed_only,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ObservedOnly int32 `protobuf:"varint,4,opt,name=observed_only,json=observedOnly,proto3" json:"observed_only,omitempty"`
+	// The service.namespace the comparison is scoped to: the one namespace of
+	// the architecture's nodes. The observed graph then holds only the
+	// namespace's nodes and the edges with one end in it. Empty when the
+	// architecture has no namespace, or several: then nothing is left out.
+	Namespace string `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The declared edges without calls in the range (declared_only of them),
+	// sorted by (source, target).
+	DeclaredOnlyEdges []*ComparedEdge `protobuf:"bytes,6,rep,name=declared_only_edges,json=declaredOnlyEdges,proto3" json:"declared_only_edges,omitempty"`
+	// The observed edges that the architecture does not declare
+	// (observed_only of them), sorted by (source, target).
+	ObservedOnlyEdges []*ComparedEdge `protobuf:"bytes,7,rep,name=observed_only_edges,json=observedOnlyEdges,proto3" json:"observed_only_edges,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ArchComparison) Reset() {
@@ -1790,6 +1808,80 @@ func (x *ArchComparison) GetObservedOnly() int32 {
 	return 0
 }
 
+func (x *ArchComparison) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ArchComparison) GetDeclaredOnlyEdges() []*ComparedEdge {
+	if x != nil {
+		return x.DeclaredOnlyEdges
+	}
+	return nil
+}
+
+func (x *ArchComparison) GetObservedOnlyEdges() []*ComparedEdge {
+	if x != nil {
+		return x.ObservedOnlyEdges
+	}
+	return nil
+}
+
+// ComparedEdge is an edge of a comparison by its endpoints' node IDs.
+type ComparedEdge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComparedEdge) Reset() {
+	*x = ComparedEdge{}
+	mi := &file_query_querypb_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComparedEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComparedEdge) ProtoMessage() {}
+
+func (x *ComparedEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComparedEdge.ProtoReflect.Descriptor instead.
+func (*ComparedEdge) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ComparedEdge) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ComparedEdge) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 // FlowNode is a node of the flow graph: a service (instance, zone, region,
 // namespace) or a virtual node standing for an uninstrumented callee.
 type FlowNode struct {
@@ -1810,15 +1902,19 @@ type FlowNode struct {
 	// Quantiles of the requests' durations.
 	Latency *LatencySummary `protobuf:"bytes,6,opt,name=latency,proto3" json:"latency,omitempty"`
 	// With compare: true for a node of the declared architecture that was not
-	// observed in the range (its rates and latency are zero).
-	DeclaredOnly  bool `protobuf:"varint,7,opt,name=declared_only,json=declaredOnly,proto3" json:"declared_only,omitempty"`
+	// observed in the range (its rates are zero, its latency null).
+	DeclaredOnly bool `protobuf:"varint,7,opt,name=declared_only,json=declaredOnly,proto3" json:"declared_only,omitempty"`
+	// At the service and instance levels, the node's service.namespace when
+	// it has one: its id is then "namespace/name" (lamp/www). Empty
+	// otherwise, and at the other levels.
+	Namespace     string `protobuf:"bytes,8,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FlowNode) Reset() {
 	*x = FlowNode{}
-	mi := &file_query_querypb_query_proto_msgTypes[27]
+	mi := &file_query_querypb_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1926,7 @@ func (x *FlowNode) String() string {
 func (*FlowNode) ProtoMessage() {}
 
 func (x *FlowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[27]
+	mi := &file_query_querypb_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1939,7 @@ func (x *FlowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowNode.ProtoReflect.Descriptor instead.
 func (*FlowNode) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FlowNode) GetId() string {
@@ -1895,6 +1991,13 @@ func (x *FlowNode) GetDeclaredOnly() bool {
 	return false
 }
 
+func (x *FlowNode) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 // FlowEdge is the calls from one node to another, summed over operations.
 type FlowEdge struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1912,7 +2015,7 @@ type FlowEdge struct {
 	// Quantiles of the client-side call durations.
 	Latency *LatencySummary `protobuf:"bytes,8,opt,name=latency,proto3" json:"latency,omitempty"`
 	// With compare: "both" (observed and declared), "declared_only" (declared,
-	// no calls in the range: calls 0, latency zero) or "observed_only"
+	// no calls in the range: calls 0, latency null) or "observed_only"
 	// (observed, not declared). Empty without compare.
 	Declared      string `protobuf:"bytes,9,opt,name=declared,proto3" json:"declared,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1921,7 +2024,7 @@ type FlowEdge struct {
 
 func (x *FlowEdge) Reset() {
 	*x = FlowEdge{}
-	mi := &file_query_querypb_query_proto_msgTypes[28]
+	mi := &file_query_querypb_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2036,7 @@ func (x *FlowEdge) String() string {
 func (*FlowEdge) ProtoMessage() {}
 
 func (x *FlowEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[28]
+	mi := &file_query_querypb_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2049,7 @@ func (x *FlowEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowEdge.ProtoReflect.Descriptor instead.
 func (*FlowEdge) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FlowEdge) GetSource() string {
@@ -2014,20 +2117,27 @@ func (x *FlowEdge) GetDeclared() string {
 
 // LatencySummary holds the standard quantiles of a latency distribution, in
 // nanoseconds (HDR histogram values: within its precision of the exact
-// value). All zero without data.
+// value), computed from the calls with a measured duration. The quantiles
+// are unset (JSON null) when there is none: without calls, or when every
+// call's duration is unknown (a Zipkin half without its end annotation,
+// such as a spigo one-way message).
 type LatencySummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	P50           float64                `protobuf:"fixed64,1,opt,name=p50,proto3" json:"p50,omitempty"`
-	P90           float64                `protobuf:"fixed64,2,opt,name=p90,proto3" json:"p90,omitempty"`
-	P99           float64                `protobuf:"fixed64,3,opt,name=p99,proto3" json:"p99,omitempty"`
-	P999          float64                `protobuf:"fixed64,4,opt,name=p999,proto3" json:"p999,omitempty"`
+	state protoimpl.MessageState  `protogen:"open.v1"`
+	P50   *wrapperspb.DoubleValue `protobuf:"bytes,5,opt,name=p50,proto3" json:"p50,omitempty"`
+	P90   *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=p90,proto3" json:"p90,omitempty"`
+	P99   *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=p99,proto3" json:"p99,omitempty"`
+	P999  *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=p999,proto3" json:"p999,omitempty"`
+	// The calls (requests, for a node) whose duration is known: the number
+	// the quantiles are computed from. Less than the calls when some are of
+	// unknown duration; 0 when the quantiles are unset.
+	TimedCalls    float64 `protobuf:"fixed64,9,opt,name=timed_calls,json=timedCalls,proto3" json:"timed_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_query_querypb_query_proto_msgTypes[29]
+	mi := &file_query_querypb_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2149,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[29]
+	mi := &file_query_querypb_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,33 +2162,40 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
 }
 
-func (x *LatencySummary) GetP50() float64 {
+func (x *LatencySummary) GetP50() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.P50
 	}
-	return 0
+	return nil
 }
 
-func (x *LatencySummary) GetP90() float64 {
+func (x *LatencySummary) GetP90() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.P90
 	}
-	return 0
+	return nil
 }
 
-func (x *LatencySummary) GetP99() float64 {
+func (x *LatencySummary) GetP99() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.P99
 	}
-	return 0
+	return nil
 }
 
-func (x *LatencySummary) GetP999() float64 {
+func (x *LatencySummary) GetP999() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.P999
+	}
+	return nil
+}
+
+func (x *LatencySummary) GetTimedCalls() float64 {
+	if x != nil {
+		return x.TimedCalls
 	}
 	return 0
 }
@@ -2117,7 +2234,7 @@ type GetLatencyRequest struct {
 
 func (x *GetLatencyRequest) Reset() {
 	*x = GetLatencyRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[30]
+	mi := &file_query_querypb_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2246,7 @@ func (x *GetLatencyRequest) String() string {
 func (*GetLatencyRequest) ProtoMessage() {}
 
 func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[30]
+	mi := &file_query_querypb_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2259,7 @@ func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyRequest.ProtoReflect.Descriptor instead.
 func (*GetLatencyRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetLatencyRequest) GetService() string {
@@ -2224,20 +2341,27 @@ func (x *GetLatencyRequest) GetFormat() string {
 
 type GetLatencyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Number of measured spans, and of those with status ERROR.
-	Count  float64 `protobuf:"fixed64,1,opt,name=count,proto3" json:"count,omitempty"`
+	// Number of spans (calls).
+	Count float64 `protobuf:"fixed64,1,opt,name=count,proto3" json:"count,omitempty"`
+	// The spans whose duration is known, those in the histogram: count minus
+	// the spans of unknown duration (Zipkin halves without their end
+	// annotation, such as spigo's one-way messages, marked
+	// flowscope.duration_unknown). Every value below is computed from these.
+	TimedCount float64 `protobuf:"fixed64,14,opt,name=timed_count,json=timedCount,proto3" json:"timed_count,omitempty"`
+	// Spans with status ERROR.
 	Errors float64 `protobuf:"fixed64,2,opt,name=errors,proto3" json:"errors,omitempty"`
 	// Smallest and largest value and the mean, in nanoseconds (HDR
 	// equivalents: the lowest value of the first bucket, the highest value of
-	// the last). 0 without data.
-	Min  float64 `protobuf:"fixed64,3,opt,name=min,proto3" json:"min,omitempty"`
-	Max  float64 `protobuf:"fixed64,4,opt,name=max,proto3" json:"max,omitempty"`
-	Mean float64 `protobuf:"fixed64,5,opt,name=mean,proto3" json:"mean,omitempty"`
+	// the last). Unset (JSON null) when timed_count is 0.
+	Min  *wrapperspb.DoubleValue `protobuf:"bytes,11,opt,name=min,proto3" json:"min,omitempty"`
+	Max  *wrapperspb.DoubleValue `protobuf:"bytes,12,opt,name=max,proto3" json:"max,omitempty"`
+	Mean *wrapperspb.DoubleValue `protobuf:"bytes,13,opt,name=mean,proto3" json:"mean,omitempty"`
 	// In the order requested.
 	Quantiles []*LatencyQuantile `protobuf:"bytes,6,rep,name=quantiles,proto3" json:"quantiles,omitempty"`
 	// The non-empty HDR buckets, ascending.
 	Buckets []*LatencyBucket `protobuf:"bytes,7,rep,name=buckets,proto3" json:"buckets,omitempty"`
-	// One entry per step when a step is given, sorted by start; empty
+	// One entry per step of the range when a step is given, empty steps
+	// included (count 0, values unset), sorted by start; empty
 	// otherwise.
 	Series []*LatencyStep `protobuf:"bytes,8,rep,name=series,proto3" json:"series,omitempty"`
 	// Exemplar spans among the slowest, slowest first: those at or above the
@@ -2255,7 +2379,7 @@ type GetLatencyResponse struct {
 
 func (x *GetLatencyResponse) Reset() {
 	*x = GetLatencyResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[31]
+	mi := &file_query_querypb_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2391,7 @@ func (x *GetLatencyResponse) String() string {
 func (*GetLatencyResponse) ProtoMessage() {}
 
 func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[31]
+	mi := &file_query_querypb_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,12 +2404,19 @@ func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyResponse.ProtoReflect.Descriptor instead.
 func (*GetLatencyResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetLatencyResponse) GetCount() float64 {
 	if x != nil {
 		return x.Count
+	}
+	return 0
+}
+
+func (x *GetLatencyResponse) GetTimedCount() float64 {
+	if x != nil {
+		return x.TimedCount
 	}
 	return 0
 }
@@ -2297,25 +2428,25 @@ func (x *GetLatencyResponse) GetErrors() float64 {
 	return 0
 }
 
-func (x *GetLatencyResponse) GetMin() float64 {
+func (x *GetLatencyResponse) GetMin() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.Min
 	}
-	return 0
+	return nil
 }
 
-func (x *GetLatencyResponse) GetMax() float64 {
+func (x *GetLatencyResponse) GetMax() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.Max
 	}
-	return 0
+	return nil
 }
 
-func (x *GetLatencyResponse) GetMean() float64 {
+func (x *GetLatencyResponse) GetMean() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.Mean
 	}
-	return 0
+	return nil
 }
 
 func (x *GetLatencyResponse) GetQuantiles() []*LatencyQuantile {
@@ -2354,6 +2485,8 @@ func (x *GetLatencyResponse) GetHdrLog() string {
 }
 
 // LatencyQuantile is the value at a quantile with the HDR bucket holding it.
+// Everything but quantile is unset (JSON null) when no span of the
+// distribution has a measured duration.
 type LatencyQuantile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The requested quantile, a fraction in [0, 1].
@@ -2361,20 +2494,20 @@ type LatencyQuantile struct {
 	// The HDR value at the quantile, in nanoseconds: the highest value
 	// equivalent to the bucket holding the rank, that is to (from for
 	// quantile 0).
-	Value float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	Value *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
 	// Width of that bucket, to - from + 1 ns: the exact value at the quantile
 	// lies in [from, to].
-	ErrorBound float64 `protobuf:"fixed64,3,opt,name=error_bound,json=errorBound,proto3" json:"error_bound,omitempty"`
+	ErrorBound *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=error_bound,json=errorBound,proto3" json:"error_bound,omitempty"`
 	// The bucket's bounds, inclusive, in nanoseconds.
-	From          float64 `protobuf:"fixed64,4,opt,name=from,proto3" json:"from,omitempty"`
-	To            float64 `protobuf:"fixed64,5,opt,name=to,proto3" json:"to,omitempty"`
+	From          *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=from,proto3" json:"from,omitempty"`
+	To            *wrapperspb.DoubleValue `protobuf:"bytes,9,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LatencyQuantile) Reset() {
 	*x = LatencyQuantile{}
-	mi := &file_query_querypb_query_proto_msgTypes[32]
+	mi := &file_query_querypb_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2519,7 @@ func (x *LatencyQuantile) String() string {
 func (*LatencyQuantile) ProtoMessage() {}
 
 func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[32]
+	mi := &file_query_querypb_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2532,7 @@ func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyQuantile.ProtoReflect.Descriptor instead.
 func (*LatencyQuantile) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LatencyQuantile) GetQuantile() float64 {
@@ -2409,32 +2542,32 @@ func (x *LatencyQuantile) GetQuantile() float64 {
 	return 0
 }
 
-func (x *LatencyQuantile) GetValue() float64 {
+func (x *LatencyQuantile) GetValue() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.Value
 	}
-	return 0
+	return nil
 }
 
-func (x *LatencyQuantile) GetErrorBound() float64 {
+func (x *LatencyQuantile) GetErrorBound() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.ErrorBound
 	}
-	return 0
+	return nil
 }
 
-func (x *LatencyQuantile) GetFrom() float64 {
+func (x *LatencyQuantile) GetFrom() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.From
 	}
-	return 0
+	return nil
 }
 
-func (x *LatencyQuantile) GetTo() float64 {
+func (x *LatencyQuantile) GetTo() *wrapperspb.DoubleValue {
 	if x != nil {
 		return x.To
 	}
-	return 0
+	return nil
 }
 
 // LatencyBucket is one non-empty HDR bucket: count values in [from, to] ns.
@@ -2451,7 +2584,7 @@ type LatencyBucket struct {
 
 func (x *LatencyBucket) Reset() {
 	*x = LatencyBucket{}
-	mi := &file_query_querypb_query_proto_msgTypes[33]
+	mi := &file_query_querypb_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2596,7 @@ func (x *LatencyBucket) String() string {
 func (*LatencyBucket) ProtoMessage() {}
 
 func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[33]
+	mi := &file_query_querypb_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2609,7 @@ func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyBucket.ProtoReflect.Descriptor instead.
 func (*LatencyBucket) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LatencyBucket) GetFrom() float64 {
@@ -2507,22 +2640,26 @@ func (x *LatencyBucket) GetProbability() float64 {
 	return 0
 }
 
-// LatencyStep is the distribution of one step of a latency series.
+// LatencyStep is the distribution of one step of a latency series. Every
+// step of the range has one, empty steps included (count 0, values null).
 type LatencyStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Start of the step, RFC 3339 (UTC). The step covers [start, start+step).
-	Start  string  `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
-	Count  float64 `protobuf:"fixed64,2,opt,name=count,proto3" json:"count,omitempty"`
-	Errors float64 `protobuf:"fixed64,3,opt,name=errors,proto3" json:"errors,omitempty"`
-	// The requested quantiles, values in nanoseconds.
-	Quantiles     []*Quantile `protobuf:"bytes,4,rep,name=quantiles,proto3" json:"quantiles,omitempty"`
+	Start string  `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Count float64 `protobuf:"fixed64,2,opt,name=count,proto3" json:"count,omitempty"`
+	// The spans of the step whose duration is known.
+	TimedCount float64 `protobuf:"fixed64,5,opt,name=timed_count,json=timedCount,proto3" json:"timed_count,omitempty"`
+	Errors     float64 `protobuf:"fixed64,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	// The requested quantiles, values in nanoseconds (null when the step has
+	// no span with a measured duration).
+	Quantiles     []*LatencyStepQuantile `protobuf:"bytes,4,rep,name=quantiles,proto3" json:"quantiles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LatencyStep) Reset() {
 	*x = LatencyStep{}
-	mi := &file_query_querypb_query_proto_msgTypes[34]
+	mi := &file_query_querypb_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2671,7 @@ func (x *LatencyStep) String() string {
 func (*LatencyStep) ProtoMessage() {}
 
 func (x *LatencyStep) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[34]
+	mi := &file_query_querypb_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2684,7 @@ func (x *LatencyStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyStep.ProtoReflect.Descriptor instead.
 func (*LatencyStep) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LatencyStep) GetStart() string {
@@ -2564,6 +2701,13 @@ func (x *LatencyStep) GetCount() float64 {
 	return 0
 }
 
+func (x *LatencyStep) GetTimedCount() float64 {
+	if x != nil {
+		return x.TimedCount
+	}
+	return 0
+}
+
 func (x *LatencyStep) GetErrors() float64 {
 	if x != nil {
 		return x.Errors
@@ -2571,9 +2715,63 @@ func (x *LatencyStep) GetErrors() float64 {
 	return 0
 }
 
-func (x *LatencyStep) GetQuantiles() []*Quantile {
+func (x *LatencyStep) GetQuantiles() []*LatencyStepQuantile {
 	if x != nil {
 		return x.Quantiles
+	}
+	return nil
+}
+
+// LatencyStepQuantile is the value at one quantile of a latency step.
+type LatencyStepQuantile struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Quantile float64                `protobuf:"fixed64,1,opt,name=quantile,proto3" json:"quantile,omitempty"`
+	// Nanoseconds; unset (JSON null) without a measured duration.
+	Value         *wrapperspb.DoubleValue `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencyStepQuantile) Reset() {
+	*x = LatencyStepQuantile{}
+	mi := &file_query_querypb_query_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencyStepQuantile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencyStepQuantile) ProtoMessage() {}
+
+func (x *LatencyStepQuantile) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencyStepQuantile.ProtoReflect.Descriptor instead.
+func (*LatencyStepQuantile) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *LatencyStepQuantile) GetQuantile() float64 {
+	if x != nil {
+		return x.Quantile
+	}
+	return 0
+}
+
+func (x *LatencyStepQuantile) GetValue() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Value
 	}
 	return nil
 }
@@ -2598,7 +2796,7 @@ type LatencyExemplar struct {
 
 func (x *LatencyExemplar) Reset() {
 	*x = LatencyExemplar{}
-	mi := &file_query_querypb_query_proto_msgTypes[35]
+	mi := &file_query_querypb_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2808,7 @@ func (x *LatencyExemplar) String() string {
 func (*LatencyExemplar) ProtoMessage() {}
 
 func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[35]
+	mi := &file_query_querypb_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2821,7 @@ func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyExemplar.ProtoReflect.Descriptor instead.
 func (*LatencyExemplar) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{35}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LatencyExemplar) GetTraceId() string {
@@ -2669,7 +2867,7 @@ type ListArchitecturesRequest struct {
 
 func (x *ListArchitecturesRequest) Reset() {
 	*x = ListArchitecturesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[36]
+	mi := &file_query_querypb_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2879,7 @@ func (x *ListArchitecturesRequest) String() string {
 func (*ListArchitecturesRequest) ProtoMessage() {}
 
 func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[36]
+	mi := &file_query_querypb_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2892,7 @@ func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArchitecturesRequest.ProtoReflect.Descriptor instead.
 func (*ListArchitecturesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{36}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{38}
 }
 
 type ListArchitecturesResponse struct {
@@ -2707,7 +2905,7 @@ type ListArchitecturesResponse struct {
 
 func (x *ListArchitecturesResponse) Reset() {
 	*x = ListArchitecturesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[37]
+	mi := &file_query_querypb_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +2917,7 @@ func (x *ListArchitecturesResponse) String() string {
 func (*ListArchitecturesResponse) ProtoMessage() {}
 
 func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[37]
+	mi := &file_query_querypb_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +2930,7 @@ func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArchitecturesResponse.ProtoReflect.Descriptor instead.
 func (*ListArchitecturesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{37}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListArchitecturesResponse) GetArchitectures() []*ArchitectureInfo {
@@ -2760,7 +2958,7 @@ type ArchitectureInfo struct {
 
 func (x *ArchitectureInfo) Reset() {
 	*x = ArchitectureInfo{}
-	mi := &file_query_querypb_query_proto_msgTypes[38]
+	mi := &file_query_querypb_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +2970,7 @@ func (x *ArchitectureInfo) String() string {
 func (*ArchitectureInfo) ProtoMessage() {}
 
 func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[38]
+	mi := &file_query_querypb_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +2983,7 @@ func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchitectureInfo.ProtoReflect.Descriptor instead.
 func (*ArchitectureInfo) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{38}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ArchitectureInfo) GetName() string {
@@ -2827,7 +3025,7 @@ var File_query_querypb_query_proto protoreflect.FileDescriptor
 
 const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
-	"\x19query/querypb/query.proto\x12\x12flowscope.query.v1\"=\n" +
+	"\x19query/querypb/query.proto\x12\x12flowscope.query.v1\x1a\x1egoogle/protobuf/wrappers.proto\"=\n" +
 	"\x13ListServicesRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\"O\n" +
@@ -2971,12 +3169,18 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"comparison\x18\x04 \x01(\v2\".flowscope.query.v1.ArchComparisonR\n" +
 	"comparisonB\x10\n" +
-	"\x0e_vizceral_json\"\x92\x01\n" +
+	"\x0e_vizceral_json\"\xd4\x02\n" +
 	"\x0eArchComparison\x12\"\n" +
 	"\farchitecture\x18\x01 \x01(\tR\farchitecture\x12\x12\n" +
 	"\x04both\x18\x02 \x01(\x05R\x04both\x12#\n" +
 	"\rdeclared_only\x18\x03 \x01(\x05R\fdeclaredOnly\x12#\n" +
-	"\robserved_only\x18\x04 \x01(\x05R\fobservedOnly\"\xf8\x01\n" +
+	"\robserved_only\x18\x04 \x01(\x05R\fobservedOnly\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12P\n" +
+	"\x13declared_only_edges\x18\x06 \x03(\v2 .flowscope.query.v1.ComparedEdgeR\x11declaredOnlyEdges\x12P\n" +
+	"\x13observed_only_edges\x18\a \x03(\v2 .flowscope.query.v1.ComparedEdgeR\x11observedOnlyEdges\">\n" +
+	"\fComparedEdge\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"\x96\x02\n" +
 	"\bFlowNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\avirtual\x18\x02 \x01(\bR\avirtual\x12!\n" +
@@ -2986,7 +3190,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"span_count\x18\x05 \x01(\x01R\tspanCount\x12<\n" +
 	"\alatency\x18\x06 \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12#\n" +
-	"\rdeclared_only\x18\a \x01(\bR\fdeclaredOnly\"\x8f\x02\n" +
+	"\rdeclared_only\x18\a \x01(\bR\fdeclaredOnly\x12\x1c\n" +
+	"\tnamespace\x18\b \x01(\tR\tnamespace\"\x8f\x02\n" +
 	"\bFlowEdge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
@@ -2997,12 +3202,14 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"error_rate\x18\a \x01(\x01R\terrorRate\x12<\n" +
 	"\alatency\x18\b \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12\x1a\n" +
-	"\bdeclared\x18\t \x01(\tR\bdeclared\"Z\n" +
-	"\x0eLatencySummary\x12\x10\n" +
-	"\x03p50\x18\x01 \x01(\x01R\x03p50\x12\x10\n" +
-	"\x03p90\x18\x02 \x01(\x01R\x03p90\x12\x10\n" +
-	"\x03p99\x18\x03 \x01(\x01R\x03p99\x12\x12\n" +
-	"\x04p999\x18\x04 \x01(\x01R\x04p999\"\x97\x02\n" +
+	"\bdeclared\x18\t \x01(\tR\bdeclared\"\x8b\x02\n" +
+	"\x0eLatencySummary\x12.\n" +
+	"\x03p50\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueR\x03p50\x12.\n" +
+	"\x03p90\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueR\x03p90\x12.\n" +
+	"\x03p99\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueR\x03p99\x120\n" +
+	"\x04p999\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueR\x04p999\x12\x1f\n" +
+	"\vtimed_calls\x18\t \x01(\x01R\n" +
+	"timedCallsJ\x04\b\x01\x10\x02J\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05\"\x97\x02\n" +
 	"\x11GetLatencyRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12\x12\n" +
@@ -3015,13 +3222,15 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x05start\x18\t \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\n" +
 	" \x01(\tR\x03end\x12\x16\n" +
-	"\x06format\x18\v \x01(\tR\x06format\"\xa0\x03\n" +
+	"\x06format\x18\v \x01(\tR\x06format\"\xad\x04\n" +
 	"\x12GetLatencyResponse\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\x01R\x05count\x12\x16\n" +
-	"\x06errors\x18\x02 \x01(\x01R\x06errors\x12\x10\n" +
-	"\x03min\x18\x03 \x01(\x01R\x03min\x12\x10\n" +
-	"\x03max\x18\x04 \x01(\x01R\x03max\x12\x12\n" +
-	"\x04mean\x18\x05 \x01(\x01R\x04mean\x12A\n" +
+	"\x05count\x18\x01 \x01(\x01R\x05count\x12\x1f\n" +
+	"\vtimed_count\x18\x0e \x01(\x01R\n" +
+	"timedCount\x12\x16\n" +
+	"\x06errors\x18\x02 \x01(\x01R\x06errors\x12.\n" +
+	"\x03min\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueR\x03min\x12.\n" +
+	"\x03max\x18\f \x01(\v2\x1c.google.protobuf.DoubleValueR\x03max\x120\n" +
+	"\x04mean\x18\r \x01(\v2\x1c.google.protobuf.DoubleValueR\x04mean\x12A\n" +
 	"\tquantiles\x18\x06 \x03(\v2#.flowscope.query.v1.LatencyQuantileR\tquantiles\x12;\n" +
 	"\abuckets\x18\a \x03(\v2!.flowscope.query.v1.LatencyBucketR\abuckets\x127\n" +
 	"\x06series\x18\b \x03(\v2\x1f.flowscope.query.v1.LatencyStepR\x06series\x12A\n" +
@@ -3029,24 +3238,29 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\ahdr_log\x18\n" +
 	" \x01(\tH\x00R\x06hdrLog\x88\x01\x01B\n" +
 	"\n" +
-	"\b_hdr_log\"\x88\x01\n" +
+	"\b_hdr_logJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06\"\x98\x02\n" +
 	"\x0fLatencyQuantile\x12\x1a\n" +
-	"\bquantile\x18\x01 \x01(\x01R\bquantile\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1f\n" +
-	"\verror_bound\x18\x03 \x01(\x01R\n" +
-	"errorBound\x12\x12\n" +
-	"\x04from\x18\x04 \x01(\x01R\x04from\x12\x0e\n" +
-	"\x02to\x18\x05 \x01(\x01R\x02to\"k\n" +
+	"\bquantile\x18\x01 \x01(\x01R\bquantile\x122\n" +
+	"\x05value\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueR\x05value\x12=\n" +
+	"\verror_bound\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueR\n" +
+	"errorBound\x120\n" +
+	"\x04from\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueR\x04from\x12,\n" +
+	"\x02to\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueR\x02toJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06\"k\n" +
 	"\rLatencyBucket\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x01R\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\x01R\x02to\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x01R\x05count\x12 \n" +
-	"\vprobability\x18\x04 \x01(\x01R\vprobability\"\x8d\x01\n" +
+	"\vprobability\x18\x04 \x01(\x01R\vprobability\"\xb9\x01\n" +
 	"\vLatencyStep\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x01R\x05count\x12\x16\n" +
-	"\x06errors\x18\x03 \x01(\x01R\x06errors\x12:\n" +
-	"\tquantiles\x18\x04 \x03(\v2\x1c.flowscope.query.v1.QuantileR\tquantiles\"\x8b\x01\n" +
+	"\x05count\x18\x02 \x01(\x01R\x05count\x12\x1f\n" +
+	"\vtimed_count\x18\x05 \x01(\x01R\n" +
+	"timedCount\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x01R\x06errors\x12E\n" +
+	"\tquantiles\x18\x04 \x03(\v2'.flowscope.query.v1.LatencyStepQuantileR\tquantiles\"k\n" +
+	"\x13LatencyStepQuantile\x12\x1a\n" +
+	"\bquantile\x18\x01 \x01(\x01R\bquantile\x122\n" +
+	"\x05value\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueR\x05valueJ\x04\b\x02\x10\x03\"\x8b\x01\n" +
 	"\x0fLatencyExemplar\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x17\n" +
 	"\aspan_id\x18\x02 \x01(\tR\x06spanId\x12\x14\n" +
@@ -3087,7 +3301,7 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_query_querypb_query_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),       // 0: flowscope.query.v1.ListServicesRequest
 	(*ListServicesResponse)(nil),      // 1: flowscope.query.v1.ListServicesResponse
@@ -3116,75 +3330,92 @@ var file_query_querypb_query_proto_goTypes = []any{
 	(*GetFlowGraphRequest)(nil),       // 24: flowscope.query.v1.GetFlowGraphRequest
 	(*GetFlowGraphResponse)(nil),      // 25: flowscope.query.v1.GetFlowGraphResponse
 	(*ArchComparison)(nil),            // 26: flowscope.query.v1.ArchComparison
-	(*FlowNode)(nil),                  // 27: flowscope.query.v1.FlowNode
-	(*FlowEdge)(nil),                  // 28: flowscope.query.v1.FlowEdge
-	(*LatencySummary)(nil),            // 29: flowscope.query.v1.LatencySummary
-	(*GetLatencyRequest)(nil),         // 30: flowscope.query.v1.GetLatencyRequest
-	(*GetLatencyResponse)(nil),        // 31: flowscope.query.v1.GetLatencyResponse
-	(*LatencyQuantile)(nil),           // 32: flowscope.query.v1.LatencyQuantile
-	(*LatencyBucket)(nil),             // 33: flowscope.query.v1.LatencyBucket
-	(*LatencyStep)(nil),               // 34: flowscope.query.v1.LatencyStep
-	(*LatencyExemplar)(nil),           // 35: flowscope.query.v1.LatencyExemplar
-	(*ListArchitecturesRequest)(nil),  // 36: flowscope.query.v1.ListArchitecturesRequest
-	(*ListArchitecturesResponse)(nil), // 37: flowscope.query.v1.ListArchitecturesResponse
-	(*ArchitectureInfo)(nil),          // 38: flowscope.query.v1.ArchitectureInfo
-	nil,                               // 39: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                               // 40: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                               // 41: flowscope.query.v1.Series.AttributesEntry
-	nil,                               // 42: flowscope.query.v1.Exemplar.AttributesEntry
+	(*ComparedEdge)(nil),              // 27: flowscope.query.v1.ComparedEdge
+	(*FlowNode)(nil),                  // 28: flowscope.query.v1.FlowNode
+	(*FlowEdge)(nil),                  // 29: flowscope.query.v1.FlowEdge
+	(*LatencySummary)(nil),            // 30: flowscope.query.v1.LatencySummary
+	(*GetLatencyRequest)(nil),         // 31: flowscope.query.v1.GetLatencyRequest
+	(*GetLatencyResponse)(nil),        // 32: flowscope.query.v1.GetLatencyResponse
+	(*LatencyQuantile)(nil),           // 33: flowscope.query.v1.LatencyQuantile
+	(*LatencyBucket)(nil),             // 34: flowscope.query.v1.LatencyBucket
+	(*LatencyStep)(nil),               // 35: flowscope.query.v1.LatencyStep
+	(*LatencyStepQuantile)(nil),       // 36: flowscope.query.v1.LatencyStepQuantile
+	(*LatencyExemplar)(nil),           // 37: flowscope.query.v1.LatencyExemplar
+	(*ListArchitecturesRequest)(nil),  // 38: flowscope.query.v1.ListArchitecturesRequest
+	(*ListArchitecturesResponse)(nil), // 39: flowscope.query.v1.ListArchitecturesResponse
+	(*ArchitectureInfo)(nil),          // 40: flowscope.query.v1.ArchitectureInfo
+	nil,                               // 41: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                               // 42: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                               // 43: flowscope.query.v1.Series.AttributesEntry
+	nil,                               // 44: flowscope.query.v1.Exemplar.AttributesEntry
+	(*wrapperspb.DoubleValue)(nil),    // 45: google.protobuf.DoubleValue
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	39, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	41, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
 	16, // 6: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
 	19, // 7: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	40, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	41, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	42, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	43, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
 	20, // 10: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
 	21, // 11: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
 	22, // 12: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
 	23, // 13: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	42, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
-	27, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
-	28, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
+	44, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	28, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
+	29, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
 	26, // 17: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
-	29, // 18: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
-	29, // 19: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
-	32, // 20: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
-	33, // 21: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
-	34, // 22: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
-	35, // 23: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
-	22, // 24: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.Quantile
-	38, // 25: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
-	0,  // 26: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 27: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 28: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 29: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 30: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	17, // 31: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	14, // 32: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	24, // 33: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
-	30, // 34: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
-	36, // 35: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
-	1,  // 36: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 37: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 38: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 39: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 40: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	18, // 41: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	15, // 42: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	25, // 43: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
-	31, // 44: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
-	37, // 45: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	27, // 18: flowscope.query.v1.ArchComparison.declared_only_edges:type_name -> flowscope.query.v1.ComparedEdge
+	27, // 19: flowscope.query.v1.ArchComparison.observed_only_edges:type_name -> flowscope.query.v1.ComparedEdge
+	30, // 20: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
+	30, // 21: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
+	45, // 22: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
+	45, // 23: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
+	45, // 24: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
+	45, // 25: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
+	45, // 26: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
+	45, // 27: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
+	45, // 28: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
+	33, // 29: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
+	34, // 30: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
+	35, // 31: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
+	37, // 32: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
+	45, // 33: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
+	45, // 34: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
+	45, // 35: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
+	45, // 36: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
+	36, // 37: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
+	45, // 38: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
+	40, // 39: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
+	0,  // 40: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 41: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 42: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 43: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 44: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	17, // 45: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	14, // 46: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	24, // 47: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	31, // 48: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	38, // 49: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
+	1,  // 50: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 51: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 52: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 53: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 54: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	18, // 55: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	15, // 56: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	25, // 57: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	32, // 58: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	39, // 59: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
+	50, // [50:60] is the sub-list for method output_type
+	40, // [40:50] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -3194,14 +3425,14 @@ func file_query_querypb_query_proto_init() {
 	}
 	file_query_querypb_query_proto_msgTypes[20].OneofWrappers = []any{}
 	file_query_querypb_query_proto_msgTypes[25].OneofWrappers = []any{}
-	file_query_querypb_query_proto_msgTypes[31].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,7 +8,8 @@
 //
 // The gRPC service below is also served as REST/JSON under /api/v1 by
 // grpc-gateway; the HTTP mapping lives in query_gateway.yaml beside this file
-// so that this file imports nothing. Conventions shared by every message:
+// so that this file imports no google.api annotations (it imports only the
+// well-known wrapper types). Conventions shared by every message:
 //
 //   - IDs (trace, span) are lowercase hex strings: 32 digits for a trace ID,
 //     16 for a span ID.
@@ -20,6 +21,10 @@
 //     for integers up to 2^53. Their times are RFC 3339 strings.
 //   - Time range parameters (start, end) are strings holding RFC 3339 or Unix
 //     milliseconds (all digits); empty means the last 15 minutes.
+//   - A latency value that is unknown — no call of the distribution has a
+//     measured duration — is an unset google.protobuf.DoubleValue, JSON null
+//     (never 0, which would read as the fastest). Such values sit next to a
+//     count of the timed calls (timed_calls, timed_count).
 //
 // Regenerate with `make generate` from the repository root.
 

@@ -18,8 +18,19 @@ function sig(x, digits = 3) {
   return x.toFixed(digits - 1);
 }
 
-// dur formats nanoseconds: 950 ns, 12.3 µs, 4.57 ms, 1.20 s, 2.5 min.
+// UNKNOWN stands for a value the API answers as null: a latency of calls
+// none of which has a measured duration (one-way messages), or of none.
+export const UNKNOWN = '–';
+
+// known reports whether an API value is present (not null or missing).
+export function known(x) {
+  return x != null && x !== '';
+}
+
+// dur formats nanoseconds: 950 ns, 12.3 µs, 4.57 ms, 1.20 s, 2.5 min; a
+// null value (unknown) as UNKNOWN, never as 0 ns.
 export function dur(ns) {
+  if (!known(ns)) return UNKNOWN;
   ns = num(ns);
   if (!Number.isFinite(ns)) return ns > 0 ? '∞' : '-∞';
   const a = Math.abs(ns);
@@ -104,6 +115,24 @@ export function parseDuration(s) {
   if (!m) return NaN;
   const f = {ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9}[m[2]];
   return Number(m[1]) * f;
+}
+
+// latencyState describes the latency summary of an edge or a node
+// (p50…p999 and timedCalls) against its calls: 'none' without calls,
+// 'unknown' when none of them has a duration, 'partial' when only some
+// have, else 'known'.
+export function latencyState(lat, calls) {
+  const timed = num(lat && lat.timedCalls);
+  calls = num(calls);
+  if (lat && known(lat.p50) && timed > 0) return calls > timed ? 'partial' : 'known';
+  return calls > 0 ? 'unknown' : 'none';
+}
+
+// compareDesc orders API values largest first, unknown (null) values last
+// whatever the direction: an unknown latency is not the fastest.
+export function compareDesc(a, b) {
+  if (!known(a) || !known(b)) return known(a) ? -1 : known(b) ? 1 : 0;
+  return num(b) - num(a);
 }
 
 export function quantileLabel(q) {

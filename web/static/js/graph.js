@@ -265,8 +265,8 @@ export class FlowMap {
     const er = d.errorRate != null ? fmt.num(d.errorRate) : calls ? fmt.num(d.errors) / calls : 0;
     if (er >= 0.05) return C.err;
     if (er >= 0.01) return C.warn;
-    const th = this.thresholdNs();
-    if (th > 0 && fmt.num(d.latency && d.latency.p99) > th) return C.slow;
+    const th = this.thresholdNs(), p99 = d.latency && d.latency.p99;
+    if (th > 0 && fmt.known(p99) && fmt.num(p99) > th) return C.slow; // unknown is not slow
     return C.ok;
   }
 
@@ -275,8 +275,8 @@ export class FlowMap {
     const er = fmt.num(d.errorRate);
     if (er >= 0.05) return C.err;
     if (er >= 0.01) return C.warn;
-    const th = this.thresholdNs();
-    if (th > 0 && fmt.num(d.latency && d.latency.p99) > th) return C.slow;
+    const th = this.thresholdNs(), p99 = d.latency && d.latency.p99;
+    if (th > 0 && fmt.known(p99) && fmt.num(p99) > th) return C.slow;
     return d.virtual ? C.nodeVirtual : C.node;
   }
 
@@ -501,7 +501,17 @@ export class FlowMap {
       if (d.declared) lines.push(h('div', {class: 'dim'}, 'declared: ' + d.declared.replace('_', ' ')));
       lines.push(row('rate', fmt.rate(d.rate)), row('calls', fmt.count(d.calls)), row('errors', `${fmt.count(d.errors)} (${fmt.pct(d.errorRate)})`));
     }
-    lines.push(row('p50', fmt.dur(lat.p50)), row('p90', fmt.dur(lat.p90)), row('p99', fmt.dur(lat.p99)), row('p99.9', fmt.dur(lat.p999)));
+    // A node's summary has no request count: a node with requests counts
+    // as all timed, or as unknown when none is.
+    const calls = hit.type === 'node' ? (fmt.num(d.requestRate) > 0 ? Math.max(1, fmt.num(lat.timedCalls)) : 0) : d.calls;
+    const state = fmt.latencyState(lat, calls);
+    if (state === 'unknown') {
+      lines.push(h('div', {class: 'tip-row', testid: 'tip-latency-unknown'}, h('span', {class: 'dim'}, 'latency'), h('span', null, 'unknown')),
+        h('div', {class: 'dim small'}, hit.type === 'node' ? 'no request has a measured duration' : 'no call has a measured duration (one-way messages)'));
+    } else {
+      lines.push(row('p50', fmt.dur(lat.p50)), row('p90', fmt.dur(lat.p90)), row('p99', fmt.dur(lat.p99)), row('p99.9', fmt.dur(lat.p999)));
+      if (state === 'partial') lines.push(row('timed', `${fmt.count(lat.timedCalls)} of ${fmt.count(calls)} calls`));
+    }
     replace(this.tip, lines);
     this.tip.hidden = false;
     const tw = this.tip.offsetWidth, th = this.tip.offsetHeight;

@@ -19,6 +19,13 @@ export function latencyQuery(q) {
   return out;
 }
 
+// latencyCell is a table cell for a latency value in nanoseconds; a null
+// value (no call with a measured duration) reads UNKNOWN, with a tooltip.
+export function latencyCell(v, cls = '') {
+  const known = fmt.known(v);
+  return h('td', {class: ('num ' + cls + (known ? '' : ' dim')).trim(), title: known ? null : 'unknown: no call with a measured duration'}, fmt.dur(v));
+}
+
 export function latencyTitle(q) {
   const op = q.operation ? ` · ${q.operation}` : '';
   if (q.source) return `${q.source} → ${q.target}${op}`;
@@ -81,21 +88,34 @@ export class LatencyPanel {
         h('h3', {testid: 'latency-title'}, latencyTitle(q)),
         o.link !== false ? h('a', {href: full, class: 'small', testid: 'latency-open'}, 'open latency page ↗') : null));
     }
-    const count = fmt.num(d.count);
+    const count = fmt.num(d.count), timed = fmt.num(d.timedCount);
     parts.push(h('div', {class: 'stats'},
       stat('count', fmt.count(count), 'stat-count'),
+      timed < count ? stat('timed', `${fmt.count(timed)} (${fmt.pct(timed / count)})`, 'stat-timed') : null,
       stat('errors', `${fmt.count(d.errors)}${count ? ' (' + fmt.pct(fmt.num(d.errors) / count) + ')' : ''}`, 'stat-errors'),
       stat('min', fmt.dur(d.min)), stat('mean', fmt.dur(d.mean)), stat('max', fmt.dur(d.max))));
     parts.push(h('div', {class: 'quantiles'}, (d.quantiles || []).map((x, i) => {
       const label = fmt.quantileLabel(x.quantile);
-      return h('div', {class: 'qchip', testid: 'quantile-' + label, dataset: {ns: fmt.num(x.value), quantile: x.quantile}, title: `exact value within [${fmt.dur(x.from)}, ${fmt.dur(x.to)}]`},
-        h('span', {class: 'qchip-label', style: {color: qColor(x.quantile, i)}}, label),
-        h('span', {class: 'qchip-value'}, fmt.dur(x.value)));
+      const known = fmt.known(x.value);
+      return h('div', {class: 'qchip', testid: 'quantile-' + label, dataset: {ns: known ? fmt.num(x.value) : '', quantile: x.quantile},
+        title: known ? `exact value within [${fmt.dur(x.from)}, ${fmt.dur(x.to)}]` : 'unknown: no span with a measured duration'},
+      h('span', {class: 'qchip-label', style: {color: qColor(x.quantile, i)}}, label),
+      h('span', {class: 'qchip-value'}, fmt.dur(x.value)));
     })));
     if (!count) {
       parts.push(h('div', {class: 'msg msg-empty', testid: 'msg-empty'}, 'No spans in this range.'));
       replace(this.el, parts);
       return;
+    }
+    if (!timed) {
+      parts.push(h('div', {class: 'msg msg-empty', testid: 'msg-untimed'},
+        `The latency is unknown: none of the ${fmt.count(count)} spans has a measured duration (one-way messages, or spans without an end).`));
+      replace(this.el, parts);
+      return;
+    }
+    if (timed < count) {
+      parts.push(h('p', {class: 'dim small', testid: 'latency-partial'},
+        `${fmt.count(count - timed)} of the ${fmt.count(count)} spans have no measured duration (one-way messages, or spans without an end); the distribution is that of the others.`));
     }
     const histBox = h('div', {class: 'chart-box'});
     const toggle = h('label', {class: 'small check'}, h('input', {type: 'checkbox', checked: this.logCount, onchange: ev => {
@@ -133,7 +153,10 @@ export function seriesOf(d) {
   return qs.map((q, i) => ({
     name: fmt.quantileLabel(q),
     color: qColor(q, i),
-    points: (d.series || []).filter(p => fmt.num(p.count) > 0).map(p => [Date.parse(p.start), fmt.num((p.quantiles || []).find(x => fmt.num(x.quantile) === fmt.num(q))?.value)]),
+    // Steps without a measured duration (empty, or of one-way messages
+    // only) have null values: no point, rather than one at 0.
+    points: (d.series || []).map(p => [Date.parse(p.start), (p.quantiles || []).find(x => fmt.num(x.quantile) === fmt.num(q))?.value])
+      .filter(([, v]) => fmt.known(v)).map(([t, v]) => [t, fmt.num(v)]),
   }));
 }
 

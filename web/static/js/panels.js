@@ -6,7 +6,7 @@
 import {h, replace, link, message, table} from './dom.js';
 import * as fmt from './fmt.js';
 import {FlowMap} from './graph.js';
-import {LatencyPanel, latencyQuery, seriesOf, QUANTILES} from './latency.js';
+import {LatencyPanel, latencyCell, latencyQuery, seriesOf, QUANTILES} from './latency.js';
 import {lineChart, legend, barList, widthOf} from './charts.js';
 import {apiParams, stepFor} from './timerange.js';
 import {metricChart} from './views/metrics.js';
@@ -38,12 +38,17 @@ const latHref = (q, ctx) => link('latency', '', Object.assign({}, latencyQuery(q
 const edgeHref = (e, ctx) => latHref({source: e.source, target: e.target, level: ctx.query.level}, ctx);
 const nodeHref = (n, ctx) => ((ctx.query.level || 'service') === 'service' && !n.virtual ? latHref({service: n.id}, ctx) : link('map', '', {level: ctx.query.level, node: n.id}));
 
+// sortKey is the value a panel sorts by; a latency may be null (unknown).
 function sortKey(by, x) {
   if (by === 'rate') return fmt.num(x.rate ?? x.requestRate);
   if (by === 'calls') return fmt.num(x.calls ?? x.spanCount);
   if (by === 'errorRate') return fmt.num(x.errorRate);
-  return fmt.num(x.latency && x.latency[by || 'p99']);
+  return x.latency ? x.latency[by || 'p99'] : null;
 }
+
+// byDesc orders by sortKey, largest first; unknown latencies come last,
+// never as the fastest.
+const byDesc = by => (a, b) => fmt.compareDesc(sortKey(by, a), sortKey(by, b));
 
 const TYPES = {
   flowgraph(body, panel, ctx0) {
@@ -102,7 +107,7 @@ const TYPES = {
       refresh: c => guard(body, async () => {
         const g = await c.get('/flowgraph', flowQuery(c));
         const by = o.by || 'p99';
-        const edges = g.edges.filter(e => fmt.num(e.calls) > 0).sort((a, b) => sortKey(by, b) - sortKey(by, a)).slice(0, o.limit || 10);
+        const edges = g.edges.filter(e => fmt.num(e.calls) > 0).sort(byDesc(by)).slice(0, o.limit || 10);
         if (!edges.length) {
           state(body, 'empty');
           return message(body, 'empty', 'No calls in this range.');
@@ -110,7 +115,7 @@ const TYPES = {
         replace(body, table(['call', 'rate', 'errors', 'p50', 'p99'], edges.map(e => h('tr', {testid: 'panel-row'},
           h('td', null, h('a', {href: edgeHref(e, c)}, e.source, ' → ', e.target)),
           h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate)),
-          h('td', {class: 'num'}, fmt.dur(e.latency.p50)), h('td', {class: 'num' + (by.startsWith('p') ? ' strong' : '')}, fmt.dur(e.latency.p99))))));
+          latencyCell(e.latency.p50), latencyCell(e.latency.p99, by.startsWith('p') ? 'strong' : '')))));
         state(body, 'ready');
       }),
       destroy() {},
@@ -149,7 +154,7 @@ const TYPES = {
       refresh: c => guard(body, async () => {
         const g = await c.get('/flowgraph', flowQuery(c));
         const by = o.by || 'rate';
-        const nodes = g.nodes.slice().sort((a, b) => sortKey(by, b) - sortKey(by, a) || (a.id < b.id ? -1 : 1)).slice(0, o.limit || 10);
+        const nodes = g.nodes.slice().sort((a, b) => byDesc(by)(a, b) || (a.id < b.id ? -1 : 1)).slice(0, o.limit || 10);
         if (!nodes.length) {
           state(body, 'empty');
           return message(body, 'empty', 'No services in this range.');
@@ -157,7 +162,7 @@ const TYPES = {
         replace(body, table(['node', 'requests', 'errors', 'p50', 'p99'], nodes.map(n => h('tr', {testid: 'panel-row'},
           h('td', null, h('a', {href: nodeHref(n, c)}, n.id), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null),
           h('td', {class: 'num'}, fmt.rate(n.requestRate)), h('td', {class: 'num' + (fmt.num(n.errorRate) >= 0.01 ? ' err' : '')}, fmt.pct(n.errorRate)),
-          h('td', {class: 'num'}, fmt.dur(n.latency.p50)), h('td', {class: 'num'}, fmt.dur(n.latency.p99))))));
+          latencyCell(n.latency.p50), latencyCell(n.latency.p99)))));
         state(body, 'ready');
       }),
       destroy() {},

@@ -7,7 +7,7 @@ import * as api from '../api.js';
 import * as fmt from '../fmt.js';
 import {FlowMap, edgeKey} from '../graph.js';
 import {picker, resolve, apiParams} from '../timerange.js';
-import {LatencyPanel} from '../latency.js';
+import {LatencyPanel, latencyCell} from '../latency.js';
 import {setMap, clearMap} from '../hooks.js';
 
 export const REFRESH_MS = 1500;
@@ -204,7 +204,7 @@ export default function mount(el, ctx) {
   function nodeRow(e, other) {
     return h('tr', null,
       h('td', null, h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {node: '', source: e.source, target: e.target})), testid: 'side-edge-link'}, other)),
-      h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate)), h('td', {class: 'num'}, fmt.dur(e.latency && e.latency.p99)));
+      h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate)), latencyCell(e.latency && e.latency.p99));
   }
 
   // renderSide draws the side panel; full=false keeps the latency panel
@@ -223,7 +223,15 @@ export default function mount(el, ctx) {
     sideKey = key;
     if (latency) latency.destroy();
     latency = null;
-    const lat = s => h('div', {class: 'stats'}, ['p50', 'p90', 'p99', 'p999'].map(q => h('div', {class: 'stat'}, h('span', {class: 'stat-label'}, q === 'p999' ? 'p99.9' : q), h('span', {class: 'stat-value'}, fmt.dur(s.latency && s.latency[q])))));
+    // lat shows the quantiles of a node or an edge; calls of unknown
+    // duration (one-way messages) are said to be so, never shown as 0.
+    const lat = (s, calls) => {
+      const l = s.latency || {}, state = fmt.latencyState(l, calls);
+      if (state === 'unknown') return h('div', {class: 'stats'}, h('div', {class: 'stat', testid: 'side-latency-unknown'}, h('span', {class: 'stat-label'}, 'latency'), h('span', {class: 'stat-value'}, 'unknown')),
+        h('p', {class: 'dim small'}, 'No call has a measured duration (one-way messages, or spans without an end).'));
+      return h('div', null, h('div', {class: 'stats'}, ['p50', 'p90', 'p99', 'p999'].map(q => h('div', {class: 'stat'}, h('span', {class: 'stat-label'}, q === 'p999' ? 'p99.9' : q), h('span', {class: 'stat-value'}, fmt.dur(l[q]))))),
+        state === 'partial' ? h('p', {class: 'dim small', testid: 'side-latency-partial'}, `From the ${fmt.count(l.timedCalls)} of ${fmt.count(calls)} calls with a measured duration.`) : null);
+    };
     if (nodeId) {
       const n = graph.nodes.find(x => x.id === nodeId);
       if (!n) return replace(side, h('div', {class: 'msg msg-empty'}, 'Node not in this graph.'));
@@ -233,7 +241,7 @@ export default function mount(el, ctx) {
         h('h2', {class: 'side-title', testid: 'side-title'}, nodeId),
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null),
         h('div', {class: 'stats summary-stats'}, statBox('requests', fmt.rate(n.requestRate)), statBox('errors', fmt.pct(n.errorRate)), statBox('spans', fmt.count(n.spanCount))),
-        lat(n),
+        lat(n, fmt.num(n.requestRate) > 0 ? Math.max(1, fmt.num(n.latency && n.latency.timedCalls)) : 0),
         h('div', {class: 'inline wrap'},
           h('a', {class: 'btn', href: link('map', '', Object.assign(Object.fromEntries(params), {focus: nodeId})), testid: 'side-focus'}, 'Focus neighbourhood'),
           level === 'service' && !n.virtual ? h('a', {class: 'btn', href: link('traces', '', {service: nodeId, range: tr.range === 'custom' ? '' : tr.range})}, 'Traces') : null),
@@ -253,7 +261,7 @@ export default function mount(el, ctx) {
         h('h2', {class: 'side-title', testid: 'side-title'}, src, ' → ', tgt),
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), e.virtual ? h('span', {class: 'tag'}, 'to a virtual node') : null, e.declared ? h('span', {class: 'tag', testid: 'edge-declared'}, e.declared.replace('_', ' ')) : null),
         h('div', {class: 'stats summary-stats'}, statBox('rate', fmt.rate(e.rate)), statBox('calls', fmt.count(e.calls)), statBox('errors', `${fmt.count(e.errors)} (${fmt.pct(e.errorRate)})`)),
-        lat(e),
+        lat(e, e.calls),
         latBox);
       if (fmt.num(e.calls) > 0) latency = new LatencyPanel(latBox, {query: {source: src, target: tgt, level}, range: tr, series: true, histogramHeight: 170});
       return;
@@ -270,7 +278,9 @@ export default function mount(el, ctx) {
     const linked = new Set(graph.edges.flatMap(e => [e.source, e.target]));
     const isolated = graph.nodes.filter(n => !linked.has(n.id));
     const busiest = edges.slice().sort((a, b) => fmt.num(b.rate) - fmt.num(a.rate)).slice(0, 10);
-    const slowest = edges.slice().sort((a, b) => fmt.num(b.latency.p99) - fmt.num(a.latency.p99)).slice(0, 5);
+    // Edges of unknown latency (no call with a duration) are left out: they
+    // are neither slow nor fast.
+    const slowest = edges.filter(e => fmt.known(e.latency && e.latency.p99)).sort((a, b) => fmt.compareDesc(a.latency.p99, b.latency.p99)).slice(0, 5);
     const edgeLink = e => h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {source: e.source, target: e.target, node: ''})), testid: 'summary-edge'}, e.source, ' → ', e.target);
     replace(box,
       h('div', {class: 'stats summary-stats'}, statBox('nodes', graph.nodes.length), statBox('edges', graph.edges.length), statBox('requests', fmt.rate(total))),
