@@ -288,3 +288,57 @@ func BenchmarkWindowEncoding(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rollups, "ns/rollup")
 	})
 }
+
+// BenchmarkLive measures what a query pays for the provisional calls:
+// Live over 100,000 held clients that name an uninstrumented callee (20
+// service → database edges in 5 windows), with no new client since the
+// previous query ("steady": the cost of the summary's 100 rollups) and
+// with 1,000 new ones ("scan": they are added to the summary first; Apply
+// is not timed).
+func BenchmarkLive(b *testing.B) {
+	const perReq = 1000
+	mk := func(i int) *otlpwire.Traces {
+		spans := make([]tspan, perReq)
+		for j := range spans {
+			spans[j] = tspan{svc: fmt.Sprintf("svc-%d", j%20), trace: uint64(i*perReq + j + 1), id: 1, name: "SELECT",
+				kind: kClient, start: int64(j%5) * 10 * int64(time.Second), dur: int64(j%97+1) * ms,
+				attrs: []kv{{"db.system", fmt.Sprintf("db-%d", j%10)}}}
+		}
+		return traces(b, spans...)
+	}
+	for _, c := range []struct {
+		name string
+		more bool
+	}{{"steady", false}, {"scan", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			a := New(DefaultOptions())
+			var seq uint64
+			for i := range 100 {
+				seq++
+				a.Apply(seq, t0.UnixNano(), mk(i))
+			}
+			a.Live(0, 1<<62)
+			extra := mk(100)
+			l := &applyLoad{reqs: []*otlpwire.Traces{extra}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if c.more {
+					b.StopTimer()
+					l.renew()
+					seq++
+					a.Apply(seq, t0.UnixNano(), extra)
+					b.StartTimer()
+				}
+				a.Live(0, 1<<62)
+			}
+			_, prov := a.Live(0, 1<<62)
+			var n int64
+			for _, w := range prov {
+				for _, r := range w.Edges {
+					n += r.Count
+				}
+			}
+			b.ReportMetric(float64(n), "provisional")
+		})
+	}
+}

@@ -87,26 +87,28 @@
 //
 // Every call is counted exactly once at every instant: a provisional call
 // leaves the provisional windows in the same step (under the aggregator's
-// lock) as it is recorded on its paired edge, when a server half pairs it,
-// or on its virtual edge, when Expire, eviction or a later span with its
-// ID resolves it; the recorded call has the same count, error and
-// duration. A client that pairs with a server of another service thus
-// moves, at a level where the virtual and the real node differ, from the
-// virtual edge to the paired one (at the service level they have the same
-// name and merge). The store holds its catalog lock over Expire and Flush
-// and over Live, so a query sees a resolved call either provisional or
-// recorded, never both.
+// lock) as it is recorded, on its paired edge when a server half pairs it,
+// or on its virtual edge when Expire, eviction or a later span with its ID
+// resolves it, with the same count and duration (a paired call is also an
+// error when its server half is). At a level where the virtual and the
+// real callee have different names, a call thus moves from the virtual
+// edge to the paired one (at the service level, with peer.service, they
+// usually merge); an instrumented client whose server half comes later
+// shows meanwhile on the edge to the name it gives its callee
+// (server.address, say): GraphEdge.Provisional tells such calls apart.
+// The store holds its catalog lock over Expire and Flush and over Live, so
+// a query sees a resolved call either provisional or recorded, never both.
 //
-// The aggregator keeps a summary of the provisional calls (count, errors,
-// clamped and untimed counts, and the durations by HDR bucket, which can
-// be decremented, unlike a histogram), built lazily so that Apply pays
-// nothing for it: each Live call first adds the clients queued since the
-// previous one that are still provisional and marks them; pairing and
-// resolving take a marked client out. A query thus costs the new queue
-// entries since the last query plus the size of the summary, at most the
-// number of held clients. The summary is a function of the pairing state
-// only, so the rebuilt state after a crash gives the same provisional
-// calls (TestReplayEquivalence, TestProvisionalCalls).
+// The aggregator keeps a summary of the provisional calls (counts of
+// calls, errors and clamped durations, and the durations by HDR bucket,
+// which can be decremented, unlike a histogram), built lazily so that
+// Apply pays nothing for it: each Live call first adds the clients queued
+// since the previous one that are still provisional and marks them;
+// pairing and resolving take a marked client out. A query thus costs the
+// queue entries added since the last query plus the size of the summary,
+// at most the number of held clients. What Live returns depends on the
+// pairing state only, so the state rebuilt after a crash gives the same
+// provisional calls (TestReplayEquivalence, TestProvisionalCalls).
 //
 // # Replay protocol
 //
@@ -191,6 +193,11 @@
 //
 // GraphAccumulator and LatencyAccumulator merge windows for the flow graph
 // and latency APIs (DESIGN.md "Latency selection", "Flow graph shape").
+// Graph nodes are identified by Node.ID: at the service and instance levels
+// a node with a service.namespace is "namespace/name", so that same-named
+// services of different namespaces stay apart; GraphQuery.Namespace scopes
+// a graph to one namespace, and latency queries select by ID or plain name
+// (Node.Is).
 // They merge histograms into pooled dense HDR histograms, several times
 // faster than merging packed ones, and convert back once in Result.
 // AddEncoded merges an encoded window without building its Window first.

@@ -32,9 +32,10 @@ type provKey struct {
 
 // provSum is the summary of the provisional calls of one provKey.
 type provSum struct {
-	count, errors, clamped, untimed int64
+	count, errors, clamped int64
 	// durs counts the durations by the lowest value of their HDR bucket
-	// (clamped to the histogram's range first).
+	// (clamped to the histogram's range first); unknown durations
+	// (DurationUnknownAttr) are only in count.
 	durs map[int64]int64
 }
 
@@ -87,11 +88,7 @@ func (a *Aggregator) addProv(e *entry) {
 	if e.flags&flagErr != 0 {
 		ps.errors++
 	}
-	v, clamped, untimed := a.provDuration(e)
-	switch {
-	case untimed:
-		ps.untimed++
-	default:
+	if v, clamped, untimed := a.provDuration(e); !untimed {
 		ps.durs[v]++
 		if clamped {
 			ps.clamped++
@@ -119,11 +116,7 @@ func (a *Aggregator) dropProv(e *entry) {
 	if e.flags&flagErr != 0 {
 		ps.errors--
 	}
-	v, clamped, untimed := a.provDuration(e)
-	switch {
-	case untimed:
-		ps.untimed--
-	default:
+	if v, clamped, untimed := a.provDuration(e); !untimed {
 		if ps.durs[v]--; ps.durs[v] == 0 {
 			delete(ps.durs, v)
 		}

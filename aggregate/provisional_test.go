@@ -211,6 +211,37 @@ func TestProvisionalCalls(t *testing.T) {
 	}
 }
 
+// TestProvisionalDurations checks that provisional calls of unknown,
+// clamped and zero durations are what their recorded virtual calls will
+// be.
+func TestProvisionalDurations(t *testing.T) {
+	a := New(testOptions())
+	untimed := dbClient(kv{"db.system", "redis"}, kv{DurationUnknownAttr, "true"})
+	untimed.dur = 0
+	var spans []tspan
+	for i, dur := range []int64{0, 3 * ms, int64(2 * time.Hour), int64(3 * time.Hour)} {
+		s := dbClient(kv{"db.system", "redis"})
+		s.id, s.dur, s.err = uint64(100+i), dur, i == 1
+		spans = append(spans, s)
+	}
+	a.Apply(1, commitAt(0), traces(t, append(spans, untimed)...))
+	_, prov := a.Live(math.MinInt64, math.MaxInt64)
+	if len(prov) != 1 || len(prov[0].Edges) != 1 {
+		t.Fatalf("provisional windows %v", edgeLines(prov))
+	}
+	for _, r := range prov[0].Edges {
+		if r.Count != 5 || r.Errors != 1 || r.Clamped != 2 || r.Hist.TotalCount() != 4 {
+			t.Errorf("provisional rollup: count %d errors %d clamped %d hist %d", r.Count, r.Errors, r.Clamped, r.Hist.TotalCount())
+		}
+	}
+	persisted := a.Flush().Windows
+	a.Expire(commitAt(time.Minute))
+	recorded := append(persisted, a.Flush().Windows...)
+	if got, want := canonical(noExemplars(append(persisted, prov...))), canonical(noExemplars(recorded)); !maps.Equal(got, want) {
+		t.Errorf("provisional calls differ from the recorded ones:\n%v\nwant\n%v", edgeLines(prov), edgeLines(recorded))
+	}
+}
+
 // TestProvisionalLatency checks the latency API of a virtual edge: the
 // provisional durations are in the distribution, in the window of their
 // span, and counted in Latency.Provisional.

@@ -52,7 +52,7 @@ Commands:
   serve     run the collector (the default when no command is given)
   import    import spigo, Zipkin and OTLP/JSON files ("collector import --help")
   version   print the version (also "collector --version")
-  help      print this help; "help serve" and "help import" print a command's
+  help      print this help; "help serve" or "help import" prints one command's
 
 Run "collector serve --help" for the flags, environment variables and
 configuration file keys of serve alone.

@@ -62,6 +62,16 @@
 // and not zero, a name, a start time, an end not before the start), so that
 // the store does not reject them one by one later.
 //
+// # spigo trace IDs
+//
+// spigo restarts its trace and span counters at 1 in every run, so flow
+// files share IDs. Pass 1 recognises a spigo flow file (Zipkin v1, every
+// trace ID a zero-padded decimal counter, every named endpoint a spigo
+// name); pass 2 then gives each of its traces the ID SHA-256(file hash ‖
+// rebased ‖ trace ID)[:16] and every span the attribute spigo.trace_id
+// (Summary.SpigoTraceIDs; see spigoids.go and docs/import.md). Other
+// files keep their IDs.
+//
 // # Rebase
 //
 // Options.Rebase shifts every time of the data by one amount, so that the

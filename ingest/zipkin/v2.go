@@ -269,10 +269,10 @@ func (d *decoder) tags(sp *v2Span) error {
 }
 
 // serviceHash is the hash of a service name kept in the ID memory.
-func serviceHash(service string) uint64 {
-	h := fnv.New64a()
+func serviceHash(service string) uint32 {
+	h := fnv.New32a()
 	h.Write([]byte(service))
-	return h.Sum64()
+	return h.Sum32()
 }
 
 // sharedParent resolves the parent of a v2 span that is not itself a

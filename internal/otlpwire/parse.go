@@ -559,10 +559,16 @@ func (t *Traces) parseKeyValue(b []byte, lim *attrLimits) (a Attr, kind int, err
 				return a, valueNone, malformed("key_value field", protowire.ParseError(n))
 			}
 			b = b[n:]
-			if num == fKVKey {
+			switch {
+			case num == fKVKey:
 				a.Key = f
-			} else if err := t.mergeAnyValue(&v, f, lim); err != nil {
-				return a, valueNone, err
+			case len(f) > 1 && f[0] == fAnyString<<3|byte(protowire.BytesType) && int(f[1]) == len(f)-2 && f[1] < 0x80:
+				// The common case, a short string and nothing else.
+				v.kind, v.scalar = valueScalar, f[2:]
+			default:
+				if err := t.mergeAnyValue(&v, f, lim); err != nil {
+					return a, valueNone, err
+				}
 			}
 			continue
 		}

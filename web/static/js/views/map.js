@@ -201,6 +201,14 @@ export default function mount(el, ctx) {
     }
   }
 
+  // traceSearch is the trace search of a service node: its id is
+  // namespace/name when it has a namespace, and traces are searched by
+  // service.name and the namespace attribute.
+  function traceSearch(n, tr) {
+    const ns = n.namespace || '';
+    return {service: ns ? n.id.slice(ns.length + 1) : n.id, 'attr.service.namespace': ns, range: tr.range === 'custom' ? '' : tr.range};
+  }
+
   function nodeRow(e, other) {
     return h('tr', null,
       h('td', null, h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {node: '', source: e.source, target: e.target})), testid: 'side-edge-link'}, other)),
@@ -244,7 +252,7 @@ export default function mount(el, ctx) {
         lat(n, fmt.num(n.requestRate) > 0 ? Math.max(1, fmt.num(n.latency && n.latency.timedCalls)) : 0),
         h('div', {class: 'inline wrap'},
           h('a', {class: 'btn', href: link('map', '', Object.assign(Object.fromEntries(params), {focus: nodeId})), testid: 'side-focus'}, 'Focus neighbourhood'),
-          level === 'service' && !n.virtual ? h('a', {class: 'btn', href: link('traces', '', {service: nodeId, range: tr.range === 'custom' ? '' : tr.range})}, 'Traces') : null),
+          level === 'service' && !n.virtual ? h('a', {class: 'btn', href: link('traces', '', traceSearch(n, tr)), testid: 'side-traces'}, 'Traces') : null),
         ins.length ? h('h3', null, `Callers (${ins.length})`) : null,
         ins.length ? table(['from', 'rate', 'err', 'p99'], ins.slice(0, 50).map(e => nodeRow(e, e.source))) : null,
         outs.length ? h('h3', null, `Callees (${outs.length})`) : null,
