@@ -206,7 +206,7 @@ func (ga *GraphAccumulator) AddProvisional(w *Window) {
 	ga.Add(w)
 	op := ga.q.Operation
 	for k, r := range w.Edges {
-		if op != "" && k.Operation != op {
+		if (op != "" && k.Operation != op) || !ga.edgeInScope(&k) {
 			continue
 		}
 		ga.edge(ga.node(&k.Source), ga.node(&k.Target)).provisional += r.Count

@@ -7,12 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 
 	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/internal/otlptest"
@@ -356,5 +361,46 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	if p := b.Peak(); p > 1<<20 {
 		t.Fatalf("peak %d over the budget", p)
+	}
+}
+
+// Metric points more than MaxFutureSkew ahead are refused one by one, like
+// spans: one point in 2262 would keep its chunk from expiring.
+func TestFarFutureMetricPointRefused(t *testing.T) {
+	db := openTest(t, t.TempDir(), nil)
+	now := uint64(time.Now().UnixNano())
+	gauge := func(ts ...uint64) *metricspb.Metric {
+		m := &metricspb.Metric{Name: "g", Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{}}}
+		for _, t := range ts {
+			m.GetGauge().DataPoints = append(m.GetGauge().DataPoints, &metricspb.NumberDataPoint{
+				TimeUnixNano: t, Value: &metricspb.NumberDataPoint_AsInt{AsInt: 1}})
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name     string
+		ts       []uint64
+		rejected int64
+	}{
+		{"now", []uint64{now}, 0},
+		{"59 minutes ahead", []uint64{now + uint64(59*time.Minute)}, 0},
+		{"2^63-1", []uint64{1<<63 - 1, now}, 1},
+		{"2^64-1", []uint64{1<<64 - 1}, 1},
+		{"a day ahead", []uint64{now, now + uint64(24*time.Hour), now}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := proto.Marshal(&colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{
+				ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{gauge(tc.ts...)}}}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := db.WriteMetrics(context.Background(), req)
+			if err != nil || res.Rejected != tc.rejected || res.Accepted != int64(len(tc.ts))-tc.rejected {
+				t.Fatalf("%+v %v, want %d rejected", res, err, tc.rejected)
+			}
+			if tc.rejected > 0 && !strings.Contains(res.Message, "ahead of the collector's clock") {
+				t.Fatalf("message %q does not name the limit", res.Message)
+			}
+		})
 	}
 }

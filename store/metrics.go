@@ -51,6 +51,7 @@ func (db *DB) WriteMetrics(ctx context.Context, req []byte) (WriteResult, error)
 	}
 	minT, maxT := int64(1<<63-1), int64(0)
 	names := map[string]MetricInfo{}
+	future := uint64(db.opts.Now().Add(MaxFutureSkew).UnixNano())
 	for _, rm := range r.ResourceMetrics {
 		if problem := attrLimitProblem(rm.GetResource().GetAttributes()); problem != "" {
 			// Like a span's resource: every point of the resource is refused.
@@ -64,7 +65,7 @@ func (db *DB) WriteMetrics(ctx context.Context, req []byte) (WriteResult, error)
 		}
 		for _, sm := range rm.ScopeMetrics {
 			sm.Metrics = slices.DeleteFunc(sm.Metrics, func(m *metricspb.Metric) bool {
-				n := validateMetric(m, reject)
+				n := validateMetric(m, future, reject)
 				if n == 0 {
 					return true
 				}
@@ -119,7 +120,10 @@ var ErrMalformedMetrics = fmt.Errorf("malformed OTLP metrics protobuf")
 
 // validateMetric drops invalid points of m in place and returns how many
 // points remain. reject is called for every dropped point or metric.
-func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
+// validateMetric drops the invalid points of m, reporting each to reject,
+// and returns how many are left. Points later than limit (Unix ns: the
+// clock plus MaxFutureSkew) are refused like spans ending that late.
+func validateMetric(m *metricspb.Metric, limit uint64, reject func(int, string)) int {
 	if m.Name == "" {
 		reject(countPoints(m), "metric name is missing")
 		return 0
@@ -132,9 +136,14 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 	}
 	bad := func(msg string) { reject(1, fmt.Sprintf("metric %q: %s", m.Name, msg)) }
 	// overLimit refuses a point whose attributes exceed a limit.
-	overLimit := func(attrs []*commonpb.KeyValue) bool {
+	overLimit := func(attrs []*commonpb.KeyValue, t uint64) bool {
 		if problem := attrLimitProblem(attrs); problem != "" {
 			bad("data point " + problem)
+			return true
+		}
+		if t > limit {
+			bad(fmt.Sprintf("data point time %s is more than %s ahead of the collector's clock",
+				time.Unix(0, int64(min(t, 1<<63-1))).UTC().Format(time.RFC3339), MaxFutureSkew))
 			return true
 		}
 		return false
@@ -142,18 +151,18 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 	switch d := m.Data.(type) {
 	case *metricspb.Metric_Gauge:
 		d.Gauge.DataPoints = slices.DeleteFunc(d.Gauge.DataPoints, func(p *metricspb.NumberDataPoint) bool {
-			return overLimit(p.Attributes) || numberBad(p, bad)
+			return overLimit(p.Attributes, p.TimeUnixNano) || numberBad(p, bad)
 		})
 		return len(d.Gauge.DataPoints)
 	case *metricspb.Metric_Sum:
 		d.Sum.DataPoints = slices.DeleteFunc(d.Sum.DataPoints, func(p *metricspb.NumberDataPoint) bool {
-			return overLimit(p.Attributes) || numberBad(p, bad)
+			return overLimit(p.Attributes, p.TimeUnixNano) || numberBad(p, bad)
 		})
 		return len(d.Sum.DataPoints)
 	case *metricspb.Metric_Histogram:
 		d.Histogram.DataPoints = slices.DeleteFunc(d.Histogram.DataPoints, func(p *metricspb.HistogramDataPoint) bool {
 			switch {
-			case overLimit(p.Attributes):
+			case overLimit(p.Attributes, p.TimeUnixNano):
 			case p.TimeUnixNano == 0:
 				bad("data point time is missing")
 			case len(p.BucketCounts) != 0 && len(p.BucketCounts) != len(p.ExplicitBounds)+1:
@@ -169,7 +178,7 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 	case *metricspb.Metric_ExponentialHistogram:
 		d.ExponentialHistogram.DataPoints = slices.DeleteFunc(d.ExponentialHistogram.DataPoints, func(p *metricspb.ExponentialHistogramDataPoint) bool {
 			switch {
-			case overLimit(p.Attributes):
+			case overLimit(p.Attributes, p.TimeUnixNano):
 			case p.TimeUnixNano == 0:
 				bad("data point time is missing")
 			case p.Scale < -10 || p.Scale > 20:
@@ -182,7 +191,7 @@ func validateMetric(m *metricspb.Metric, reject func(int, string)) int {
 		return len(d.ExponentialHistogram.DataPoints)
 	case *metricspb.Metric_Summary:
 		d.Summary.DataPoints = slices.DeleteFunc(d.Summary.DataPoints, func(p *metricspb.SummaryDataPoint) bool {
-			if overLimit(p.Attributes) {
+			if overLimit(p.Attributes, p.TimeUnixNano) {
 				return true
 			}
 			if p.TimeUnixNano == 0 {

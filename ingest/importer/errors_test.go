@@ -91,6 +91,9 @@ func TestImportBadInput(t *testing.T) {
 			[]string{"otlp-json-traces: ", "(line 3:"}},
 		{"otlp span id of wrong length", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"abcd","name":"x","startTimeUnixNano":"1"}]}]}]}`),
 			"", Options{}, []string{"line 1 (byte 0)", "resourceSpans[0].scopeSpans[0].spans[0]", "spanId is not 16 hex digits"}},
+		{"otlp span ending in 2262", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x",` +
+			`"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"9223372036854775807"}]}]}]}`), "", Options{},
+			[]string{"spans[0]", "endTimeUnixNano is more than 1h0m0s ahead of the clock"}},
 		{"otlp nesting too deep", []byte(deepSpan), "", Options{}, []string{"otlp-json-traces: ", "nested more than 64 deep"}},
 		{"otlp metrics nesting too deep", []byte(deepPoint), "", Options{}, []string{"otlp-json-metrics: ", "nested more than 64 deep"}},
 		{"otlp broken first line", []byte("{\"resourceSpans\":[}]}\n{\"resourceSpans\":[]}\n"), "", Options{},

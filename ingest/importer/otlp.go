@@ -19,6 +19,7 @@ import (
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/store"
 )
 
 // otlpObject handles one OTLP/JSON object found at pos.
@@ -215,7 +216,7 @@ func (im *importer) tracesObject(data []byte, pos objPos, emit func(req []byte, 
 	if err != nil {
 		return jsonErr(FormatOTLPTraces, pos, data, err)
 	}
-	if err := checkSpans(req); err != nil {
+	if err := checkSpans(req, uint64(im.opts.Now().Add(store.MaxFutureSkew).UnixNano())); err != nil {
 		if pos.line > 0 {
 			return invalidf("%s: %v: %v", FormatOTLPTraces, pos, err)
 		}
@@ -234,12 +235,12 @@ func (im *importer) tracesObject(data []byte, pos objPos, emit func(req []byte, 
 }
 
 // checkSpans checks what the store would reject span by span: IDs, name,
-// start and end time.
-func checkSpans(req *coltracepb.ExportTraceServiceRequest) error {
+// start and end time, an end later than latestEnd (Unix ns).
+func checkSpans(req *coltracepb.ExportTraceServiceRequest, latestEnd uint64) error {
 	for i, rs := range req.ResourceSpans {
 		for j, ss := range rs.ScopeSpans {
 			for k, sp := range ss.Spans {
-				if msg := spanProblem(sp); msg != "" {
+				if msg := spanProblem(sp, latestEnd); msg != "" {
 					return fmt.Errorf("resourceSpans[%d].scopeSpans[%d].spans[%d] (%q): %s", i, j, k, clip(sp.Name), msg)
 				}
 			}
@@ -249,7 +250,7 @@ func checkSpans(req *coltracepb.ExportTraceServiceRequest) error {
 }
 
 // spanProblem names what makes a span invalid, or returns "".
-func spanProblem(sp *tracepb.Span) string {
+func spanProblem(sp *tracepb.Span, latestEnd uint64) string {
 	switch {
 	case len(sp.TraceId) != 16:
 		return "traceId is not 32 hex digits"
@@ -267,6 +268,8 @@ func spanProblem(sp *tracepb.Span) string {
 		return "startTimeUnixNano is missing"
 	case sp.EndTimeUnixNano < sp.StartTimeUnixNano:
 		return "endTimeUnixNano is before startTimeUnixNano"
+	case sp.EndTimeUnixNano > latestEnd:
+		return fmt.Sprintf("endTimeUnixNano is more than %s ahead of the clock (the store refuses such spans)", store.MaxFutureSkew)
 	}
 	return ""
 }

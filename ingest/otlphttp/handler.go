@@ -392,7 +392,9 @@ func (h *handler) writeError(w http.ResponseWriter, enc encoding, e *httpError) 
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	h.logger.Debug("export request refused", "status", e.status, "err", e.msg)
-	h.writeMessage(w, enc, e.status, &status.Status{Code: int32(e.code), Message: e.msg})
+	// A decoder's message may quote the client's bytes: a Status message
+	// must be UTF-8, or it cannot be encoded at all.
+	h.writeMessage(w, enc, e.status, &status.Status{Code: int32(e.code), Message: strings.ToValidUTF8(e.msg, "\uFFFD")})
 }
 
 // writeMessage writes m in the encoding enc with the given status.

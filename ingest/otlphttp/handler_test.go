@@ -278,6 +278,10 @@ func TestHandler(t *testing.T) {
 			wantMsg: "decode OTLP/protobuf metrics:", wantOutcome: "invalid", wantSignal: "metrics"},
 		{name: "malformed json", contentType: contentTypeJSON, body: []byte(`{"resourceSpans":[{"scopeSpans":5}]}`), wantStatus: 400,
 			wantMsg: "decode OTLP/JSON traces: syntax error (line 1:33)", wantOutcome: "invalid"},
+		{name: "json that is invalid UTF-8 (quoted in the error)", contentType: contentTypeJSON, body: []byte("\xff\xfe{\x80"), wantStatus: 400,
+			wantMsg: "decode OTLP/JSON traces", wantOutcome: "invalid"},
+		{name: "json metrics that are invalid UTF-8", path: MetricsPath, contentType: contentTypeJSON, body: []byte("x\xc3\x28"), wantStatus: 400,
+			wantMsg: "decode OTLP/JSON metrics", wantOutcome: "invalid", wantSignal: "metrics"},
 		{name: "empty json", contentType: contentTypeJSON, body: nil, wantStatus: 400, wantMsg: "decode OTLP/JSON traces", wantOutcome: "invalid"},
 		{name: "invalid hex ID reaches the consumer with the wrong length", contentType: contentTypeJSON,
 			body: []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[` +
