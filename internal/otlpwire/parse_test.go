@@ -635,7 +635,7 @@ func TestParseArrays(t *testing.T) {
 				sv("scalar"), &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{sv("c")}}}}),
 		}, wantAttrs: []string{"replaced=scalar", "kept=scalar"}, wantElems: []string{"merged=a", "merged=b", "rearrayed=c"}},
 		{name: "scalars beside arrays", attrs: []*commonpb.KeyValue{otlptest.Str("long", long), arr("a", sv("x")), otlptest.Str("short", "s")},
-			raw: [][]byte{append(kvWire(t, "unknown field kept", sv("v")), 0x12, 2, 0x50, 1)}, // value { field 10: 1 }
+			raw:       [][]byte{append(kvWire(t, "unknown field kept", sv("v")), 0x12, 2, 0x50, 1)}, // value { field 10: 1 }
 			wantAttrs: []string{"long=" + long, "short=s", "unknown field kept=v"}, wantElems: []string{"a=x"}},
 		{name: "resource array", resAttrs: []*commonpb.KeyValue{otlptest.Str("service.name", "svc"), arr("host.ip", sv("10.0.0.1"), sv("fe80::1"))},
 			wantRes: []string{"host.ip=10.0.0.1", "host.ip=fe80::1"}},
