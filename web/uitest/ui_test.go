@@ -291,7 +291,12 @@ func testTraces(b *tab, sh *shop) {
 		chromedp.SetValue(chromedp.CSS(`[data-testid=tr-min]`), "1ms"),
 		chromedp.Click(chromedp.CSS(`[data-testid=tr-submit]`)),
 	)
-	b.wait(`document.querySelectorAll('[data-testid=trace-row]').length > 0`, 10*time.Second, "search results")
+	// The view may first show the results of an earlier search (the
+	// service alone): wait for the submitted query's answer, then check it.
+	b.wait(`__flowscope.route().params['attr.http.route'] === '/checkout' && document.querySelectorAll('[data-testid=trace-row]').length > 0`,
+		10*time.Second, "search results")
+	b.wait(fmt.Sprintf(`(r => r.length === 1 && r[0].dataset.traceId === %q)([...document.querySelectorAll('[data-testid=trace-row]')])`, sh.richTrace),
+		10*time.Second, "the one matching trace")
 	ids := eval[[]string](b, `[...document.querySelectorAll('[data-testid=trace-row]')].map(r => r.dataset.traceId)`)
 	if !slices.Equal(ids, []string{sh.richTrace}) {
 		t.Errorf("search found %v, want only %s", ids, sh.richTrace)
