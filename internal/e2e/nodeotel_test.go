@@ -29,28 +29,7 @@ const nodeFixture = "testdata/node-otel"
 // fails.
 func TestNodeOTelHeaderCorrelation(t *testing.T) {
 	node, npm := lookNode(t)
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "headers.js"} {
-		b, err := os.ReadFile(filepath.Join(nodeFixture, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	install := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts",
-		"--loglevel=error", "--cache", filepath.Join(t.TempDir(), "npm-cache"))
-	install.Dir = dir
-	install.Env = append(os.Environ(), "npm_config_update_notifier=false")
-	began := time.Now()
-	if out, err := install.CombinedOutput(); err != nil {
-		skipUnlessCI(t, "npm ci of "+nodeFixture+" failed (is the npm registry reachable?): "+err.Error()+"\n"+string(out))
-	}
-	t.Logf("npm ci took %v", time.Since(began).Round(time.Millisecond))
+	dir := npmFixture(t, npm, nodeFixture, "headers.js")
 
 	s := startServer(t, "")
 	runCtx, cancelRun := context.WithTimeout(context.Background(), time.Minute)
@@ -94,4 +73,34 @@ func skipUnlessCI(t *testing.T, msg string) {
 		t.Fatal(msg + " (CI=true: the test must run)")
 	}
 	t.Skip(msg)
+}
+
+// npmFixture copies the files of fixture (a testdata directory with a
+// package.json and package-lock.json) to a temporary directory and runs
+// npm ci there, with a temporary npm cache, and returns the directory.
+// A failed install skips the test, except with CI=true where it fails.
+func npmFixture(t *testing.T, npm, fixture string, files ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range append([]string{"package.json", "package-lock.json"}, files...) {
+		b, err := os.ReadFile(filepath.Join(fixture, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	install := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts",
+		"--loglevel=error", "--cache", filepath.Join(t.TempDir(), "npm-cache"))
+	install.Dir = dir
+	install.Env = append(os.Environ(), "npm_config_update_notifier=false")
+	began := time.Now()
+	if out, err := install.CombinedOutput(); err != nil {
+		skipUnlessCI(t, "npm ci of "+fixture+" failed (is the npm registry reachable?): "+err.Error()+"\n"+string(out))
+	}
+	t.Logf("npm ci of %s took %v", fixture, time.Since(began).Round(time.Millisecond))
+	return dir
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,27 +37,7 @@ const nodeZipkinFixture = "testdata/node-zipkin"
 // fails.
 func TestNodeZipkinV1Halves(t *testing.T) {
 	node, npm := lookNode(t)
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "frontback.js"} {
-		b, err := os.ReadFile(filepath.Join(nodeZipkinFixture, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	install := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts",
-		"--loglevel=error", "--cache", filepath.Join(t.TempDir(), "npm-cache"))
-	install.Dir = dir
-	install.Env = append(os.Environ(), "npm_config_update_notifier=false")
-	began := time.Now()
-	if out, err := install.CombinedOutput(); err != nil {
-		skipUnlessCI(t, "npm ci of "+nodeZipkinFixture+" failed (is the npm registry reachable?): "+err.Error()+"\n"+string(out))
-	}
-	t.Logf("npm ci took %v", time.Since(began).Round(time.Millisecond))
+	dir := npmFixture(t, npm, nodeZipkinFixture, "frontback.js")
 
 	const requests = 20
 	var answers []string
