@@ -140,30 +140,6 @@ func spigoTraceNumber(id []byte) (n int64, ok bool) {
 	return n, n > 0
 }
 
-// resourceAttrs calls f with the key and the encoded AnyValue of every
-// attribute of an encoded Resource.
-func resourceAttrs(res []byte, f func(key, value []byte)) error {
-	return fields(res, func(num protowire.Number, typ protowire.Type, kv []byte) error {
-		if num != fResAttributes || typ != protowire.BytesType {
-			return nil
-		}
-		var key, val []byte
-		err := fields(kv, func(num protowire.Number, typ protowire.Type, b []byte) error {
-			switch {
-			case num == fKVKey && typ == protowire.BytesType:
-				key = b
-			case num == fKVValue && typ == protowire.BytesType:
-				val = b
-			}
-			return nil
-		})
-		if err == nil {
-			f(key, val)
-		}
-		return err
-	})
-}
-
 // spigoRewriter rewrites the trace IDs of the requests of a spigo flow
 // file (pass 2).
 type spigoRewriter struct {

@@ -110,7 +110,29 @@ func timeField(b []byte, v *traceVisitor) {
 // of an encoded Resource, or nil.
 func resourceService(res []byte) ([]byte, error) {
 	var service []byte
-	err := fields(res, func(num protowire.Number, typ protowire.Type, kv []byte) error {
+	var valueErr error
+	err := resourceAttrs(res, func(key, value []byte) {
+		if string(key) != attrServiceName {
+			return
+		}
+		service = nil
+		valueErr = fields(value, func(num protowire.Number, typ protowire.Type, b []byte) error {
+			if num == fAnyString && typ == protowire.BytesType {
+				service = b
+			}
+			return nil
+		})
+	})
+	if err == nil {
+		err = valueErr
+	}
+	return service, err
+}
+
+// resourceAttrs calls f with the key and the encoded AnyValue of every
+// attribute of an encoded Resource.
+func resourceAttrs(res []byte, f func(key, value []byte)) error {
+	return fields(res, func(num protowire.Number, typ protowire.Type, kv []byte) error {
 		if num != fResAttributes || typ != protowire.BytesType {
 			return nil
 		}
@@ -120,22 +142,15 @@ func resourceService(res []byte) ([]byte, error) {
 			case num == fKVKey && typ == protowire.BytesType:
 				key = b
 			case num == fKVValue && typ == protowire.BytesType:
-				val = nil
-				return fields(b, func(num protowire.Number, typ protowire.Type, b []byte) error {
-					if num == fAnyString && typ == protowire.BytesType {
-						val = b
-					}
-					return nil
-				})
+				val = b
 			}
 			return nil
 		})
-		if err == nil && string(key) == attrServiceName {
-			service = val
+		if err == nil {
+			f(key, val)
 		}
 		return err
 	})
-	return service, err
 }
 
 // errMalformed is returned for a request that is not valid protobuf; the
