@@ -296,7 +296,7 @@ func TestFarFutureSpanDoesNotStopRetention(t *testing.T) {
 	t.Logf("refused: %s", res.Message)
 
 	// As an older version would have stored it:
-	db.futureSkew = 1 << 62
+	db.futureSkew = 1<<63 - 1
 	if res, err := db.WriteTraces(context.Background(), encode(t, far.Requests[0])); err != nil || res.Rejected != 0 {
 		t.Fatalf("legacy write: %+v %v", res, err)
 	}
