@@ -7,7 +7,8 @@
 //
 // # REST routes
 //
-// All are GET, relative to the API root (http://127.0.0.1:8686 by default):
+// All are GET but rules:reload (POST), relative to the API root
+// (http://127.0.0.1:8686 by default):
 //
 //	/api/v1/services                       ListServices    ?start=&end=
 //	/api/v1/services/{service}/operations  ListOperations
@@ -19,6 +20,10 @@
 //	/api/v1/flowgraph                      GetFlowGraph    ?start=&end=&level=&operation=&format=json|vizceral&compare=
 //	/api/v1/latency                        GetLatency      ?service=&operation=&kind=&source=&target=&level=&quantiles=&step=&start=&end=&format=json|hdrlog
 //	/api/v1/architectures                  ListArchitectures
+//	/api/v1/rules                          ListRules
+//	/api/v1/alerts                         ListAlerts      ?rule=&state=pending|firing
+//	/api/v1/alerts/history                 GetAlertHistory ?rule=&start=&end=&limit=
+//	/api/v1/rules:reload                   ReloadRules     (POST)
 //
 // A path segment may hold an escaped slash (%2F), which is decoded; metric
 // names may also contain raw slashes (/api/v1/metrics/a/b is metric "a/b").

@@ -184,15 +184,24 @@ func handleError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w 
 	writeError(w, runtime.HTTPStatusFromCode(st.Code()), st.Message())
 }
 
+// ReloadRulesPath is the REST path of ReloadRules, the one route that is
+// POST (with an empty body or {}); every other route is GET.
+const ReloadRulesPath = "/api/v1/rules:reload"
+
 // handleRoutingError is the gateway's runtime.RoutingErrorHandlerFunc:
-// unknown paths (404), other methods than GET (405) and malformed paths (400).
+// unknown paths (404), other methods than the route's (405: GET, or POST for
+// ReloadRulesPath) and malformed paths (400).
 func handleRoutingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 	var msg string
 	switch code {
 	case http.StatusNotFound:
 		msg = fmt.Sprintf("no such path: %s", r.URL.Path)
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", http.MethodGet)
+		allow := http.MethodGet
+		if r.URL.Path == ReloadRulesPath {
+			allow = http.MethodPost
+		}
+		w.Header().Set("Allow", allow)
 		msg = fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)
 	default:
 		msg = strings.ToLower(http.StatusText(code))

@@ -76,6 +76,10 @@ type ServiceOptions struct {
 	// Now returns the current time, used for default time ranges. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Alerting is the alert engine that ListRules, ListAlerts,
+	// GetAlertHistory and ReloadRules report on. Nil means no alerting:
+	// empty lists, and ReloadRules fails with FailedPrecondition.
+	Alerting Alerting
 }
 
 // DefaultServiceOptions returns the options NewService uses for zero fields.
@@ -94,6 +98,8 @@ type Service struct {
 	st     Store
 	logger *slog.Logger
 	now    func() time.Time
+	// alerting is nil without alerting.
+	alerting Alerting
 }
 
 var _ querypb.QueryServiceServer = (*Service)(nil)
@@ -107,7 +113,7 @@ func NewService(st Store, opts ServiceOptions) *Service {
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
-	return &Service{st: st, logger: opts.Logger.With("component", "query"), now: opts.Now}
+	return &Service{st: st, logger: opts.Logger.With("component", "query"), now: opts.Now, alerting: opts.Alerting}
 }
 
 // ListServices implements querypb.QueryServiceServer.

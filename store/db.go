@@ -19,8 +19,12 @@ import (
 )
 
 // SchemaVersion is the on-disk format version written to and checked in the
-// meta bucket. See FORMAT.md.
-const SchemaVersion = 1
+// meta bucket. See FORMAT.md. Version 2 added the alert buckets
+// (alert_state, alert_history); Open upgrades a version-1 file in place.
+const SchemaVersion = 2
+
+// minSchemaVersion is the oldest schema version Open upgrades in place.
+const minSchemaVersion = 1
 
 // FileName is the name of the bbolt file inside the data directory.
 const FileName = "flowscope.db"
@@ -38,7 +42,8 @@ var (
 	bucketMNames   = []byte("mnames")
 
 	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketRuns,
-		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ, bucketImports}
+		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ, bucketImports,
+		bucketAlertState, bucketAlertHistory}
 
 	keySchema     = []byte("schema")
 	keyCheckpoint = []byte("checkpoint") // last chunk seq covered by a persisted segment
@@ -187,6 +192,10 @@ type DB struct {
 	failCkpt    func(s *memSeg) error        // test hook: fails a segment's checkpoint
 	futureSkew  time.Duration                // MaxFutureSkew; tests raise it to store what older versions accepted
 
+	// alerts
+	alertHistoryMax uint64       // most alert events kept (MaxAlertEvents; tests lower it)
+	failAlertTx     func() error // test hook: fails an alert write transaction
+
 	// aggregation (nil when disabled); roll is guarded by catMu
 	agg  *aggregate.Aggregator
 	geom aggregate.Geometry
@@ -207,9 +216,10 @@ type DB struct {
 	closeM sync.Mutex
 }
 
-// Open opens (creating if needed) the store in directory dir. It fails with
-// ErrSchema if the file was written by an incompatible version, and fails
-// fast if another process holds the file.
+// Open opens (creating if needed) the store in directory dir. A file of an
+// older supported schema version is upgraded in place (FORMAT.md, "Schema
+// versions"). It fails with ErrSchema if the file was written by an
+// incompatible version, and fails fast if another process holds the file.
 func Open(dir string, opts Options) (*DB, error) {
 	opts.setDefaults()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -246,6 +256,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		wcache:      newWindowCache(64 << 20),
 		gcache:      map[graphCacheKey]graphCacheEntry{},
 		futureSkew:  MaxFutureSkew,
+
+		alertHistoryMax: MaxAlertEvents,
 	}
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true
@@ -277,8 +289,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// init creates buckets, checks the schema and loads the catalog and the tail.
+// init creates buckets, checks the schema (upgrading an older supported
+// version in the same transaction) and loads the catalog and the tail.
 func (db *DB) init() error {
+	var upgradedFrom uint64
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -286,18 +300,37 @@ func (db *DB) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v == nil {
+		v := meta.Get(keySchema)
+		if v == nil {
 			if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
 				return err
 			}
 			return meta.Put(keyCreated, u64(uint64(db.opts.Now().UnixNano())))
-		} else if len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
+		}
+		if len(v) != 8 {
 			return fmt.Errorf("%w: file has %x, this collector reads %d", ErrSchema, v, SchemaVersion)
+		}
+		switch have := binary.BigEndian.Uint64(v); {
+		case have == SchemaVersion:
+		case have >= minSchemaVersion && have < SchemaVersion:
+			// Upgrade in place, in this transaction: the buckets the newer
+			// versions added were created above and the records of the
+			// older ones are unchanged (FORMAT.md, "Schema versions").
+			if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
+				return fmt.Errorf("upgrade schema %d to %d: %w", have, SchemaVersion, err)
+			}
+			upgradedFrom = have
+		default:
+			return fmt.Errorf("%w: file has version %d, this collector reads %d to %d",
+				ErrSchema, have, minSchemaVersion, SchemaVersion)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("init store: %w", err)
+	}
+	if upgradedFrom != 0 {
+		db.logger.Info("upgraded store schema", "from", upgradedFrom, "to", SchemaVersion)
 	}
 	if err := db.loadCatalog(); err != nil {
 		return fmt.Errorf("load catalog: %w", err)

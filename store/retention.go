@@ -41,7 +41,8 @@ func (db *DB) retentionLoop() {
 // rule cannot hold a segment forever), and every expired segment is
 // deleted, not only the oldest ones: one segment that must stay never
 // keeps later expired segments. Metric chunks expire likewise by commit
-// time and newest point time.
+// time and newest point time. Alert history events expire by their time,
+// and beyond the newest MaxAlertEvents; active alert states never expire.
 func (db *DB) ApplyRetention() error {
 	cutoff := db.opts.Now().Add(-db.opts.Retention).UnixNano()
 	deletedSegs := 0
@@ -73,7 +74,11 @@ func (db *DB) ApplyRetention() error {
 		}
 		db.logger.Info("retention deleted segments", "segments", deletedSegs)
 	}
-	return db.deleteExpiredMetricChunks(cutoff)
+	err := db.deleteExpiredMetricChunks(cutoff)
+	if aerr := db.expireAlertEvents(cutoff); err == nil {
+		err = aerr
+	}
+	return err
 }
 
 // segmentExpired reports whether segment s is older than cutoff.

@@ -16,8 +16,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/alerting"
+	"github.com/flowscope/flowscope/alerting/notify"
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/importer"
 	"github.com/flowscope/flowscope/ingest/otlpgrpc"
@@ -46,6 +50,13 @@ type Collector struct {
 	// Budget is the memory budget (memory_budget) shared by the receivers
 	// and the store.
 	Budget *membudget.Budget
+
+	// Alerts evaluates the alert rules.
+	Alerts   *alerting.Engine
+	notifier *notify.Notifier
+	// stopAlerts ends the evaluation loop; alertsDone closes when it has.
+	stopAlerts context.CancelFunc
+	alertsDone chan struct{}
 
 	grpcServer *grpc.Server
 	otlpHTTP   *http.Server
@@ -140,6 +151,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		for _, l := range c.listeners {
 			l.Close()
 		}
+		c.stopAlerting(context.Background())
 		db.Close()
 		return nil, err
 	}
@@ -167,7 +179,10 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		grpc.InTapHandle(otlpgrpc.OverloadTap(budget)),
 	)...)
 	otlpgrpc.RegisterOptions(c.grpcServer, otlpgrpc.Options{Traces: consumer, Metrics: consumer, RequestMetrics: counts, Budget: budget})
-	svc := query.NewService(db, query.ServiceOptions{Logger: logger})
+	if err := c.startAlerting(cfg, reg); err != nil {
+		return fail(err)
+	}
+	svc := query.NewService(db, query.ServiceOptions{Logger: logger, Alerting: c.Alerts})
 	query.RegisterGRPC(c.grpcServer, svc)
 
 	c.otlpHTTP = &http.Server{
@@ -199,6 +214,9 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
+	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
+	c.stopAlerts, c.alertsDone = stopAlerts, make(chan struct{})
+	go func() { defer close(c.alertsDone); c.Alerts.Run(alertCtx) }()
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
 	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(c.listeners["otlp_http"])) }()
 	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(c.listeners["zipkin"])) }()
@@ -247,6 +265,7 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			c.grpcServer.Stop()
 		}
+		c.stopAlerting(ctx)
 		if err := c.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
@@ -257,6 +276,63 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		c.logger.Info("collector stopped")
 	})
 	return c.stopErr
+}
+
+// startAlerting creates the notifier and the rule engine, loads the rules
+// and restores the alert states. Evaluation starts with the servers.
+func (c *Collector) startAlerting(cfg config.Config, reg prometheus.Registerer) error {
+	var eng *alerting.Engine
+	n := cfg.Alerting.Notify
+	if len(n.Alertmanager) > 0 || len(n.Webhooks) > 0 {
+		hooks := make([]notify.Webhook, 0, len(n.Webhooks))
+		for _, w := range n.Webhooks {
+			hooks = append(hooks, notify.Webhook{URL: w.URL, Headers: w.Headers})
+		}
+		notifier, err := notify.New(notify.Options{
+			Alertmanagers: n.Alertmanager, Webhooks: hooks, ExternalURL: cfg.ExternalURL(),
+			OnDelivery: func(d notify.Delivery) { eng.OnDelivery(d) },
+			Logger:     c.logger, Registerer: reg,
+		})
+		if err != nil {
+			return fmt.Errorf("alert notifications: %w", err)
+		}
+		c.notifier = notifier
+	}
+	opts := alerting.Options{
+		RulesPath: cfg.Alerting.Rules, Interval: cfg.Alerting.Interval, ExternalURL: cfg.ExternalURL(),
+		Webhooks: len(n.Webhooks), Logger: c.logger, Metrics: alerting.NewMetrics(reg),
+	}
+	if c.notifier != nil {
+		opts.Notifier = c.notifier
+	}
+	eng = alerting.New(c.DB, c.DB, opts)
+	if err := eng.Start(); err != nil {
+		return err
+	}
+	c.Alerts = eng
+	return nil
+}
+
+// stopAlerting ends rule evaluation and lets the notifier deliver what it
+// holds until ctx ends.
+func (c *Collector) stopAlerting(ctx context.Context) {
+	if c.stopAlerts != nil {
+		c.stopAlerts()
+		<-c.alertsDone
+		c.stopAlerts = nil
+	}
+	if c.notifier != nil {
+		if err := c.notifier.Close(ctx); err != nil {
+			c.logger.Warn("alert notifications not all delivered at shutdown", "err", err)
+		}
+		c.notifier = nil
+	}
+}
+
+// ReloadRules rereads the alert rules (what SIGHUP does). A rule set that
+// does not load keeps the rules in use and the error says why.
+func (c *Collector) ReloadRules(ctx context.Context) error {
+	return c.Alerts.Reload(ctx)
 }
 
 // MemoryLimitHeadroom is what the Go memory limit of the collector process
@@ -287,12 +363,26 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "reason", context.Cause(ctx))
-	case runErr = <-c.errc:
-		logger.Error("server failed, shutting down", "err", runErr)
+wait:
+	for {
+		select {
+		case <-hup:
+			if cfg.Alerting.Rules == "" {
+				logger.Info("SIGHUP: no alert rules configured (--rules), nothing to reload")
+				continue
+			}
+			_ = c.ReloadRules(ctx) // logged, and reported by /api/v1/rules
+		case <-ctx.Done():
+			logger.Info("shutting down", "reason", context.Cause(ctx))
+			break wait
+		case runErr = <-c.errc:
+			logger.Error("server failed, shutting down", "err", runErr)
+			break wait
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

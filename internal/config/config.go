@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -58,8 +59,43 @@ type Config struct {
 	Correlation Correlation `yaml:"correlation"`
 	// Aggregation configures the live latency rollups and the flow graph.
 	Aggregation Aggregation `yaml:"aggregation"`
+	// Alerting configures the alert rules and their notifications.
+	Alerting Alerting `yaml:"alerting"`
 	// Log configures the process logger; see Config.NewLogger.
 	Log Logging `yaml:"log"`
+}
+
+// Alerting configures alert rule evaluation (docs/alerting.md).
+type Alerting struct {
+	// Rules is a rules file or a directory of *.yml/*.yaml rule files;
+	// empty means no rules. Reloaded on SIGHUP and POST
+	// /api/v1/rules:reload.
+	Rules string `yaml:"rules"`
+	// Interval is how often every rule is evaluated, 100ms to 1m.
+	Interval time.Duration `yaml:"interval"`
+	// ExternalURL is the UI's address as the receivers of notifications
+	// reach it, for generatorURL and exemplar links; empty means
+	// http://HTTPAddr.
+	ExternalURL string `yaml:"external_url"`
+	// Notify lists the notification receivers.
+	Notify Notify `yaml:"notify"`
+}
+
+// Notify lists where alerts are sent.
+type Notify struct {
+	// Alertmanager are Alertmanager base URLs (alerts are posted to
+	// URL/api/v2/alerts).
+	Alertmanager []string `yaml:"alertmanager"`
+	// Webhooks receive Alertmanager's webhook JSON on every change to
+	// firing or resolved.
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is a webhook receiver: its URL and extra request headers (for
+// example an Authorization header; headers can only be set in the file).
+type Webhook struct {
+	URL     string            `yaml:"url"`
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Receivers configures the ingest listeners. Addresses are host:port; an
@@ -171,6 +207,9 @@ func Default() Config {
 			Retention1m:       168 * time.Hour,
 			Retention1h:       2160 * time.Hour,
 		},
+		Alerting: Alerting{
+			Interval: time.Second,
+		},
 		Log: Logging{
 			Level:  "info",
 			Format: "text",
@@ -281,6 +320,28 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if c.Alerting.Interval < 100*time.Millisecond || c.Alerting.Interval > time.Minute {
+		bad("alerting.interval", c.Alerting.Interval, "must be between 100ms and 1m")
+	}
+	if c.Alerting.Rules != "" {
+		if _, err := os.Stat(c.Alerting.Rules); err != nil {
+			bad("alerting.rules", c.Alerting.Rules, "must be an existing file or directory")
+		}
+	}
+	if u := c.Alerting.ExternalURL; u != "" && !httpURL(u) {
+		bad("alerting.external_url", u, "must be an absolute http or https URL")
+	}
+	for _, u := range c.Alerting.Notify.Alertmanager {
+		if !httpURL(u) {
+			bad("alerting.notify.alertmanager", c.Alerting.Notify.Alertmanager, "entry %q must be an absolute http or https URL", u)
+		}
+	}
+	for _, w := range c.Alerting.Notify.Webhooks {
+		if !httpURL(w.URL) {
+			bad("alerting.notify.webhooks", webhookURLs(c.Alerting.Notify.Webhooks), "entry %q must be an absolute http or https URL", w.URL)
+		}
+	}
+
 	if _, ok := logLevels[c.Log.Level]; !ok {
 		bad("log.level", c.Log.Level, "must be one of debug, info, warn, error")
 	}
@@ -291,6 +352,37 @@ func (c Config) Validate() error {
 		bad("shutdown_timeout", c.ShutdownTimeout, "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// httpURL reports whether s is an absolute http or https URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// webhookURLs lists the webhooks' URLs.
+func webhookURLs(ws []Webhook) []string {
+	out := make([]string, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, w.URL)
+	}
+	return out
+}
+
+// ExternalURL returns alerting.external_url, or http://HTTPAddr (with
+// 127.0.0.1 for an empty host) when it is not set.
+func (c Config) ExternalURL() string {
+	if c.Alerting.ExternalURL != "" {
+		return strings.TrimRight(c.Alerting.ExternalURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return "http://" + c.HTTPAddr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // settingError formats a problem with one setting, naming every way to set it.
@@ -429,6 +521,26 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.Aggregation.Retention1m }),
 	durationSetting("aggregation.retention_1h", "rollup-retention-1h", "how long 1-hour rollup windows are kept",
 		func(c *Config) *time.Duration { return &c.Aggregation.Retention1h }),
+	stringSetting("alerting.rules", "rules", "PATH", "alert rules file or directory of *.yml rule files (reloaded on SIGHUP and POST /api/v1/rules:reload)",
+		func(c *Config) *string { return &c.Alerting.Rules }),
+	durationSetting("alerting.interval", "alerting-interval", "how often the alert rules are evaluated (100ms to 1m)",
+		func(c *Config) *time.Duration { return &c.Alerting.Interval }),
+	stringSetting("alerting.external_url", "external-url", "URL", "the UI's URL as notification receivers reach it, for alert links (empty: http://HTTP_ADDR)",
+		func(c *Config) *string { return &c.Alerting.ExternalURL }),
+	listSetting("alerting.notify.alertmanager", "alertmanager-url", "comma-separated Alertmanager base URLs alerts are posted to (/api/v2/alerts)",
+		func(c *Config) *[]string { return &c.Alerting.Notify.Alertmanager }),
+	{
+		key: "alerting.notify.webhooks", flag: "webhook-url", env: envName("webhook-url"), arg: "LIST",
+		usage: "comma-separated webhook URLs receiving Alertmanager's webhook JSON (headers: config file only)",
+		set: func(c *Config, s string) error {
+			c.Alerting.Notify.Webhooks = nil
+			for _, u := range splitList(s) {
+				c.Alerting.Notify.Webhooks = append(c.Alerting.Notify.Webhooks, Webhook{URL: u})
+			}
+			return nil
+		},
+		display: func(c *Config) string { return strings.Join(webhookURLs(c.Alerting.Notify.Webhooks), ",") },
+	},
 	stringSetting("log.level", "log-level", "LEVEL", "minimum log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "log-format", "FORMAT", "log format: text or json",
@@ -697,6 +809,8 @@ func decodeYAML(cfg *Config, data []byte) error {
 	dec.KnownFields(true)
 	next := *cfg
 	next.Correlation.Keys = slices.Clone(cfg.Correlation.Keys)
+	next.Alerting.Notify.Alertmanager = slices.Clone(cfg.Alerting.Notify.Alertmanager)
+	next.Alerting.Notify.Webhooks = slices.Clone(cfg.Alerting.Notify.Webhooks)
 	if err := dec.Decode(&next); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // empty file: nothing to overlay

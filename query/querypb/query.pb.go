@@ -25,6 +25,11 @@
 //     measured duration — is an unset google.protobuf.DoubleValue, JSON null
 //     (never 0, which would read as the fastest). Such values sit next to a
 //     count of the timed calls (timed_calls, timed_count).
+//   - The alerting messages (ListRules, ListAlerts, GetAlertHistory,
+//     ReloadRules) follow the flow graph's convention: numbers are JSON
+//     numbers (counts int32 or double, durations double seconds, values in
+//     the signal's unit), times RFC 3339 strings in UTC, "" for a time that
+//     has not happened.
 //
 // Regenerate with `make generate` from the repository root.
 
@@ -3021,6 +3026,1154 @@ func (x *ArchitectureInfo) GetEdges() int32 {
 	return 0
 }
 
+type ListRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRulesRequest) Reset() {
+	*x = ListRulesRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRulesRequest) ProtoMessage() {}
+
+func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListRulesRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{41}
+}
+
+type ListRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by file and line (definition order within a file).
+	Rules []*AlertRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	// The rules file or directory (--rules); empty when none is configured.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// When the rules in use were loaded, RFC 3339 (UTC); empty when never.
+	LoadedAt string `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	// When a reload was last attempted, RFC 3339 (UTC); empty when never.
+	LastReloadAt string `protobuf:"bytes,4,opt,name=last_reload_at,json=lastReloadAt,proto3" json:"last_reload_at,omitempty"`
+	// Why the last reload failed (file, line and key); empty when it
+	// succeeded. A failed reload keeps the rules in use.
+	LastReloadError string `protobuf:"bytes,5,opt,name=last_reload_error,json=lastReloadError,proto3" json:"last_reload_error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListRulesResponse) Reset() {
+	*x = ListRulesResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRulesResponse) ProtoMessage() {}
+
+func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListRulesResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListRulesResponse) GetRules() []*AlertRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *ListRulesResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ListRulesResponse) GetLoadedAt() string {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return ""
+}
+
+func (x *ListRulesResponse) GetLastReloadAt() string {
+	if x != nil {
+		return x.LastReloadAt
+	}
+	return ""
+}
+
+func (x *ListRulesResponse) GetLastReloadError() string {
+	if x != nil {
+		return x.LastReloadError
+	}
+	return ""
+}
+
+// AlertRule is one loaded alert rule with the outcome of its last
+// evaluation.
+type AlertRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's `alert:` name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where the rule is defined: file and 1-based line.
+	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Line int32  `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
+	// The rule's `select:`; empty strings for what it does not select.
+	Select *AlertSelector `protobuf:"bytes,4,opt,name=select,proto3" json:"select,omitempty"`
+	// "" (one instance), "edge", "service" or "operation".
+	Each string `protobuf:"bytes,5,opt,name=each,proto3" json:"each,omitempty"`
+	// The signal as written in the rule: "p99", "error_rate", "rate", ...
+	Signal string `protobuf:"bytes,6,opt,name=signal,proto3" json:"signal,omitempty"`
+	// Unit of threshold, recover_threshold and of the alerts' values: "ns",
+	// "fraction", "per_second" or "count".
+	Unit string `protobuf:"bytes,7,opt,name=unit,proto3" json:"unit,omitempty"`
+	// "above" or "below".
+	Comparison string  `protobuf:"bytes,8,opt,name=comparison,proto3" json:"comparison,omitempty"`
+	Threshold  float64 `protobuf:"fixed64,9,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// The hysteresis threshold (recover_below for above, recover_above for
+	// below); unset (JSON null) without hysteresis.
+	RecoverThreshold *wrapperspb.DoubleValue `protobuf:"bytes,10,opt,name=recover_threshold,json=recoverThreshold,proto3" json:"recover_threshold,omitempty"`
+	// The rule's window, for and keep_firing_for, in seconds.
+	WindowSeconds        float64 `protobuf:"fixed64,11,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	ForSeconds           float64 `protobuf:"fixed64,12,opt,name=for_seconds,json=forSeconds,proto3" json:"for_seconds,omitempty"`
+	KeepFiringForSeconds float64 `protobuf:"fixed64,13,opt,name=keep_firing_for_seconds,json=keepFiringForSeconds,proto3" json:"keep_firing_for_seconds,omitempty"`
+	// Fewest spans (or runs) in the window for a decision. A double so that
+	// JSON holds a number.
+	MinCount float64           `protobuf:"fixed64,14,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
+	Labels   map[string]string `protobuf:"bytes,15,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The rule's annotation templates, unexpanded.
+	Annotations map[string]string `protobuf:"bytes,16,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "ok", "error" (last_error says why) or "unknown" (not evaluated yet).
+	Health    string `protobuf:"bytes,17,opt,name=health,proto3" json:"health,omitempty"`
+	LastError string `protobuf:"bytes,18,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the rule was last evaluated, RFC 3339 (UTC); empty when never.
+	LastEvaluation string `protobuf:"bytes,19,opt,name=last_evaluation,json=lastEvaluation,proto3" json:"last_evaluation,omitempty"`
+	// How long that evaluation took, in seconds.
+	EvaluationDurationSeconds float64 `protobuf:"fixed64,20,opt,name=evaluation_duration_seconds,json=evaluationDurationSeconds,proto3" json:"evaluation_duration_seconds,omitempty"`
+	// Numbers of the rule's pending and firing instances.
+	Pending       int32 `protobuf:"varint,21,opt,name=pending,proto3" json:"pending,omitempty"`
+	Firing        int32 `protobuf:"varint,22,opt,name=firing,proto3" json:"firing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertRule) Reset() {
+	*x = AlertRule{}
+	mi := &file_query_querypb_query_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertRule) ProtoMessage() {}
+
+func (x *AlertRule) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
+func (*AlertRule) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *AlertRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AlertRule) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *AlertRule) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *AlertRule) GetSelect() *AlertSelector {
+	if x != nil {
+		return x.Select
+	}
+	return nil
+}
+
+func (x *AlertRule) GetEach() string {
+	if x != nil {
+		return x.Each
+	}
+	return ""
+}
+
+func (x *AlertRule) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *AlertRule) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *AlertRule) GetComparison() string {
+	if x != nil {
+		return x.Comparison
+	}
+	return ""
+}
+
+func (x *AlertRule) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *AlertRule) GetRecoverThreshold() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RecoverThreshold
+	}
+	return nil
+}
+
+func (x *AlertRule) GetWindowSeconds() float64 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
+func (x *AlertRule) GetForSeconds() float64 {
+	if x != nil {
+		return x.ForSeconds
+	}
+	return 0
+}
+
+func (x *AlertRule) GetKeepFiringForSeconds() float64 {
+	if x != nil {
+		return x.KeepFiringForSeconds
+	}
+	return 0
+}
+
+func (x *AlertRule) GetMinCount() float64 {
+	if x != nil {
+		return x.MinCount
+	}
+	return 0
+}
+
+func (x *AlertRule) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *AlertRule) GetAnnotations() map[string]string {
+	if x != nil {
+		return x.Annotations
+	}
+	return nil
+}
+
+func (x *AlertRule) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *AlertRule) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *AlertRule) GetLastEvaluation() string {
+	if x != nil {
+		return x.LastEvaluation
+	}
+	return ""
+}
+
+func (x *AlertRule) GetEvaluationDurationSeconds() float64 {
+	if x != nil {
+		return x.EvaluationDurationSeconds
+	}
+	return 0
+}
+
+func (x *AlertRule) GetPending() int32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *AlertRule) GetFiring() int32 {
+	if x != nil {
+		return x.Firing
+	}
+	return 0
+}
+
+// AlertSelector is a rule's `select:`.
+type AlertSelector struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Service   string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Operation string                 `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	// "", "server", "client", "internal" or "all".
+	Kind   string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// A synthetic check's name.
+	Synthetic     string `protobuf:"bytes,6,opt,name=synthetic,proto3" json:"synthetic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertSelector) Reset() {
+	*x = AlertSelector{}
+	mi := &file_query_querypb_query_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertSelector) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertSelector) ProtoMessage() {}
+
+func (x *AlertSelector) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertSelector.ProtoReflect.Descriptor instead.
+func (*AlertSelector) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AlertSelector) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *AlertSelector) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *AlertSelector) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AlertSelector) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AlertSelector) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AlertSelector) GetSynthetic() string {
+	if x != nil {
+		return x.Synthetic
+	}
+	return ""
+}
+
+type ListAlertsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the instances of this rule; empty means all.
+	Rule string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// "pending", "firing" or empty (both).
+	State         string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsRequest) Reset() {
+	*x = ListAlertsRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsRequest) ProtoMessage() {}
+
+func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListAlertsRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ListAlertsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type ListAlertsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Firing first, then pending; then by rule and key.
+	Alerts        []*Alert `protobuf:"bytes,1,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsResponse) Reset() {
+	*x = ListAlertsResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsResponse) ProtoMessage() {}
+
+func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
+func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListAlertsResponse) GetAlerts() []*Alert {
+	if x != nil {
+		return x.Alerts
+	}
+	return nil
+}
+
+// Alert is an active (pending or firing) alert instance.
+type Alert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name, and the instance's key within the rule.
+	Rule string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Key  string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The rule's signal and its unit ("ns", "fraction", "per_second",
+	// "count"): the unit of value, threshold and samples.
+	Signal string `protobuf:"bytes,3,opt,name=signal,proto3" json:"signal,omitempty"`
+	Unit   string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	// alertname, the rule's labels and the selection (service, operation,
+	// source, target, check).
+	Labels map[string]string `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The rule's annotations, expanded, plus "exemplar" (a UI link to a
+	// trace) when there is one.
+	Annotations map[string]string `protobuf:"bytes,6,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The selected node, or "source → target" for an edge.
+	Target string `protobuf:"bytes,7,opt,name=target,proto3" json:"target,omitempty"`
+	// "pending" or "firing".
+	State string `protobuf:"bytes,8,opt,name=state,proto3" json:"state,omitempty"`
+	// The last evaluated value and the threshold it is compared with.
+	Value     float64 `protobuf:"fixed64,9,opt,name=value,proto3" json:"value,omitempty"`
+	Threshold float64 `protobuf:"fixed64,10,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// When the instance became pending (or fired, with for: 0), RFC 3339
+	// (UTC).
+	ActiveAt string `protobuf:"bytes,11,opt,name=active_at,json=activeAt,proto3" json:"active_at,omitempty"`
+	// When it started firing, RFC 3339 (UTC); empty while pending.
+	FiredAt string `protobuf:"bytes,12,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`
+	// Up to 5 trace IDs (lowercase hex) from the window.
+	Exemplars []string `protobuf:"bytes,13,rep,name=exemplars,proto3" json:"exemplars,omitempty"`
+	// The instance's recent values, oldest first.
+	Samples []*AlertSample `protobuf:"bytes,14,rep,name=samples,proto3" json:"samples,omitempty"`
+	// Link to the alert in the UI.
+	GeneratorUrl  string `protobuf:"bytes,15,opt,name=generator_url,json=generatorUrl,proto3" json:"generator_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_query_querypb_query_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *Alert) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Alert) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Alert) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *Alert) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *Alert) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Alert) GetAnnotations() map[string]string {
+	if x != nil {
+		return x.Annotations
+	}
+	return nil
+}
+
+func (x *Alert) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Alert) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Alert) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Alert) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *Alert) GetActiveAt() string {
+	if x != nil {
+		return x.ActiveAt
+	}
+	return ""
+}
+
+func (x *Alert) GetFiredAt() string {
+	if x != nil {
+		return x.FiredAt
+	}
+	return ""
+}
+
+func (x *Alert) GetExemplars() []string {
+	if x != nil {
+		return x.Exemplars
+	}
+	return nil
+}
+
+func (x *Alert) GetSamples() []*AlertSample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+func (x *Alert) GetGeneratorUrl() string {
+	if x != nil {
+		return x.GeneratorUrl
+	}
+	return ""
+}
+
+// AlertSample is one evaluated value of an alert instance.
+type AlertSample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RFC 3339 (UTC).
+	Time          string  `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Value         float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertSample) Reset() {
+	*x = AlertSample{}
+	mi := &file_query_querypb_query_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertSample) ProtoMessage() {}
+
+func (x *AlertSample) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertSample.ProtoReflect.Descriptor instead.
+func (*AlertSample) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *AlertSample) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *AlertSample) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+type GetAlertHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the events of this rule; empty means all.
+	Rule string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Range of event times (RFC 3339 or Unix milliseconds), inclusive; empty
+	// means unbounded on that side.
+	Start string `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	End   string `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	// Maximum number of events: default 100, at most 10000.
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAlertHistoryRequest) Reset() {
+	*x = GetAlertHistoryRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAlertHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAlertHistoryRequest) ProtoMessage() {}
+
+func (x *GetAlertHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAlertHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetAlertHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GetAlertHistoryRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *GetAlertHistoryRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetAlertHistoryRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetAlertHistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type GetAlertHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Events        []*AlertEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAlertHistoryResponse) Reset() {
+	*x = GetAlertHistoryResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAlertHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAlertHistoryResponse) ProtoMessage() {}
+
+func (x *GetAlertHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAlertHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetAlertHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetAlertHistoryResponse) GetEvents() []*AlertEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// AlertEvent is a state transition of an alert instance ("transition") or a
+// notification delivery attempt ("delivery").
+type AlertEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RFC 3339 (UTC).
+	Time string `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// "transition" or "delivery".
+	Kind   string            `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Rule   string            `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	Key    string            `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Labels map[string]string `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Transitions: the states before and after ("inactive", "pending",
+	// "firing"); empty for deliveries.
+	From string `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
+	// Transitions: the value and threshold, in the signal's unit; unset (JSON
+	// null) for deliveries.
+	Value     *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
+	Threshold *wrapperspb.DoubleValue `protobuf:"bytes,9,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// Transitions: trace IDs (lowercase hex) from the window.
+	Exemplars []string `protobuf:"bytes,10,rep,name=exemplars,proto3" json:"exemplars,omitempty"`
+	// Deliveries: the target ("alertmanager URL" or "webhook URL"), the
+	// notified status ("firing" or "resolved"), the attempt (from 1), the
+	// outcome ("sent", "retrying", "failed" or "dropped"), why it failed, and
+	// the HTTP response status (0 without a response). Empty or 0 for
+	// transitions.
+	Receiver      string `protobuf:"bytes,11,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	Status        string `protobuf:"bytes,12,opt,name=status,proto3" json:"status,omitempty"`
+	Attempt       int32  `protobuf:"varint,13,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Outcome       string `protobuf:"bytes,14,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Error         string `protobuf:"bytes,15,opt,name=error,proto3" json:"error,omitempty"`
+	HttpStatus    int32  `protobuf:"varint,16,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertEvent) Reset() {
+	*x = AlertEvent{}
+	mi := &file_query_querypb_query_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertEvent) ProtoMessage() {}
+
+func (x *AlertEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertEvent.ProtoReflect.Descriptor instead.
+func (*AlertEvent) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AlertEvent) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *AlertEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetValue() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *AlertEvent) GetThreshold() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Threshold
+	}
+	return nil
+}
+
+func (x *AlertEvent) GetExemplars() []string {
+	if x != nil {
+		return x.Exemplars
+	}
+	return nil
+}
+
+func (x *AlertEvent) GetReceiver() string {
+	if x != nil {
+		return x.Receiver
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *AlertEvent) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *AlertEvent) GetHttpStatus() int32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
+}
+
+type ReloadRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRulesRequest) Reset() {
+	*x = ReloadRulesRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRulesRequest) ProtoMessage() {}
+
+func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRulesRequest.ProtoReflect.Descriptor instead.
+func (*ReloadRulesRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{52}
+}
+
+type ReloadRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of rules now loaded.
+	Rules int32 `protobuf:"varint,1,opt,name=rules,proto3" json:"rules,omitempty"`
+	// When they were loaded, RFC 3339 (UTC).
+	LoadedAt      string `protobuf:"bytes,2,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRulesResponse) Reset() {
+	*x = ReloadRulesResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRulesResponse) ProtoMessage() {}
+
+func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRulesResponse.ProtoReflect.Descriptor instead.
+func (*ReloadRulesResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ReloadRulesResponse) GetRules() int32 {
+	if x != nil {
+		return x.Rules
+	}
+	return 0
+}
+
+func (x *ReloadRulesResponse) GetLoadedAt() string {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return ""
+}
+
 var File_query_querypb_query_proto protoreflect.FileDescriptor
 
 const file_query_querypb_query_proto_rawDesc = "" +
@@ -3275,7 +4428,121 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1a\n" +
 	"\bimported\x18\x03 \x01(\tR\bimported\x12\x14\n" +
 	"\x05nodes\x18\x04 \x01(\x05R\x05nodes\x12\x14\n" +
-	"\x05edges\x18\x05 \x01(\x05R\x05edges2\xe9\a\n" +
+	"\x05edges\x18\x05 \x01(\x05R\x05edges\"\x12\n" +
+	"\x10ListRulesRequest\"\xcb\x01\n" +
+	"\x11ListRulesResponse\x123\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1d.flowscope.query.v1.AlertRuleR\x05rules\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
+	"\tloaded_at\x18\x03 \x01(\tR\bloadedAt\x12$\n" +
+	"\x0elast_reload_at\x18\x04 \x01(\tR\flastReloadAt\x12*\n" +
+	"\x11last_reload_error\x18\x05 \x01(\tR\x0flastReloadError\"\xc9\a\n" +
+	"\tAlertRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\x129\n" +
+	"\x06select\x18\x04 \x01(\v2!.flowscope.query.v1.AlertSelectorR\x06select\x12\x12\n" +
+	"\x04each\x18\x05 \x01(\tR\x04each\x12\x16\n" +
+	"\x06signal\x18\x06 \x01(\tR\x06signal\x12\x12\n" +
+	"\x04unit\x18\a \x01(\tR\x04unit\x12\x1e\n" +
+	"\n" +
+	"comparison\x18\b \x01(\tR\n" +
+	"comparison\x12\x1c\n" +
+	"\tthreshold\x18\t \x01(\x01R\tthreshold\x12I\n" +
+	"\x11recover_threshold\x18\n" +
+	" \x01(\v2\x1c.google.protobuf.DoubleValueR\x10recoverThreshold\x12%\n" +
+	"\x0ewindow_seconds\x18\v \x01(\x01R\rwindowSeconds\x12\x1f\n" +
+	"\vfor_seconds\x18\f \x01(\x01R\n" +
+	"forSeconds\x125\n" +
+	"\x17keep_firing_for_seconds\x18\r \x01(\x01R\x14keepFiringForSeconds\x12\x1b\n" +
+	"\tmin_count\x18\x0e \x01(\x01R\bminCount\x12A\n" +
+	"\x06labels\x18\x0f \x03(\v2).flowscope.query.v1.AlertRule.LabelsEntryR\x06labels\x12P\n" +
+	"\vannotations\x18\x10 \x03(\v2..flowscope.query.v1.AlertRule.AnnotationsEntryR\vannotations\x12\x16\n" +
+	"\x06health\x18\x11 \x01(\tR\x06health\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x12 \x01(\tR\tlastError\x12'\n" +
+	"\x0flast_evaluation\x18\x13 \x01(\tR\x0elastEvaluation\x12>\n" +
+	"\x1bevaluation_duration_seconds\x18\x14 \x01(\x01R\x19evaluationDurationSeconds\x12\x18\n" +
+	"\apending\x18\x15 \x01(\x05R\apending\x12\x16\n" +
+	"\x06firing\x18\x16 \x01(\x05R\x06firing\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10AnnotationsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x01\n" +
+	"\rAlertSelector\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x1c\n" +
+	"\tsynthetic\x18\x06 \x01(\tR\tsynthetic\"=\n" +
+	"\x11ListAlertsRequest\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\"G\n" +
+	"\x12ListAlertsResponse\x121\n" +
+	"\x06alerts\x18\x01 \x03(\v2\x19.flowscope.query.v1.AlertR\x06alerts\"\xf9\x04\n" +
+	"\x05Alert\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06signal\x18\x03 \x01(\tR\x06signal\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12=\n" +
+	"\x06labels\x18\x05 \x03(\v2%.flowscope.query.v1.Alert.LabelsEntryR\x06labels\x12L\n" +
+	"\vannotations\x18\x06 \x03(\v2*.flowscope.query.v1.Alert.AnnotationsEntryR\vannotations\x12\x16\n" +
+	"\x06target\x18\a \x01(\tR\x06target\x12\x14\n" +
+	"\x05state\x18\b \x01(\tR\x05state\x12\x14\n" +
+	"\x05value\x18\t \x01(\x01R\x05value\x12\x1c\n" +
+	"\tthreshold\x18\n" +
+	" \x01(\x01R\tthreshold\x12\x1b\n" +
+	"\tactive_at\x18\v \x01(\tR\bactiveAt\x12\x19\n" +
+	"\bfired_at\x18\f \x01(\tR\afiredAt\x12\x1c\n" +
+	"\texemplars\x18\r \x03(\tR\texemplars\x129\n" +
+	"\asamples\x18\x0e \x03(\v2\x1f.flowscope.query.v1.AlertSampleR\asamples\x12#\n" +
+	"\rgenerator_url\x18\x0f \x01(\tR\fgeneratorUrl\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10AnnotationsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"7\n" +
+	"\vAlertSample\x12\x12\n" +
+	"\x04time\x18\x01 \x01(\tR\x04time\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"j\n" +
+	"\x16GetAlertHistoryRequest\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\tR\x03end\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"Q\n" +
+	"\x17GetAlertHistoryResponse\x126\n" +
+	"\x06events\x18\x01 \x03(\v2\x1e.flowscope.query.v1.AlertEventR\x06events\"\xaa\x04\n" +
+	"\n" +
+	"AlertEvent\x12\x12\n" +
+	"\x04time\x18\x01 \x01(\tR\x04time\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12B\n" +
+	"\x06labels\x18\x05 \x03(\v2*.flowscope.query.v1.AlertEvent.LabelsEntryR\x06labels\x12\x12\n" +
+	"\x04from\x18\x06 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\a \x01(\tR\x02to\x122\n" +
+	"\x05value\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueR\x05value\x12:\n" +
+	"\tthreshold\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueR\tthreshold\x12\x1c\n" +
+	"\texemplars\x18\n" +
+	" \x03(\tR\texemplars\x12\x1a\n" +
+	"\breceiver\x18\v \x01(\tR\breceiver\x12\x16\n" +
+	"\x06status\x18\f \x01(\tR\x06status\x12\x18\n" +
+	"\aattempt\x18\r \x01(\x05R\aattempt\x12\x18\n" +
+	"\aoutcome\x18\x0e \x01(\tR\aoutcome\x12\x14\n" +
+	"\x05error\x18\x0f \x01(\tR\x05error\x12\x1f\n" +
+	"\vhttp_status\x18\x10 \x01(\x05R\n" +
+	"httpStatus\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x14\n" +
+	"\x12ReloadRulesRequest\"H\n" +
+	"\x13ReloadRulesResponse\x12\x14\n" +
+	"\x05rules\x18\x01 \x01(\x05R\x05rules\x12\x1b\n" +
+	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt2\xec\n" +
+	"\n" +
 	"\fQueryService\x12a\n" +
 	"\fListServices\x12'.flowscope.query.v1.ListServicesRequest\x1a(.flowscope.query.v1.ListServicesResponse\x12g\n" +
 	"\x0eListOperations\x12).flowscope.query.v1.ListOperationsRequest\x1a*.flowscope.query.v1.ListOperationsResponse\x12U\n" +
@@ -3287,7 +4554,12 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\fGetFlowGraph\x12'.flowscope.query.v1.GetFlowGraphRequest\x1a(.flowscope.query.v1.GetFlowGraphResponse\x12[\n" +
 	"\n" +
 	"GetLatency\x12%.flowscope.query.v1.GetLatencyRequest\x1a&.flowscope.query.v1.GetLatencyResponse\x12p\n" +
-	"\x11ListArchitectures\x12,.flowscope.query.v1.ListArchitecturesRequest\x1a-.flowscope.query.v1.ListArchitecturesResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
+	"\x11ListArchitectures\x12,.flowscope.query.v1.ListArchitecturesRequest\x1a-.flowscope.query.v1.ListArchitecturesResponse\x12X\n" +
+	"\tListRules\x12$.flowscope.query.v1.ListRulesRequest\x1a%.flowscope.query.v1.ListRulesResponse\x12[\n" +
+	"\n" +
+	"ListAlerts\x12%.flowscope.query.v1.ListAlertsRequest\x1a&.flowscope.query.v1.ListAlertsResponse\x12j\n" +
+	"\x0fGetAlertHistory\x12*.flowscope.query.v1.GetAlertHistoryRequest\x1a+.flowscope.query.v1.GetAlertHistoryResponse\x12^\n" +
+	"\vReloadRules\x12&.flowscope.query.v1.ReloadRulesRequest\x1a'.flowscope.query.v1.ReloadRulesResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
 
 var (
 	file_query_querypb_query_proto_rawDescOnce sync.Once
@@ -3301,7 +4573,7 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_query_querypb_query_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),       // 0: flowscope.query.v1.ListServicesRequest
 	(*ListServicesResponse)(nil),      // 1: flowscope.query.v1.ListServicesResponse
@@ -3344,28 +4616,46 @@ var file_query_querypb_query_proto_goTypes = []any{
 	(*ListArchitecturesRequest)(nil),  // 38: flowscope.query.v1.ListArchitecturesRequest
 	(*ListArchitecturesResponse)(nil), // 39: flowscope.query.v1.ListArchitecturesResponse
 	(*ArchitectureInfo)(nil),          // 40: flowscope.query.v1.ArchitectureInfo
-	nil,                               // 41: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                               // 42: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                               // 43: flowscope.query.v1.Series.AttributesEntry
-	nil,                               // 44: flowscope.query.v1.Exemplar.AttributesEntry
-	(*wrapperspb.DoubleValue)(nil),    // 45: google.protobuf.DoubleValue
+	(*ListRulesRequest)(nil),          // 41: flowscope.query.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),         // 42: flowscope.query.v1.ListRulesResponse
+	(*AlertRule)(nil),                 // 43: flowscope.query.v1.AlertRule
+	(*AlertSelector)(nil),             // 44: flowscope.query.v1.AlertSelector
+	(*ListAlertsRequest)(nil),         // 45: flowscope.query.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),        // 46: flowscope.query.v1.ListAlertsResponse
+	(*Alert)(nil),                     // 47: flowscope.query.v1.Alert
+	(*AlertSample)(nil),               // 48: flowscope.query.v1.AlertSample
+	(*GetAlertHistoryRequest)(nil),    // 49: flowscope.query.v1.GetAlertHistoryRequest
+	(*GetAlertHistoryResponse)(nil),   // 50: flowscope.query.v1.GetAlertHistoryResponse
+	(*AlertEvent)(nil),                // 51: flowscope.query.v1.AlertEvent
+	(*ReloadRulesRequest)(nil),        // 52: flowscope.query.v1.ReloadRulesRequest
+	(*ReloadRulesResponse)(nil),       // 53: flowscope.query.v1.ReloadRulesResponse
+	nil,                               // 54: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                               // 55: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                               // 56: flowscope.query.v1.Series.AttributesEntry
+	nil,                               // 57: flowscope.query.v1.Exemplar.AttributesEntry
+	nil,                               // 58: flowscope.query.v1.AlertRule.LabelsEntry
+	nil,                               // 59: flowscope.query.v1.AlertRule.AnnotationsEntry
+	nil,                               // 60: flowscope.query.v1.Alert.LabelsEntry
+	nil,                               // 61: flowscope.query.v1.Alert.AnnotationsEntry
+	nil,                               // 62: flowscope.query.v1.AlertEvent.LabelsEntry
+	(*wrapperspb.DoubleValue)(nil),    // 63: google.protobuf.DoubleValue
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	41, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	54, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
 	16, // 6: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
 	19, // 7: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	42, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	43, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	55, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	56, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
 	20, // 10: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
 	21, // 11: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
 	22, // 12: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
 	23, // 13: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	44, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	57, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
 	28, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
 	29, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
 	26, // 17: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
@@ -3373,49 +4663,70 @@ var file_query_querypb_query_proto_depIdxs = []int32{
 	27, // 19: flowscope.query.v1.ArchComparison.observed_only_edges:type_name -> flowscope.query.v1.ComparedEdge
 	30, // 20: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
 	30, // 21: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
-	45, // 22: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
-	45, // 23: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
-	45, // 24: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
-	45, // 25: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
-	45, // 26: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
-	45, // 27: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
-	45, // 28: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
+	63, // 22: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
+	63, // 23: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
+	63, // 24: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
+	63, // 25: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
+	63, // 26: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
+	63, // 27: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
+	63, // 28: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
 	33, // 29: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
 	34, // 30: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
 	35, // 31: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
 	37, // 32: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
-	45, // 33: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
-	45, // 34: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
-	45, // 35: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
-	45, // 36: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
+	63, // 33: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
+	63, // 34: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
+	63, // 35: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
+	63, // 36: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
 	36, // 37: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
-	45, // 38: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
+	63, // 38: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
 	40, // 39: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
-	0,  // 40: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 41: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 42: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 43: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 44: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	17, // 45: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	14, // 46: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	24, // 47: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
-	31, // 48: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
-	38, // 49: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
-	1,  // 50: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 51: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 52: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 53: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 54: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	18, // 55: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	15, // 56: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	25, // 57: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
-	32, // 58: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
-	39, // 59: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
-	50, // [50:60] is the sub-list for method output_type
-	40, // [40:50] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	43, // 40: flowscope.query.v1.ListRulesResponse.rules:type_name -> flowscope.query.v1.AlertRule
+	44, // 41: flowscope.query.v1.AlertRule.select:type_name -> flowscope.query.v1.AlertSelector
+	63, // 42: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
+	58, // 43: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
+	59, // 44: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
+	47, // 45: flowscope.query.v1.ListAlertsResponse.alerts:type_name -> flowscope.query.v1.Alert
+	60, // 46: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
+	61, // 47: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
+	48, // 48: flowscope.query.v1.Alert.samples:type_name -> flowscope.query.v1.AlertSample
+	51, // 49: flowscope.query.v1.GetAlertHistoryResponse.events:type_name -> flowscope.query.v1.AlertEvent
+	62, // 50: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
+	63, // 51: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
+	63, // 52: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
+	0,  // 53: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 54: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 55: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 56: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 57: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	17, // 58: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	14, // 59: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	24, // 60: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	31, // 61: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	38, // 62: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
+	41, // 63: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
+	45, // 64: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
+	49, // 65: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
+	52, // 66: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
+	1,  // 67: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 68: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 69: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 70: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 71: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	18, // 72: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	15, // 73: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	25, // 74: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	32, // 75: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	39, // 76: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
+	42, // 77: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
+	46, // 78: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
+	50, // 79: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
+	53, // 80: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
+	67, // [67:81] is the sub-list for method output_type
+	53, // [53:67] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -3432,7 +4743,7 @@ func file_query_querypb_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

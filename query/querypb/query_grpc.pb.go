@@ -25,6 +25,11 @@
 //     measured duration — is an unset google.protobuf.DoubleValue, JSON null
 //     (never 0, which would read as the fastest). Such values sit next to a
 //     count of the timed calls (timed_calls, timed_count).
+//   - The alerting messages (ListRules, ListAlerts, GetAlertHistory,
+//     ReloadRules) follow the flow graph's convention: numbers are JSON
+//     numbers (counts int32 or double, durations double seconds, values in
+//     the signal's unit), times RFC 3339 strings in UTC, "" for a time that
+//     has not happened.
 //
 // Regenerate with `make generate` from the repository root.
 
@@ -53,6 +58,10 @@ const (
 	QueryService_GetFlowGraph_FullMethodName      = "/flowscope.query.v1.QueryService/GetFlowGraph"
 	QueryService_GetLatency_FullMethodName        = "/flowscope.query.v1.QueryService/GetLatency"
 	QueryService_ListArchitectures_FullMethodName = "/flowscope.query.v1.QueryService/ListArchitectures"
+	QueryService_ListRules_FullMethodName         = "/flowscope.query.v1.QueryService/ListRules"
+	QueryService_ListAlerts_FullMethodName        = "/flowscope.query.v1.QueryService/ListAlerts"
+	QueryService_GetAlertHistory_FullMethodName   = "/flowscope.query.v1.QueryService/GetAlertHistory"
+	QueryService_ReloadRules_FullMethodName       = "/flowscope.query.v1.QueryService/ReloadRules"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -87,6 +96,17 @@ type QueryServiceClient interface {
 	// ListArchitectures lists the declared architectures that GetFlowGraph can
 	// compare the observed graph with.
 	ListArchitectures(ctx context.Context, in *ListArchitecturesRequest, opts ...grpc.CallOption) (*ListArchitecturesResponse, error)
+	// ListRules lists the loaded alert rules with their health and last
+	// evaluation, and the state of the last reload.
+	ListRules(ctx context.Context, in *ListRulesRequest, opts ...grpc.CallOption) (*ListRulesResponse, error)
+	// ListAlerts lists the active (pending or firing) alert instances.
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
+	// GetAlertHistory lists stored alert events (state transitions and
+	// notification deliveries), newest first.
+	GetAlertHistory(ctx context.Context, in *GetAlertHistoryRequest, opts ...grpc.CallOption) (*GetAlertHistoryResponse, error)
+	// ReloadRules rereads the rules file (--rules). A rule set that does not
+	// validate is rejected whole and the rules in use are kept.
+	ReloadRules(ctx context.Context, in *ReloadRulesRequest, opts ...grpc.CallOption) (*ReloadRulesResponse, error)
 }
 
 type queryServiceClient struct {
@@ -197,6 +217,46 @@ func (c *queryServiceClient) ListArchitectures(ctx context.Context, in *ListArch
 	return out, nil
 }
 
+func (c *queryServiceClient) ListRules(ctx context.Context, in *ListRulesRequest, opts ...grpc.CallOption) (*ListRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRulesResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlertsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListAlerts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetAlertHistory(ctx context.Context, in *GetAlertHistoryRequest, opts ...grpc.CallOption) (*GetAlertHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAlertHistoryResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetAlertHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ReloadRules(ctx context.Context, in *ReloadRulesRequest, opts ...grpc.CallOption) (*ReloadRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadRulesResponse)
+	err := c.cc.Invoke(ctx, QueryService_ReloadRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -229,6 +289,17 @@ type QueryServiceServer interface {
 	// ListArchitectures lists the declared architectures that GetFlowGraph can
 	// compare the observed graph with.
 	ListArchitectures(context.Context, *ListArchitecturesRequest) (*ListArchitecturesResponse, error)
+	// ListRules lists the loaded alert rules with their health and last
+	// evaluation, and the state of the last reload.
+	ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error)
+	// ListAlerts lists the active (pending or firing) alert instances.
+	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
+	// GetAlertHistory lists stored alert events (state transitions and
+	// notification deliveries), newest first.
+	GetAlertHistory(context.Context, *GetAlertHistoryRequest) (*GetAlertHistoryResponse, error)
+	// ReloadRules rereads the rules file (--rules). A rule set that does not
+	// validate is rejected whole and the rules in use are kept.
+	ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -268,6 +339,18 @@ func (UnimplementedQueryServiceServer) GetLatency(context.Context, *GetLatencyRe
 }
 func (UnimplementedQueryServiceServer) ListArchitectures(context.Context, *ListArchitecturesRequest) (*ListArchitecturesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListArchitectures not implemented")
+}
+func (UnimplementedQueryServiceServer) ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRules not implemented")
+}
+func (UnimplementedQueryServiceServer) ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
+}
+func (UnimplementedQueryServiceServer) GetAlertHistory(context.Context, *GetAlertHistoryRequest) (*GetAlertHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAlertHistory not implemented")
+}
+func (UnimplementedQueryServiceServer) ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadRules not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -470,6 +553,78 @@ func _QueryService_ListArchitectures_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListRules(ctx, req.(*ListRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListAlerts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetAlertHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAlertHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetAlertHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetAlertHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetAlertHistory(ctx, req.(*GetAlertHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ReloadRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ReloadRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ReloadRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ReloadRules(ctx, req.(*ReloadRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -516,6 +671,22 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListArchitectures",
 			Handler:    _QueryService_ListArchitectures_Handler,
+		},
+		{
+			MethodName: "ListRules",
+			Handler:    _QueryService_ListRules_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _QueryService_ListAlerts_Handler,
+		},
+		{
+			MethodName: "GetAlertHistory",
+			Handler:    _QueryService_GetAlertHistory_Handler,
+		},
+		{
+			MethodName: "ReloadRules",
+			Handler:    _QueryService_ReloadRules_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
