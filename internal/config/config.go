@@ -824,6 +824,13 @@ func decodeYAML(cfg *Config, data []byte) error {
 		}
 		return fmt.Errorf("line %d: a second YAML document; the file must hold one", extra.Line)
 	}
+	// An empty list ([]) and no list mean the same: no receivers.
+	if len(next.Alerting.Notify.Alertmanager) == 0 {
+		next.Alerting.Notify.Alertmanager = nil
+	}
+	if len(next.Alerting.Notify.Webhooks) == 0 {
+		next.Alerting.Notify.Webhooks = nil
+	}
 	*cfg = next
 	return nil
 }
