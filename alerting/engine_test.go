@@ -409,3 +409,32 @@ func TestRemovedRuleResolves(t *testing.T) {
 		t.Errorf("webhooks %q", got)
 	}
 }
+
+// fakeExtra serves synthetic-check observations.
+type fakeExtra struct{ obs []Observation }
+
+func (f *fakeExtra) Observe(ctx context.Context, r *rules.Rule, start, end time.Time) ([]Observation, error) {
+	return f.obs, nil
+}
+
+// TestExtraSignals checks that the synthetic signals are evaluated through
+// ExtraSignals like the rollup signals.
+func TestExtraSignals(t *testing.T) {
+	st, nt := newMemStore(), &recNotifier{}
+	clk := &clock{t: t0}
+	ex := &fakeExtra{obs: []Observation{{Labels: map[string]string{"check": "journey"}, Count: 10, Value: 0.5, Exemplars: []string{"abc"}}}}
+	e := New(newFakeSource(), st, Options{Now: clk.Now, Notifier: nt, Extra: ex})
+	e.SetRules([]rules.Rule{{Name: "S", Select: rules.Selector{Synthetic: "journey"},
+		Signal: rules.Signal{Kind: rules.SignalSyntheticFailureRate, Name: "synthetic_failure_rate"}, Threshold: 0.1, Window: time.Minute}})
+	e.Evaluate(context.Background())
+	ex.obs[0].Value = 0
+	clk.Set(t0.Add(time.Second))
+	e.Evaluate(context.Background())
+	want := []string{"0s check=journey inactive>firing", "1s check=journey firing>inactive"}
+	if got := st.transitions(t0); !slices.Equal(got, want) {
+		t.Errorf("transitions %q, want %q", got, want)
+	}
+	if ev := st.events[0]; !slices.Equal(ev.Exemplars, []string{"abc"}) || ev.Labels["check"] != "journey" {
+		t.Errorf("event %+v", ev)
+	}
+}

@@ -29,7 +29,7 @@ func (e *Engine) Evaluate(ctx context.Context) {
 	now := e.opts.Now()
 	started := time.Now()
 	e.cycles++
-	c := &cycle{e: e, id: e.cycles, ctx: ctx, now: now, graphs: map[time.Duration]*graphData{}, lats: map[latKey]*latData{}, ops: map[string]opsData{}}
+	c := &cycle{e: e, id: e.cycles, ctx: ctx, now: now, graphs: map[time.Duration]*graphData{}, lats: map[latKey]*latData{}, ops: map[string]opsData{}, extra: map[string][]Observation{}}
 
 	e.mu.Lock()
 	set := slices.Clone(e.set)
@@ -59,6 +59,7 @@ type cycle struct {
 	graphs map[time.Duration]*graphData
 	lats   map[latKey]*latData
 	ops    map[string]opsData
+	extra  map[string][]Observation // ExtraSignals results by rule
 
 	events   []store.AlertEvent
 	dirty    []store.AlertStateKey
@@ -255,10 +256,14 @@ func (c *cycle) observe(r *rules.Rule, fn func(o *obs)) error {
 		if c.e.opts.Extra == nil {
 			return fmt.Errorf("no source for signal %s: nothing produces it in this collector yet", r.Signal.Name)
 		}
-		start, end, _ := c.rangeOf(r.Window)
-		list, err := c.e.opts.Extra.Observe(c.ctx, r, start, end)
-		if err != nil {
-			return err
+		list, ok := c.extra[r.Name]
+		if !ok {
+			start, end, _ := c.rangeOf(r.Window)
+			var err error
+			if list, err = c.e.opts.Extra.Observe(c.ctx, r, start, end); err != nil {
+				return err
+			}
+			c.extra[r.Name] = list
 		}
 		for _, x := range list {
 			s := selectionFromLabels(x.Labels)
@@ -387,11 +392,15 @@ func (c *cycle) observeLatency(r *rules.Rule, service, operation string, kf aggr
 func (c *cycle) evalRule(rs *ruleState) {
 	r := &rs.rule
 	started := time.Now()
-	var obsErr error
-	// Data is read before the state lock is taken, except what observe
-	// reads lazily; the state lock is held only to apply transitions.
+	// A first pass reads the rule's data (cached for the second pass and
+	// for the other rules) without the state lock, so that API readers
+	// and deliveries never wait for the store; the lock is held only to
+	// apply transitions.
+	obsErr := c.observe(r, func(*obs) {})
 	c.e.mu.Lock()
-	obsErr = c.observe(r, func(o *obs) { c.step(rs, o) })
+	if obsErr == nil {
+		obsErr = c.observe(r, func(o *obs) { c.step(rs, o) })
+	}
 	if obsErr == nil {
 		for key, in := range rs.active {
 			if in.seen != c.id {
