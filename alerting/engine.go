@@ -288,6 +288,16 @@ func (e *Engine) Reload(ctx context.Context) error {
 	return nil
 }
 
+// Flush saves what is not saved yet: the deliveries reported since the
+// last cycle (a notifier closing at shutdown reports its last ones after
+// evaluation stopped). Call it after the notifier is closed, before the
+// store is.
+func (e *Engine) Flush() {
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
+	(&cycle{e: e, ctx: context.Background(), now: e.opts.Now()}).save()
+}
+
 // ErrNoRulesPath is returned by Reload when no rules path is configured.
 var ErrNoRulesPath = errors.New("no rules file configured (--rules)")
 
@@ -369,7 +379,7 @@ func (e *Engine) ruleURL(rule string) string {
 
 // traceURL links to a trace in the UI.
 func (e *Engine) traceURL(id string) string {
-	return e.opts.ExternalURL + "/#/traces/" + id
+	return e.opts.ExternalURL + "/#/trace/" + id
 }
 
 // OnDelivery records a notification attempt in the history and marks a

@@ -225,7 +225,7 @@ func TestInstanceDetails(t *testing.T) {
 	if got := a.Annotations["summary"]; !strings.HasPrefix(got, "p99 of frontend → checkout is 30") || !strings.HasSuffix(got, "(over 250ms, page)") {
 		t.Errorf("summary %q", got)
 	}
-	if got := a.Annotations["exemplar"]; got != "http://ui.example/#/traces/"+a.Exemplars[0] {
+	if got := a.Annotations["exemplar"]; got != "http://ui.example/#/trace/"+a.Exemplars[0] {
 		t.Errorf("exemplar annotation %q", got)
 	}
 	if a.GeneratorURL != "http://ui.example/#/alerts?rule=Slow" {

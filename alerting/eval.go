@@ -285,6 +285,7 @@ func (c *cycle) observe(r *rules.Rule, fn func(o *obs)) error {
 		if r.Signal.Kind == rules.SignalQuantile {
 			qs = qcache(gd.edgeQ, r.Signal.Quantile, len(gd.g.Edges))
 		}
+		o := new(obs) // one per rule: fn does not keep it
 		for i := range gd.g.Edges {
 			ed := &gd.g.Edges[i]
 			switch {
@@ -299,9 +300,9 @@ func (c *cycle) observe(r *rules.Rule, fn func(o *obs)) error {
 			if qs != nil {
 				cache = &qs[i]
 			}
-			o := obs{sel: gd.edgeSel[i], key: gd.edgeKeys[i], count: ed.Calls.Count, rollup: &ed.Calls, errService: ed.Target}
+			*o = obs{sel: gd.edgeSel[i], key: gd.edgeKeys[i], count: ed.Calls.Count, rollup: &ed.Calls, errService: ed.Target}
 			o.value, o.has = value(r, &ed.Calls, gd.seconds, cache)
-			fn(&o)
+			fn(o)
 		}
 		return nil
 	case r.Each == rules.EachService || (r.Each == rules.EachNone && sel.Operation == "" && sel.Kind == ""):
@@ -315,6 +316,7 @@ func (c *cycle) observe(r *rules.Rule, fn func(o *obs)) error {
 		if r.Signal.Kind == rules.SignalQuantile {
 			qs = qcache(gd.nodeQ, r.Signal.Quantile, len(gd.g.Nodes))
 		}
+		o := new(obs) // one per rule: fn does not keep it
 		for i := range gd.g.Nodes {
 			n := &gd.g.Nodes[i]
 			if n.Virtual || (sel.Service != "" && !nodeMatches(n.ID, sel.Service)) {
@@ -324,9 +326,9 @@ func (c *cycle) observe(r *rules.Rule, fn func(o *obs)) error {
 			if qs != nil {
 				cache = &qs[i]
 			}
-			o := obs{sel: gd.nodeSel[i], key: gd.nodeKeys[i], count: n.Requests.Count, rollup: &n.Requests, errService: n.ID}
+			*o = obs{sel: gd.nodeSel[i], key: gd.nodeKeys[i], count: n.Requests.Count, rollup: &n.Requests, errService: n.ID}
 			o.value, o.has = value(r, &n.Requests, gd.seconds, cache)
-			fn(&o)
+			fn(o)
 		}
 		return nil
 	case r.Each == rules.EachOperation:
@@ -388,6 +390,22 @@ func (c *cycle) observeLatency(r *rules.Rule, service, operation string, kf aggr
 	return nil
 }
 
+// prefetch reads, without the state lock, the data observe will need for
+// r: the window's flow graph for edge and service rules (the common case,
+// read once per window and cycle); the other selections take a dry pass of
+// observe.
+func (c *cycle) prefetch(r *rules.Rule) error {
+	switch r.Signal.Kind {
+	case rules.SignalQuantile, rules.SignalErrorRate, rules.SignalRate, rules.SignalCount:
+		sel := r.Select
+		if r.Each == rules.EachEdge || r.Each == rules.EachService ||
+			(r.Each == rules.EachNone && (sel.Source != "" || (sel.Operation == "" && sel.Kind == ""))) {
+			return c.graph(r.Window).err
+		}
+	}
+	return c.observe(r, func(*obs) {})
+}
+
 // evalRule evaluates one rule and applies its transitions.
 func (c *cycle) evalRule(rs *ruleState) {
 	r := &rs.rule
@@ -396,7 +414,7 @@ func (c *cycle) evalRule(rs *ruleState) {
 	// for the other rules) without the state lock, so that API readers
 	// and deliveries never wait for the store; the lock is held only to
 	// apply transitions.
-	obsErr := c.observe(r, func(*obs) {})
+	obsErr := c.prefetch(r)
 	c.e.mu.Lock()
 	if obsErr == nil {
 		obsErr = c.observe(r, func(o *obs) { c.step(rs, o) })
@@ -570,29 +588,37 @@ func (c *cycle) exemplars(r *rules.Rule, o *obs, in *instance) []string {
 // fillErrorExemplars looks up failed traces for the instances of error
 // signals that became active in this cycle, replacing their exemplars.
 func (c *cycle) fillErrorExemplars() {
+	type query struct {
+		service string
+		from    time.Time
+	}
+	found := map[query][]string{} // the cycle's lookups: many rules share a service and window
 	for _, w := range c.needErrEx {
 		name := w.service
 		if i := lastSlash(name); i >= 0 {
 			name = name[i+1:]
 		}
-		sums, err := c.e.src.FindTraces(c.ctx, store.TraceQuery{Service: name, Start: w.from, End: c.now, Limit: 50})
-		if err != nil {
-			continue
-		}
-		var ids []string
-		for _, s := range sums {
-			if s.ErrorCount > 0 {
-				ids = append(ids, s.TraceID.String())
-				if len(ids) == MaxExemplars {
-					break
+		q := query{name, w.from}
+		ids, ok := found[q]
+		if !ok {
+			sums, err := c.e.src.FindTraces(c.ctx, store.TraceQuery{Service: name, Start: w.from, End: c.now, Limit: 50})
+			if err == nil {
+				for _, s := range sums {
+					if s.ErrorCount > 0 {
+						ids = append(ids, s.TraceID.String())
+						if len(ids) == MaxExemplars {
+							break
+						}
+					}
 				}
 			}
+			found[q] = ids
 		}
 		if len(ids) == 0 {
 			continue
 		}
 		c.e.mu.Lock()
-		w.in.exemplars = ids
+		w.in.exemplars = slices.Clone(ids)
 		if w.event < len(c.events) && c.events[w.event].Key == w.in.key && c.events[w.event].Rule == w.in.rule {
 			c.events[w.event].Exemplars = slices.Clone(ids)
 		}

@@ -107,8 +107,8 @@ type PanelOptions struct {
 	// By orders topEdges and nodeTable rows: p50, p90, p99, p999, rate,
 	// calls (edges only), errorRate. Default p99.
 	By string `json:"by,omitempty"`
-	// Limit caps the rows of topEdges, errorRates and nodeTable, 1–1000
-	// (default 10).
+	// Limit caps the rows of topEdges, errorRates, nodeTable and alerts,
+	// 1–1000 (default 10).
 	Limit int `json:"limit,omitempty"`
 	// Of chooses nodes or edges for errorRates (default edges).
 	Of string `json:"of,omitempty"`
@@ -136,6 +136,9 @@ var PanelTypes = map[string]PanelType{
 	"errorRates":     {API: "/flowgraph", Params: []string{"level", "operation"}, Options: []string{"of", "limit"}},
 	"nodeTable":      {API: "/flowgraph", Params: []string{"level", "operation"}, Options: []string{"by", "limit"}},
 	"metric":         {API: "/metrics/{name}", Params: []string{"name", "quantiles"}, Options: nil},
+	// alerts lists the active alerts: of one rule, in one state (pending or
+	// firing), and with the labels "name=value,…" (all must match).
+	"alerts": {API: "/alerts", Params: []string{"rule", "state", "labels"}, Options: []string{"limit"}},
 }
 
 var latencyParams = []string{"service", "operation", "kind", "source", "target", "level", "quantiles"}
@@ -147,6 +150,8 @@ var (
 	idRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	varNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	varRefRE   = regexp.MustCompile(`\$\{([^}]*)\}`)
+	labelRE    = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	alertState = []string{"pending", "firing"}
 	levels     = []string{"service", "instance", "zone", "region", "namespace"}
 	varTypes   = []string{"service", "architecture", "level", "custom"}
 	byValues   = []string{"p50", "p90", "p99", "p999", "rate", "calls", "errorRate"}
@@ -264,6 +269,13 @@ func (d *Dashboard) validate(allowEmptyID bool) error {
 			if q["name"] == "" {
 				bad("%s.query.name: missing", at)
 			}
+		case "alerts":
+			if st := q["state"]; st != "" && !varRefRE.MatchString(st) && !slices.Contains(alertState, st) {
+				bad("%s.query.state %q: want pending or firing", at, st)
+			}
+			if msg := checkLabelMatchers(q["labels"]); msg != "" {
+				bad("%s.query.labels %q: %s", at, q["labels"], msg)
+			}
 		}
 		if o := p.Options; o != nil {
 			allowed := func(name string, set bool) {
@@ -290,6 +302,21 @@ func (d *Dashboard) validate(allowEmptyID bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkLabelMatchers checks an alerts panel's labels: "name=value" pairs
+// separated by commas, names as alert labels have them; "" is fine.
+func checkLabelMatchers(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
+	for _, m := range strings.Split(s, ",") {
+		name, _, ok := strings.Cut(strings.TrimSpace(m), "=")
+		if name = strings.TrimSpace(name); !ok || !labelRE.MatchString(name) {
+			return fmt.Sprintf("want name=value pairs separated by commas, names of letters, digits and '_' (not %q)", strings.TrimSpace(m))
+		}
+	}
+	return ""
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -84,11 +84,35 @@ func TestParseErrors(t *testing.T) {
 	f(`{"id":"x","title":"x","panels":[{"type":"flowgraph","title":"m","options":{"limit":5}}]}`, `does not take "limit"`)
 	f(`{"id":"x","title":"x","panels":[{"type":"topEdges","title":"m","options":{"by":"p75"}}]}`, `by "p75"`)
 	f(`{"id":"x","title":"x","panels":[{"type":"errorRates","title":"m","options":{"of":"zones"}}]}`, `of "zones"`)
+	f(`{"id":"x","title":"x","panels":[{"type":"alerts","title":"a","query":{"state":"resolved"}}]}`, `query.state "resolved": want pending or firing`)
+	f(`{"id":"x","title":"x","panels":[{"type":"alerts","title":"a","query":{"labels":"severity"}}]}`, `query.labels "severity": want name=value pairs`)
+	f(`{"id":"x","title":"x","panels":[{"type":"alerts","title":"a","query":{"labels":"team=shop,bad name=x"}}]}`, `(not "bad name=x")`)
+	f(`{"id":"x","title":"x","panels":[{"type":"alerts","title":"a","query":{"service":"checkout"}}]}`, `alerts does not take "service"`)
+	f(`{"id":"x","title":"x","panels":[{"type":"alerts","title":"a","options":{"by":"p99"}}]}`, `alerts does not take "by"`)
+	f(`{"id":"x","title":"x","panels":[{"type":"alerts","title":"a","options":{"limit":5000}}]}`, "limit 5000")
 	f(`{"id":"x","title":"x","variables":[{"name":"1a","type":"service"}],"panels":[`+panel+`]}`, `name "1a"`)
 	f(`{"id":"x","title":"x","variables":[{"name":"a","type":"service"},{"name":"a","type":"level"}],"panels":[`+panel+`]}`, "defined twice")
 	f(`{"id":"x","title":"x","variables":[{"name":"a","type":"color"}],"panels":[`+panel+`]}`, `type "color"`)
 	f(`{"id":"x","title":"x","variables":[{"name":"a","type":"custom"}],"panels":[`+panel+`]}`, "needs options")
 	f(`{"id":"x","title":"x","variables":[{"name":"a","type":"custom","options":["b"],"default":"c"}],"panels":[`+panel+`]}`, "not among the options")
+}
+
+// TestAlertsPanel lists valid alerts panels: all active alerts, or those
+// of a rule, a state and labels, which may use variables.
+func TestAlertsPanel(t *testing.T) {
+	f := func(panel string) {
+		t.Helper()
+		doc := `{"id":"x","title":"x","variables":[{"name":"service","type":"service"},{"name":"state","type":"custom","options":["firing","pending"]}],"panels":[` + panel + `]}`
+		if _, err := Parse([]byte(doc)); err != nil {
+			t.Errorf("Parse(%s): %v", panel, err)
+		}
+	}
+	f(`{"type":"alerts","title":"Alerts"}`)
+	f(`{"type":"alerts","title":"Alerts","width":12,"height":160,"options":{"limit":20}}`)
+	f(`{"type":"alerts","title":"Firing","query":{"rule":"CheckoutSlow <b>","state":"firing"}}`)
+	f(`{"type":"alerts","title":"Pending","query":{"state":"pending","labels":"severity=page, team=shop"}}`)
+	f(`{"type":"alerts","title":"Of ${service}","query":{"labels":"service=${service}","state":"${state}"}}`)
+	f(`{"type":"alerts","title":"Any","query":{"labels":""}}`)
 }
 
 // TestLoadDir loads a user directory with good, bad and clashing files:

@@ -36,6 +36,15 @@ func get(t *testing.T, srv *httptest.Server, method, p string) (int, http.Header
 	return resp.StatusCode, resp.Header, b
 }
 
+func mustGet(t *testing.T, srv *httptest.Server, p string) []byte {
+	t.Helper()
+	code, _, body := get(t, srv, "GET", p)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", p, code, body)
+	}
+	return body
+}
+
 func echoAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("api:" + r.Method + " " + r.URL.Path)) })
 }
@@ -51,6 +60,8 @@ func TestDashboardsAPI(t *testing.T) {
 	}
 	write("mine.json", `{"title":"Mine","panels":[{"type":"flowgraph","title":"Map","query":{"level":"zone"}}]}`)
 	write("bad.json", `{"title":"Bad","panels":[{"type":"flowgraph","title":"Map","query":{"service":"x"}}]}`)
+	write("oncall.json", `{"title":"On call","panels":[{"type":"alerts","title":"Paging","width":12,"query":{"state":"firing","labels":"severity=page"},"options":{"limit":5}}]}`)
+	write("resolved.json", `{"title":"Resolved","panels":[{"type":"alerts","title":"Resolved","query":{"state":"resolved"}}]}`)
 	srv := httptest.NewServer(NewHandler(Options{API: echoAPI(), DashboardsDir: dir}))
 	defer srv.Close()
 
@@ -75,11 +86,12 @@ func TestDashboardsAPI(t *testing.T) {
 			t.Errorf("dashboard %+v lacks a title or panels", d)
 		}
 	}
-	if strings.Join(got, " ") != "builtin:architecture-flow builtin:service-overview user:mine" {
+	if strings.Join(got, " ") != "builtin:architecture-flow builtin:service-overview user:mine user:oncall" {
 		t.Errorf("dashboards %v", got)
 	}
-	if len(list.Errors) != 1 || list.Errors[0].File != "bad.json" || !strings.Contains(list.Errors[0].Error, `does not take "service"`) {
-		t.Errorf("errors %+v, want bad.json's", list.Errors)
+	if len(list.Errors) != 2 || list.Errors[0].File != "bad.json" || !strings.Contains(list.Errors[0].Error, `does not take "service"`) ||
+		list.Errors[1].File != "resolved.json" || !strings.Contains(list.Errors[1].Error, `state "resolved"`) {
+		t.Errorf("errors %+v, want bad.json's and resolved.json's", list.Errors)
 	}
 
 	code, _, body = get(t, srv, "GET", "/api/v1/dashboards/service-overview")
@@ -90,11 +102,18 @@ func TestDashboardsAPI(t *testing.T) {
 	if err := json.Unmarshal(body, &d); code != 200 || err != nil || d.ID != "service-overview" || d.Source != "builtin" || len(d.Panels) < 4 {
 		t.Errorf("get builtin: %d %v %s", code, err, body)
 	}
+	code, _, body = get(t, srv, "GET", "/api/v1/dashboards/oncall")
+	if code != 200 || !strings.Contains(string(body), `"type":"alerts"`) || !strings.Contains(string(body), `"labels":"severity=page"`) {
+		t.Errorf("get user alerts dashboard: %d %s", code, body)
+	}
+	if !strings.Contains(string(mustGet(t, srv, "/api/v1/dashboards/service-overview")), `"type":"alerts"`) {
+		t.Errorf("the service overview has no alerts panel")
+	}
 	code, _, body = get(t, srv, "GET", "/api/v1/dashboards/mine")
 	if code != 200 || !strings.Contains(string(body), `"source":"user"`) || !strings.Contains(string(body), `"level":"zone"`) {
 		t.Errorf("get user: %d %s", code, body)
 	}
-	for _, id := range []string{"nope", "bad"} {
+	for _, id := range []string{"nope", "bad", "resolved"} {
 		code, _, body = get(t, srv, "GET", "/api/v1/dashboards/"+id)
 		var e struct {
 			Code    int
@@ -172,7 +191,7 @@ func TestStaticAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"index.html", "app.css", "favicon.svg", "js/main.js", "js/graph.js", "js/views/map.js", "js/views/dashboards.js"} {
+	for _, want := range []string{"index.html", "app.css", "favicon.svg", "js/main.js", "js/graph.js", "js/alertfeed.js", "js/views/map.js", "js/views/dashboards.js", "js/views/alerts.js"} {
 		if !files[want] {
 			t.Errorf("%s is not embedded", want)
 		}

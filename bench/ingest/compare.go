@@ -21,8 +21,13 @@ const compareTarget = 0.85
 // collector's exit and file removal do not overlap the next measurement.
 const comparePause = 2 * time.Second
 
-// CompareResult is the outcome of -compare.
+// CompareResult is the outcome of -compare (aggregation off and on) or
+// -compare-rules (alert rules off and on, aggregation on in both).
 type CompareResult struct {
+	// Mode is "aggregation" (-compare) or "rules" (-compare-rules): what
+	// Off and On leave out and have.
+	Mode   string    `json:"mode"`
+	Target float64   `json:"target"` // the acceptance bound of Ratio
 	Repeat int       `json:"repeat"` // off/on pairs
 	Runs   []*Result `json:"runs"`   // in the order run: off, on, off, on, …
 	Errors []string  `json:"errors,omitempty"`
@@ -30,19 +35,22 @@ type CompareResult struct {
 	Off ModeSummary `json:"off"`
 	On  ModeSummary `json:"on"`
 	// Ratio is On.MedianSpansPerSecond / Off.MedianSpansPerSecond; the
-	// target is ≥ 0.85.
+	// target is ≥ 0.85 for aggregation, ≥ 0.9 for rules.
 	Ratio        float64 `json:"ratio"`
 	WithinTarget bool    `json:"within_target"`
 	// PairRatios are on/off of each consecutive pair, to show the noise.
 	PairRatios []float64 `json:"pair_ratios"`
 
-	Freshness *FreshnessResult `json:"freshness"` // markers of every aggregation-on run, pooled
-	Rollup    *RollupResult    `json:"rollup"`    // rollup records of every aggregation-on run, summed
+	Freshness *FreshnessResult `json:"freshness"` // markers of every "on" run, pooled
+	Rollup    *RollupResult    `json:"rollup"`    // rollup records of every "on" run, summed
+	// Rules is the rule status of every rules-on run (-compare-rules).
+	Rules []*RulesResult `json:"rules,omitempty"`
 }
 
 // ModeSummary holds the medians over the runs of one mode.
 type ModeSummary struct {
 	Aggregation          bool      `json:"aggregation"`
+	Rules                bool      `json:"rules"` // ran with the alert rules
 	Runs                 int       `json:"runs"`
 	SpansPerSecond       []float64 `json:"spans_per_second"`
 	MedianSpansPerSecond float64   `json:"median_spans_per_second"`
@@ -79,7 +87,15 @@ func runCompare(ctx context.Context, c config, logf func(string, ...any)) (*Comp
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
 	}
-	cr := &CompareResult{Repeat: c.Repeat, Off: ModeSummary{Aggregation: false}, On: ModeSummary{Aggregation: true}}
+	cr := &CompareResult{Mode: "aggregation", Target: compareTarget, Repeat: c.Repeat, Off: ModeSummary{Aggregation: false}, On: ModeSummary{Aggregation: true}}
+	rulesFile := c.RulesFile
+	if c.CompareRules {
+		if rulesFile == "" {
+			return nil, errors.New("-compare-rules needs -rules or -gen-rules")
+		}
+		cr.Mode, cr.Target = "rules", rulesCompareTarget
+		cr.Off, cr.On = ModeSummary{Aggregation: true}, ModeSummary{Aggregation: true, Rules: true}
+	}
 	var runErr error
 	for i := 0; i < 2*c.Repeat && runErr == nil; i++ {
 		if i > 0 {
@@ -90,23 +106,43 @@ func runCompare(ctx context.Context, c config, logf func(string, ...any)) (*Comp
 			break
 		}
 		rc := c
-		rc.Aggregation = i%2 == 1
 		rc.Seed = c.Seed + uint64(i)
-		if !rc.Aggregation {
-			rc.Freshness = nil // nothing becomes visible without aggregation
+		on := i%2 == 1
+		if c.CompareRules {
+			rc.Aggregation = true
+			if !on {
+				rc.RulesFile = ""
+			} else {
+				rc.RulesFile = rulesFile
+			}
+		} else {
+			rc.Aggregation = on
+			rc.RulesFile = ""
+			if !rc.Aggregation {
+				rc.Freshness = nil // nothing becomes visible without aggregation
+			}
 		}
-		logf("run %d of %d: aggregation %s", i+1, 2*c.Repeat, onOff(rc.Aggregation))
+		what := fmt.Sprintf("%s %s", cr.Mode, onOff(on))
+		logf("run %d of %d: %s", i+1, 2*c.Repeat, what)
 		res, err := run(ctx, rc, logf)
 		if res != nil {
 			cr.Runs = append(cr.Runs, res)
 		}
 		if err != nil {
-			cr.Errors = append(cr.Errors, fmt.Sprintf("run %d (aggregation %s): %v", i+1, onOff(rc.Aggregation), err))
-			runErr = fmt.Errorf("run %d (aggregation %s): %w", i+1, onOff(rc.Aggregation), err)
+			cr.Errors = append(cr.Errors, fmt.Sprintf("run %d (%s): %v", i+1, what, err))
+			runErr = fmt.Errorf("run %d (%s): %w", i+1, what, err)
 		}
 	}
 	cr.summarise()
 	return cr, runErr
+}
+
+// isOn reports whether r is a run of the "on" mode.
+func (cr *CompareResult) isOn(r *Result) bool {
+	if cr.Mode == "rules" {
+		return r.Rules != nil
+	}
+	return r.Aggregation
 }
 
 func (cr *CompareResult) summarise() {
@@ -115,12 +151,15 @@ func (cr *CompareResult) summarise() {
 	var lastOff *Result
 	for _, r := range cr.Runs {
 		m := &cr.Off
-		if r.Aggregation {
+		if cr.isOn(r) {
 			m = &cr.On
 			if r.Freshness != nil {
 				fr = append(fr, r.Freshness)
 			}
 			rr = append(rr, r.Rollup)
+			if r.Rules != nil {
+				cr.Rules = append(cr.Rules, r.Rules)
+			}
 			if lastOff != nil && lastOff.SpansPerSecond > 0 {
 				cr.PairRatios = append(cr.PairRatios, r.SpansPerSecond/lastOff.SpansPerSecond)
 				lastOff = nil
@@ -134,7 +173,7 @@ func (cr *CompareResult) summarise() {
 	for _, m := range []*ModeSummary{&cr.Off, &cr.On} {
 		var peak, sampled, anon, sAnon, sFile, gap, cores, p99 []float64
 		for _, r := range cr.Runs {
-			if r.Aggregation != m.Aggregation {
+			if cr.isOn(r) != (m == &cr.On) {
 				continue
 			}
 			p99 = append(p99, r.LatencyP99Ms)
@@ -172,7 +211,7 @@ func (cr *CompareResult) summarise() {
 	}
 	if cr.Off.MedianSpansPerSecond > 0 && cr.On.Runs > 0 {
 		cr.Ratio = cr.On.MedianSpansPerSecond / cr.Off.MedianSpansPerSecond
-		cr.WithinTarget = cr.Ratio >= compareTarget
+		cr.WithinTarget = cr.Ratio >= cr.Target
 	}
 	cr.Freshness = mergeFreshness(fr)
 	cr.Rollup = sumRollups(rr)
@@ -202,7 +241,7 @@ func medianPtr(xs []float64) *float64 {
 
 func (cr *CompareResult) printTable(w io.Writer) {
 	for i, r := range cr.Runs {
-		fmt.Fprintf(w, "== run %d of %d: aggregation %s\n", i+1, 2*cr.Repeat, onOff(r.Aggregation))
+		fmt.Fprintf(w, "== run %d of %d: %s %s\n", i+1, 2*cr.Repeat, cr.Mode, onOff(cr.isOn(r)))
 		r.printTable(w)
 		fmt.Fprintln(w)
 	}
@@ -225,11 +264,11 @@ func (cr *CompareResult) printTable(w io.Writer) {
 		if r.OtherCores != nil {
 			other = fmt.Sprintf("%.2f", *r.OtherCores)
 		}
-		runs += fmt.Sprintf("%s %.0f (other %s)", onOff(r.Aggregation), r.SpansPerSecond, other)
+		runs += fmt.Sprintf("%s %.0f (other %s)", onOff(cr.isOn(r)), r.SpansPerSecond, other)
 	}
 	row("runs in order: spans/s (other processes' cores)", runs)
 	for _, m := range []*ModeSummary{&cr.Off, &cr.On} {
-		name := "aggregation " + onOff(m.Aggregation)
+		name := cr.Mode + " " + onOff(m == &cr.On)
 		row(name+": spans/s", fmt.Sprintf("%.0f (median of %d)", m.MedianSpansPerSecond, m.Runs))
 		row(name+": peak RSS (VmHWM)", opt(m.MedianPeakRSSBytes, mibf))
 		row(name+": max sampled RSS / anon at end", opt(m.MedianMaxSampledRSS, mibf)+" / "+opt(m.MedianRSSAnonBytes, mibf))
@@ -249,14 +288,18 @@ func (cr *CompareResult) printTable(w io.Writer) {
 	if cr.WithinTarget {
 		verdict = "within target"
 	}
-	row("throughput on / off", fmt.Sprintf("%.3f (%s ≥ %.2f; pairs: %s)", cr.Ratio, verdict, compareTarget, pr))
+	row("throughput on / off", fmt.Sprintf("%.3f (%s ≥ %.2f; pairs: %s)", cr.Ratio, verdict, cr.Target, pr))
 	if cr.Freshness != nil {
-		row("freshness (aggregation-on runs pooled)", "")
+		row("freshness ("+cr.Mode+"-on runs pooled)", "")
 		cr.Freshness.rows(row)
 	}
 	if cr.Rollup != nil {
-		row("rollups (aggregation-on runs summed)", "")
+		row("rollups ("+cr.Mode+"-on runs summed)", "")
 		cr.Rollup.rows(row)
+	}
+	for i, r := range cr.Rules {
+		row(fmt.Sprintf("alert rules, rules-on run %d", i+1), "")
+		r.rows(row)
 	}
 	for _, e := range cr.Errors {
 		row("error", e)

@@ -79,6 +79,15 @@ type config struct {
 	Freshness       *bool // markers; nil: on when Aggregation is and the REST port is known
 	Compare         bool  // aggregation off then on, Repeat times
 	Repeat          int
+	// RulesFile is passed to the collector as --rules ("" none); GenRules,
+	// when RulesFile is "", generates that many rules with `each: edge`
+	// instead. Edges is how many edges the topology sender gives the flow
+	// graph (-1: defaultRuleEdges with rules, 0 without). CompareRules
+	// runs without and with the rules, Repeat times each.
+	RulesFile    string
+	GenRules     int
+	Edges        int
+	CompareRules bool
 }
 
 // optBool is a boolean flag that remembers whether it was given.
@@ -125,7 +134,11 @@ func main() {
 	fs.BoolVar(&c.Aggregation, "aggregation", true, "run the collector with --aggregation=true|false (live latency rollups and flow graph)")
 	fs.Var(optBool{&c.Freshness}, "freshness", "measure acknowledged → visible delay in /api/v1/flowgraph and /api/v1/latency with a marker trace every 200ms (default: on when aggregation is)")
 	fs.BoolVar(&c.Compare, "compare", false, "run the same load with aggregation off, then on, each on a fresh collector and data dir, and compare throughput and RSS")
-	fs.IntVar(&c.Repeat, "repeat", 1, "with -compare: number of off/on pairs, run alternately; medians are reported")
+	fs.IntVar(&c.Repeat, "repeat", 1, "with -compare or -compare-rules: number of off/on pairs, run alternately; medians are reported")
+	fs.StringVar(&c.RulesFile, "rules", "", "alert rules file or directory given to the collector as --rules (needs aggregation)")
+	fs.IntVar(&c.GenRules, "gen-rules", 0, "without -rules: generate this many alert rules with `each: edge` over the topology (default 1000 with -compare-rules)")
+	fs.IntVar(&c.Edges, "edges", -1, "service-level edges of the topology sender, one call each per second (-1: 500 with rules, else 0)")
+	fs.BoolVar(&c.CompareRules, "compare-rules", false, "run the same load without and with the alert rules (-rules, or 1000 generated), aggregation on, each on a fresh collector, and compare throughput")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench/ingest [flags]\n\nDrives durable OTLP/gRPC ingest into a Flowscope collector and reports\nacknowledged spans/s, export latency, bytes on disk per span and peak RSS;\nwith aggregation, freshness in the flow graph and latency API and rollup\nsizes. -compare measures aggregation off against on.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -139,37 +152,50 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "ingest: "+format+"\n", args...) }
-	if c.Compare {
-		cr, err := runCompare(ctx, c, logf)
-		if cr != nil {
-			if c.JSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				enc.Encode(cr)
-			} else {
-				cr.printTable(os.Stdout)
-			}
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "ingest: %v\n", err)
-			os.Exit(1)
-		}
-		return
+	cleanup, err := prepareRules(&c, logf)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ingest: %v\n", err)
+		os.Exit(2)
 	}
-	res, err := run(ctx, c, logf)
-	if res != nil {
+	code := mainRun(ctx, c, logf)
+	cleanup()
+	if code != 0 {
+		os.Exit(code)
+	}
+}
+
+// mainRun runs the benchmark or the comparison, prints the result and
+// returns the exit code.
+func mainRun(ctx context.Context, c config, logf func(string, ...any)) int {
+	print := func(v interface{ printTable(io.Writer) }) {
 		if c.JSON {
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "  ")
-			enc.Encode(res)
+			enc.Encode(v)
 		} else {
-			res.printTable(os.Stdout)
+			v.printTable(os.Stdout)
 		}
+	}
+	if c.Compare || c.CompareRules {
+		cr, err := runCompare(ctx, c, logf)
+		if cr != nil {
+			print(cr)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ingest: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	res, err := run(ctx, c, logf)
+	if res != nil {
+		print(res)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ingest: %v\n", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // Result is what one run measured. Pointer fields are null when unknown
@@ -228,6 +254,15 @@ type Result struct {
 
 	Freshness *FreshnessResult `json:"freshness"` // markers: acknowledged → visible; null when not measured
 	Rollup    *RollupResult    `json:"rollup"`    // rollup records written, from /metrics before shutdown; null when unknown
+	// Rules is the alert rules' status after the load; null when the
+	// collector ran without rules (-rules, -gen-rules, -compare-rules).
+	Rules *RulesResult `json:"rules"`
+	// TopologyEdges is how many edges the topology sender (-edges) gave
+	// the flow graph, with one call each per second (not in spans/s);
+	// TopologyRequests of its requests were acknowledged.
+	TopologyEdges    int    `json:"topology_edges"`
+	TopologyRequests int64  `json:"topology_requests"`
+	TopologyError    string `json:"topology_error,omitempty"`
 
 	ReadBack        *bool    `json:"read_back"`        // an acknowledged trace was found by ID after the run
 	ShutdownSeconds *float64 `json:"shutdown_seconds"` // SIGTERM to exit
@@ -286,6 +321,13 @@ func (r *Result) printTable(w io.Writer) {
 	row("load average before / after", r.LoadAvgBefore+" / "+r.LoadAvgAfter)
 	r.Freshness.rows(row)
 	r.Rollup.rows(row)
+	if r.TopologyEdges > 0 {
+		row("topology edges / requests acked", fmt.Sprintf("%d / %d", r.TopologyEdges, r.TopologyRequests))
+	}
+	if r.TopologyError != "" {
+		row("topology first error", r.TopologyError)
+	}
+	r.Rules.rows(row)
 	row("acked trace read back", rb)
 	row("shutdown", f64(r.ShutdownSeconds, "%.2f s"))
 	ec, el := unknown, unknown
@@ -333,6 +375,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 
 	// The collector: started here, or already running.
 	var proc *collectorProc
+	var procStarted time.Time
 	grpcAddr, httpAddr, dataDir, pid := c.Addr, c.HTTPAddr, c.DataDir, c.PID
 	if c.Addr == "" {
 		bin := c.Collector
@@ -353,12 +396,17 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		}
 		res.Target, res.Collector = "subprocess", bin
 		dataDir = filepath.Join(tmp, "data")
-		args := append([]string{"--aggregation=" + strconv.FormatBool(c.Aggregation)}, strings.Fields(c.CollectorArgs)...)
+		args := []string{"--aggregation=" + strconv.FormatBool(c.Aggregation)}
+		if c.RulesFile != "" {
+			args = append(args, "--rules", c.RulesFile)
+		}
+		args = append(args, strings.Fields(c.CollectorArgs)...)
 		proc, err = startCollector(ctx, bin, dataDir, args)
 		if err != nil {
 			return nil, err
 		}
 		defer proc.kill()
+		procStarted = time.Now()
 		grpcAddr, httpAddr, pid = proc.grpcAddr, proc.httpAddr, proc.cmd.Process.Pid
 		logf("collector pid %d: otlp_grpc %s, http %s, data %s", pid, grpcAddr, httpAddr, dataDir)
 	} else {
@@ -424,6 +472,15 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	ld := &load{templates: templates, winStart: winStart, winEnd: winEnd, maxRequests: c.MaxRequests, timeout: c.Timeout, seqBase: c.Seed}
 	logf("sending with %d clients over %d connections: %s warm-up, %s measured (aggregation %v, freshness markers %v)",
 		c.Clients, c.Conns, c.Warmup, c.Duration, c.Aggregation, fresh)
+	var topo *topologySender
+	if c.Edges > 0 {
+		if topo, err = startTopology(ctx, grpcAddr, c.Edges, c.Seed, winEnd); err != nil {
+			close(sampleDone)
+			sampler.Wait()
+			return nil, err
+		}
+		res.TopologyEdges = c.Edges
+	}
 	var fr *freshness
 	if fresh {
 		fr = newFreshness(grpcAddr, httpAddr, winStart, winEnd, c.Seed)
@@ -465,6 +522,11 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}
 	res.LoadAvgAfter = loadAvg()
 	wg.Wait() // the clients stop at winEnd and let their last call finish
+	if topo != nil {
+		topo.wait()
+		res.TopologyRequests = topo.calls.Load()
+		res.TopologyError = topo.err
+	}
 	if fr != nil {
 		logf("waiting for the last markers to become visible")
 		res.Freshness = fr.wait() // the last polls end at most 5 s after the window
@@ -551,6 +613,13 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 			}
 			res.Rollup = rollupSizes(samples)
 		}
+		if c.RulesFile != "" {
+			res.Rules = &RulesResult{File: c.RulesFile, UptimeSeconds: time.Since(procStarted).Seconds()}
+			if err := res.Rules.read(httpAddr); err != nil {
+				logf("alert rules: %v", err)
+				res.Rules.FirstError = err.Error()
+			}
+		}
 	}
 
 	// Memory, before the collector stops.
@@ -604,6 +673,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}
 	if runErr == nil && res.RequestsFailed > 0 {
 		runErr = fmt.Errorf("%d export calls failed; first: %s", res.RequestsFailed, res.FirstError)
+	}
+	if r := res.Rules; runErr == nil && r != nil && (r.Loaded == 0 || r.Errors > 0 || r.Cycles == 0) {
+		runErr = fmt.Errorf("alert rules: %d loaded, %d in error, %d evaluation cycles (first error: %s)", r.Loaded, r.Errors, r.Cycles, orNone(r.FirstError))
 	}
 	if runErr == nil && res.ReadBack != nil && !*res.ReadBack {
 		runErr = errors.New("an acknowledged trace was not found by ID")

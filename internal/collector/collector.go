@@ -179,6 +179,12 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		grpc.InTapHandle(otlpgrpc.OverloadTap(budget)),
 	)...)
 	otlpgrpc.RegisterOptions(c.grpcServer, otlpgrpc.Options{Traces: consumer, Metrics: consumer, RequestMetrics: counts, Budget: budget})
+	if cfg.Alerting.ExternalURL == "" {
+		// Links in notifications name the port actually bound (port 0).
+		bound := cfg
+		bound.HTTPAddr = c.listeners["http"].Addr().String()
+		cfg.Alerting.ExternalURL = bound.ExternalURL()
+	}
 	if err := c.startAlerting(cfg, reg); err != nil {
 		return fail(err)
 	}
@@ -327,6 +333,9 @@ func (c *Collector) stopAlerting(ctx context.Context) {
 		}
 		c.notifier = nil
 	}
+	if c.Alerts != nil {
+		c.Alerts.Flush()
+	}
 }
 
 // ReloadRules rereads the alert rules (what SIGHUP does). A rule set that
@@ -359,13 +368,15 @@ func setMemoryLimit(cfg config.Config, logger *slog.Logger) {
 // committing everything already acknowledged.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	setMemoryLimit(cfg, logger)
+	// SIGHUP reloads the rules; registered first, so that one arriving
+	// while the store opens does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	c, err := Start(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var runErr error
 wait:
 	for {

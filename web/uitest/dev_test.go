@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowscope/flowscope/internal/config"
 )
 
 // TestDevServer serves the seeded shop topology (and, with
@@ -13,12 +15,17 @@ import (
 //
 //	FLOWSCOPE_UI_DEV=1 go test ./web/uitest -run TestDevServer -v -timeout 0
 //
-// It prints the UI address and runs for FLOWSCOPE_UI_DEV_MINUTES (default 30).
+// It prints the UI address and runs for FLOWSCOPE_UI_DEV_MINUTES (default
+// 30). FLOWSCOPE_UI_DEV_RULES=PATH loads alert rules.
 func TestDevServer(t *testing.T) {
 	if os.Getenv("FLOWSCOPE_UI_DEV") == "" {
 		t.Skip("set FLOWSCOPE_UI_DEV=1 to serve a seeded collector for manual UI work")
 	}
-	s := startCollector(t)
+	var opts []func(*config.Config)
+	if p := os.Getenv("FLOWSCOPE_UI_DEV_RULES"); p != "" {
+		opts = append(opts, withRules(p))
+	}
+	s := startCollector(t, opts...)
 	seedShop(t, s)
 	if os.Getenv("FLOWSCOPE_UI_DEV_BIG") != "" {
 		bigTopology(t, s, 300, 1000)

@@ -25,11 +25,26 @@ function query(params) {
 }
 
 // get fetches /api/v1+path with params and returns the decoded JSON.
-export async function get(path, params, opts = {}) {
+export function get(path, params, opts = {}) {
+  return request('GET', path, params, opts);
+}
+
+// post sends body (JSON; default {}) to /api/v1+path and returns the
+// decoded answer, as get does.
+export function post(path, body = {}, opts = {}) {
+  return request('POST', path, null, Object.assign({body}, opts));
+}
+
+async function request(method, path, params, opts) {
   const url = '/api/v1' + path + query(params);
+  const init = {method, signal: opts.signal, headers: {Accept: 'application/json'}, cache: 'no-store'};
+  if (method !== 'GET') {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(opts.body ?? {});
+  }
   let resp;
   try {
-    resp = await fetch(url, {signal: opts.signal, headers: {Accept: 'application/json'}, cache: 'no-store'});
+    resp = await fetch(url, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'cannot reach the collector: ' + e.message);

@@ -99,7 +99,8 @@ export function histogram({buckets, quantiles = [], width = 640, height = 220, l
   return svg;
 }
 
-// lineChart draws series [{name, color, points: [[ms, value]]}] over time.
+// lineChart draws series [{name, color, points: [[ms, value]], dash,
+// class}] over time; a dashed series (a threshold, say) has no dots.
 export function lineChart({series, width = 640, height = 220, yFormat = fmt.count, logY = false, yLabel = ''}) {
   const W = Math.max(260, width), H = Math.max(120, height);
   const m = {l: 58, r: 14, t: 12, b: 28};
@@ -148,9 +149,9 @@ export function lineChart({series, width = 640, height = 220, yFormat = fmt.coun
     const p = sr.points.filter(q => Number.isFinite(q[1]) && (!useLog || q[1] > 0));
     if (!p.length) return;
     const d = p.map((q, j) => (j ? 'L' : 'M') + X(q[0]).toFixed(1) + ' ' + Y(q[1]).toFixed(1)).join('');
-    const g = s('g', {class: 'series'}, s('title', null, sr.name));
-    g.append(s('path', {d, fill: 'none', stroke: c, 'stroke-width': 1.8}));
-    if (p.length < 60) for (const q of p) g.append(s('circle', {cx: X(q[0]), cy: Y(q[1]), r: 2.4, fill: c}, s('title', null, `${sr.name}: ${yFormat(q[1])} at ${fmt.time(q[0])}`)));
+    const g = s('g', {class: 'series' + (sr.class ? ' ' + sr.class : '')}, s('title', null, sr.name));
+    g.append(s('path', {d, fill: 'none', stroke: c, 'stroke-width': 1.8, 'stroke-dasharray': sr.dash || null}));
+    if (p.length < 60 && !sr.dash) for (const q of p) g.append(s('circle', {cx: X(q[0]), cy: Y(q[1]), r: 2.4, fill: c}, s('title', null, `${sr.name}: ${yFormat(q[1])} at ${fmt.time(q[0])}`)));
     svg.append(g);
   });
   return svg;

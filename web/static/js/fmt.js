@@ -143,3 +143,42 @@ export function quantileLabel(q) {
 export function shortId(id) {
   return id ? String(id).slice(0, 8) + '…' : '';
 }
+
+// unitValue formats a value in the unit of an alert rule (GET /rules,
+// /alerts): ns (a duration), fraction (a percentage), per_second or count.
+export function unitValue(v, unit) {
+  if (!known(v)) return UNKNOWN;
+  switch (unit) {
+    case 'ns':
+      return dur(v);
+    case 'fraction':
+      return pct(v);
+    case 'per_second':
+      return rate(v);
+    default:
+      return count(v);
+  }
+}
+
+// unitTick is the axis tick format of a unit (see unitValue).
+export function unitTick(unit) {
+  return {ns: durShort, fraction: pct, per_second: rate}[unit] || count;
+}
+
+// age formats a span of milliseconds coarsely: 45s, 3m 12s, 2h 5m, 3d 4h.
+export function age(ms) {
+  if (!Number.isFinite(ms)) return UNKNOWN;
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return s + 's';
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+// parseTime reads an RFC 3339 time of the API into Unix milliseconds; NaN
+// for "" (not set).
+export function parseTime(s) {
+  return s ? Date.parse(s) : NaN;
+}

@@ -5,6 +5,8 @@
 // threshold; declared-only edges are dashed and observed-only ones
 // highlighted. Node positions are kept by id in opts.positions, so
 // refreshes and remounts keep the layout; only new nodes are placed.
+// setAlerts marks the nodes and edges that active alerts name: a red ring
+// or halo while firing, a fainter dashed one while pending.
 //
 // Canvas keeps 300 nodes / 1,000 edges cheap: edges are batched into one
 // path per style, the layout runs within a per-frame time budget and stops
@@ -34,6 +36,8 @@ function cssColors(el) {
     textDim: v('--text-dim', '#8b95a3'),
     select: v('--map-select', '#ffffff'),
     match: v('--map-match', '#ffd33d'),
+    alert: v('--map-alert', '#ff3b4e'),
+    alertPending: v('--map-alert-pending', '#f5a524'),
   };
 }
 
@@ -73,6 +77,8 @@ export class FlowMap {
     this.hover = null;
     this.selected = null;
     this.matches = new Set();
+    this.alertList = [];
+    this.alertMarks = {nodes: new Map(), edges: new Map()};
     this.W = 0;
     this.H = 0;
     this.dpr = 1;
@@ -174,6 +180,7 @@ export class FlowMap {
     this.maxRate = maxRate;
     this.maxNodeRate = maxNode;
     if (this.selected && !this.lookup(this.selected)) this.selected = null;
+    this.markAlerts();
     this.computeVisible();
     if (!this.stats.firstDataAt) this.stats.firstDataAt = t0;
     this.stats.updates++;
@@ -201,6 +208,50 @@ export class FlowMap {
     this.userView = false;
     this.fit();
     this.dirty = true;
+  }
+
+  // setAlerts takes the active alerts (GET /alerts) and marks what they
+  // name on this graph: the node whose id is the alert's service label,
+  // or the edge of its source and target labels. A node or an edge is
+  // firing if any of its alerts is, else pending.
+  setAlerts(alerts) {
+    this.alertList = alerts || [];
+    this.markAlerts();
+    const sig = this.alertList.map(a => `${a.rule}\u0000${a.key}\u0000${a.state}`).join('\u0001');
+    if (sig !== this.alertSig) this.dirty = true;
+    this.alertSig = sig;
+  }
+
+  markAlerts() {
+    const nodes = new Map(), edges = new Map();
+    const add = (m, k, a) => {
+      let x = m.get(k);
+      if (!x) m.set(k, (x = {state: 'pending', alerts: []}));
+      x.alerts.push(a);
+      if (a.state === 'firing') x.state = 'firing';
+    };
+    for (const a of this.alertList) {
+      const l = a.labels || {};
+      if (l.source && l.target) {
+        const k = edgeKey(l.source, l.target);
+        if (this.edgeByKey.has(k)) add(edges, k, a);
+      } else if (l.service && this.nodes.has(l.service)) {
+        add(nodes, l.service, a);
+      }
+    }
+    this.alertMarks = {nodes, edges};
+  }
+
+  // marks lists the marked nodes and edges: [{type, id | source, target,
+  // state, alerts}], firing first.
+  marks() {
+    const out = [];
+    for (const [id, m] of this.alertMarks.nodes) out.push({type: 'node', id, state: m.state, alerts: m.alerts});
+    for (const [k, m] of this.alertMarks.edges) {
+      const e = this.edgeByKey.get(k);
+      out.push({type: 'edge', source: e.s.id, target: e.t.id, state: m.state, alerts: m.alerts});
+    }
+    return out.sort((a, b) => (a.state === b.state ? 0 : a.state === 'firing' ? -1 : 1));
   }
 
   setMatches(ids) {
@@ -504,6 +555,13 @@ export class FlowMap {
     // A node's summary has no request count: a node with requests counts
     // as all timed, or as unknown when none is.
     const calls = hit.type === 'node' ? (fmt.num(d.requestRate) > 0 ? Math.max(1, fmt.num(lat.timedCalls)) : 0) : d.calls;
+    const mark = hit.type === 'node' ? this.alertMarks.nodes.get(hit.id) : this.alertMarks.edges.get(edgeKey(hit.source, hit.target));
+    if (mark) {
+      for (const a of mark.alerts.slice(0, 6)) {
+        lines.push(h('div', {class: 'tip-alert tip-alert-' + a.state, testid: 'tip-alert'}, a.state + ': ', h('span', {class: 'strong'}, a.rule), ` (${fmt.unitValue(a.value, a.unit)})`));
+      }
+      if (mark.alerts.length > 6) lines.push(h('div', {class: 'dim'}, `and ${mark.alerts.length - 6} more alerts`));
+    }
     const state = fmt.latencyState(lat, calls);
     if (state === 'unknown') {
       lines.push(h('div', {class: 'tip-row', testid: 'tip-latency-unknown'}, h('span', {class: 'dim'}, 'latency'), h('span', null, 'unknown')),
@@ -589,6 +647,11 @@ export class FlowMap {
       const dashed = e.data.declared === 'declared_only';
       const obs = e.data.declared === 'observed_only';
       if (obs) addTo('halo' + (dim ? 'd' : ''), {color: C.observedOnly, width: w + 5, alpha: dim ? 0.12 : 0.45, dash: false, arrows: false}, g);
+      const al = this.alertMarks.edges.get(e.key);
+      if (al) {
+        const firing = al.state === 'firing';
+        addTo(`alert|${al.state}|${w}|${dim}`, {color: firing ? C.alert : C.alertPending, width: w + (firing ? 8 : 5), alpha: (dim ? 0.3 : 1) * (firing ? 0.6 : 0.45), dash: !firing, arrows: false}, g);
+      }
       addTo(`${color}|${w}|${dashed}|${dim}`, {color, width: w, alpha: dim ? 0.15 : 0.85, dash: dashed, arrows: true}, g);
     }
     const order = [...groups.values()].sort((a, b) => (a.arrows - b.arrows) || (b.alpha < a.alpha ? 1 : -1));
@@ -723,6 +786,20 @@ export class FlowMap {
       ctx.arc(n.x, n.y, this.radius(n) + 4 / k, 0, Math.PI * 2);
       ctx.stroke();
     };
+    for (const [id, m] of this.alertMarks.nodes) {
+      const n = this.nodes.get(id);
+      if (!n || !n.visible) continue;
+      const firing = m.state === 'firing';
+      ctx.globalAlpha = hl && !hl.has(n.id) ? 0.4 : 1;
+      ctx.strokeStyle = firing ? C.alert : C.alertPending;
+      ctx.lineWidth = (firing ? 3 : 2) / k;
+      ctx.setLineDash(firing ? [] : [4 / k, 3 / k]);
+      ctx.beginPath();
+      ctx.arc(n.x, n.y, this.radius(n) + 7 / k, 0, Math.PI * 2);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    ctx.globalAlpha = 1;
     for (const id of this.matches) {
       const n = this.nodes.get(id);
       if (n && n.visible) ring(n, C.match, 2.5);
@@ -792,6 +869,10 @@ export class FlowMap {
       layoutRuns: st.layoutRuns || [],
       view: Object.assign({}, this.view),
       selected: this.selected,
+      alerts: {
+        nodes: Object.fromEntries([...this.alertMarks.nodes].map(([k, m]) => [k, m.state])),
+        edges: Object.fromEntries([...this.alertMarks.edges].map(([k, m]) => [k, m.state])),
+      },
     };
   }
 

@@ -1,7 +1,8 @@
 // Flowscope UI: a single-page app with hash routes (#/map, #/latency?…,
-// #/traces, #/trace/ID, #/correlation/ID, #/metrics, #/import,
-// #/dashboards, #/dashboard/ID). Each view is a module exporting
-// mount(el, ctx) → {update?(ctx), destroy?()}.
+// #/traces, #/trace/ID, #/correlation/ID, #/metrics, #/alerts?rule=NAME,
+// #/import, #/dashboards, #/dashboard/ID). Each view is a module exporting
+// mount(el, ctx) → {update?(ctx), destroy?()}. The header counts the
+// firing (and pending) alerts on every view.
 import {h, clear, replace} from './dom.js';
 import {setRouteInfo} from './hooks.js';
 import mapView from './views/map.js';
@@ -12,6 +13,8 @@ import correlationView from './views/correlation.js';
 import metricsView from './views/metrics.js';
 import importView from './views/importer.js';
 import {listView as dashboardsView, dashboardView} from './views/dashboards.js';
+import alertsView from './views/alerts.js';
+import {subscribe as subscribeAlerts} from './alertfeed.js';
 
 const VIEWS = {
   map: {mount: mapView, title: 'Service map', nav: 'map'},
@@ -20,6 +23,7 @@ const VIEWS = {
   trace: {mount: traceView, title: 'Trace', nav: 'traces'},
   correlation: {mount: correlationView, title: 'Correlation', nav: 'correlation'},
   metrics: {mount: metricsView, title: 'Metrics', nav: 'metrics'},
+  alerts: {mount: alertsView, title: 'Alerts', nav: 'alerts'},
   import: {mount: importView, title: 'Import', nav: 'import'},
   dashboards: {mount: dashboardsView, title: 'Dashboards', nav: 'dashboards'},
   dashboard: {mount: dashboardView, title: 'Dashboard', nav: 'dashboards'},
@@ -31,6 +35,7 @@ const NAV = [
   ['traces', 'Traces'],
   ['correlation', 'Correlation'],
   ['metrics', 'Metrics'],
+  ['alerts', 'Alerts'],
   ['dashboards', 'Dashboards'],
   ['import', 'Import'],
 ];
@@ -88,6 +93,11 @@ function ctxFor(r) {
 
 function render() {
   const r = parseHash();
+  if (r.name === 'traces' && r.arg) {
+    // #/traces/ID is a trace, as links from elsewhere may write it.
+    history.replaceState(null, '', hashOf('trace', r.arg, new URLSearchParams()));
+    return render();
+  }
   const v = VIEWS[r.name];
   if (!v) {
     history.replaceState(null, '', '#/map');
@@ -135,11 +145,30 @@ function themeButton() {
   return btn;
 }
 
+// alertCount shows the number of firing alerts (red) and of pending ones
+// in the Alerts link of the header, refreshed with the alert feed.
+function alertCount(a) {
+  const firing = h('span', {class: 'badge badge-firing nav-badge', testid: 'alert-count', hidden: true});
+  const pending = h('span', {class: 'badge badge-pending nav-badge', testid: 'alert-pending-count', hidden: true});
+  a.append(firing, pending);
+  subscribeAlerts(st => {
+    firing.textContent = String(st.firing);
+    firing.hidden = !st.firing;
+    firing.dataset.count = st.firing;
+    pending.textContent = String(st.pending);
+    pending.hidden = !st.pending;
+    pending.dataset.count = st.pending;
+    a.title = st.error ? 'Alerts: ' + st.error.message : `${st.firing} firing, ${st.pending} pending`;
+    a.classList.toggle('has-firing', st.firing > 0);
+  });
+}
+
 function boot() {
   const nav = h('nav', {class: 'topnav', testid: 'nav'},
     h('a', {href: '#/map', class: 'brand'}, h('img', {src: 'favicon.svg', alt: '', width: 22, height: 22}), 'Flowscope'),
     h('div', {class: 'navlinks'}, NAV.map(([k, label]) => {
       const a = h('a', {href: '#/' + k, testid: 'nav-' + k}, label);
+      if (k === 'alerts') alertCount(a);
       navLinks.set(k, a);
       return a;
     })),

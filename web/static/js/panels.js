@@ -10,6 +10,7 @@ import {LatencyPanel, latencyCell, latencyQuery, seriesOf, QUANTILES} from './la
 import {lineChart, legend, barList, widthOf} from './charts.js';
 import {apiParams, stepFor} from './timerange.js';
 import {metricChart} from './views/metrics.js';
+import {subscribe as subscribeAlerts, alertTarget} from './alertfeed.js';
 
 const mapPositions = new Map();
 
@@ -67,13 +68,25 @@ const TYPES = {
         else location.hash = nodeHref(map.nodes.get(hit.id).data, ctx);
       },
     });
+    // Active alerts are marked as on the service map (node ids are
+    // service names only at the service level).
+    let alerts = [];
+    const mark = () => map.setAlerts((ctx.query.level || 'service') === 'service' ? alerts : []);
+    const unsubscribe = subscribeAlerts(st => {
+      alerts = st.alerts;
+      mark();
+    });
     const refresh = c => guard(body, async () => {
       ctx = c;
       const g = await c.get('/flowgraph', flowQuery(c));
       map.setData(g);
+      mark();
       state(body, g.nodes.length ? 'ready' : 'empty');
     });
-    return {refresh, destroy: () => map.destroy()};
+    return {refresh, destroy: () => {
+      unsubscribe();
+      map.destroy();
+    }};
   },
 
   distribution(body, panel, ctx) {
@@ -169,6 +182,42 @@ const TYPES = {
     };
   },
 
+  // alerts lists the active alerts (GET /alerts: firing, then pending),
+  // optionally of one rule (query.rule), in one state (query.state) and
+  // with given labels (query.labels: "name=value,…", all must match).
+  alerts(body, panel) {
+    const o = panel.options || {};
+    return {
+      refresh: c => guard(body, async () => {
+        const [r, rules] = await Promise.all([c.get('/alerts', Object.fromEntries(['rule', 'state'].filter(k => c.query[k]).map(k => [k, c.query[k]]))), c.get('/rules', {})]);
+        const want = parseLabels(c.query.labels);
+        const all = (r.alerts || []).filter(a => want.every(([k, v]) => (a.labels || {})[k] === v));
+        const list = all.slice(0, o.limit || 10);
+        if (!(rules.rules || []).length) {
+          state(body, 'empty');
+          return message(body, 'empty', 'No alert rules are loaded (start the collector with --rules).');
+        }
+        if (!list.length) {
+          state(body, 'ready');
+          return replace(body, h('div', {class: 'msg msg-ok', testid: 'panel-no-alerts'}, c.query.rule ? `No active alerts of ${c.query.rule}.` : 'No active alerts.'));
+        }
+        const now = Date.now();
+        replace(body, table(['state', 'rule', 'target', 'value', 'threshold', 'since'], list.map(a => {
+          const since = fmt.parseTime(a.state === 'firing' ? a.firedAt || a.activeAt : a.activeAt);
+          return h('tr', {testid: 'panel-row', dataset: {state: a.state, rule: a.rule}},
+            h('td', null, h('span', {class: 'badge badge-' + a.state}, a.state)),
+            h('td', null, h('a', {href: link('alerts', '', {rule: a.rule}), class: 'alert-rule'}, a.rule), a.annotations && a.annotations.summary ? h('div', {class: 'dim small'}, a.annotations.summary) : null),
+            h('td', null, alertTarget(a)),
+            h('td', {class: 'num'}, fmt.unitValue(a.value, a.unit)),
+            h('td', {class: 'num dim'}, ((rules.rules || []).find(x => x.name === a.rule) || {}).comparison === 'below' ? '< ' : '> ', fmt.unitValue(a.threshold, a.unit)),
+            h('td', {class: 'num dim'}, Number.isFinite(since) ? fmt.age(now - since) : ''));
+        })), all.length > list.length ? h('div', {class: 'dim small'}, `and ${all.length - list.length} more: `, h('a', {href: link('alerts')}, 'all alerts')) : null);
+        state(body, 'ready');
+      }),
+      destroy() {},
+    };
+  },
+
   metric(body, panel) {
     return {
       refresh: c => guard(body, async () => {
@@ -182,6 +231,16 @@ const TYPES = {
     };
   },
 };
+
+// parseLabels reads an alerts panel's labels query, "name=value,…", into
+// [[name, value]]; the dashboard validation has checked its form.
+function parseLabels(s) {
+  if (!s) return [];
+  return s.split(',').map(x => x.trim()).filter(Boolean).map(x => {
+    const i = x.indexOf('=');
+    return [x.slice(0, i).trim(), x.slice(i + 1).trim()];
+  });
+}
 
 export function makePanel(body, panel, ctx) {
   const f = TYPES[panel.type];

@@ -1,7 +1,9 @@
 // Service map: the live flow graph (GET /api/v1/flowgraph) with level,
 // time range, declared-architecture comparison, search, neighbourhood
 // focus, rate filter and p99 threshold; the side panel shows what is
-// selected, with its latency distribution.
+// selected, with its latency distribution. Nodes and edges named by an
+// active alert (GET /alerts, at the service level) are marked, and listed
+// above the map.
 import {h, replace, link, field, select, fillSelect, message, debounce, table} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../fmt.js';
@@ -9,6 +11,7 @@ import {FlowMap, edgeKey} from '../graph.js';
 import {picker, resolve, apiParams} from '../timerange.js';
 import {LatencyPanel, latencyCell} from '../latency.js';
 import {setMap, clearMap} from '../hooks.js';
+import {subscribe as subscribeAlerts} from '../alertfeed.js';
 
 export const REFRESH_MS = 1500;
 export const LEVELS = ['service', 'instance', 'zone', 'region', 'namespace'];
@@ -25,6 +28,7 @@ export function legend() {
   return h('div', {class: 'map-legend', testid: 'map-legend'},
     item('lg-ok', 'ok'), item('lg-slow', 'p99 over threshold'), item('lg-warn', 'errors ≥ 1 %'), item('lg-err', 'errors ≥ 5 %'),
     item('lg-declared', 'declared only'), item('lg-observed', 'observed only'), item('lg-virtual', 'virtual node'),
+    item('lg-alert', 'alert firing'), item('lg-alert-pending', 'alert pending'),
     h('span', {class: 'dim'}, 'width ∝ rate · drag to move · wheel to zoom · double-click to focus'));
 }
 
@@ -41,6 +45,7 @@ export default function mount(el, ctx) {
   let sideKey = null;
   let tick = 0;
   let lastFetch = 0;
+  let alerts = [];
 
   const status = h('span', {class: 'status dim', testid: 'map-status'}, 'loading…');
   const levelSel = select(LEVELS.map(l => ({value: l, label: l})), level, {testid: 'level-select', onchange: () => ctx.setParams({level: levelSel.value, focus: '', node: '', source: '', target: ''})});
@@ -101,9 +106,11 @@ export default function mount(el, ctx) {
 
   const canvasWrap = h('div', {class: 'map-wrap'});
   const overlay = h('div', {class: 'map-overlay', hidden: true, testid: 'map-overlay'});
+  const alertBox = h('div', {class: 'map-alerts', hidden: true, testid: 'map-alerts'});
+  const sideAlerts = h('div', {class: 'side-alerts', testid: 'side-alerts'});
   canvasWrap.append(overlay, legend());
   const side = h('aside', {class: 'side', testid: 'map-side'});
-  el.append(toolbar, h('div', {class: 'map-body'}, canvasWrap, side));
+  el.append(toolbar, alertBox, h('div', {class: 'map-body'}, canvasWrap, side));
 
   function newMap() {
     if (map) {
@@ -128,6 +135,49 @@ export default function mount(el, ctx) {
     });
     canvasWrap.insertBefore(map.root, overlay);
     setMap(map);
+    applyAlerts();
+  }
+
+  // applyAlerts marks the alerts on the map (node ids are service names
+  // only at the service level), lists them over it and in the side panel.
+  let alertSig = '';
+  function applyAlerts() {
+    if (!map) return;
+    map.setAlerts(level === 'service' ? alerts : []);
+    const marks = map.marks();
+    const sig = JSON.stringify([String(params), marks.map(m => [m.type, m.id, m.source, m.target, m.state, m.alerts.map(a => [a.rule, a.state])])]);
+    if (sig !== alertSig) {
+      alertSig = sig;
+      alertBox.hidden = !marks.length;
+      const base = Object.fromEntries(params);
+      replace(alertBox, h('a', {href: link('alerts'), class: 'map-alerts-head', testid: 'map-alerts-link'}, 'Alerts on this map'),
+        marks.slice(0, 12).map(m => h('a', {
+          class: 'map-alert map-alert-' + m.state,
+          testid: 'map-alert',
+          href: link('map', '', Object.assign({}, base, m.type === 'node' ? {node: m.id, source: '', target: ''} : {node: '', source: m.source, target: m.target})),
+          title: m.alerts.map(a => `${a.state}: ${a.rule}`).join('\n'),
+          dataset: m.type === 'node' ? {alert: m.state, kind: 'node', node: m.id} : {alert: m.state, kind: 'edge', source: m.source, target: m.target},
+        }, h('span', {class: 'dot'}), h('span', {class: 'map-alert-rules'}, [...new Set(m.alerts.map(a => a.rule))].join(', ')), h('span', {class: 'dim'}, m.type === 'node' ? m.id : `${m.source} → ${m.target}`))),
+        marks.length > 12 ? h('div', {class: 'dim small'}, `and ${marks.length - 12} more`) : null);
+    }
+    updateSideAlerts();
+  }
+
+  // updateSideAlerts lists the alerts of the selected node or edge.
+  let sideSig = '';
+  function updateSideAlerts() {
+    const nodeId = P('node'), src = P('source'), tgt = P('target');
+    const mine = level !== 'service' ? [] : alerts.filter(a => {
+      const l = a.labels || {};
+      return nodeId ? !l.source && l.service === nodeId : src && l.source === src && l.target === tgt;
+    });
+    const sig = JSON.stringify(mine.map(a => [a.rule, a.key, a.state, a.value]));
+    if (sig === sideSig) return;
+    sideSig = sig;
+    replace(sideAlerts, mine.length ? [h('h3', null, `Alerts (${mine.length})`), h('ul', {class: 'plain'}, mine.map(a => h('li', {class: 'side-alert', dataset: {state: a.state}},
+      h('span', {class: 'badge badge-' + a.state}, a.state), ' ',
+      h('a', {href: link('alerts', '', {rule: a.rule})}, a.rule), ' ',
+      h('span', {class: 'dim'}, `${a.signal} ${fmt.unitValue(a.value, a.unit)} (threshold ${fmt.unitValue(a.threshold, a.unit)})`))))] : []);
   }
 
   function applyOptions() {
@@ -158,6 +208,7 @@ export default function mount(el, ctx) {
       lastFetch = performance.now() - t0;
       map.setData(g);
       applyOptions();
+      applyAlerts();
       overlay.hidden = true;
       if (!g.nodes.length) {
         overlay.hidden = false;
@@ -247,6 +298,7 @@ export default function mount(el, ctx) {
       const latBox = h('div');
       replace(side,
         h('h2', {class: 'side-title', testid: 'side-title'}, nodeId),
+        sideAlerts,
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null),
         h('div', {class: 'stats summary-stats'}, statBox('requests', fmt.rate(n.requestRate)), statBox('errors', fmt.pct(n.errorRate)), statBox('spans', fmt.count(n.spanCount))),
         lat(n, fmt.num(n.requestRate) > 0 ? Math.max(1, fmt.num(n.latency && n.latency.timedCalls)) : 0),
@@ -267,6 +319,7 @@ export default function mount(el, ctx) {
       const latBox = h('div');
       replace(side,
         h('h2', {class: 'side-title', testid: 'side-title'}, src, ' → ', tgt),
+        sideAlerts,
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), e.virtual ? h('span', {class: 'tag'}, 'to a virtual node') : null, e.declared ? h('span', {class: 'tag', testid: 'edge-declared'}, e.declared.replace('_', ' ')) : null),
         h('div', {class: 'stats summary-stats'}, statBox('rate', fmt.rate(e.rate)), statBox('calls', fmt.count(e.calls)), statBox('errors', `${fmt.count(e.errors)} (${fmt.pct(e.errorRate)})`)),
         lat(e, e.calls),
@@ -304,6 +357,10 @@ export default function mount(el, ctx) {
   newMap();
   refresh();
   schedule();
+  const unsubscribe = subscribeAlerts(st => {
+    alerts = st.alerts;
+    applyAlerts();
+  });
 
   return {
     update(c) {
@@ -325,9 +382,11 @@ export default function mount(el, ctx) {
       compareSel.value = P('compare');
       applyOptions();
       renderSide(rangeChanged);
+      applyAlerts();
     },
     destroy() {
       destroyed = true;
+      unsubscribe();
       clearInterval(timer);
       if (latency) latency.destroy();
       if (map) {
