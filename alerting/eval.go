@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -595,7 +596,7 @@ func (c *cycle) fillErrorExemplars() {
 	found := map[query][]string{} // the cycle's lookups: many rules share a service and window
 	for _, w := range c.needErrEx {
 		name := w.service
-		if i := lastSlash(name); i >= 0 {
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
 			name = name[i+1:]
 		}
 		q := query{name, w.from}
@@ -627,15 +628,6 @@ func (c *cycle) fillErrorExemplars() {
 		}
 		c.e.mu.Unlock()
 	}
-}
-
-func lastSlash(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
 }
 
 // addSample appends a value to the instance's recent values.

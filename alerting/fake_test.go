@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,24 +78,14 @@ func (f *fakeSource) FlowGraph(ctx context.Context, start, end time.Time, q aggr
 	}
 	keys := slices.SortedFunc(maps.Keys(f.edges), func(a, b [2]string) int {
 		if a[0] != b[0] {
-			return compare(a[0], b[0])
+			return strings.Compare(a[0], b[0])
 		}
-		return compare(a[1], b[1])
+		return strings.Compare(a[1], b[1])
 	})
 	for i, k := range keys {
 		g.Edges = append(g.Edges, aggregate.GraphEdge{Source: k[0], Target: k[1], Calls: f.rollup(f.edges[k], byte(i+1))})
 	}
 	return g, nil
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (f *fakeSource) Latency(ctx context.Context, start, end time.Time, q aggregate.LatencyQuery) (*aggregate.Latency, error) {
@@ -115,21 +106,12 @@ func (f *fakeSource) Operations(ctx context.Context, service string) ([]store.Op
 	defer f.mu.Unlock()
 	var ops []store.Operation
 	for k := range f.nodes {
-		if svc, op, ok := cut(k); ok && svc == service {
+		if svc, op, ok := strings.Cut(k, "/"); ok && svc == service {
 			ops = append(ops, store.Operation{Name: op, Kind: 2})
 		}
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].Name < ops[j].Name })
 	return ops, nil
-}
-
-func cut(s string) (string, string, bool) {
-	for i := range s {
-		if s[i] == '/' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func (f *fakeSource) FindTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, error) {

@@ -1,9 +1,6 @@
 package alerting
 
-import (
-	"sort"
-	"strings"
-)
+import "strings"
 
 // selection is what an instance watches: an edge, a service, an operation
 // of a service, or a synthetic check.
@@ -83,14 +80,4 @@ func instanceLabels(alert string, ruleLabels map[string]string, sel map[string]s
 	}
 	m["alertname"] = alert
 	return m
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
