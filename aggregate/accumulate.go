@@ -28,9 +28,10 @@ var densePools sync.Map // Geometry → *sync.Pool of *hdr.Histogram
 
 // denseSet hands out the dense histograms of one accumulator.
 type denseSet struct {
-	g    Geometry
-	pool *sync.Pool
-	used int
+	g      Geometry
+	pool   *sync.Pool
+	used   int
+	packed bool // no dense histograms (SetPackedOnly)
 }
 
 func newDenseSet(g Geometry) *denseSet {
@@ -44,7 +45,7 @@ func newDenseSet(g Geometry) *denseSet {
 
 // get returns an empty dense histogram, or nil over budget.
 func (ds *denseSet) get() *hdr.Histogram {
-	if ds.used >= maxDensePerAccumulator {
+	if ds.packed || ds.used >= maxDensePerAccumulator {
 		return nil
 	}
 	ds.used++
@@ -214,6 +215,12 @@ func (n *Node) Is(l Level, name string) bool {
 	return n.namespaced(l) && len(name) == len(ns)+1+len(at) &&
 		name[:len(ns)] == ns && name[len(ns)] == '/' && name[len(ns)+1:] == at
 }
+
+// SetPackedOnly keeps every merged histogram packed. Call it before the
+// first Add when only a few windows will be added (an incremental merge):
+// a dense histogram pays off only over many merges, its allocation and
+// conversion back cost more than a few packed merges.
+func (ga *GraphAccumulator) SetPackedOnly() { ga.ds.packed = true }
 
 // inScope reports whether a node is in the query's namespace.
 func (ga *GraphAccumulator) inScope(n *Node) bool {

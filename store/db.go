@@ -205,6 +205,8 @@ type DB struct {
 	gcacheMu  sync.Mutex
 	gcache    map[graphCacheKey]graphCacheEntry
 	oldWrites atomic.Int64
+	// recent holds incrementally extended merges of recent ranges.
+	recent recentGraphs
 	// wcache holds decompressed rollup records for queries.
 	wcache *windowCache
 

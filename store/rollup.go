@@ -344,6 +344,7 @@ func (db *DB) expireRollups() error {
 		cutoff := now - int64(db.opts.RollupRetention[tier]/time.Second)
 		for {
 			var keys [][]byte
+			newest := int64(-1 << 63)
 			db.catMu.RLock()
 			compacted := uint64(1<<64 - 1)
 			if tier+1 < numTiers {
@@ -360,6 +361,9 @@ func (db *DB) expireRollups() error {
 					}
 					if binary.BigEndian.Uint64(k[9:]) <= compacted {
 						keys = append(keys, bytes.Clone(k))
+						if tier == 0 {
+							newest = max(newest, start)
+						}
 					}
 				}
 				return nil
@@ -383,6 +387,9 @@ func (db *DB) expireRollups() error {
 				return fmt.Errorf("expire rollups: %w", err)
 			}
 			db.oldWrites.Add(1)
+			if newest >= now-2*recentHorizon {
+				db.recent.reset() // see recentGraph
+			}
 			db.m.retentionDeleted.WithLabelValues("rollups_" + tierName(tier)).Add(float64(len(keys)))
 			if len(keys) < retentionBatch {
 				break
@@ -433,27 +440,75 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64,
 	if db.agg == nil {
 		return nil
 	}
+	snap, err := db.liveSnapshot(openFrom, to)
+	if err != nil {
+		return err
+	}
+	defer snap.tx.Rollback()
+	snap.eachOpen(fn)
+	return db.eachRecord(ctx, snap, from, to, step, fn)
+}
+
+// rollupSnapshot is a consistent view of the rollups: the unflushed
+// in-memory deltas and provisional calls of a range, and a read
+// transaction holding exactly the records flushed before them (taken
+// under catMu, which flushes hold).
+type rollupSnapshot struct {
+	open, prov []*aggregate.Window
+	compacted  [numTiers]uint64
+	recSeq     uint64 // the last record sequence in tx
+	tx         *bolt.Tx
+}
+
+// liveSnapshot takes a rollupSnapshot with the deltas overlapping
+// [openFrom, to). The caller rolls back its transaction.
+func (db *DB) liveSnapshot(openFrom, to int64) (*rollupSnapshot, error) {
 	db.catMu.RLock()
+	defer db.catMu.RUnlock()
 	open, prov := db.agg.Live(openFrom, to)
 	for _, w := range db.roll.unsaved {
 		if w.Start < to && w.Start+w.Width > openFrom {
 			open = append(open, w)
 		}
 	}
-	compacted := db.roll.compacted
 	tx, err := db.bolt.Begin(false)
-	db.catMu.RUnlock()
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return nil, fmt.Errorf("begin read: %w", err)
 	}
-	defer tx.Rollback()
-	for _, w := range open {
+	return &rollupSnapshot{open: open, prov: prov, compacted: db.roll.compacted, recSeq: db.roll.recSeq, tx: tx}, nil
+}
+
+// eachOpen calls fn with the snapshot's deltas and provisional calls.
+func (s *rollupSnapshot) eachOpen(fn func(rollupItem)) {
+	for _, w := range s.open {
 		fn(rollupItem{w: w})
 	}
-	for _, w := range prov {
+	for _, w := range s.prov {
 		fn(rollupItem{w: w, provisional: true})
 	}
-	c := tx.Bucket(bucketRollups).Cursor()
+}
+
+// record returns the decompressed rollup record k (value v), from the
+// window cache when it is there.
+func (db *DB) record(k, v []byte) ([]byte, error) {
+	if raw := db.wcache.get(k); raw != nil {
+		return raw, nil
+	}
+	_, dec := codecs()
+	raw, err := dec.DecodeAll(v, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompress rollup %x: %w", k, err)
+	}
+	db.wcache.put(k, raw)
+	return raw, nil
+}
+
+// eachRecord calls fn with every persisted record of the snapshot needed
+// to cover [from, to) once, using the coarsest complete tier for each part
+// of the range (with step > 0, only tiers whose width divides step) plus
+// the records of finer tiers not yet compacted into it.
+func (db *DB) eachRecord(ctx context.Context, snap *rollupSnapshot, from, to, step int64, fn func(rollupItem)) error {
+	c := snap.tx.Bucket(bucketRollups).Cursor()
 	// records of tier in [a, b) with recSeq > minSeq
 	records := func(tier int, a, b int64, minSeq uint64) error {
 		for k, v := c.Seek(rollupKey(tier, a, 0)); k != nil && k[0] == byte(tier); k, v = c.Next() {
@@ -463,14 +518,9 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64,
 			if binary.BigEndian.Uint64(k[9:]) <= minSeq {
 				continue
 			}
-			raw := db.wcache.get(k)
-			if raw == nil {
-				var err error
-				_, dec := codecs()
-				if raw, err = dec.DecodeAll(v, nil); err != nil {
-					return fmt.Errorf("decompress rollup %x: %w", k, err)
-				}
-				db.wcache.put(k, raw)
+			raw, err := db.record(k, v)
+			if err != nil {
+				return err
 			}
 			fn(rollupItem{raw: raw})
 		}
@@ -492,7 +542,7 @@ func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64,
 			return err
 		}
 		for k := tier; k > 0; k-- {
-			if err := records(k-1, t, t+w, compacted[k]); err != nil {
+			if err := records(k-1, t, t+w, snap.compacted[k]); err != nil {
 				return err
 			}
 		}
@@ -553,6 +603,11 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 		}
 		mergeGraphs(live, closed)
 		g = live
+	} else if db.isRecent(from, to) {
+		var err error
+		if g, err = db.recentGraph(ctx, from, to, q); err != nil {
+			return nil, err
+		}
 	} else {
 		var err error
 		if g, err = db.mergeRange(ctx, from, to, q, true, from); err != nil {
