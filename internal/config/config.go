@@ -61,6 +61,8 @@ type Config struct {
 	Aggregation Aggregation `yaml:"aggregation"`
 	// Alerting configures the alert rules and their notifications.
 	Alerting Alerting `yaml:"alerting"`
+	// Synthetics configures the synthetic checks.
+	Synthetics Synthetics `yaml:"synthetics"`
 	// Log configures the process logger; see Config.NewLogger.
 	Log Logging `yaml:"log"`
 }
@@ -79,6 +81,21 @@ type Alerting struct {
 	ExternalURL string `yaml:"external_url"`
 	// Notify lists the notification receivers.
 	Notify Notify `yaml:"notify"`
+}
+
+// Synthetics configures the synthetic checks (docs/synthetics.md).
+type Synthetics struct {
+	// Checks is a checks file or a directory of *.yml/*.yaml check files;
+	// empty means no checks. Reloaded on SIGHUP and POST
+	// /api/v1/synthetics:reload. Only these files define checks.
+	Checks string `yaml:"checks"`
+	// Retention is how long run results are kept (at least 1m).
+	Retention time.Duration `yaml:"retention"`
+	// CorrelationHeader is the request header carrying each run's
+	// correlation ID.
+	CorrelationHeader string `yaml:"correlation_header"`
+	// MaxConcurrent bounds the runs in progress at once (1 to 1000).
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // Notify lists where alerts are sent.
@@ -210,6 +227,11 @@ func Default() Config {
 		Alerting: Alerting{
 			Interval: time.Second,
 		},
+		Synthetics: Synthetics{
+			Retention:         30 * 24 * time.Hour,
+			CorrelationHeader: "X-Correlation-ID",
+			MaxConcurrent:     16,
+		},
 		Log: Logging{
 			Level:  "info",
 			Format: "text",
@@ -327,6 +349,20 @@ func (c Config) Validate() error {
 		if _, err := os.Stat(c.Alerting.Rules); err != nil {
 			bad("alerting.rules", c.Alerting.Rules, "must be an existing file or directory")
 		}
+	}
+	if c.Synthetics.Checks != "" {
+		if _, err := os.Stat(c.Synthetics.Checks); err != nil {
+			bad("synthetics.checks", c.Synthetics.Checks, "must be an existing file or directory")
+		}
+	}
+	if c.Synthetics.Retention < MinRetention {
+		bad("synthetics.retention", c.Synthetics.Retention, "must be at least %s", MinRetention)
+	}
+	if !headerName(c.Synthetics.CorrelationHeader) {
+		bad("synthetics.correlation_header", c.Synthetics.CorrelationHeader, "must be an HTTP header name")
+	}
+	if c.Synthetics.MaxConcurrent < 1 || c.Synthetics.MaxConcurrent > 1000 {
+		bad("synthetics.max_concurrent", c.Synthetics.MaxConcurrent, "must be between 1 and 1000")
 	}
 	if u := c.Alerting.ExternalURL; u != "" && !httpURL(u) {
 		bad("alerting.external_url", u, "must be an absolute http or https URL")
@@ -541,12 +577,37 @@ var settings = []setting{
 		},
 		display: func(c *Config) string { return strings.Join(webhookURLs(c.Alerting.Notify.Webhooks), ",") },
 	},
+	stringSetting("synthetics.checks", "synthetics", "PATH", "synthetic checks file or directory of *.yml check files (reloaded on SIGHUP and POST /api/v1/synthetics:reload)",
+		func(c *Config) *string { return &c.Synthetics.Checks }),
+	durationSetting("synthetics.retention", "synthetics-retention", "how long synthetic run results are kept (at least 1m)",
+		func(c *Config) *time.Duration { return &c.Synthetics.Retention }),
+	stringSetting("synthetics.correlation_header", "synthetics-correlation-header", "NAME", "request header carrying each synthetic run's correlation ID",
+		func(c *Config) *string { return &c.Synthetics.CorrelationHeader }),
+	intSetting("synthetics.max_concurrent", "synthetics-max-concurrent", "most synthetic runs in progress at once (1 to 1000)",
+		func(c *Config) *int { return &c.Synthetics.MaxConcurrent }),
 	stringSetting("log.level", "log-level", "LEVEL", "minimum log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "log-format", "FORMAT", "log format: text or json",
 		func(c *Config) *string { return &c.Log.Format }),
 	durationSetting("shutdown_timeout", "shutdown-timeout", "longest graceful shutdown",
 		func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+}
+
+// headerName reports whether s is an HTTP header field name (an RFC 9110
+// token).
+func headerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // envName derives a setting's environment variable from its flag name.
