@@ -82,6 +82,7 @@ type Aggregator struct {
 	in         interner
 	res        []resInfo
 	unknownRes resInfo
+	svcBuf     []byte // scratch of ServiceName for synthetic resources
 
 	windows map[int64]*openWindow
 	last    *openWindow
@@ -349,10 +350,8 @@ func (a *Aggregator) prepareResources(t *otlpwire.Traces) {
 				}
 			}
 		}
-		svc := r.Service
-		if len(svc) == 0 {
-			svc = unknownService
-		}
+		var svc []byte
+		svc, a.svcBuf = ServiceName(a.svcBuf[:0], r)
 		a.res = append(a.res, resInfo{node: a.in.node(svc, inst, zone, region, ns), virtPrio: vp, virt: vt})
 	}
 	a.unknownRes = resInfo{node: a.in.node(unknownService, nil, nil, nil, nil), virtPrio: noVirtual}

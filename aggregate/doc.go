@@ -27,7 +27,10 @@
 //
 // The node of a span comes from its resource: service.name (or
 // unknown_service), service.instance.id, cloud.availability_zone,
-// cloud.region, service.namespace. For every valid span:
+// cloud.region, service.namespace. A resource with the attribute
+// synthetic.check (the synthetic-check prober's) is the node
+// "synthetic:<check>" whatever its service.name (ServiceName). For every
+// valid span:
 //
 //   - A CLIENT or PRODUCER span pairs with the server children already
 //     waiting for it, one edge per child, and is then held for PairWait so

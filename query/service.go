@@ -80,6 +80,13 @@ type ServiceOptions struct {
 	// GetAlertHistory and ReloadRules report on. Nil means no alerting:
 	// empty lists, and ReloadRules fails with FailedPrecondition.
 	Alerting Alerting
+	// Synthetics is the synthetic-check prober that ListSynthetics,
+	// RunSynthetic and ReloadSynthetics report on; nil means no checks.
+	Synthetics Synthetics
+	// SyntheticRuns reads stored run results (ListSynthetics' statistics,
+	// ListSyntheticRuns, GetSyntheticRun, and the runs GetCorrelation
+	// returns); nil means none.
+	SyntheticRuns SyntheticRuns
 }
 
 // DefaultServiceOptions returns the options NewService uses for zero fields.
@@ -100,6 +107,9 @@ type Service struct {
 	now    func() time.Time
 	// alerting is nil without alerting.
 	alerting Alerting
+	// synthetics and runs are nil without synthetic checks.
+	synthetics Synthetics
+	runs       SyntheticRuns
 }
 
 var _ querypb.QueryServiceServer = (*Service)(nil)
@@ -113,7 +123,8 @@ func NewService(st Store, opts ServiceOptions) *Service {
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
-	return &Service{st: st, logger: opts.Logger.With("component", "query"), now: opts.Now, alerting: opts.Alerting}
+	return &Service{st: st, logger: opts.Logger.With("component", "query"), now: opts.Now, alerting: opts.Alerting,
+		synthetics: opts.Synthetics, runs: opts.SyntheticRuns}
 }
 
 // ListServices implements querypb.QueryServiceServer.
@@ -204,11 +215,21 @@ func (s *Service) GetCorrelation(ctx context.Context, req *querypb.GetCorrelatio
 	if err != nil {
 		return nil, s.storeError(ctx, "get correlation", err)
 	}
-	return &querypb.GetCorrelationResponse{
+	resp := &querypb.GetCorrelationResponse{
 		Id:               req.GetId(),
 		Traces:           traceSummaries(sums, limit),
 		SyntheticResults: []*querypb.SyntheticResult{},
-	}, nil
+	}
+	if s.runs != nil {
+		runs, err := s.runs.SyntheticRunsByCorrelation(ctx, req.GetId(), limit)
+		if err != nil {
+			return nil, s.storeError(ctx, "get correlation", err)
+		}
+		for i := range runs {
+			resp.SyntheticResults = append(resp.SyntheticResults, syntheticResult(&runs[i], true))
+		}
+	}
+	return resp, nil
 }
 
 // ListMetrics implements querypb.QueryServiceServer.

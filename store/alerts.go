@@ -329,6 +329,14 @@ func (db *DB) alertUpdate(op string, fn func(tx *bolt.Tx) error) error {
 		}
 		return fn(tx)
 	})
+	return db.updateErr(op, err)
+}
+
+// updateErr classifies the error of a bbolt read-write transaction made
+// outside the span commit queue (alert state, synthetic runs): nil stays
+// nil, ErrClosed once the store is closed, ErrDiskFull (marking the store
+// not ready, as a failed span commit does) for lack of space.
+func (db *DB) updateErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil

@@ -443,16 +443,20 @@ func TestAlertSchemaUpgradeFromV1(t *testing.T) {
 	db := openTest(t, dir, &now)
 	ds := otlptest.Generate(otlptest.Options{Traces: 5, Services: 2, SpansPerTrace: 2, Start: t0})
 	writeDataset(t, db, ds, 2)
-	// Make it a version-1 file: schema 1, no alert buckets or keys.
+	// Make it a version-1 file: schema 1, no alert or synthetic-run
+	// buckets or keys.
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAlertState, bucketAlertHistory} {
+		for _, b := range [][]byte{bucketAlertState, bucketAlertHistory,
+			bucketSynthRuns, bucketSynthByID, bucketSynthByCorr, bucketSynthByTime} {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Delete(keyAlertEvents); err != nil {
-			return err
+		for _, k := range [][]byte{keyAlertEvents, keySynthRuns} {
+			if err := meta.Delete(k); err != nil {
+				return err
+			}
 		}
 		return meta.Put(keySchema, u64(1))
 	})
@@ -469,10 +473,12 @@ func TestAlertSchemaUpgradeFromV1(t *testing.T) {
 		schema = getU64(tx.Bucket(bucketMeta), keySchema)
 		return nil
 	})
-	if schema != SchemaVersion || SchemaVersion != 2 {
+	// Upgraded straight to the current version (3: alerts and synthetic
+	// runs).
+	if schema != SchemaVersion || SchemaVersion != 3 {
 		t.Fatalf("schema after upgrade: %d (SchemaVersion %d)", schema, SchemaVersion)
 	}
-	// The old data is still there, and alerts work.
+	// The old data is still there, and alerts and synthetic runs work.
 	var id TraceID
 	copy(id[:], ds.Spans[0].Span.TraceId)
 	if _, err := db.Trace(context.Background(), id); err != nil {
@@ -485,12 +491,15 @@ func TestAlertSchemaUpgradeFromV1(t *testing.T) {
 	if err := db.SaveAlerts([]AlertState{st}, nil, []AlertEvent{ev}); err != nil {
 		t.Fatal(err)
 	}
+	run := synthTestRun("c", "r1", t0)
+	saveRun(t, db, run)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	db = openTest(t, dir, &now)
 	checkStates(t, db, st)
 	checkEvents(t, allHistory(t, db), ev)
+	checkRuns(t, allRuns(t, db), run)
 }
 
 func TestAlertSchemaRefused(t *testing.T) {
@@ -498,7 +507,7 @@ func TestAlertSchemaRefused(t *testing.T) {
 		name  string
 		value []byte
 	}{
-		{"version 3", u64(3)},
+		{"newer version", u64(SchemaVersion + 1)},
 		{"version 0", u64(0)},
 		{"garbage", []byte("v2")},
 	} {
@@ -508,11 +517,13 @@ func TestAlertSchemaRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// A file without the alert buckets: a refused open must not
-			// create them.
+			// A file without the alert and synthetic-run buckets: a
+			// refused open must not create them.
 			err = db.bolt.Update(func(tx *bolt.Tx) error {
-				if err := tx.DeleteBucket(bucketAlertHistory); err != nil {
-					return err
+				for _, b := range [][]byte{bucketAlertHistory, bucketSynthRuns, bucketSynthByID} {
+					if err := tx.DeleteBucket(b); err != nil {
+						return err
+					}
 				}
 				return tx.Bucket(bucketMeta).Put(keySchema, tc.value)
 			})
@@ -532,8 +543,10 @@ func TestAlertSchemaRefused(t *testing.T) {
 				if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != string(tc.value) {
 					t.Errorf("schema rewritten to %x", v)
 				}
-				if tx.Bucket(bucketAlertHistory) != nil {
-					t.Error("refused open created a bucket")
+				for _, b := range [][]byte{bucketAlertHistory, bucketSynthRuns, bucketSynthByID} {
+					if tx.Bucket(b) != nil {
+						t.Errorf("refused open created bucket %s", b)
+					}
 				}
 				return nil
 			})

@@ -90,7 +90,7 @@ func decodeSpanChunk(seq uint64, v []byte) (*decodedChunk, error) {
 		return nil, fmt.Errorf("chunk %d: decompress: %w", seq, err)
 	}
 	d := &decodedChunk{seq: seq, commitNs: chunkCommitTime(v), payload: payload}
-	if err := otlpwire.Parse(&d.traces, payload); err != nil {
+	if err := parseTraces(&d.traces, payload); err != nil {
 		return nil, fmt.Errorf("chunk %d: %w", seq, err)
 	}
 	return d, nil

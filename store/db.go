@@ -20,8 +20,10 @@ import (
 
 // SchemaVersion is the on-disk format version written to and checked in the
 // meta bucket. See FORMAT.md. Version 2 added the alert buckets
-// (alert_state, alert_history); Open upgrades a version-1 file in place.
-const SchemaVersion = 2
+// (alert_state, alert_history), version 3 the synthetic-run buckets
+// (synthetic_runs, synthetic_byid, synthetic_bycorr, synthetic_bytime);
+// Open upgrades a file of version 1 or 2 in place.
+const SchemaVersion = 3
 
 // minSchemaVersion is the oldest schema version Open upgrades in place.
 const minSchemaVersion = 1
@@ -43,7 +45,8 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketRuns,
 		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ, bucketImports,
-		bucketAlertState, bucketAlertHistory}
+		bucketAlertState, bucketAlertHistory,
+		bucketSynthRuns, bucketSynthByID, bucketSynthByCorr, bucketSynthByTime}
 
 	keySchema     = []byte("schema")
 	keyCheckpoint = []byte("checkpoint") // last chunk seq covered by a persisted segment
@@ -84,6 +87,9 @@ type Options struct {
 	CheckpointSpans int
 	// RetentionInterval is how often expired data is deleted. Default 1m.
 	RetentionInterval time.Duration
+	// SyntheticRetention is how long synthetic run results are kept, by
+	// their start time (DB.SaveSyntheticRun). Zero or negative: 30 days.
+	SyntheticRetention time.Duration
 	// Logger receives the store's rare events. Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the store's self-metrics. Default: none.
@@ -123,6 +129,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RetentionInterval <= 0 {
 		o.RetentionInterval = time.Minute
+	}
+	if o.SyntheticRetention <= 0 {
+		o.SyntheticRetention = 30 * 24 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -196,6 +205,10 @@ type DB struct {
 	alertHistoryMax uint64       // most alert events kept (MaxAlertEvents; tests lower it)
 	failAlertTx     func() error // test hook: fails an alert write transaction
 
+	// synthetic runs
+	syntheticRunsMax uint64       // most synthetic runs kept (MaxSyntheticRuns; tests lower it)
+	failSyntheticTx  func() error // test hook: fails a synthetic-run write transaction
+
 	// aggregation (nil when disabled); roll is guarded by catMu
 	agg  *aggregate.Aggregator
 	geom aggregate.Geometry
@@ -259,7 +272,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		gcache:      map[graphCacheKey]graphCacheEntry{},
 		futureSkew:  MaxFutureSkew,
 
-		alertHistoryMax: MaxAlertEvents,
+		alertHistoryMax:  MaxAlertEvents,
+		syntheticRunsMax: MaxSyntheticRuns,
 	}
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true

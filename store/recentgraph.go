@@ -154,7 +154,7 @@ func (db *DB) recentGraph(ctx context.Context, from, to int64, q aggregate.Graph
 		}
 	}
 	acc := aggregate.NewGraphAccumulator(q, db.geom)
-	acc.SetPackedOnly() // a few deltas: the last flush's
+	acc.SetPackedOnly()                                      // a few deltas: the last flush's
 	snap.eachOpen(func(it rollupItem) { _ = it.addTo(acc) }) // in-memory windows do not fail
 	g := acc.Result()
 	mergeGraphs(g, cloneGraph(e.g))

@@ -43,8 +43,11 @@ func (db *DB) retentionLoop() {
 // keeps later expired segments. Metric chunks expire likewise by commit
 // time and newest point time. Alert history events expire by their time,
 // and beyond the newest MaxAlertEvents; active alert states never expire.
+// Synthetic runs expire by their start time after
+// Options.SyntheticRetention, and beyond the newest MaxSyntheticRuns.
 func (db *DB) ApplyRetention() error {
-	cutoff := db.opts.Now().Add(-db.opts.Retention).UnixNano()
+	now := db.opts.Now()
+	cutoff := now.Add(-db.opts.Retention).UnixNano()
 	deletedSegs := 0
 	for {
 		db.catMu.RLock()
@@ -77,6 +80,9 @@ func (db *DB) ApplyRetention() error {
 	err := db.deleteExpiredMetricChunks(cutoff)
 	if aerr := db.expireAlertEvents(cutoff); err == nil {
 		err = aerr
+	}
+	if serr := db.expireSyntheticRuns(now.Add(-db.opts.SyntheticRetention).UnixNano()); err == nil {
+		err = serr
 	}
 	return err
 }

@@ -69,7 +69,7 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 		}),
 		retentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowscope_store_retention_deleted_total",
-			Help: "Records deleted by retention, by kind (span_chunks, metric_chunks, segments).",
+			Help: "Records deleted by retention, by kind (span_chunks, metric_chunks, segments, alert_events, synthetic_runs).",
 		}, []string{"kind"}),
 	}
 	m.rollupRecords = prometheus.NewCounterVec(prometheus.CounterOpts{

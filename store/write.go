@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/internal/otlpwire"
 )
 
@@ -122,7 +123,7 @@ func (db *DB) WriteTraces(ctx context.Context, req []byte) (WriteResult, error) 
 			db.opts.Budget.Release(held)
 		}
 	}()
-	if err := otlpwire.Parse(t, body); err != nil {
+	if err := parseTraces(t, body); err != nil {
 		return WriteResult{}, err
 	}
 	db.rejectFuture(t)
@@ -225,6 +226,27 @@ func (db *DB) enqueue(ctx context.Context, p *pending) error {
 	// wait is bounded by the queue. A client that gave up may retry, which
 	// stores the spans twice at worst.
 	return <-p.done
+}
+
+// parseTraces parses an export request as otlpwire.Parse does, then sets
+// each resource's Service to the service of its flow-graph node
+// (aggregate.ServiceName): "synthetic:<check>" for the synthetic-check
+// prober's resources, which carry the attribute synthetic.check. Every
+// reader of a parsed request in the store (the index terms, service
+// counts, operations and search of the spans, trace summaries, the
+// aggregator) therefore names a service as the flow graph does. A
+// synthetic resource costs one small allocation; other resources none.
+func parseTraces(t *otlpwire.Traces, b []byte) error {
+	if err := otlpwire.Parse(t, b); err != nil {
+		return err
+	}
+	for i := range t.Resources {
+		r := &t.Resources[i]
+		if aggregate.SyntheticCheck(r) != nil {
+			r.Service, _ = aggregate.ServiceName(nil, r)
+		}
+	}
+	return nil
 }
 
 // indexTraces computes the chunk index of the valid spans of t and the

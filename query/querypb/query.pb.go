@@ -821,10 +821,33 @@ func (x *GetCorrelationResponse) GetSyntheticResults() []*SyntheticResult {
 	return nil
 }
 
-// SyntheticResult is the result of one synthetic transaction. Its fields come
-// with the synthetic prober.
+// SyntheticResult is the result of one run of a synthetic check. Values
+// from ${env:NAME} variables are masked ("****").
 type SyntheticResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Check string                 `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	// Identifies the run (16 hex digits).
+	RunId string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The correlation ID every request of the run carried.
+	CorrelationId string `protobuf:"bytes,3,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
+	// The run's trace (32 hex digits): the prober's root and step spans and
+	// the backend's spans.
+	TraceId string `protobuf:"bytes,4,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// "schedule" or "manual" (RunSynthetic).
+	Trigger string `protobuf:"bytes,5,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// When the run started, RFC 3339 (UTC).
+	Start      string  `protobuf:"bytes,6,opt,name=start,proto3" json:"start,omitempty"`
+	DurationMs float64 `protobuf:"fixed64,7,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Ok         bool    `protobuf:"varint,8,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Why the run failed: the first failed step's error or assertion.
+	Error string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	// The attempt stored, from 1 (retries).
+	Attempt int32 `protobuf:"varint,10,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Every step, in order (steps after a failure are skipped). Empty in
+	// check listings (ListSynthetics' last_run).
+	Steps []*SyntheticStep `protobuf:"bytes,11,rep,name=steps,proto3" json:"steps,omitempty"`
+	// The joined trace, in GetSyntheticRun and RunSynthetic only.
+	Trace         *SyntheticTraceSummary `protobuf:"bytes,12,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -859,6 +882,1134 @@ func (*SyntheticResult) Descriptor() ([]byte, []int) {
 	return file_query_querypb_query_proto_rawDescGZIP(), []int{13}
 }
 
+func (x *SyntheticResult) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetCorrelationId() string {
+	if x != nil {
+		return x.CorrelationId
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetTrigger() string {
+	if x != nil {
+		return x.Trigger
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetDurationMs() float64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *SyntheticResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *SyntheticResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *SyntheticResult) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SyntheticResult) GetSteps() []*SyntheticStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *SyntheticResult) GetTrace() *SyntheticTraceSummary {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
+// SyntheticStep is the result of one step of a run.
+type SyntheticStep struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Method string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// The request URL after interpolation, secrets masked.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// HTTP status code; 0 when no response arrived.
+	Status int32 `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
+	Ok     bool  `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
+	// The step did not run: an earlier step failed.
+	Skipped           bool `protobuf:"varint,6,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	ContinueOnFailure bool `protobuf:"varint,7,opt,name=continue_on_failure,json=continueOnFailure,proto3" json:"continue_on_failure,omitempty"`
+	// The step's CLIENT span (16 hex digits).
+	SpanId     string                `protobuf:"bytes,8,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	Timings    *SyntheticTimings     `protobuf:"bytes,9,opt,name=timings,proto3" json:"timings,omitempty"`
+	Assertions []*SyntheticAssertion `protobuf:"bytes,10,rep,name=assertions,proto3" json:"assertions,omitempty"`
+	// Transport error or first failed assertion.
+	Error string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	// The first 1 KiB of the response body, when the step failed.
+	Body          string `protobuf:"bytes,12,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticStep) Reset() {
+	*x = SyntheticStep{}
+	mi := &file_query_querypb_query_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticStep) ProtoMessage() {}
+
+func (x *SyntheticStep) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticStep.ProtoReflect.Descriptor instead.
+func (*SyntheticStep) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SyntheticStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SyntheticStep) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SyntheticStep) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SyntheticStep) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *SyntheticStep) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *SyntheticStep) GetSkipped() bool {
+	if x != nil {
+		return x.Skipped
+	}
+	return false
+}
+
+func (x *SyntheticStep) GetContinueOnFailure() bool {
+	if x != nil {
+		return x.ContinueOnFailure
+	}
+	return false
+}
+
+func (x *SyntheticStep) GetSpanId() string {
+	if x != nil {
+		return x.SpanId
+	}
+	return ""
+}
+
+func (x *SyntheticStep) GetTimings() *SyntheticTimings {
+	if x != nil {
+		return x.Timings
+	}
+	return nil
+}
+
+func (x *SyntheticStep) GetAssertions() []*SyntheticAssertion {
+	if x != nil {
+		return x.Assertions
+	}
+	return nil
+}
+
+func (x *SyntheticStep) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *SyntheticStep) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// SyntheticTimings are the phases of a step's request, in milliseconds (0
+// when a phase did not happen: DNS for an IP address, TLS for http).
+type SyntheticTimings struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	DnsMs     float64                `protobuf:"fixed64,1,opt,name=dns_ms,json=dnsMs,proto3" json:"dns_ms,omitempty"`
+	ConnectMs float64                `protobuf:"fixed64,2,opt,name=connect_ms,json=connectMs,proto3" json:"connect_ms,omitempty"`
+	TlsMs     float64                `protobuf:"fixed64,3,opt,name=tls_ms,json=tlsMs,proto3" json:"tls_ms,omitempty"`
+	// From the start of the request to the first response byte.
+	FirstByteMs float64 `protobuf:"fixed64,4,opt,name=first_byte_ms,json=firstByteMs,proto3" json:"first_byte_ms,omitempty"`
+	// From the start of the request to the end of the body.
+	TotalMs       float64 `protobuf:"fixed64,5,opt,name=total_ms,json=totalMs,proto3" json:"total_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticTimings) Reset() {
+	*x = SyntheticTimings{}
+	mi := &file_query_querypb_query_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticTimings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticTimings) ProtoMessage() {}
+
+func (x *SyntheticTimings) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticTimings.ProtoReflect.Descriptor instead.
+func (*SyntheticTimings) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SyntheticTimings) GetDnsMs() float64 {
+	if x != nil {
+		return x.DnsMs
+	}
+	return 0
+}
+
+func (x *SyntheticTimings) GetConnectMs() float64 {
+	if x != nil {
+		return x.ConnectMs
+	}
+	return 0
+}
+
+func (x *SyntheticTimings) GetTlsMs() float64 {
+	if x != nil {
+		return x.TlsMs
+	}
+	return 0
+}
+
+func (x *SyntheticTimings) GetFirstByteMs() float64 {
+	if x != nil {
+		return x.FirstByteMs
+	}
+	return 0
+}
+
+func (x *SyntheticTimings) GetTotalMs() float64 {
+	if x != nil {
+		return x.TotalMs
+	}
+	return 0
+}
+
+// SyntheticAssertion is one assertion of a step with the value it saw.
+type SyntheticAssertion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "status", "status_in", "latency_below", "body_contains",
+	// "jsonpath_equals", "jsonpath_exists" or "header".
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The JSONPath or header name; empty for the others.
+	Target        string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Expected      string `protobuf:"bytes,3,opt,name=expected,proto3" json:"expected,omitempty"`
+	Actual        string `protobuf:"bytes,4,opt,name=actual,proto3" json:"actual,omitempty"`
+	Ok            bool   `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticAssertion) Reset() {
+	*x = SyntheticAssertion{}
+	mi := &file_query_querypb_query_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticAssertion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticAssertion) ProtoMessage() {}
+
+func (x *SyntheticAssertion) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticAssertion.ProtoReflect.Descriptor instead.
+func (*SyntheticAssertion) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SyntheticAssertion) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SyntheticAssertion) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *SyntheticAssertion) GetExpected() string {
+	if x != nil {
+		return x.Expected
+	}
+	return ""
+}
+
+func (x *SyntheticAssertion) GetActual() string {
+	if x != nil {
+		return x.Actual
+	}
+	return ""
+}
+
+func (x *SyntheticAssertion) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+// SyntheticTraceSummary summarizes the trace a run produced.
+type SyntheticTraceSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether any span of the trace is stored.
+	Found bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	// Distinct services with spans in the trace, sorted (the prober's own
+	// node is "synthetic:<check>").
+	Services      []string `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"`
+	SpanCount     int64    `protobuf:"varint,3,opt,name=span_count,json=spanCount,proto3" json:"span_count,omitempty"`
+	ErrorCount    int64    `protobuf:"varint,4,opt,name=error_count,json=errorCount,proto3" json:"error_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticTraceSummary) Reset() {
+	*x = SyntheticTraceSummary{}
+	mi := &file_query_querypb_query_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticTraceSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticTraceSummary) ProtoMessage() {}
+
+func (x *SyntheticTraceSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticTraceSummary.ProtoReflect.Descriptor instead.
+func (*SyntheticTraceSummary) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SyntheticTraceSummary) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *SyntheticTraceSummary) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *SyntheticTraceSummary) GetSpanCount() int64 {
+	if x != nil {
+		return x.SpanCount
+	}
+	return 0
+}
+
+func (x *SyntheticTraceSummary) GetErrorCount() int64 {
+	if x != nil {
+		return x.ErrorCount
+	}
+	return 0
+}
+
+type ListSyntheticsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Range of the statistics: RFC 3339 or Unix milliseconds; default the
+	// last hour.
+	Start         string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSyntheticsRequest) Reset() {
+	*x = ListSyntheticsRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSyntheticsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSyntheticsRequest) ProtoMessage() {}
+
+func (x *ListSyntheticsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSyntheticsRequest.ProtoReflect.Descriptor instead.
+func (*ListSyntheticsRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListSyntheticsRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListSyntheticsRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+type ListSyntheticsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by name.
+	Checks []*SyntheticCheck `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	// The checks file or directory; empty without --synthetics.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// When the checks in use were loaded, and the last reload attempt with
+	// its error (empty when it succeeded), RFC 3339 (UTC).
+	LoadedAt        string `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	LastReloadAt    string `protobuf:"bytes,4,opt,name=last_reload_at,json=lastReloadAt,proto3" json:"last_reload_at,omitempty"`
+	LastReloadError string `protobuf:"bytes,5,opt,name=last_reload_error,json=lastReloadError,proto3" json:"last_reload_error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListSyntheticsResponse) Reset() {
+	*x = ListSyntheticsResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSyntheticsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSyntheticsResponse) ProtoMessage() {}
+
+func (x *ListSyntheticsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSyntheticsResponse.ProtoReflect.Descriptor instead.
+func (*ListSyntheticsResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListSyntheticsResponse) GetChecks() []*SyntheticCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *ListSyntheticsResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ListSyntheticsResponse) GetLoadedAt() string {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return ""
+}
+
+func (x *ListSyntheticsResponse) GetLastReloadAt() string {
+	if x != nil {
+		return x.LastReloadAt
+	}
+	return ""
+}
+
+func (x *ListSyntheticsResponse) GetLastReloadError() string {
+	if x != nil {
+		return x.LastReloadError
+	}
+	return ""
+}
+
+// SyntheticCheck is a configured check with its statistics in the range.
+type SyntheticCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where it is defined.
+	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Line int32  `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
+	// Schedule and whole-run timeout, as Go durations ("30s").
+	Every   string `protobuf:"bytes,4,opt,name=every,proto3" json:"every,omitempty"`
+	Timeout string `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Retries int32  `protobuf:"varint,6,opt,name=retries,proto3" json:"retries,omitempty"`
+	// Step names, in order.
+	Steps  []string          `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
+	Labels map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Runs and failed runs in the range.
+	Runs     int64 `protobuf:"varint,9,opt,name=runs,proto3" json:"runs,omitempty"`
+	Failures int64 `protobuf:"varint,10,opt,name=failures,proto3" json:"failures,omitempty"`
+	// Fraction of runs that passed; null without runs.
+	SuccessRate *wrapperspb.DoubleValue `protobuf:"bytes,11,opt,name=success_rate,json=successRate,proto3" json:"success_rate,omitempty"`
+	// Run duration quantiles (nearest rank); null without runs.
+	P50Ms *wrapperspb.DoubleValue `protobuf:"bytes,12,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P99Ms *wrapperspb.DoubleValue `protobuf:"bytes,13,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	// The newest run in the range (without steps); absent without runs.
+	LastRun       *SyntheticResult `protobuf:"bytes,14,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticCheck) Reset() {
+	*x = SyntheticCheck{}
+	mi := &file_query_querypb_query_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticCheck) ProtoMessage() {}
+
+func (x *SyntheticCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticCheck.ProtoReflect.Descriptor instead.
+func (*SyntheticCheck) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SyntheticCheck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SyntheticCheck) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SyntheticCheck) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *SyntheticCheck) GetEvery() string {
+	if x != nil {
+		return x.Every
+	}
+	return ""
+}
+
+func (x *SyntheticCheck) GetTimeout() string {
+	if x != nil {
+		return x.Timeout
+	}
+	return ""
+}
+
+func (x *SyntheticCheck) GetRetries() int32 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *SyntheticCheck) GetSteps() []string {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *SyntheticCheck) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *SyntheticCheck) GetRuns() int64 {
+	if x != nil {
+		return x.Runs
+	}
+	return 0
+}
+
+func (x *SyntheticCheck) GetFailures() int64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *SyntheticCheck) GetSuccessRate() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.SuccessRate
+	}
+	return nil
+}
+
+func (x *SyntheticCheck) GetP50Ms() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.P50Ms
+	}
+	return nil
+}
+
+func (x *SyntheticCheck) GetP99Ms() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.P99Ms
+	}
+	return nil
+}
+
+func (x *SyntheticCheck) GetLastRun() *SyntheticResult {
+	if x != nil {
+		return x.LastRun
+	}
+	return nil
+}
+
+type ListSyntheticRunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check's name (REST: path segment).
+	Check string `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	// Range of run starts; default the last hour.
+	Start string `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	End   string `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	// Maximum number of runs: default 100, at most 10000.
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSyntheticRunsRequest) Reset() {
+	*x = ListSyntheticRunsRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSyntheticRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSyntheticRunsRequest) ProtoMessage() {}
+
+func (x *ListSyntheticRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSyntheticRunsRequest.ProtoReflect.Descriptor instead.
+func (*ListSyntheticRunsRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListSyntheticRunsRequest) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *ListSyntheticRunsRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListSyntheticRunsRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *ListSyntheticRunsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListSyntheticRunsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Runs          []*SyntheticResult `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSyntheticRunsResponse) Reset() {
+	*x = ListSyntheticRunsResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSyntheticRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSyntheticRunsResponse) ProtoMessage() {}
+
+func (x *ListSyntheticRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSyntheticRunsResponse.ProtoReflect.Descriptor instead.
+func (*ListSyntheticRunsResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListSyntheticRunsResponse) GetRuns() []*SyntheticResult {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+type GetSyntheticRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// REST: path segments.
+	Check         string `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	RunId         string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSyntheticRunRequest) Reset() {
+	*x = GetSyntheticRunRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSyntheticRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSyntheticRunRequest) ProtoMessage() {}
+
+func (x *GetSyntheticRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSyntheticRunRequest.ProtoReflect.Descriptor instead.
+func (*GetSyntheticRunRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetSyntheticRunRequest) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *GetSyntheticRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+type GetSyntheticRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *SyntheticResult       `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSyntheticRunResponse) Reset() {
+	*x = GetSyntheticRunResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSyntheticRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSyntheticRunResponse) ProtoMessage() {}
+
+func (x *GetSyntheticRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSyntheticRunResponse.ProtoReflect.Descriptor instead.
+func (*GetSyntheticRunResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetSyntheticRunResponse) GetRun() *SyntheticResult {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+type RunSyntheticRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check's name (REST: path segment).
+	Check         string `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunSyntheticRequest) Reset() {
+	*x = RunSyntheticRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunSyntheticRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunSyntheticRequest) ProtoMessage() {}
+
+func (x *RunSyntheticRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunSyntheticRequest.ProtoReflect.Descriptor instead.
+func (*RunSyntheticRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RunSyntheticRequest) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+type RunSyntheticResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *SyntheticResult       `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunSyntheticResponse) Reset() {
+	*x = RunSyntheticResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunSyntheticResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunSyntheticResponse) ProtoMessage() {}
+
+func (x *RunSyntheticResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunSyntheticResponse.ProtoReflect.Descriptor instead.
+func (*RunSyntheticResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RunSyntheticResponse) GetRun() *SyntheticResult {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+type ReloadSyntheticsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadSyntheticsRequest) Reset() {
+	*x = ReloadSyntheticsRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadSyntheticsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadSyntheticsRequest) ProtoMessage() {}
+
+func (x *ReloadSyntheticsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadSyntheticsRequest.ProtoReflect.Descriptor instead.
+func (*ReloadSyntheticsRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
+}
+
+type ReloadSyntheticsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of checks in use after the reload.
+	Checks        int32 `protobuf:"varint,1,opt,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadSyntheticsResponse) Reset() {
+	*x = ReloadSyntheticsResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadSyntheticsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadSyntheticsResponse) ProtoMessage() {}
+
+func (x *ReloadSyntheticsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadSyntheticsResponse.ProtoReflect.Descriptor instead.
+func (*ReloadSyntheticsResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReloadSyntheticsResponse) GetChecks() int32 {
+	if x != nil {
+		return x.Checks
+	}
+	return 0
+}
+
 type ListMetricsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Start         string                 `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
@@ -869,7 +2020,7 @@ type ListMetricsRequest struct {
 
 func (x *ListMetricsRequest) Reset() {
 	*x = ListMetricsRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[14]
+	mi := &file_query_querypb_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +2032,7 @@ func (x *ListMetricsRequest) String() string {
 func (*ListMetricsRequest) ProtoMessage() {}
 
 func (x *ListMetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[14]
+	mi := &file_query_querypb_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +2045,7 @@ func (x *ListMetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetricsRequest.ProtoReflect.Descriptor instead.
 func (*ListMetricsRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{14}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListMetricsRequest) GetStart() string {
@@ -921,7 +2072,7 @@ type ListMetricsResponse struct {
 
 func (x *ListMetricsResponse) Reset() {
 	*x = ListMetricsResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[15]
+	mi := &file_query_querypb_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +2084,7 @@ func (x *ListMetricsResponse) String() string {
 func (*ListMetricsResponse) ProtoMessage() {}
 
 func (x *ListMetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[15]
+	mi := &file_query_querypb_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +2097,7 @@ func (x *ListMetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetricsResponse.ProtoReflect.Descriptor instead.
 func (*ListMetricsResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{15}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListMetricsResponse) GetMetrics() []*MetricInfo {
@@ -970,7 +2121,7 @@ type MetricInfo struct {
 
 func (x *MetricInfo) Reset() {
 	*x = MetricInfo{}
-	mi := &file_query_querypb_query_proto_msgTypes[16]
+	mi := &file_query_querypb_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +2133,7 @@ func (x *MetricInfo) String() string {
 func (*MetricInfo) ProtoMessage() {}
 
 func (x *MetricInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[16]
+	mi := &file_query_querypb_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +2146,7 @@ func (x *MetricInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricInfo.ProtoReflect.Descriptor instead.
 func (*MetricInfo) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{16}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MetricInfo) GetName() string {
@@ -1041,7 +2192,7 @@ type GetMetricRequest struct {
 
 func (x *GetMetricRequest) Reset() {
 	*x = GetMetricRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[17]
+	mi := &file_query_querypb_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +2204,7 @@ func (x *GetMetricRequest) String() string {
 func (*GetMetricRequest) ProtoMessage() {}
 
 func (x *GetMetricRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[17]
+	mi := &file_query_querypb_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +2217,7 @@ func (x *GetMetricRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetricRequest.ProtoReflect.Descriptor instead.
 func (*GetMetricRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{17}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetMetricRequest) GetName() string {
@@ -1112,7 +2263,7 @@ type GetMetricResponse struct {
 
 func (x *GetMetricResponse) Reset() {
 	*x = GetMetricResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[18]
+	mi := &file_query_querypb_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +2275,7 @@ func (x *GetMetricResponse) String() string {
 func (*GetMetricResponse) ProtoMessage() {}
 
 func (x *GetMetricResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[18]
+	mi := &file_query_querypb_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +2288,7 @@ func (x *GetMetricResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetricResponse.ProtoReflect.Descriptor instead.
 func (*GetMetricResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{18}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetMetricResponse) GetName() string {
@@ -1190,7 +2341,7 @@ type Series struct {
 
 func (x *Series) Reset() {
 	*x = Series{}
-	mi := &file_query_querypb_query_proto_msgTypes[19]
+	mi := &file_query_querypb_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +2353,7 @@ func (x *Series) String() string {
 func (*Series) ProtoMessage() {}
 
 func (x *Series) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[19]
+	mi := &file_query_querypb_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +2366,7 @@ func (x *Series) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Series.ProtoReflect.Descriptor instead.
 func (*Series) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{19}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Series) GetResourceAttributes() map[string]string {
@@ -1263,7 +2414,7 @@ type Point struct {
 
 func (x *Point) Reset() {
 	*x = Point{}
-	mi := &file_query_querypb_query_proto_msgTypes[20]
+	mi := &file_query_querypb_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +2426,7 @@ func (x *Point) String() string {
 func (*Point) ProtoMessage() {}
 
 func (x *Point) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[20]
+	mi := &file_query_querypb_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +2439,7 @@ func (x *Point) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Point.ProtoReflect.Descriptor instead.
 func (*Point) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{20}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Point) GetTimeUnixNano() int64 {
@@ -1376,7 +2527,7 @@ type Bucket struct {
 
 func (x *Bucket) Reset() {
 	*x = Bucket{}
-	mi := &file_query_querypb_query_proto_msgTypes[21]
+	mi := &file_query_querypb_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +2539,7 @@ func (x *Bucket) String() string {
 func (*Bucket) ProtoMessage() {}
 
 func (x *Bucket) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[21]
+	mi := &file_query_querypb_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +2552,7 @@ func (x *Bucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bucket.ProtoReflect.Descriptor instead.
 func (*Bucket) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{21}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Bucket) GetLower() float64 {
@@ -1436,7 +2587,7 @@ type Quantile struct {
 
 func (x *Quantile) Reset() {
 	*x = Quantile{}
-	mi := &file_query_querypb_query_proto_msgTypes[22]
+	mi := &file_query_querypb_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +2599,7 @@ func (x *Quantile) String() string {
 func (*Quantile) ProtoMessage() {}
 
 func (x *Quantile) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[22]
+	mi := &file_query_querypb_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +2612,7 @@ func (x *Quantile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quantile.ProtoReflect.Descriptor instead.
 func (*Quantile) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{22}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Quantile) GetQuantile() float64 {
@@ -1494,7 +2645,7 @@ type Exemplar struct {
 
 func (x *Exemplar) Reset() {
 	*x = Exemplar{}
-	mi := &file_query_querypb_query_proto_msgTypes[23]
+	mi := &file_query_querypb_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +2657,7 @@ func (x *Exemplar) String() string {
 func (*Exemplar) ProtoMessage() {}
 
 func (x *Exemplar) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[23]
+	mi := &file_query_querypb_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +2670,7 @@ func (x *Exemplar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exemplar.ProtoReflect.Descriptor instead.
 func (*Exemplar) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{23}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Exemplar) GetTimeUnixNano() int64 {
@@ -1580,7 +2731,7 @@ type GetFlowGraphRequest struct {
 
 func (x *GetFlowGraphRequest) Reset() {
 	*x = GetFlowGraphRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[24]
+	mi := &file_query_querypb_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +2743,7 @@ func (x *GetFlowGraphRequest) String() string {
 func (*GetFlowGraphRequest) ProtoMessage() {}
 
 func (x *GetFlowGraphRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[24]
+	mi := &file_query_querypb_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +2756,7 @@ func (x *GetFlowGraphRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowGraphRequest.ProtoReflect.Descriptor instead.
 func (*GetFlowGraphRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{24}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetFlowGraphRequest) GetStart() string {
@@ -1671,7 +2822,7 @@ type GetFlowGraphResponse struct {
 
 func (x *GetFlowGraphResponse) Reset() {
 	*x = GetFlowGraphResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[25]
+	mi := &file_query_querypb_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +2834,7 @@ func (x *GetFlowGraphResponse) String() string {
 func (*GetFlowGraphResponse) ProtoMessage() {}
 
 func (x *GetFlowGraphResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[25]
+	mi := &file_query_querypb_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +2847,7 @@ func (x *GetFlowGraphResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowGraphResponse.ProtoReflect.Descriptor instead.
 func (*GetFlowGraphResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{25}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetFlowGraphResponse) GetNodes() []*FlowNode {
@@ -1757,7 +2908,7 @@ type ArchComparison struct {
 
 func (x *ArchComparison) Reset() {
 	*x = ArchComparison{}
-	mi := &file_query_querypb_query_proto_msgTypes[26]
+	mi := &file_query_querypb_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +2920,7 @@ func (x *ArchComparison) String() string {
 func (*ArchComparison) ProtoMessage() {}
 
 func (x *ArchComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[26]
+	mi := &file_query_querypb_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +2933,7 @@ func (x *ArchComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchComparison.ProtoReflect.Descriptor instead.
 func (*ArchComparison) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{26}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ArchComparison) GetArchitecture() string {
@@ -1845,7 +2996,7 @@ type ComparedEdge struct {
 
 func (x *ComparedEdge) Reset() {
 	*x = ComparedEdge{}
-	mi := &file_query_querypb_query_proto_msgTypes[27]
+	mi := &file_query_querypb_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +3008,7 @@ func (x *ComparedEdge) String() string {
 func (*ComparedEdge) ProtoMessage() {}
 
 func (x *ComparedEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[27]
+	mi := &file_query_querypb_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +3021,7 @@ func (x *ComparedEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComparedEdge.ProtoReflect.Descriptor instead.
 func (*ComparedEdge) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{27}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ComparedEdge) GetSource() string {
@@ -1919,7 +3070,7 @@ type FlowNode struct {
 
 func (x *FlowNode) Reset() {
 	*x = FlowNode{}
-	mi := &file_query_querypb_query_proto_msgTypes[28]
+	mi := &file_query_querypb_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +3082,7 @@ func (x *FlowNode) String() string {
 func (*FlowNode) ProtoMessage() {}
 
 func (x *FlowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[28]
+	mi := &file_query_querypb_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +3095,7 @@ func (x *FlowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowNode.ProtoReflect.Descriptor instead.
 func (*FlowNode) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{28}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FlowNode) GetId() string {
@@ -2029,7 +3180,7 @@ type FlowEdge struct {
 
 func (x *FlowEdge) Reset() {
 	*x = FlowEdge{}
-	mi := &file_query_querypb_query_proto_msgTypes[29]
+	mi := &file_query_querypb_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +3192,7 @@ func (x *FlowEdge) String() string {
 func (*FlowEdge) ProtoMessage() {}
 
 func (x *FlowEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[29]
+	mi := &file_query_querypb_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +3205,7 @@ func (x *FlowEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowEdge.ProtoReflect.Descriptor instead.
 func (*FlowEdge) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{29}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FlowEdge) GetSource() string {
@@ -2142,7 +3293,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_query_querypb_query_proto_msgTypes[30]
+	mi := &file_query_querypb_query_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +3305,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[30]
+	mi := &file_query_querypb_query_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +3318,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{30}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *LatencySummary) GetP50() *wrapperspb.DoubleValue {
@@ -2239,7 +3390,7 @@ type GetLatencyRequest struct {
 
 func (x *GetLatencyRequest) Reset() {
 	*x = GetLatencyRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[31]
+	mi := &file_query_querypb_query_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +3402,7 @@ func (x *GetLatencyRequest) String() string {
 func (*GetLatencyRequest) ProtoMessage() {}
 
 func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[31]
+	mi := &file_query_querypb_query_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +3415,7 @@ func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyRequest.ProtoReflect.Descriptor instead.
 func (*GetLatencyRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{31}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetLatencyRequest) GetService() string {
@@ -2384,7 +3535,7 @@ type GetLatencyResponse struct {
 
 func (x *GetLatencyResponse) Reset() {
 	*x = GetLatencyResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[32]
+	mi := &file_query_querypb_query_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2396,7 +3547,7 @@ func (x *GetLatencyResponse) String() string {
 func (*GetLatencyResponse) ProtoMessage() {}
 
 func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[32]
+	mi := &file_query_querypb_query_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2409,7 +3560,7 @@ func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyResponse.ProtoReflect.Descriptor instead.
 func (*GetLatencyResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{32}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetLatencyResponse) GetCount() float64 {
@@ -2512,7 +3663,7 @@ type LatencyQuantile struct {
 
 func (x *LatencyQuantile) Reset() {
 	*x = LatencyQuantile{}
-	mi := &file_query_querypb_query_proto_msgTypes[33]
+	mi := &file_query_querypb_query_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +3675,7 @@ func (x *LatencyQuantile) String() string {
 func (*LatencyQuantile) ProtoMessage() {}
 
 func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[33]
+	mi := &file_query_querypb_query_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +3688,7 @@ func (x *LatencyQuantile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyQuantile.ProtoReflect.Descriptor instead.
 func (*LatencyQuantile) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{33}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *LatencyQuantile) GetQuantile() float64 {
@@ -2589,7 +3740,7 @@ type LatencyBucket struct {
 
 func (x *LatencyBucket) Reset() {
 	*x = LatencyBucket{}
-	mi := &file_query_querypb_query_proto_msgTypes[34]
+	mi := &file_query_querypb_query_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +3752,7 @@ func (x *LatencyBucket) String() string {
 func (*LatencyBucket) ProtoMessage() {}
 
 func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[34]
+	mi := &file_query_querypb_query_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +3765,7 @@ func (x *LatencyBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyBucket.ProtoReflect.Descriptor instead.
 func (*LatencyBucket) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{34}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *LatencyBucket) GetFrom() float64 {
@@ -2664,7 +3815,7 @@ type LatencyStep struct {
 
 func (x *LatencyStep) Reset() {
 	*x = LatencyStep{}
-	mi := &file_query_querypb_query_proto_msgTypes[35]
+	mi := &file_query_querypb_query_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2676,7 +3827,7 @@ func (x *LatencyStep) String() string {
 func (*LatencyStep) ProtoMessage() {}
 
 func (x *LatencyStep) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[35]
+	mi := &file_query_querypb_query_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2689,7 +3840,7 @@ func (x *LatencyStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyStep.ProtoReflect.Descriptor instead.
 func (*LatencyStep) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{35}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *LatencyStep) GetStart() string {
@@ -2739,7 +3890,7 @@ type LatencyStepQuantile struct {
 
 func (x *LatencyStepQuantile) Reset() {
 	*x = LatencyStepQuantile{}
-	mi := &file_query_querypb_query_proto_msgTypes[36]
+	mi := &file_query_querypb_query_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3902,7 @@ func (x *LatencyStepQuantile) String() string {
 func (*LatencyStepQuantile) ProtoMessage() {}
 
 func (x *LatencyStepQuantile) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[36]
+	mi := &file_query_querypb_query_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3915,7 @@ func (x *LatencyStepQuantile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyStepQuantile.ProtoReflect.Descriptor instead.
 func (*LatencyStepQuantile) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{36}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *LatencyStepQuantile) GetQuantile() float64 {
@@ -2801,7 +3952,7 @@ type LatencyExemplar struct {
 
 func (x *LatencyExemplar) Reset() {
 	*x = LatencyExemplar{}
-	mi := &file_query_querypb_query_proto_msgTypes[37]
+	mi := &file_query_querypb_query_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +3964,7 @@ func (x *LatencyExemplar) String() string {
 func (*LatencyExemplar) ProtoMessage() {}
 
 func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[37]
+	mi := &file_query_querypb_query_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +3977,7 @@ func (x *LatencyExemplar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyExemplar.ProtoReflect.Descriptor instead.
 func (*LatencyExemplar) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{37}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *LatencyExemplar) GetTraceId() string {
@@ -2872,7 +4023,7 @@ type ListArchitecturesRequest struct {
 
 func (x *ListArchitecturesRequest) Reset() {
 	*x = ListArchitecturesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[38]
+	mi := &file_query_querypb_query_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +4035,7 @@ func (x *ListArchitecturesRequest) String() string {
 func (*ListArchitecturesRequest) ProtoMessage() {}
 
 func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[38]
+	mi := &file_query_querypb_query_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +4048,7 @@ func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArchitecturesRequest.ProtoReflect.Descriptor instead.
 func (*ListArchitecturesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{38}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{53}
 }
 
 type ListArchitecturesResponse struct {
@@ -2910,7 +4061,7 @@ type ListArchitecturesResponse struct {
 
 func (x *ListArchitecturesResponse) Reset() {
 	*x = ListArchitecturesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[39]
+	mi := &file_query_querypb_query_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +4073,7 @@ func (x *ListArchitecturesResponse) String() string {
 func (*ListArchitecturesResponse) ProtoMessage() {}
 
 func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[39]
+	mi := &file_query_querypb_query_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +4086,7 @@ func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArchitecturesResponse.ProtoReflect.Descriptor instead.
 func (*ListArchitecturesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{39}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListArchitecturesResponse) GetArchitectures() []*ArchitectureInfo {
@@ -2963,7 +4114,7 @@ type ArchitectureInfo struct {
 
 func (x *ArchitectureInfo) Reset() {
 	*x = ArchitectureInfo{}
-	mi := &file_query_querypb_query_proto_msgTypes[40]
+	mi := &file_query_querypb_query_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +4126,7 @@ func (x *ArchitectureInfo) String() string {
 func (*ArchitectureInfo) ProtoMessage() {}
 
 func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[40]
+	mi := &file_query_querypb_query_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +4139,7 @@ func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchitectureInfo.ProtoReflect.Descriptor instead.
 func (*ArchitectureInfo) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{40}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ArchitectureInfo) GetName() string {
@@ -3034,7 +4185,7 @@ type ListRulesRequest struct {
 
 func (x *ListRulesRequest) Reset() {
 	*x = ListRulesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[41]
+	mi := &file_query_querypb_query_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +4197,7 @@ func (x *ListRulesRequest) String() string {
 func (*ListRulesRequest) ProtoMessage() {}
 
 func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[41]
+	mi := &file_query_querypb_query_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +4210,7 @@ func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListRulesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{41}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{56}
 }
 
 type ListRulesResponse struct {
@@ -3081,7 +4232,7 @@ type ListRulesResponse struct {
 
 func (x *ListRulesResponse) Reset() {
 	*x = ListRulesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[42]
+	mi := &file_query_querypb_query_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3093,7 +4244,7 @@ func (x *ListRulesResponse) String() string {
 func (*ListRulesResponse) ProtoMessage() {}
 
 func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[42]
+	mi := &file_query_querypb_query_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3106,7 +4257,7 @@ func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListRulesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{42}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListRulesResponse) GetRules() []*AlertRule {
@@ -3194,7 +4345,7 @@ type AlertRule struct {
 
 func (x *AlertRule) Reset() {
 	*x = AlertRule{}
-	mi := &file_query_querypb_query_proto_msgTypes[43]
+	mi := &file_query_querypb_query_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +4357,7 @@ func (x *AlertRule) String() string {
 func (*AlertRule) ProtoMessage() {}
 
 func (x *AlertRule) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[43]
+	mi := &file_query_querypb_query_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +4370,7 @@ func (x *AlertRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
 func (*AlertRule) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{43}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AlertRule) GetName() string {
@@ -3393,7 +4544,7 @@ type AlertSelector struct {
 
 func (x *AlertSelector) Reset() {
 	*x = AlertSelector{}
-	mi := &file_query_querypb_query_proto_msgTypes[44]
+	mi := &file_query_querypb_query_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +4556,7 @@ func (x *AlertSelector) String() string {
 func (*AlertSelector) ProtoMessage() {}
 
 func (x *AlertSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[44]
+	mi := &file_query_querypb_query_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +4569,7 @@ func (x *AlertSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertSelector.ProtoReflect.Descriptor instead.
 func (*AlertSelector) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{44}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AlertSelector) GetService() string {
@@ -3475,7 +4626,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[45]
+	mi := &file_query_querypb_query_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3487,7 +4638,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[45]
+	mi := &file_query_querypb_query_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3500,7 +4651,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{45}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListAlertsRequest) GetRule() string {
@@ -3527,7 +4678,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[46]
+	mi := &file_query_querypb_query_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3539,7 +4690,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[46]
+	mi := &file_query_querypb_query_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3552,7 +4703,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{46}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*Alert {
@@ -3602,7 +4753,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_query_querypb_query_proto_msgTypes[47]
+	mi := &file_query_querypb_query_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +4765,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[47]
+	mi := &file_query_querypb_query_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +4778,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{47}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Alert) GetRule() string {
@@ -3747,7 +4898,7 @@ type AlertSample struct {
 
 func (x *AlertSample) Reset() {
 	*x = AlertSample{}
-	mi := &file_query_querypb_query_proto_msgTypes[48]
+	mi := &file_query_querypb_query_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3759,7 +4910,7 @@ func (x *AlertSample) String() string {
 func (*AlertSample) ProtoMessage() {}
 
 func (x *AlertSample) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[48]
+	mi := &file_query_querypb_query_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3772,7 +4923,7 @@ func (x *AlertSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertSample.ProtoReflect.Descriptor instead.
 func (*AlertSample) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{48}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *AlertSample) GetTime() string {
@@ -3805,7 +4956,7 @@ type GetAlertHistoryRequest struct {
 
 func (x *GetAlertHistoryRequest) Reset() {
 	*x = GetAlertHistoryRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[49]
+	mi := &file_query_querypb_query_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3817,7 +4968,7 @@ func (x *GetAlertHistoryRequest) String() string {
 func (*GetAlertHistoryRequest) ProtoMessage() {}
 
 func (x *GetAlertHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[49]
+	mi := &file_query_querypb_query_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3830,7 +4981,7 @@ func (x *GetAlertHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAlertHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetAlertHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{49}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetAlertHistoryRequest) GetRule() string {
@@ -3871,7 +5022,7 @@ type GetAlertHistoryResponse struct {
 
 func (x *GetAlertHistoryResponse) Reset() {
 	*x = GetAlertHistoryResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[50]
+	mi := &file_query_querypb_query_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3883,7 +5034,7 @@ func (x *GetAlertHistoryResponse) String() string {
 func (*GetAlertHistoryResponse) ProtoMessage() {}
 
 func (x *GetAlertHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[50]
+	mi := &file_query_querypb_query_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3896,7 +5047,7 @@ func (x *GetAlertHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAlertHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetAlertHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{50}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetAlertHistoryResponse) GetEvents() []*AlertEvent {
@@ -3944,7 +5095,7 @@ type AlertEvent struct {
 
 func (x *AlertEvent) Reset() {
 	*x = AlertEvent{}
-	mi := &file_query_querypb_query_proto_msgTypes[51]
+	mi := &file_query_querypb_query_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +5107,7 @@ func (x *AlertEvent) String() string {
 func (*AlertEvent) ProtoMessage() {}
 
 func (x *AlertEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[51]
+	mi := &file_query_querypb_query_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +5120,7 @@ func (x *AlertEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertEvent.ProtoReflect.Descriptor instead.
 func (*AlertEvent) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{51}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AlertEvent) GetTime() string {
@@ -4092,7 +5243,7 @@ type ReloadRulesRequest struct {
 
 func (x *ReloadRulesRequest) Reset() {
 	*x = ReloadRulesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[52]
+	mi := &file_query_querypb_query_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4104,7 +5255,7 @@ func (x *ReloadRulesRequest) String() string {
 func (*ReloadRulesRequest) ProtoMessage() {}
 
 func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[52]
+	mi := &file_query_querypb_query_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4117,7 +5268,7 @@ func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRulesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRulesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{52}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{67}
 }
 
 type ReloadRulesResponse struct {
@@ -4132,7 +5283,7 @@ type ReloadRulesResponse struct {
 
 func (x *ReloadRulesResponse) Reset() {
 	*x = ReloadRulesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[53]
+	mi := &file_query_querypb_query_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +5295,7 @@ func (x *ReloadRulesResponse) String() string {
 func (*ReloadRulesResponse) ProtoMessage() {}
 
 func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[53]
+	mi := &file_query_querypb_query_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +5308,7 @@ func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRulesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRulesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{53}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ReloadRulesResponse) GetRules() int32 {
@@ -4237,8 +5388,105 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x16GetCorrelationResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x128\n" +
 	"\x06traces\x18\x02 \x03(\v2 .flowscope.query.v1.TraceSummaryR\x06traces\x12P\n" +
-	"\x11synthetic_results\x18\x03 \x03(\v2#.flowscope.query.v1.SyntheticResultR\x10syntheticResults\"\x11\n" +
-	"\x0fSyntheticResult\"<\n" +
+	"\x11synthetic_results\x18\x03 \x03(\v2#.flowscope.query.v1.SyntheticResultR\x10syntheticResults\"\x8b\x03\n" +
+	"\x0fSyntheticResult\x12\x14\n" +
+	"\x05check\x18\x01 \x01(\tR\x05check\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12%\n" +
+	"\x0ecorrelation_id\x18\x03 \x01(\tR\rcorrelationId\x12\x19\n" +
+	"\btrace_id\x18\x04 \x01(\tR\atraceId\x12\x18\n" +
+	"\atrigger\x18\x05 \x01(\tR\atrigger\x12\x14\n" +
+	"\x05start\x18\x06 \x01(\tR\x05start\x12\x1f\n" +
+	"\vduration_ms\x18\a \x01(\x01R\n" +
+	"durationMs\x12\x0e\n" +
+	"\x02ok\x18\b \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12\x18\n" +
+	"\aattempt\x18\n" +
+	" \x01(\x05R\aattempt\x127\n" +
+	"\x05steps\x18\v \x03(\v2!.flowscope.query.v1.SyntheticStepR\x05steps\x12?\n" +
+	"\x05trace\x18\f \x01(\v2).flowscope.query.v1.SyntheticTraceSummaryR\x05trace\"\x8a\x03\n" +
+	"\rSyntheticStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x0e\n" +
+	"\x02ok\x18\x05 \x01(\bR\x02ok\x12\x18\n" +
+	"\askipped\x18\x06 \x01(\bR\askipped\x12.\n" +
+	"\x13continue_on_failure\x18\a \x01(\bR\x11continueOnFailure\x12\x17\n" +
+	"\aspan_id\x18\b \x01(\tR\x06spanId\x12>\n" +
+	"\atimings\x18\t \x01(\v2$.flowscope.query.v1.SyntheticTimingsR\atimings\x12F\n" +
+	"\n" +
+	"assertions\x18\n" +
+	" \x03(\v2&.flowscope.query.v1.SyntheticAssertionR\n" +
+	"assertions\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12\x12\n" +
+	"\x04body\x18\f \x01(\tR\x04body\"\x9e\x01\n" +
+	"\x10SyntheticTimings\x12\x15\n" +
+	"\x06dns_ms\x18\x01 \x01(\x01R\x05dnsMs\x12\x1d\n" +
+	"\n" +
+	"connect_ms\x18\x02 \x01(\x01R\tconnectMs\x12\x15\n" +
+	"\x06tls_ms\x18\x03 \x01(\x01R\x05tlsMs\x12\"\n" +
+	"\rfirst_byte_ms\x18\x04 \x01(\x01R\vfirstByteMs\x12\x19\n" +
+	"\btotal_ms\x18\x05 \x01(\x01R\atotalMs\"\x84\x01\n" +
+	"\x12SyntheticAssertion\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1a\n" +
+	"\bexpected\x18\x03 \x01(\tR\bexpected\x12\x16\n" +
+	"\x06actual\x18\x04 \x01(\tR\x06actual\x12\x0e\n" +
+	"\x02ok\x18\x05 \x01(\bR\x02ok\"\x89\x01\n" +
+	"\x15SyntheticTraceSummary\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x1a\n" +
+	"\bservices\x18\x02 \x03(\tR\bservices\x12\x1d\n" +
+	"\n" +
+	"span_count\x18\x03 \x01(\x03R\tspanCount\x12\x1f\n" +
+	"\verror_count\x18\x04 \x01(\x03R\n" +
+	"errorCount\"?\n" +
+	"\x15ListSyntheticsRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\"\xd7\x01\n" +
+	"\x16ListSyntheticsResponse\x12:\n" +
+	"\x06checks\x18\x01 \x03(\v2\".flowscope.query.v1.SyntheticCheckR\x06checks\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
+	"\tloaded_at\x18\x03 \x01(\tR\bloadedAt\x12$\n" +
+	"\x0elast_reload_at\x18\x04 \x01(\tR\flastReloadAt\x12*\n" +
+	"\x11last_reload_error\x18\x05 \x01(\tR\x0flastReloadError\"\xca\x04\n" +
+	"\x0eSyntheticCheck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\x12\x14\n" +
+	"\x05every\x18\x04 \x01(\tR\x05every\x12\x18\n" +
+	"\atimeout\x18\x05 \x01(\tR\atimeout\x12\x18\n" +
+	"\aretries\x18\x06 \x01(\x05R\aretries\x12\x14\n" +
+	"\x05steps\x18\a \x03(\tR\x05steps\x12F\n" +
+	"\x06labels\x18\b \x03(\v2..flowscope.query.v1.SyntheticCheck.LabelsEntryR\x06labels\x12\x12\n" +
+	"\x04runs\x18\t \x01(\x03R\x04runs\x12\x1a\n" +
+	"\bfailures\x18\n" +
+	" \x01(\x03R\bfailures\x12?\n" +
+	"\fsuccess_rate\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueR\vsuccessRate\x123\n" +
+	"\x06p50_ms\x18\f \x01(\v2\x1c.google.protobuf.DoubleValueR\x05p50Ms\x123\n" +
+	"\x06p99_ms\x18\r \x01(\v2\x1c.google.protobuf.DoubleValueR\x05p99Ms\x12>\n" +
+	"\blast_run\x18\x0e \x01(\v2#.flowscope.query.v1.SyntheticResultR\alastRun\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x18ListSyntheticRunsRequest\x12\x14\n" +
+	"\x05check\x18\x01 \x01(\tR\x05check\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\tR\x03end\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"T\n" +
+	"\x19ListSyntheticRunsResponse\x127\n" +
+	"\x04runs\x18\x01 \x03(\v2#.flowscope.query.v1.SyntheticResultR\x04runs\"E\n" +
+	"\x16GetSyntheticRunRequest\x12\x14\n" +
+	"\x05check\x18\x01 \x01(\tR\x05check\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\"P\n" +
+	"\x17GetSyntheticRunResponse\x125\n" +
+	"\x03run\x18\x01 \x01(\v2#.flowscope.query.v1.SyntheticResultR\x03run\"+\n" +
+	"\x13RunSyntheticRequest\x12\x14\n" +
+	"\x05check\x18\x01 \x01(\tR\x05check\"M\n" +
+	"\x14RunSyntheticResponse\x125\n" +
+	"\x03run\x18\x01 \x01(\v2#.flowscope.query.v1.SyntheticResultR\x03run\"\x19\n" +
+	"\x17ReloadSyntheticsRequest\"2\n" +
+	"\x18ReloadSyntheticsResponse\x12\x16\n" +
+	"\x06checks\x18\x01 \x01(\x05R\x06checks\"<\n" +
 	"\x12ListMetricsRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\"O\n" +
@@ -4541,8 +5789,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x12ReloadRulesRequest\"H\n" +
 	"\x13ReloadRulesResponse\x12\x14\n" +
 	"\x05rules\x18\x01 \x01(\x05R\x05rules\x12\x1b\n" +
-	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt2\xec\n" +
-	"\n" +
+	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt2\x85\x0f\n" +
 	"\fQueryService\x12a\n" +
 	"\fListServices\x12'.flowscope.query.v1.ListServicesRequest\x1a(.flowscope.query.v1.ListServicesResponse\x12g\n" +
 	"\x0eListOperations\x12).flowscope.query.v1.ListOperationsRequest\x1a*.flowscope.query.v1.ListOperationsResponse\x12U\n" +
@@ -4559,7 +5806,12 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"ListAlerts\x12%.flowscope.query.v1.ListAlertsRequest\x1a&.flowscope.query.v1.ListAlertsResponse\x12j\n" +
 	"\x0fGetAlertHistory\x12*.flowscope.query.v1.GetAlertHistoryRequest\x1a+.flowscope.query.v1.GetAlertHistoryResponse\x12^\n" +
-	"\vReloadRules\x12&.flowscope.query.v1.ReloadRulesRequest\x1a'.flowscope.query.v1.ReloadRulesResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
+	"\vReloadRules\x12&.flowscope.query.v1.ReloadRulesRequest\x1a'.flowscope.query.v1.ReloadRulesResponse\x12g\n" +
+	"\x0eListSynthetics\x12).flowscope.query.v1.ListSyntheticsRequest\x1a*.flowscope.query.v1.ListSyntheticsResponse\x12p\n" +
+	"\x11ListSyntheticRuns\x12,.flowscope.query.v1.ListSyntheticRunsRequest\x1a-.flowscope.query.v1.ListSyntheticRunsResponse\x12j\n" +
+	"\x0fGetSyntheticRun\x12*.flowscope.query.v1.GetSyntheticRunRequest\x1a+.flowscope.query.v1.GetSyntheticRunResponse\x12a\n" +
+	"\fRunSynthetic\x12'.flowscope.query.v1.RunSyntheticRequest\x1a(.flowscope.query.v1.RunSyntheticResponse\x12m\n" +
+	"\x10ReloadSynthetics\x12+.flowscope.query.v1.ReloadSyntheticsRequest\x1a,.flowscope.query.v1.ReloadSyntheticsResponseB.Z,github.com/flowscope/flowscope/query/querypbb\x06proto3"
 
 var (
 	file_query_querypb_query_proto_rawDescOnce sync.Once
@@ -4573,7 +5825,7 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_query_querypb_query_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),       // 0: flowscope.query.v1.ListServicesRequest
 	(*ListServicesResponse)(nil),      // 1: flowscope.query.v1.ListServicesResponse
@@ -4589,144 +5841,183 @@ var file_query_querypb_query_proto_goTypes = []any{
 	(*GetCorrelationRequest)(nil),     // 11: flowscope.query.v1.GetCorrelationRequest
 	(*GetCorrelationResponse)(nil),    // 12: flowscope.query.v1.GetCorrelationResponse
 	(*SyntheticResult)(nil),           // 13: flowscope.query.v1.SyntheticResult
-	(*ListMetricsRequest)(nil),        // 14: flowscope.query.v1.ListMetricsRequest
-	(*ListMetricsResponse)(nil),       // 15: flowscope.query.v1.ListMetricsResponse
-	(*MetricInfo)(nil),                // 16: flowscope.query.v1.MetricInfo
-	(*GetMetricRequest)(nil),          // 17: flowscope.query.v1.GetMetricRequest
-	(*GetMetricResponse)(nil),         // 18: flowscope.query.v1.GetMetricResponse
-	(*Series)(nil),                    // 19: flowscope.query.v1.Series
-	(*Point)(nil),                     // 20: flowscope.query.v1.Point
-	(*Bucket)(nil),                    // 21: flowscope.query.v1.Bucket
-	(*Quantile)(nil),                  // 22: flowscope.query.v1.Quantile
-	(*Exemplar)(nil),                  // 23: flowscope.query.v1.Exemplar
-	(*GetFlowGraphRequest)(nil),       // 24: flowscope.query.v1.GetFlowGraphRequest
-	(*GetFlowGraphResponse)(nil),      // 25: flowscope.query.v1.GetFlowGraphResponse
-	(*ArchComparison)(nil),            // 26: flowscope.query.v1.ArchComparison
-	(*ComparedEdge)(nil),              // 27: flowscope.query.v1.ComparedEdge
-	(*FlowNode)(nil),                  // 28: flowscope.query.v1.FlowNode
-	(*FlowEdge)(nil),                  // 29: flowscope.query.v1.FlowEdge
-	(*LatencySummary)(nil),            // 30: flowscope.query.v1.LatencySummary
-	(*GetLatencyRequest)(nil),         // 31: flowscope.query.v1.GetLatencyRequest
-	(*GetLatencyResponse)(nil),        // 32: flowscope.query.v1.GetLatencyResponse
-	(*LatencyQuantile)(nil),           // 33: flowscope.query.v1.LatencyQuantile
-	(*LatencyBucket)(nil),             // 34: flowscope.query.v1.LatencyBucket
-	(*LatencyStep)(nil),               // 35: flowscope.query.v1.LatencyStep
-	(*LatencyStepQuantile)(nil),       // 36: flowscope.query.v1.LatencyStepQuantile
-	(*LatencyExemplar)(nil),           // 37: flowscope.query.v1.LatencyExemplar
-	(*ListArchitecturesRequest)(nil),  // 38: flowscope.query.v1.ListArchitecturesRequest
-	(*ListArchitecturesResponse)(nil), // 39: flowscope.query.v1.ListArchitecturesResponse
-	(*ArchitectureInfo)(nil),          // 40: flowscope.query.v1.ArchitectureInfo
-	(*ListRulesRequest)(nil),          // 41: flowscope.query.v1.ListRulesRequest
-	(*ListRulesResponse)(nil),         // 42: flowscope.query.v1.ListRulesResponse
-	(*AlertRule)(nil),                 // 43: flowscope.query.v1.AlertRule
-	(*AlertSelector)(nil),             // 44: flowscope.query.v1.AlertSelector
-	(*ListAlertsRequest)(nil),         // 45: flowscope.query.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),        // 46: flowscope.query.v1.ListAlertsResponse
-	(*Alert)(nil),                     // 47: flowscope.query.v1.Alert
-	(*AlertSample)(nil),               // 48: flowscope.query.v1.AlertSample
-	(*GetAlertHistoryRequest)(nil),    // 49: flowscope.query.v1.GetAlertHistoryRequest
-	(*GetAlertHistoryResponse)(nil),   // 50: flowscope.query.v1.GetAlertHistoryResponse
-	(*AlertEvent)(nil),                // 51: flowscope.query.v1.AlertEvent
-	(*ReloadRulesRequest)(nil),        // 52: flowscope.query.v1.ReloadRulesRequest
-	(*ReloadRulesResponse)(nil),       // 53: flowscope.query.v1.ReloadRulesResponse
-	nil,                               // 54: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                               // 55: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                               // 56: flowscope.query.v1.Series.AttributesEntry
-	nil,                               // 57: flowscope.query.v1.Exemplar.AttributesEntry
-	nil,                               // 58: flowscope.query.v1.AlertRule.LabelsEntry
-	nil,                               // 59: flowscope.query.v1.AlertRule.AnnotationsEntry
-	nil,                               // 60: flowscope.query.v1.Alert.LabelsEntry
-	nil,                               // 61: flowscope.query.v1.Alert.AnnotationsEntry
-	nil,                               // 62: flowscope.query.v1.AlertEvent.LabelsEntry
-	(*wrapperspb.DoubleValue)(nil),    // 63: google.protobuf.DoubleValue
+	(*SyntheticStep)(nil),             // 14: flowscope.query.v1.SyntheticStep
+	(*SyntheticTimings)(nil),          // 15: flowscope.query.v1.SyntheticTimings
+	(*SyntheticAssertion)(nil),        // 16: flowscope.query.v1.SyntheticAssertion
+	(*SyntheticTraceSummary)(nil),     // 17: flowscope.query.v1.SyntheticTraceSummary
+	(*ListSyntheticsRequest)(nil),     // 18: flowscope.query.v1.ListSyntheticsRequest
+	(*ListSyntheticsResponse)(nil),    // 19: flowscope.query.v1.ListSyntheticsResponse
+	(*SyntheticCheck)(nil),            // 20: flowscope.query.v1.SyntheticCheck
+	(*ListSyntheticRunsRequest)(nil),  // 21: flowscope.query.v1.ListSyntheticRunsRequest
+	(*ListSyntheticRunsResponse)(nil), // 22: flowscope.query.v1.ListSyntheticRunsResponse
+	(*GetSyntheticRunRequest)(nil),    // 23: flowscope.query.v1.GetSyntheticRunRequest
+	(*GetSyntheticRunResponse)(nil),   // 24: flowscope.query.v1.GetSyntheticRunResponse
+	(*RunSyntheticRequest)(nil),       // 25: flowscope.query.v1.RunSyntheticRequest
+	(*RunSyntheticResponse)(nil),      // 26: flowscope.query.v1.RunSyntheticResponse
+	(*ReloadSyntheticsRequest)(nil),   // 27: flowscope.query.v1.ReloadSyntheticsRequest
+	(*ReloadSyntheticsResponse)(nil),  // 28: flowscope.query.v1.ReloadSyntheticsResponse
+	(*ListMetricsRequest)(nil),        // 29: flowscope.query.v1.ListMetricsRequest
+	(*ListMetricsResponse)(nil),       // 30: flowscope.query.v1.ListMetricsResponse
+	(*MetricInfo)(nil),                // 31: flowscope.query.v1.MetricInfo
+	(*GetMetricRequest)(nil),          // 32: flowscope.query.v1.GetMetricRequest
+	(*GetMetricResponse)(nil),         // 33: flowscope.query.v1.GetMetricResponse
+	(*Series)(nil),                    // 34: flowscope.query.v1.Series
+	(*Point)(nil),                     // 35: flowscope.query.v1.Point
+	(*Bucket)(nil),                    // 36: flowscope.query.v1.Bucket
+	(*Quantile)(nil),                  // 37: flowscope.query.v1.Quantile
+	(*Exemplar)(nil),                  // 38: flowscope.query.v1.Exemplar
+	(*GetFlowGraphRequest)(nil),       // 39: flowscope.query.v1.GetFlowGraphRequest
+	(*GetFlowGraphResponse)(nil),      // 40: flowscope.query.v1.GetFlowGraphResponse
+	(*ArchComparison)(nil),            // 41: flowscope.query.v1.ArchComparison
+	(*ComparedEdge)(nil),              // 42: flowscope.query.v1.ComparedEdge
+	(*FlowNode)(nil),                  // 43: flowscope.query.v1.FlowNode
+	(*FlowEdge)(nil),                  // 44: flowscope.query.v1.FlowEdge
+	(*LatencySummary)(nil),            // 45: flowscope.query.v1.LatencySummary
+	(*GetLatencyRequest)(nil),         // 46: flowscope.query.v1.GetLatencyRequest
+	(*GetLatencyResponse)(nil),        // 47: flowscope.query.v1.GetLatencyResponse
+	(*LatencyQuantile)(nil),           // 48: flowscope.query.v1.LatencyQuantile
+	(*LatencyBucket)(nil),             // 49: flowscope.query.v1.LatencyBucket
+	(*LatencyStep)(nil),               // 50: flowscope.query.v1.LatencyStep
+	(*LatencyStepQuantile)(nil),       // 51: flowscope.query.v1.LatencyStepQuantile
+	(*LatencyExemplar)(nil),           // 52: flowscope.query.v1.LatencyExemplar
+	(*ListArchitecturesRequest)(nil),  // 53: flowscope.query.v1.ListArchitecturesRequest
+	(*ListArchitecturesResponse)(nil), // 54: flowscope.query.v1.ListArchitecturesResponse
+	(*ArchitectureInfo)(nil),          // 55: flowscope.query.v1.ArchitectureInfo
+	(*ListRulesRequest)(nil),          // 56: flowscope.query.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),         // 57: flowscope.query.v1.ListRulesResponse
+	(*AlertRule)(nil),                 // 58: flowscope.query.v1.AlertRule
+	(*AlertSelector)(nil),             // 59: flowscope.query.v1.AlertSelector
+	(*ListAlertsRequest)(nil),         // 60: flowscope.query.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),        // 61: flowscope.query.v1.ListAlertsResponse
+	(*Alert)(nil),                     // 62: flowscope.query.v1.Alert
+	(*AlertSample)(nil),               // 63: flowscope.query.v1.AlertSample
+	(*GetAlertHistoryRequest)(nil),    // 64: flowscope.query.v1.GetAlertHistoryRequest
+	(*GetAlertHistoryResponse)(nil),   // 65: flowscope.query.v1.GetAlertHistoryResponse
+	(*AlertEvent)(nil),                // 66: flowscope.query.v1.AlertEvent
+	(*ReloadRulesRequest)(nil),        // 67: flowscope.query.v1.ReloadRulesRequest
+	(*ReloadRulesResponse)(nil),       // 68: flowscope.query.v1.ReloadRulesResponse
+	nil,                               // 69: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                               // 70: flowscope.query.v1.SyntheticCheck.LabelsEntry
+	nil,                               // 71: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                               // 72: flowscope.query.v1.Series.AttributesEntry
+	nil,                               // 73: flowscope.query.v1.Exemplar.AttributesEntry
+	nil,                               // 74: flowscope.query.v1.AlertRule.LabelsEntry
+	nil,                               // 75: flowscope.query.v1.AlertRule.AnnotationsEntry
+	nil,                               // 76: flowscope.query.v1.Alert.LabelsEntry
+	nil,                               // 77: flowscope.query.v1.Alert.AnnotationsEntry
+	nil,                               // 78: flowscope.query.v1.AlertEvent.LabelsEntry
+	(*wrapperspb.DoubleValue)(nil),    // 79: google.protobuf.DoubleValue
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	54, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	69, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
-	16, // 6: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
-	19, // 7: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	55, // 8: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	56, // 9: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
-	20, // 10: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
-	21, // 11: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
-	22, // 12: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
-	23, // 13: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	57, // 14: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
-	28, // 15: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
-	29, // 16: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
-	26, // 17: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
-	27, // 18: flowscope.query.v1.ArchComparison.declared_only_edges:type_name -> flowscope.query.v1.ComparedEdge
-	27, // 19: flowscope.query.v1.ArchComparison.observed_only_edges:type_name -> flowscope.query.v1.ComparedEdge
-	30, // 20: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
-	30, // 21: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
-	63, // 22: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
-	63, // 23: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
-	63, // 24: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
-	63, // 25: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
-	63, // 26: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
-	63, // 27: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
-	63, // 28: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
-	33, // 29: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
-	34, // 30: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
-	35, // 31: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
-	37, // 32: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
-	63, // 33: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
-	63, // 34: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
-	63, // 35: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
-	63, // 36: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
-	36, // 37: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
-	63, // 38: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
-	40, // 39: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
-	43, // 40: flowscope.query.v1.ListRulesResponse.rules:type_name -> flowscope.query.v1.AlertRule
-	44, // 41: flowscope.query.v1.AlertRule.select:type_name -> flowscope.query.v1.AlertSelector
-	63, // 42: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
-	58, // 43: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
-	59, // 44: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
-	47, // 45: flowscope.query.v1.ListAlertsResponse.alerts:type_name -> flowscope.query.v1.Alert
-	60, // 46: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
-	61, // 47: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
-	48, // 48: flowscope.query.v1.Alert.samples:type_name -> flowscope.query.v1.AlertSample
-	51, // 49: flowscope.query.v1.GetAlertHistoryResponse.events:type_name -> flowscope.query.v1.AlertEvent
-	62, // 50: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
-	63, // 51: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
-	63, // 52: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
-	0,  // 53: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 54: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 55: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 56: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 57: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	17, // 58: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	14, // 59: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	24, // 60: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
-	31, // 61: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
-	38, // 62: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
-	41, // 63: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
-	45, // 64: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
-	49, // 65: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
-	52, // 66: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
-	1,  // 67: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 68: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 69: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 70: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 71: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	18, // 72: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	15, // 73: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	25, // 74: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
-	32, // 75: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
-	39, // 76: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
-	42, // 77: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
-	46, // 78: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
-	50, // 79: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
-	53, // 80: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
-	67, // [67:81] is the sub-list for method output_type
-	53, // [53:67] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	14, // 6: flowscope.query.v1.SyntheticResult.steps:type_name -> flowscope.query.v1.SyntheticStep
+	17, // 7: flowscope.query.v1.SyntheticResult.trace:type_name -> flowscope.query.v1.SyntheticTraceSummary
+	15, // 8: flowscope.query.v1.SyntheticStep.timings:type_name -> flowscope.query.v1.SyntheticTimings
+	16, // 9: flowscope.query.v1.SyntheticStep.assertions:type_name -> flowscope.query.v1.SyntheticAssertion
+	20, // 10: flowscope.query.v1.ListSyntheticsResponse.checks:type_name -> flowscope.query.v1.SyntheticCheck
+	70, // 11: flowscope.query.v1.SyntheticCheck.labels:type_name -> flowscope.query.v1.SyntheticCheck.LabelsEntry
+	79, // 12: flowscope.query.v1.SyntheticCheck.success_rate:type_name -> google.protobuf.DoubleValue
+	79, // 13: flowscope.query.v1.SyntheticCheck.p50_ms:type_name -> google.protobuf.DoubleValue
+	79, // 14: flowscope.query.v1.SyntheticCheck.p99_ms:type_name -> google.protobuf.DoubleValue
+	13, // 15: flowscope.query.v1.SyntheticCheck.last_run:type_name -> flowscope.query.v1.SyntheticResult
+	13, // 16: flowscope.query.v1.ListSyntheticRunsResponse.runs:type_name -> flowscope.query.v1.SyntheticResult
+	13, // 17: flowscope.query.v1.GetSyntheticRunResponse.run:type_name -> flowscope.query.v1.SyntheticResult
+	13, // 18: flowscope.query.v1.RunSyntheticResponse.run:type_name -> flowscope.query.v1.SyntheticResult
+	31, // 19: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
+	34, // 20: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
+	71, // 21: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	72, // 22: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	35, // 23: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
+	36, // 24: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
+	37, // 25: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
+	38, // 26: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
+	73, // 27: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	43, // 28: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
+	44, // 29: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
+	41, // 30: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
+	42, // 31: flowscope.query.v1.ArchComparison.declared_only_edges:type_name -> flowscope.query.v1.ComparedEdge
+	42, // 32: flowscope.query.v1.ArchComparison.observed_only_edges:type_name -> flowscope.query.v1.ComparedEdge
+	45, // 33: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
+	45, // 34: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
+	79, // 35: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
+	79, // 36: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
+	79, // 37: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
+	79, // 38: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
+	79, // 39: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
+	79, // 40: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
+	79, // 41: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
+	48, // 42: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
+	49, // 43: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
+	50, // 44: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
+	52, // 45: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
+	79, // 46: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
+	79, // 47: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
+	79, // 48: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
+	79, // 49: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
+	51, // 50: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
+	79, // 51: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
+	55, // 52: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
+	58, // 53: flowscope.query.v1.ListRulesResponse.rules:type_name -> flowscope.query.v1.AlertRule
+	59, // 54: flowscope.query.v1.AlertRule.select:type_name -> flowscope.query.v1.AlertSelector
+	79, // 55: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
+	74, // 56: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
+	75, // 57: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
+	62, // 58: flowscope.query.v1.ListAlertsResponse.alerts:type_name -> flowscope.query.v1.Alert
+	76, // 59: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
+	77, // 60: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
+	63, // 61: flowscope.query.v1.Alert.samples:type_name -> flowscope.query.v1.AlertSample
+	66, // 62: flowscope.query.v1.GetAlertHistoryResponse.events:type_name -> flowscope.query.v1.AlertEvent
+	78, // 63: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
+	79, // 64: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
+	79, // 65: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
+	0,  // 66: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 67: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 68: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 69: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 70: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	32, // 71: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	29, // 72: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	39, // 73: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	46, // 74: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	53, // 75: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
+	56, // 76: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
+	60, // 77: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
+	64, // 78: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
+	67, // 79: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
+	18, // 80: flowscope.query.v1.QueryService.ListSynthetics:input_type -> flowscope.query.v1.ListSyntheticsRequest
+	21, // 81: flowscope.query.v1.QueryService.ListSyntheticRuns:input_type -> flowscope.query.v1.ListSyntheticRunsRequest
+	23, // 82: flowscope.query.v1.QueryService.GetSyntheticRun:input_type -> flowscope.query.v1.GetSyntheticRunRequest
+	25, // 83: flowscope.query.v1.QueryService.RunSynthetic:input_type -> flowscope.query.v1.RunSyntheticRequest
+	27, // 84: flowscope.query.v1.QueryService.ReloadSynthetics:input_type -> flowscope.query.v1.ReloadSyntheticsRequest
+	1,  // 85: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 86: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 87: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 88: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 89: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	33, // 90: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	30, // 91: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	40, // 92: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	47, // 93: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	54, // 94: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
+	57, // 95: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
+	61, // 96: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
+	65, // 97: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
+	68, // 98: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
+	19, // 99: flowscope.query.v1.QueryService.ListSynthetics:output_type -> flowscope.query.v1.ListSyntheticsResponse
+	22, // 100: flowscope.query.v1.QueryService.ListSyntheticRuns:output_type -> flowscope.query.v1.ListSyntheticRunsResponse
+	24, // 101: flowscope.query.v1.QueryService.GetSyntheticRun:output_type -> flowscope.query.v1.GetSyntheticRunResponse
+	26, // 102: flowscope.query.v1.QueryService.RunSynthetic:output_type -> flowscope.query.v1.RunSyntheticResponse
+	28, // 103: flowscope.query.v1.QueryService.ReloadSynthetics:output_type -> flowscope.query.v1.ReloadSyntheticsResponse
+	85, // [85:104] is the sub-list for method output_type
+	66, // [66:85] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -4734,16 +6025,16 @@ func file_query_querypb_query_proto_init() {
 	if File_query_querypb_query_proto != nil {
 		return
 	}
-	file_query_querypb_query_proto_msgTypes[20].OneofWrappers = []any{}
-	file_query_querypb_query_proto_msgTypes[25].OneofWrappers = []any{}
-	file_query_querypb_query_proto_msgTypes[32].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[35].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[40].OneofWrappers = []any{}
+	file_query_querypb_query_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   63,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

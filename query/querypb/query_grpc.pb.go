@@ -62,6 +62,11 @@ const (
 	QueryService_ListAlerts_FullMethodName        = "/flowscope.query.v1.QueryService/ListAlerts"
 	QueryService_GetAlertHistory_FullMethodName   = "/flowscope.query.v1.QueryService/GetAlertHistory"
 	QueryService_ReloadRules_FullMethodName       = "/flowscope.query.v1.QueryService/ReloadRules"
+	QueryService_ListSynthetics_FullMethodName    = "/flowscope.query.v1.QueryService/ListSynthetics"
+	QueryService_ListSyntheticRuns_FullMethodName = "/flowscope.query.v1.QueryService/ListSyntheticRuns"
+	QueryService_GetSyntheticRun_FullMethodName   = "/flowscope.query.v1.QueryService/GetSyntheticRun"
+	QueryService_RunSynthetic_FullMethodName      = "/flowscope.query.v1.QueryService/RunSynthetic"
+	QueryService_ReloadSynthetics_FullMethodName  = "/flowscope.query.v1.QueryService/ReloadSynthetics"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -107,6 +112,21 @@ type QueryServiceClient interface {
 	// ReloadRules rereads the rules file (--rules). A rule set that does not
 	// validate is rejected whole and the rules in use are kept.
 	ReloadRules(ctx context.Context, in *ReloadRulesRequest, opts ...grpc.CallOption) (*ReloadRulesResponse, error)
+	// ListSynthetics lists the configured synthetic checks with their
+	// schedule, last run, success rate and p50/p99 run duration in a range.
+	ListSynthetics(ctx context.Context, in *ListSyntheticsRequest, opts ...grpc.CallOption) (*ListSyntheticsResponse, error)
+	// ListSyntheticRuns lists the stored runs of one check, newest first.
+	ListSyntheticRuns(ctx context.Context, in *ListSyntheticRunsRequest, opts ...grpc.CallOption) (*ListSyntheticRunsResponse, error)
+	// GetSyntheticRun returns one run with its steps and a summary of the
+	// trace it produced (services reached, span and error counts).
+	GetSyntheticRun(ctx context.Context, in *GetSyntheticRunRequest, opts ...grpc.CallOption) (*GetSyntheticRunResponse, error)
+	// RunSynthetic runs a configured check now and returns its result (the
+	// run is stored like a scheduled one). Checks are only defined in the
+	// operator's files: no request can create one.
+	RunSynthetic(ctx context.Context, in *RunSyntheticRequest, opts ...grpc.CallOption) (*RunSyntheticResponse, error)
+	// ReloadSynthetics rereads the checks file (--synthetics). A check set
+	// that does not validate is rejected whole and the checks in use are kept.
+	ReloadSynthetics(ctx context.Context, in *ReloadSyntheticsRequest, opts ...grpc.CallOption) (*ReloadSyntheticsResponse, error)
 }
 
 type queryServiceClient struct {
@@ -257,6 +277,56 @@ func (c *queryServiceClient) ReloadRules(ctx context.Context, in *ReloadRulesReq
 	return out, nil
 }
 
+func (c *queryServiceClient) ListSynthetics(ctx context.Context, in *ListSyntheticsRequest, opts ...grpc.CallOption) (*ListSyntheticsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSyntheticsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListSynthetics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ListSyntheticRuns(ctx context.Context, in *ListSyntheticRunsRequest, opts ...grpc.CallOption) (*ListSyntheticRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSyntheticRunsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListSyntheticRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetSyntheticRun(ctx context.Context, in *GetSyntheticRunRequest, opts ...grpc.CallOption) (*GetSyntheticRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSyntheticRunResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetSyntheticRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) RunSynthetic(ctx context.Context, in *RunSyntheticRequest, opts ...grpc.CallOption) (*RunSyntheticResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RunSyntheticResponse)
+	err := c.cc.Invoke(ctx, QueryService_RunSynthetic_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ReloadSynthetics(ctx context.Context, in *ReloadSyntheticsRequest, opts ...grpc.CallOption) (*ReloadSyntheticsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadSyntheticsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ReloadSynthetics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -300,6 +370,21 @@ type QueryServiceServer interface {
 	// ReloadRules rereads the rules file (--rules). A rule set that does not
 	// validate is rejected whole and the rules in use are kept.
 	ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error)
+	// ListSynthetics lists the configured synthetic checks with their
+	// schedule, last run, success rate and p50/p99 run duration in a range.
+	ListSynthetics(context.Context, *ListSyntheticsRequest) (*ListSyntheticsResponse, error)
+	// ListSyntheticRuns lists the stored runs of one check, newest first.
+	ListSyntheticRuns(context.Context, *ListSyntheticRunsRequest) (*ListSyntheticRunsResponse, error)
+	// GetSyntheticRun returns one run with its steps and a summary of the
+	// trace it produced (services reached, span and error counts).
+	GetSyntheticRun(context.Context, *GetSyntheticRunRequest) (*GetSyntheticRunResponse, error)
+	// RunSynthetic runs a configured check now and returns its result (the
+	// run is stored like a scheduled one). Checks are only defined in the
+	// operator's files: no request can create one.
+	RunSynthetic(context.Context, *RunSyntheticRequest) (*RunSyntheticResponse, error)
+	// ReloadSynthetics rereads the checks file (--synthetics). A check set
+	// that does not validate is rejected whole and the checks in use are kept.
+	ReloadSynthetics(context.Context, *ReloadSyntheticsRequest) (*ReloadSyntheticsResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -351,6 +436,21 @@ func (UnimplementedQueryServiceServer) GetAlertHistory(context.Context, *GetAler
 }
 func (UnimplementedQueryServiceServer) ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReloadRules not implemented")
+}
+func (UnimplementedQueryServiceServer) ListSynthetics(context.Context, *ListSyntheticsRequest) (*ListSyntheticsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSynthetics not implemented")
+}
+func (UnimplementedQueryServiceServer) ListSyntheticRuns(context.Context, *ListSyntheticRunsRequest) (*ListSyntheticRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSyntheticRuns not implemented")
+}
+func (UnimplementedQueryServiceServer) GetSyntheticRun(context.Context, *GetSyntheticRunRequest) (*GetSyntheticRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSyntheticRun not implemented")
+}
+func (UnimplementedQueryServiceServer) RunSynthetic(context.Context, *RunSyntheticRequest) (*RunSyntheticResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RunSynthetic not implemented")
+}
+func (UnimplementedQueryServiceServer) ReloadSynthetics(context.Context, *ReloadSyntheticsRequest) (*ReloadSyntheticsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadSynthetics not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -625,6 +725,96 @@ func _QueryService_ReloadRules_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListSynthetics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSyntheticsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListSynthetics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListSynthetics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListSynthetics(ctx, req.(*ListSyntheticsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ListSyntheticRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSyntheticRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListSyntheticRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListSyntheticRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListSyntheticRuns(ctx, req.(*ListSyntheticRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetSyntheticRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSyntheticRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetSyntheticRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetSyntheticRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetSyntheticRun(ctx, req.(*GetSyntheticRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_RunSynthetic_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RunSyntheticRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).RunSynthetic(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_RunSynthetic_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).RunSynthetic(ctx, req.(*RunSyntheticRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ReloadSynthetics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadSyntheticsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ReloadSynthetics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ReloadSynthetics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ReloadSynthetics(ctx, req.(*ReloadSyntheticsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -687,6 +877,26 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReloadRules",
 			Handler:    _QueryService_ReloadRules_Handler,
+		},
+		{
+			MethodName: "ListSynthetics",
+			Handler:    _QueryService_ListSynthetics_Handler,
+		},
+		{
+			MethodName: "ListSyntheticRuns",
+			Handler:    _QueryService_ListSyntheticRuns_Handler,
+		},
+		{
+			MethodName: "GetSyntheticRun",
+			Handler:    _QueryService_GetSyntheticRun_Handler,
+		},
+		{
+			MethodName: "RunSynthetic",
+			Handler:    _QueryService_RunSynthetic_Handler,
+		},
+		{
+			MethodName: "ReloadSynthetics",
+			Handler:    _QueryService_ReloadSynthetics_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
