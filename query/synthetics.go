@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -118,8 +119,8 @@ func (s *Service) ListSynthetics(ctx context.Context, req *querypb.ListSynthetic
 			Name:    c.Name,
 			File:    c.File,
 			Line:    clampInt32(int64(c.Line)),
-			Every:   c.Every.String(),
-			Timeout: c.Timeout.String(),
+			Every:   shortDuration(c.Every),
+			Timeout: shortDuration(c.Timeout),
 			Retries: clampInt32(int64(c.Retries)),
 			Steps:   cloneStrings(c.Steps),
 			Labels:  cloneMap(c.Labels),
@@ -327,6 +328,19 @@ func syntheticResult(r *store.SyntheticRun, withSteps bool) *querypb.SyntheticRe
 		out.Steps = append(out.Steps, ps)
 	}
 	return out
+}
+
+// shortDuration formats d as a checks file would: "1h" and "2m" rather
+// than time.Duration's "1h0m0s" and "2m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // durMs is d in milliseconds.
