@@ -858,19 +858,30 @@ func (p *parser) request(req pair, path string, sc *scope) Request {
 	return r
 }
 
-// checkURL returns why t, its variables replaced by "x", is not an
-// absolute http or https URL with a host; "" when it is.
+// checkURL returns why t is not an absolute http or https URL with a
+// host; "" when it is. ${env:NAME} variables take their value now (a base
+// URL may come from the environment); the others are replaced by "x".
 func checkURL(t Template) string {
-	s, _ := t.Expand(func(Part) (string, bool) { return "x", true })
+	secret := false
+	s, _ := t.Expand(func(p Part) (string, bool) {
+		if p.Kind == VarEnv {
+			secret = true
+			return os.Getenv(p.Text), true
+		}
+		return "x", true
+	})
 	u, err := url.Parse(s)
 	if ue, ok := err.(*url.Error); ok {
 		err = ue.Err // without the URL with its variables replaced
 	}
 	vars := ""
 	if t.HasVars() {
-		vars = ` (checked with "x" for each variable: write the scheme and the host out)`
+		vars = ` (checked with the environment's values for ${env:…} and "x" for the other variables: write the scheme and the host out, or take them from the environment)`
 	}
 	switch {
+	case err != nil && secret:
+		// The parser's message may quote part of a secret.
+		return fmt.Sprintf("bad URL %q: not a URL with the environment's values", t.Raw)
 	case err != nil:
 		return fmt.Sprintf("bad URL %q: %v", t.Raw, err)
 	case u.Scheme == "":

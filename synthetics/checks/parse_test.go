@@ -185,6 +185,7 @@ const forms = "(want {status: CODE}, {status: {in: [CODE, …]}}, {latency_below
 
 func TestParseInvalid(t *testing.T) {
 	t.Setenv("FLOWSCOPE_TEST_BASE", "http://base.local")
+	t.Setenv("FLOWSCOPE_TEST_PATH", "relative")
 	unsetenv(t, "FLOWSCOPE_TEST_UNSET_VAR", "X", "nope")
 	cases := map[string][]string{
 		"steps.yml": {
@@ -271,7 +272,7 @@ func TestParseInvalid(t *testing.T) {
 			`8: checks[0].steps[1].request.url: URL scheme "ftp" is not supported: want http or https`,
 			`10: checks[0].steps[2].request.url: URL "/login" is not absolute: want http://HOST/… or https://HOST/…`,
 			`12: checks[0].steps[3].request.url: URL "http:///path" has no host`,
-			`14: checks[0].steps[4].request.url: URL "${env:FLOWSCOPE_TEST_BASE}/path" is not absolute: want http://HOST/… or https://HOST/… (checked with "x" for each variable: write the scheme and the host out)`,
+			`14: checks[0].steps[4].request.url: URL "${env:FLOWSCOPE_TEST_PATH}/path" is not absolute: want http://HOST/… or https://HOST/… (checked with the environment's values for ${env:…} and "x" for the other variables: write the scheme and the host out, or take them from the environment)`,
 			`16: checks[0].steps[5].request.url: bad URL "http://a b.local/": invalid character " " in host name`,
 			`18: checks[0].steps[6].request.method: "GET /" is not an HTTP method (a token such as GET or POST)`,
 			"24: checks[0].steps[7].request.headers.Content-Type: header Content-Type given twice (first at line 23)",
@@ -381,6 +382,7 @@ func TestParseEdgeCases(t *testing.T) {
 		{"dollars", check(`{name: s, request: {url: "http://a/$x/$$/${uuid}$", body: "$"}}`), 1},
 		{"variable in host", check(`{name: a, request: {url: "http://a"}, extract: [{name: H, header: x-host}]}`, `{name: b, request: {url: "https://${H}:8443/"}}`), 1},
 		{"env in path", check(`{name: s, request: {url: "http://a/${env:FLOWSCOPE_TEST_BASE}"}}`), 1},
+		{"base URL from the environment", check(`{name: s, request: {url: "${env:FLOWSCOPE_TEST_BASE}/path"}}`), 1},
 		{"custom method", check(`{name: s, request: {method: purge, url: "http://a"}}`), 1},
 		{"empty header value", check(`{name: s, request: {url: "http://a", headers: {x-empty: ""}}, assert: [{header: x-empty, equals: ""}]}`), 1},
 		{"variable redefined", check(
