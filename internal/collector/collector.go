@@ -38,6 +38,7 @@ import (
 	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/store"
+	"github.com/flowscope/flowscope/synthetics"
 	"github.com/flowscope/flowscope/web"
 )
 
@@ -52,7 +53,9 @@ type Collector struct {
 	Budget *membudget.Budget
 
 	// Alerts evaluates the alert rules.
-	Alerts   *alerting.Engine
+	Alerts *alerting.Engine
+	// Prober runs the synthetic checks; nil without --synthetics.
+	Prober   *synthetics.Prober
 	notifier *notify.Notifier
 	// stopAlerts ends the evaluation loop; alertsDone closes when it has.
 	stopAlerts context.CancelFunc
@@ -128,6 +131,7 @@ func openStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer
 		},
 		DisableAggregation: !cfg.Aggregation.Enabled,
 		RollupRetention:    [3]time.Duration{cfg.Aggregation.Retention10s, cfg.Aggregation.Retention1m, cfg.Aggregation.Retention1h},
+		SyntheticRetention: cfg.Synthetics.Retention,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -151,6 +155,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		for _, l := range c.listeners {
 			l.Close()
 		}
+		c.stopProber(context.Background())
 		c.stopAlerting(context.Background())
 		db.Close()
 		return nil, err
@@ -185,10 +190,17 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		bound.HTTPAddr = c.listeners["http"].Addr().String()
 		cfg.Alerting.ExternalURL = bound.ExternalURL()
 	}
+	if err := c.startProber(cfg, reg); err != nil {
+		return fail(err)
+	}
 	if err := c.startAlerting(cfg, reg); err != nil {
 		return fail(err)
 	}
-	svc := query.NewService(db, query.ServiceOptions{Logger: logger, Alerting: c.Alerts})
+	svcOpts := query.ServiceOptions{Logger: logger, Alerting: c.Alerts, SyntheticRuns: db}
+	if c.Prober != nil {
+		svcOpts.Synthetics = proberStatus{c.Prober}
+	}
+	svc := query.NewService(db, svcOpts)
 	query.RegisterGRPC(c.grpcServer, svc)
 
 	c.otlpHTTP = &http.Server{
@@ -223,6 +235,9 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
 	c.stopAlerts, c.alertsDone = stopAlerts, make(chan struct{})
 	go func() { defer close(c.alertsDone); c.Alerts.Run(alertCtx) }()
+	if c.Prober != nil {
+		c.Prober.Start()
+	}
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
 	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(c.listeners["otlp_http"])) }()
 	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(c.listeners["zipkin"])) }()
@@ -271,6 +286,7 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			c.grpcServer.Stop()
 		}
+		c.stopProber(ctx)
 		c.stopAlerting(ctx)
 		if err := c.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -307,6 +323,7 @@ func (c *Collector) startAlerting(cfg config.Config, reg prometheus.Registerer) 
 	opts := alerting.Options{
 		RulesPath: cfg.Alerting.Rules, Interval: cfg.Alerting.Interval, ExternalURL: cfg.ExternalURL(),
 		Webhooks: len(n.Webhooks), Logger: c.logger, Metrics: alerting.NewMetrics(reg),
+		Extra: alerting.Signals{Synthetic: alerting.SyntheticSignals{Runs: c.DB}},
 	}
 	if c.notifier != nil {
 		opts.Notifier = c.notifier
@@ -368,7 +385,7 @@ func setMemoryLimit(cfg config.Config, logger *slog.Logger) {
 // committing everything already acknowledged.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	setMemoryLimit(cfg, logger)
-	// SIGHUP reloads the rules; registered first, so that one arriving
+	// SIGHUP reloads the rules and the synthetic checks; registered first, so that one arriving
 	// while the store opens does not end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -382,11 +399,7 @@ wait:
 	for {
 		select {
 		case <-hup:
-			if cfg.Alerting.Rules == "" {
-				logger.Info("SIGHUP: no alert rules configured (--rules), nothing to reload")
-				continue
-			}
-			_ = c.ReloadRules(ctx) // logged, and reported by /api/v1/rules
+			c.reloadAll(ctx)
 		case <-ctx.Done():
 			logger.Info("shutting down", "reason", context.Cause(ctx))
 			break wait

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"testing"
@@ -23,6 +22,16 @@ type server struct {
 // startServer starts a collector on a fresh data dir (or dir, if given).
 func startServer(t testing.TB, dir string, mutate ...func(*config.Config)) *server {
 	t.Helper()
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	return startServerLogging(t, dir, w, mutate...)
+}
+
+// startServerLogging is startServer logging to w.
+func startServerLogging(t testing.TB, dir string, w io.Writer, mutate ...func(*config.Config)) *server {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -35,11 +44,7 @@ func startServer(t testing.TB, dir string, mutate ...func(*config.Config)) *serv
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	var w io.Writer = io.Discard
-	if testing.Verbose() {
-		w = os.Stderr
-	}
-	c, err := collector.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(w, nil)))
+	c, err := collector.Start(context.Background(), cfg, cfg.NewLogger(w))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@
 // highlighted. Node positions are kept by id in opts.positions, so
 // refreshes and remounts keep the layout; only new nodes are placed.
 // setAlerts marks the nodes and edges that active alerts name: a red ring
-// or halo while firing, a fainter dashed one while pending.
+// or halo while firing, a fainter dashed one while pending. Synthetic
+// checks' nodes ("synthetic:<check>", the prober's) are hexagons in their
+// own colour inside a dashed outline.
 //
 // Canvas keeps 300 nodes / 1,000 edges cheap: edges are batched into one
 // path per style, the layout runs within a per-frame time budget and stops
@@ -38,11 +40,20 @@ function cssColors(el) {
     match: v('--map-match', '#ffd33d'),
     alert: v('--map-alert', '#ff3b4e'),
     alertPending: v('--map-alert-pending', '#f5a524'),
+    synthetic: v('--map-synthetic', '#2ec4c6'),
   };
 }
 
 export function edgeKey(source, target) {
   return source + SEP + target;
+}
+
+// SYNTHETIC_PREFIX starts the id of a synthetic check's node.
+export const SYNTHETIC_PREFIX = 'synthetic:';
+
+// syntheticCheck returns the check of a synthetic node's id, else ''.
+export function syntheticCheck(id) {
+  return typeof id === 'string' && id.startsWith(SYNTHETIC_PREFIX) ? id.slice(SYNTHETIC_PREFIX.length) : '';
 }
 
 function distToSeg(px, py, x1, y1, x2, y2) {
@@ -139,6 +150,7 @@ export class FlowMap {
         const p = this.opts.positions.get(id);
         if (p) Object.assign(n, {x: p.x, y: p.y, homeX: p.homeX, homeY: p.homeY, pinned: p.pinned, placed: true});
         else fresh.push(n);
+        n.synthetic = !!syntheticCheck(id);
       }
       n.data = data;
       next.set(id, n);
@@ -237,6 +249,8 @@ export class FlowMap {
         if (this.edgeByKey.has(k)) add(edges, k, a);
       } else if (l.service && this.nodes.has(l.service)) {
         add(nodes, l.service, a);
+      } else if (l.check && this.nodes.has(SYNTHETIC_PREFIX + l.check)) {
+        add(nodes, SYNTHETIC_PREFIX + l.check, a);
       }
     }
     this.alertMarks = {nodes, edges};
@@ -297,7 +311,9 @@ export class FlowMap {
 
   radius(n) {
     const r = fmt.num(n.data.requestRate);
-    return 6 + (this.maxNodeRate > 0 ? 9 * Math.sqrt(r / this.maxNodeRate) : 0);
+    const rr = 6 + (this.maxNodeRate > 0 ? 9 * Math.sqrt(r / this.maxNodeRate) : 0);
+    // A check's node serves no requests: big enough to show its shape.
+    return n.synthetic ? Math.max(9, rr) : rr;
   }
 
   edgeWidth(e) {
@@ -328,7 +344,7 @@ export class FlowMap {
     if (er >= 0.01) return C.warn;
     const th = this.thresholdNs(), p99 = d.latency && d.latency.p99;
     if (th > 0 && fmt.known(p99) && fmt.num(p99) > th) return C.slow;
-    return d.virtual ? C.nodeVirtual : C.node;
+    return d.virtual ? C.nodeVirtual : n.synthetic ? C.synthetic : C.node;
   }
 
   geom(e) {
@@ -545,6 +561,7 @@ export class FlowMap {
     if (hit.type === 'node') {
       lines.push(h('div', {class: 'tip-title'}, hit.id));
       if (d.virtual) lines.push(h('div', {class: 'dim'}, 'virtual (uninstrumented callee)'));
+      if (obj.synthetic) lines.push(h('div', {class: 'dim', testid: 'tip-synthetic'}, 'synthetic check: the prober\'s runs'));
       if (d.declaredOnly) lines.push(h('div', {class: 'dim'}, 'declared only: no traffic observed'));
       lines.push(row('requests', fmt.rate(d.requestRate)), row('errors', fmt.pct(d.errorRate)));
     } else {
@@ -744,9 +761,10 @@ export class FlowMap {
       drawnNodes++;
       const c = n.data.declaredOnly ? 'declared' : this.nodeColor(n);
       const dim = hl && !hl.has(n.id);
-      const key = c + (dim ? '|d' : '') + (n.data.virtual ? '|v' : '');
+      const synthetic = n.synthetic && !n.data.virtual;
+      const key = c + (dim ? '|d' : '') + (n.data.virtual ? '|v' : '') + (synthetic ? '|s' : '');
       let g = nodeGroups.get(key);
-      if (!g) nodeGroups.set(key, (g = {color: c, dim, virtual: !!n.data.virtual, declared: c === 'declared', items: []}));
+      if (!g) nodeGroups.set(key, (g = {color: c, dim, virtual: !!n.data.virtual, synthetic, declared: c === 'declared', items: []}));
       g.items.push(n);
     }
     ctx.lineWidth = 1.5 / k;
@@ -761,6 +779,8 @@ export class FlowMap {
           ctx.lineTo(n.x, n.y + r);
           ctx.lineTo(n.x - r, n.y);
           ctx.closePath();
+        } else if (g.synthetic) {
+          hexagon(ctx, n.x, n.y, r);
         } else {
           ctx.moveTo(n.x + r, n.y);
           ctx.arc(n.x, n.y, r, 0, Math.PI * 2);
@@ -776,6 +796,15 @@ export class FlowMap {
         ctx.fill();
         ctx.strokeStyle = C.nodeStroke;
         ctx.stroke();
+      }
+      if (g.synthetic) {
+        // The dashed outline of synthetic nodes.
+        ctx.beginPath();
+        for (const n of g.items) hexagon(ctx, n.x, n.y, this.radius(n) + 3.5 / k);
+        ctx.setLineDash([3 / k, 2.5 / k]);
+        ctx.strokeStyle = C.synthetic;
+        ctx.stroke();
+        ctx.setLineDash([]);
       }
     }
     ctx.globalAlpha = 1;
@@ -848,6 +877,7 @@ export class FlowMap {
     return {
       nodes: this.nodeList.map(n => n.id),
       edges: this.edges.map(e => e.key),
+      synthetic: this.nodeList.filter(n => n.synthetic).map(n => n.id),
       declared: Object.fromEntries(this.edges.filter(e => e.data.declared).map(e => [e.key, e.data.declared])),
       visibleNodes: this.nodeList.filter(n => n.visible).length,
       visibleEdges: this.edges.filter(e => e.visible).length,
@@ -905,4 +935,15 @@ export class FlowMap {
     const wy = g.loop ? g.cy - g.rr : g.y1 + (g.y2 - g.y1) * frac;
     return {x: r.left + wx * this.view.k + this.view.x, y: r.top + wy * this.view.k + this.view.y};
   }
+}
+
+// hexagon adds a hexagon (points left and right) of circumradius r to the
+// current path.
+function hexagon(ctx, x, y, r) {
+  ctx.moveTo(x + r, y);
+  for (let i = 1; i < 6; i++) {
+    const a = (i * Math.PI) / 3;
+    ctx.lineTo(x + r * Math.cos(a), y + r * Math.sin(a));
+  }
+  ctx.closePath();
 }

@@ -1,8 +1,10 @@
 // Flowscope UI: a single-page app with hash routes (#/map, #/latency?…,
 // #/traces, #/trace/ID, #/correlation/ID, #/metrics, #/alerts?rule=NAME,
-// #/import, #/dashboards, #/dashboard/ID). Each view is a module exporting
-// mount(el, ctx) → {update?(ctx), destroy?()}. The header counts the
-// firing (and pending) alerts on every view.
+// #/synthetics[/CHECK[/RUN]], #/import, #/dashboards, #/dashboard/ID).
+// Each view is a module exporting mount(el, ctx) → {update?(ctx),
+// destroy?()}; a view marked argUpdate is updated, not mounted again, when
+// only its route's argument changes. The header counts the firing (and
+// pending) alerts on every view.
 import {h, clear, replace} from './dom.js';
 import {setRouteInfo} from './hooks.js';
 import mapView from './views/map.js';
@@ -14,6 +16,7 @@ import metricsView from './views/metrics.js';
 import importView from './views/importer.js';
 import {listView as dashboardsView, dashboardView} from './views/dashboards.js';
 import alertsView from './views/alerts.js';
+import syntheticsView from './views/synthetics.js';
 import {subscribe as subscribeAlerts} from './alertfeed.js';
 
 const VIEWS = {
@@ -24,6 +27,7 @@ const VIEWS = {
   correlation: {mount: correlationView, title: 'Correlation', nav: 'correlation'},
   metrics: {mount: metricsView, title: 'Metrics', nav: 'metrics'},
   alerts: {mount: alertsView, title: 'Alerts', nav: 'alerts'},
+  synthetics: {mount: syntheticsView, title: 'Synthetics', nav: 'synthetics', argUpdate: true},
   import: {mount: importView, title: 'Import', nav: 'import'},
   dashboards: {mount: dashboardsView, title: 'Dashboards', nav: 'dashboards'},
   dashboard: {mount: dashboardView, title: 'Dashboard', nav: 'dashboards'},
@@ -36,6 +40,7 @@ const NAV = [
   ['correlation', 'Correlation'],
   ['metrics', 'Metrics'],
   ['alerts', 'Alerts'],
+  ['synthetics', 'Synthetics'],
   ['dashboards', 'Dashboards'],
   ['import', 'Import'],
 ];
@@ -56,8 +61,10 @@ export function parseHash(hash = location.hash) {
   return {name, arg, params};
 }
 
+// hashOf builds a route; slashes in arg stay readable (parseHash takes
+// everything after the view's name as its argument).
 function hashOf(name, arg, params) {
-  let s = '#/' + name + (arg ? '/' + encodeURIComponent(arg) : '');
+  let s = '#/' + name + (arg ? '/' + encodeURIComponent(arg).replace(/%2F/gi, '/') : '');
   const q = params.toString();
   return q ? s + '?' + q : s;
 }
@@ -107,7 +114,8 @@ function render() {
   for (const [k, a] of navLinks) a.classList.toggle('active', k === v.nav);
   document.body.dataset.view = r.name;
   const ctx = ctxFor(r);
-  if (current && current.name === r.name && current.arg === r.arg && current.inst && current.inst.update) {
+  if (current && current.name === r.name && (current.arg === r.arg || v.argUpdate) && current.inst && current.inst.update) {
+    current.arg = r.arg;
     current.inst.update(ctx);
     return;
   }

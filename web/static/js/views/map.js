@@ -3,11 +3,12 @@
 // focus, rate filter and p99 threshold; the side panel shows what is
 // selected, with its latency distribution. Nodes and edges named by an
 // active alert (GET /alerts, at the service level) are marked, and listed
-// above the map.
+// above the map. A synthetic check's node (synthetic:<check>) links to the
+// check in the Synthetics view.
 import {h, replace, link, field, select, fillSelect, message, debounce, table} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../fmt.js';
-import {FlowMap, edgeKey} from '../graph.js';
+import {FlowMap, edgeKey, syntheticCheck} from '../graph.js';
 import {picker, resolve, apiParams} from '../timerange.js';
 import {LatencyPanel, latencyCell} from '../latency.js';
 import {setMap, clearMap} from '../hooks.js';
@@ -27,7 +28,7 @@ export function legend() {
   const item = (cls, label) => h('span', {class: 'lg-item'}, h('span', {class: 'lg ' + cls}), label);
   return h('div', {class: 'map-legend', testid: 'map-legend'},
     item('lg-ok', 'ok'), item('lg-slow', 'p99 over threshold'), item('lg-warn', 'errors ≥ 1 %'), item('lg-err', 'errors ≥ 5 %'),
-    item('lg-declared', 'declared only'), item('lg-observed', 'observed only'), item('lg-virtual', 'virtual node'),
+    item('lg-declared', 'declared only'), item('lg-observed', 'observed only'), item('lg-virtual', 'virtual node'), item('lg-synthetic', 'synthetic check'),
     item('lg-alert', 'alert firing'), item('lg-alert-pending', 'alert pending'),
     h('span', {class: 'dim'}, 'width ∝ rate · drag to move · wheel to zoom · double-click to focus'));
 }
@@ -169,6 +170,7 @@ export default function mount(el, ctx) {
     const nodeId = P('node'), src = P('source'), tgt = P('target');
     const mine = level !== 'service' ? [] : alerts.filter(a => {
       const l = a.labels || {};
+      if (nodeId && l.check) return 'synthetic:' + l.check === nodeId;
       return nodeId ? !l.source && l.service === nodeId : src && l.source === src && l.target === tgt;
     });
     const sig = JSON.stringify(mine.map(a => [a.rule, a.key, a.state, a.value]));
@@ -256,6 +258,9 @@ export default function mount(el, ctx) {
   // namespace/name when it has a namespace, and traces are searched by
   // service.name and the namespace attribute.
   function traceSearch(n, tr) {
+    const check = syntheticCheck(n.id);
+    // The prober's spans: service.name "synthetics", synthetic.check.
+    if (check) return {service: 'synthetics', 'attr.synthetic.check': check, range: tr.range === 'custom' ? '' : tr.range};
     const ns = n.namespace || '';
     return {service: ns ? n.id.slice(ns.length + 1) : n.id, 'attr.service.namespace': ns, range: tr.range === 'custom' ? '' : tr.range};
   }
@@ -296,21 +301,25 @@ export default function mount(el, ctx) {
       if (!n) return replace(side, h('div', {class: 'msg msg-empty'}, 'Node not in this graph.'));
       const ins = graph.edges.filter(e => e.target === nodeId), outs = graph.edges.filter(e => e.source === nodeId);
       const latBox = h('div');
+      const check = level === 'service' ? syntheticCheck(nodeId) : '';
       replace(side,
         h('h2', {class: 'side-title', testid: 'side-title'}, nodeId),
         sideAlerts,
-        h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null),
+        h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null,
+          check ? h('span', {class: 'tag', testid: 'side-synthetic-tag', title: 'the synthetic-check prober\'s runs of this check'}, 'synthetic check') : null),
         h('div', {class: 'stats summary-stats'}, statBox('requests', fmt.rate(n.requestRate)), statBox('errors', fmt.pct(n.errorRate)), statBox('spans', fmt.count(n.spanCount))),
         lat(n, fmt.num(n.requestRate) > 0 ? Math.max(1, fmt.num(n.latency && n.latency.timedCalls)) : 0),
         h('div', {class: 'inline wrap'},
+          check ? h('a', {class: 'btn btn-primary', href: link('synthetics', check, {range: P('range') === 'custom' ? '' : P('range')}), testid: 'side-synthetic', title: 'the check\'s runs, steps and timings'}, 'Open check in Synthetics') : null,
           h('a', {class: 'btn', href: link('map', '', Object.assign(Object.fromEntries(params), {focus: nodeId})), testid: 'side-focus'}, 'Focus neighbourhood'),
           level === 'service' && !n.virtual ? h('a', {class: 'btn', href: link('traces', '', traceSearch(n, tr)), testid: 'side-traces'}, 'Traces') : null),
         ins.length ? h('h3', null, `Callers (${ins.length})`) : null,
         ins.length ? table(['from', 'rate', 'err', 'p99'], ins.slice(0, 50).map(e => nodeRow(e, e.source))) : null,
         outs.length ? h('h3', null, `Callees (${outs.length})`) : null,
         outs.length ? table(['to', 'rate', 'err', 'p99'], outs.slice(0, 50).map(e => nodeRow(e, e.target))) : null,
+        check ? h('p', {class: 'dim small', testid: 'side-synthetic-note'}, 'The prober of the synthetic check ', h('span', {class: 'mono'}, check), ' serves no requests: its calls are the edges above; its runs, their steps and timings are in the Synthetics view.') : null,
         latBox);
-      if (level === 'service' && !n.virtual && !n.declaredOnly) latency = new LatencyPanel(latBox, {query: {service: nodeId}, range: tr, series: true, histogramHeight: 170});
+      if (level === 'service' && !n.virtual && !n.declaredOnly && !check) latency = new LatencyPanel(latBox, {query: {service: nodeId}, range: tr, series: true, histogramHeight: 170});
       return;
     }
     if (src) {
