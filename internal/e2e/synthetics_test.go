@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -743,4 +744,62 @@ func checkStoreNoSecret(t *testing.T, dir, secret string, checks ...string) {
 		t.Fatalf("no stored runs of %v", checks)
 	}
 	t.Logf("searched %d traces (%d spans) and %d runs, decoded", len(sums), spans, runs)
+}
+
+// TestSyntheticsSIGHUP runs the collector binary with checks and no alert
+// rules: SIGHUP rereads the checks; a file that does not validate keeps
+// the checks in use and sets lastReloadError and the reload self-metric.
+func TestSyntheticsSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the collector binary; skipped under -short")
+	}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer target.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "checks.yml")
+	write := func(names ...string) {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString("checks:\n")
+		for _, n := range names {
+			fmt.Fprintf(&b, "  - {name: %s, every: 1h, steps: [{name: get, request: {url: %q}}]}\n", n, target.URL)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("home")
+	p := procStartCollector(t, sharedCollectorBin(t), filepath.Join(dir, "data"), "--synthetics", path)
+	p.waitReady(t, 30*time.Second)
+	state := func() (names []string, reloadErr string, ok float64) {
+		var l apiSynthetics
+		apiJSON(t, p.httpAddr, "/api/v1/synthetics", &l)
+		for _, c := range l.Checks {
+			names = append(names, c.Name)
+		}
+		_, body := apiGet(t, p.httpAddr, "/metrics")
+		ok, _ = metricValue(string(body), "flowscope_synthetic_checks_last_reload_successful")
+		return names, l.LastReloadError, ok
+	}
+	hup := func() {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatalf("SIGHUP: %v", err)
+		}
+	}
+	write("home", "cart")
+	hup()
+	waitFor(t, 15*time.Second, "SIGHUP loads the new checks", func() (bool, string) {
+		names, e, ok := state()
+		return slices.Equal(names, []string{"cart", "home"}) && e == "" && ok == 1, fmt.Sprintf("%v %q %v", names, e, ok)
+	})
+	if err := os.WriteFile(path, []byte("checks:\n  - {name: bad, every: 500ms, steps: []}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	waitFor(t, 15*time.Second, "SIGHUP with a bad file reports it", func() (bool, string) {
+		names, e, ok := state()
+		return slices.Equal(names, []string{"cart", "home"}) && strings.Contains(e, path+":2: checks[0].every") && ok == 0,
+			fmt.Sprintf("%v %q %v", names, e, ok)
+	})
 }
