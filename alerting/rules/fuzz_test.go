@@ -1,13 +1,10 @@
 package rules
 
 import (
-	"math"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
 )
 
 // FuzzParse checks that Parse never panics, that its errors are *Error
@@ -16,17 +13,7 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzParse -fuzztime 30s ./alerting/rules
 func FuzzParse(f *testing.F) {
-	files, err := filepath.Glob("testdata/*/*.y*ml")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	yamlfiletest.AddFiles(f, "testdata/*/*.y*ml")
 	for _, s := range []string{
 		"",
 		"rules: []",
@@ -41,50 +28,15 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, err := Parse("f.yml", data)
-		if err != nil {
-			if rs != nil {
-				t.Fatalf("rules %+v with the error %v", rs, err)
-			}
-			for _, e := range ruleErrors(t, err) {
-				if e.File != "f.yml" || e.Line < 0 || e.Msg == "" {
-					t.Fatalf("bad error %#v", e)
-				}
-			}
-		} else {
-			checkInvariants(t, "f.yml", rs)
-		}
-		// Parsing is deterministic.
-		rs2, err2 := Parse("f.yml", data)
-		if !reflect.DeepEqual(rs, rs2) || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
-			t.Fatalf("second parse differs:\n%v\n%v", err, err2)
-		}
+		// yamlfiletest.Parse checks the errors, and that parsing is
+		// deterministic.
+		rs := yamlfiletest.Parse(t, Parse, "f.yml", data)
+		checkInvariants(t, "f.yml", rs)
 		// Thresholds print as numbers in their unit.
 		for _, r := range rs {
 			if s := FormatThreshold(r.Threshold, r.Signal.Unit()); s == "" || strings.ContainsAny(s, "eE+") && !strings.Contains(s, "Inf") {
 				t.Fatalf("FormatThreshold(%v) = %q", r.Threshold, s)
 			}
-		}
-	})
-}
-
-// FuzzDuration checks ParseDuration against time.ParseDuration: they
-// agree on every string Go accepts, and every duration without the d and
-// w units that ParseDuration accepts is one Go accepts too.
-func FuzzDuration(f *testing.F) {
-	for _, s := range []string{"0", "1s", "1.5h", "-2m", "1d", "1w2d", "250ms", "800µs", ".5s", "1.s", "5", "5 minutes", "9223372036854775807ns", "2562047h47m16.854775807s"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseDuration(s)
-		want, goErr := time.ParseDuration(s)
-		switch {
-		case goErr == nil && want == math.MinInt64:
-			// Go's one duration without a positive counterpart.
-		case goErr == nil && (err != nil || got != want):
-			t.Fatalf("ParseDuration(%q) = %v, %v; time.ParseDuration gives %v", s, got, err, want)
-		case err == nil && goErr != nil && !strings.ContainsAny(s, "dw"):
-			t.Fatalf("ParseDuration(%q) = %v; time.ParseDuration fails: %v", s, got, goErr)
 		}
 	})
 }

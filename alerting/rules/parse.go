@@ -1,17 +1,13 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/big"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -21,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowscope/flowscope/internal/yamlfile"
 )
 
 // Limits of a rule set.
@@ -37,8 +35,6 @@ const (
 	maxErrors = 1000
 	// maxNumberLen bounds the text of a threshold's number.
 	maxNumberLen = 64
-	// maxMergeDepth bounds nested YAML merge keys (<<).
-	maxMergeDepth = 8
 )
 
 // ruleKeys are the keys a rule may have, in the order they are documented.
@@ -77,12 +73,7 @@ var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // except those beginning with "x-", which are ignored (a place for YAML
 // anchors); merge keys (<<) work in rules, selects, labels and annotations.
 func Parse(file string, data []byte) ([]Rule, error) {
-	p := &parser{file: file}
-	rs, _ := p.parseFile(data)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return rs, nil
+	return ruleFormat.Parse(file, data)
 }
 
 // Load reads the rules at path: one file, or every *.yml and *.yaml file
@@ -93,395 +84,69 @@ func Parse(file string, data []byte) ([]Rule, error) {
 // errors. Like Parse, Load validates everything and returns no rules and
 // all the errors (each an *Error, joined) when anything is wrong.
 func Load(path string) ([]Rule, error) {
-	p := &parser{file: path}
-	st, err := os.Stat(path)
-	if err != nil {
-		p.fileErr(path, err)
-		return nil, p.err()
-	}
-	var files []string
-	if st.IsDir() {
-		ents, err := os.ReadDir(path)
-		if err != nil {
-			p.fileErr(path, err)
-			return nil, p.err()
-		}
-		for _, e := range ents {
-			name := e.Name()
-			if strings.HasPrefix(name, ".") || !(strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".yaml")) {
-				continue
-			}
-			full := filepath.Join(path, name)
-			fst, err := os.Stat(full) // follows symbolic links
-			if err != nil {
-				p.fileErr(full, err)
-				continue
-			}
-			if fst.Mode().IsRegular() {
-				files = append(files, full)
-			}
-		}
-		if len(files) == 0 && len(p.errs) == 0 {
-			p.file = path
-			p.add(0, "", "no rule files (*.yml or *.yaml) in this directory")
-			return nil, p.err()
-		}
-	} else {
-		files = []string{path}
-	}
-
-	type origin struct {
-		file string
-		line int
-	}
-	var all []Rule
-	seen := map[string]origin{}
-	for _, f := range files {
-		data, err := readLimited(f)
-		if err != nil {
-			p.file = f
-			if errors.Is(err, errTooLarge) {
-				p.add(0, "", "%v", err)
-			} else {
-				p.fileErr(f, err)
-			}
-			continue
-		}
-		p.file = f
-		rs, alertLines := p.parseFile(data)
-		for i, r := range rs {
-			if o, dup := seen[r.Name]; dup {
-				p.add(alertLines[i], fmt.Sprintf("rules[%d].alert", i),
-					"duplicate alert name %q (also defined at %s:%d); names must be unique across the rule files", r.Name, o.file, o.line)
-				continue
-			}
-			seen[r.Name] = origin{f, alertLines[i]}
-		}
-		all = append(all, rs...)
-	}
-	if len(all) > MaxRules && len(files) > 1 {
-		p.file = path
-		p.add(0, "", "%d rules in all; a rule set holds at most %d", len(all), MaxRules)
-	}
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return all, nil
+	return ruleFormat.Load(path)
 }
 
-var errTooLarge = fmt.Errorf("file larger than %d bytes (4 MiB)", MaxFileSize)
-
-// readLimited reads a file of at most MaxFileSize bytes.
-func readLimited(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		return nil, errTooLarge
-	}
-	return data, nil
-}
-
-// parser collects the errors of one Parse or Load.
-type parser struct {
-	file    string
-	errs    []error
-	dropped int
-}
-
-// add records an error at line (0: none) and key ("" for the file).
-func (p *parser) add(line int, key, format string, args ...any) {
-	if len(p.errs) >= maxErrors {
-		p.dropped++
-		return
-	}
-	for i, a := range args {
-		if s, ok := a.(string); ok {
-			args[i] = clip(s, 1024)
+// ruleFormat is the shape of rule files.
+var ruleFormat = &yamlfile.Format[Rule]{
+	Key: "rules", File: "rule file", Set: "rule set", NameKey: "alert", Name: "alert name",
+	MaxSize: MaxFileSize, MaxItems: MaxRules, MaxErrors: maxErrors,
+	Describe: describe,
+	Unknown: func(k string) string {
+		if k == "groups" {
+			return "unknown key: this is not a Prometheus rule file; Flowscope's rules are one `rules:` list"
 		}
-	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Key: clip(key, 256), Msg: fmt.Sprintf(format, args...)})
+		return "unknown key" + suggest(k, []string{"rules"}) + " (the file holds `rules:`, and x-… keys for anchors)"
+	},
+	Item: func(c *yamlfile.Collector, i int, n *yaml.Node) (Rule, string, int, bool) {
+		r, nameLine, ok := (&parser{c}).rule(i, n)
+		return r, r.Name, nameLine, ok
+	},
 }
 
-// clip shortens s to at most n bytes and "…", for messages that quote
-// what a file says.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// parser reads the rules of a file, reporting their problems to its
+// Collector.
+type parser struct{ *yamlfile.Collector }
 
-// count is the number of errors so far.
-func (p *parser) count() int { return len(p.errs) + p.dropped }
-
-// fileErr records an error of the file system about name.
-func (p *parser) fileErr(name string, err error) {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	file := p.file
-	p.file = name
-	p.add(0, "", "%v", err)
-	p.file = file
-}
-
-// sortFrom orders the errors from index i on by line.
-func (p *parser) sortFrom(i int) {
-	sort.SliceStable(p.errs[i:], func(a, b int) bool {
-		return p.errs[i+a].(*Error).Line < p.errs[i+b].(*Error).Line
-	})
-}
-
-// err joins the errors, nil when there are none.
-func (p *parser) err() error {
-	if p.count() == 0 {
-		return nil
-	}
-	errs := p.errs
-	if p.dropped > 0 {
-		errs = append(errs[:len(errs):len(errs)], &Error{File: p.file, Msg: fmt.Sprintf("%d more errors not shown", p.dropped)})
-	}
-	return errors.Join(errs...)
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlParserErrors are the errors of yaml.v3's parser, whose line numbers
-// are one less than the line of the problem.
-var yamlParserErrors = []string{
-	"did not find expected <document start>",
-	"did not find expected node content",
-	"did not find expected '-' indicator",
-	"did not find expected key",
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-}
-
-// syntaxErr records an error of the YAML decoder.
-func (p *parser) syntaxErr(err error) {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		// yaml.v3 numbers the lines of its parser's errors (unlike its
-		// scanner's) from 0.
-		for _, e := range yamlParserErrors {
-			if m[2] == e {
-				line++
-				break
-			}
-		}
-		p.add(line, "", "YAML syntax error: %s", m[2])
-		return
-	}
-	p.add(0, "", "YAML syntax error: %s", strings.TrimPrefix(msg, "yaml: "))
-}
-
-// decode decodes one YAML document into n, turning a panic of the decoder
-// into an error.
-func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
-		}
-	}()
-	return dec.Decode(n)
-}
-
-// parseFile parses one file's rules; alertLines[i] is the line of rule i's
-// name. It returns the rules that are valid when there is no error.
-func (p *parser) parseFile(data []byte) (rs []Rule, alertLines []int) {
-	start := p.count()
-	defer p.sortFrom(len(p.errs))
-	if len(data) > MaxFileSize {
-		p.add(0, "", "%v", errTooLarge)
-		return nil, nil
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := decode(dec, &doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.add(0, "", "empty file: want a `rules:` list")
-		} else {
-			p.syntaxErr(err)
-		}
-		return nil, nil
-	}
-	var extra yaml.Node
-	if err := decode(dec, &extra); err == nil {
-		p.add(extra.Line, "", "a second YAML document; a rule file holds one")
-	} else if !errors.Is(err, io.EOF) {
-		p.syntaxErr(err)
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode {
-		if len(root.Content) == 0 {
-			p.add(0, "", "empty file: want a `rules:` list")
-			return nil, nil
-		}
-		root = root.Content[0]
-	}
-	root = resolve(root)
-	if root.Kind != yaml.MappingNode {
-		p.add(root.Line, "", "want a mapping with a `rules:` list, not %s", describe(root))
-		return nil, nil
-	}
-	var list *yaml.Node
-	for _, kv := range p.pairs(root, "", 0) {
-		switch kv.name {
-		case "rules":
-			list = kv.v
-		case "groups":
-			p.add(kv.k.Line, "groups", "unknown key: this is not a Prometheus rule file; Flowscope's rules are one `rules:` list")
-		default:
-			if strings.HasPrefix(kv.name, "x-") {
-				continue // an extension: anchors for the rules to reuse
-			}
-			p.add(kv.k.Line, kv.name, "unknown key%s (the file holds `rules:`, and x-… keys for anchors)", suggest(kv.name, []string{"rules"}))
-		}
-	}
-	switch {
-	case list == nil:
-		p.add(root.Line, "rules", "missing: want `rules:` with a list of rules")
-		return nil, nil
-	case isNull(list):
-		return nil, nil
-	case list.Kind != yaml.SequenceNode:
-		p.add(list.Line, "rules", "must be a list of rules, not %s", describe(list))
-		return nil, nil
-	case len(list.Content) > MaxRules:
-		p.add(list.Line, "rules", "%d rules; a rule set holds at most %d", len(list.Content), MaxRules)
-		return nil, nil
-	}
-	type first struct{ line int }
-	names := map[string]first{}
-	for i, item := range list.Content {
-		r, nameLine, ok := p.rule(i, item)
-		if r.Name != "" {
-			if f, dup := names[r.Name]; dup {
-				p.add(nameLine, fmt.Sprintf("rules[%d].alert", i), "duplicate alert name %q (first defined at %s:%d)", r.Name, p.file, f.line)
-				ok = false
-			} else {
-				names[r.Name] = first{nameLine}
-			}
-		}
-		if ok {
-			rs = append(rs, r)
-			alertLines = append(alertLines, nameLine)
-		}
-	}
-	if p.count() > start {
-		return nil, nil
-	}
-	return rs, alertLines
-}
-
-// pair is one key and value of a mapping.
-type pair struct {
-	k, v *yaml.Node
-	name string
-}
-
-// pairs returns the entries of mapping m, reporting keys that are not
-// strings and duplicate keys under path. Merge keys (<<) are expanded:
-// explicit keys override merged ones, earlier merged mappings override
-// later ones.
-func (p *parser) pairs(m *yaml.Node, path string, depth int) []pair {
-	var out, merged []pair
-	seen := map[string]int{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := resolve(m.Content[i]), resolve(m.Content[i+1])
-		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			if depth >= maxMergeDepth {
-				p.add(k.Line, path, "merge keys (<<) nested too deep")
-				continue
-			}
-			srcs := []*yaml.Node{v}
-			if v.Kind == yaml.SequenceNode {
-				srcs = v.Content
-			}
-			for _, s := range srcs {
-				s = resolve(s)
-				if s.Kind != yaml.MappingNode {
-					p.add(k.Line, path, "a merge key (<<) takes a mapping or a list of mappings, not %s", describe(s))
-					continue
-				}
-				merged = append(merged, p.pairs(s, path, depth+1)...)
-			}
-			continue
-		}
-		if k.Kind != yaml.ScalarNode || isNull(k) {
-			p.add(k.Line, path, "keys must be strings, not %s", describe(k))
-			continue
-		}
-		if l, dup := seen[k.Value]; dup {
-			p.add(k.Line, joinKey(path, k.Value), "duplicate key (first at line %d)", l)
-			continue
-		}
-		seen[k.Value] = k.Line
-		out = append(out, pair{k, v, k.Value})
-	}
-	for _, kv := range merged {
-		if _, ok := seen[kv.name]; !ok {
-			seen[kv.name] = kv.k.Line
-			out = append(out, kv)
-		}
-	}
-	return out
-}
+// durationWant is what a duration value should be, for messages.
+const durationWant = "a duration such as 30s, 5m or 1h"
 
 // rule validates rules[i]; nameLine is the line of its alert name.
 func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
-	start := p.count()
+	start := p.Count()
 	path := fmt.Sprintf("rules[%d]", i)
-	n = resolve(n)
+	n = yamlfile.Resolve(n)
 	if n.Kind != yaml.MappingNode {
-		p.add(n.Line, path, "a rule must be a mapping (alert:, select:, signal:, above:, window: …), not %s", describe(n))
+		p.Add(n.Line, path, "a rule must be a mapping (alert:, select:, signal:, above:, window: …), not %s", describe(n))
 		return r, n.Line, false
 	}
-	r.File, r.Line = p.file, n.Line
-	f := map[string]pair{}
-	for _, kv := range p.pairs(n, path, 0) {
-		if !contains(ruleKeys, kv.name) {
-			p.add(kv.k.Line, joinKey(path, kv.name), "unknown key%s", suggestRuleKey(kv.name))
+	r.File, r.Line = p.File, n.Line
+	f := map[string]yamlfile.Pair{}
+	for _, kv := range p.Pairs(n, path) {
+		if !contains(ruleKeys, kv.Name) {
+			p.Add(kv.K.Line, yamlfile.JoinKey(path, kv.Name), "unknown key%s", suggestRuleKey(kv.Name))
 			continue
 		}
-		f[kv.name] = kv
+		f[kv.Name] = kv
 	}
 	key := func(name string) string { return path + "." + name }
 
 	// alert
 	nameLine = n.Line
 	if kv, ok := f["alert"]; !ok {
-		p.add(n.Line, key("alert"), "missing: every rule needs a name")
+		p.Add(n.Line, key("alert"), "missing: every rule needs a name")
 	} else {
-		nameLine = kv.v.Line
-		if s, ok := p.scalar(kv, key("alert"), "a name"); ok {
-			if msg := checkName(s); msg != "" {
-				p.add(kv.v.Line, key("alert"), "%s", msg)
-			} else {
-				r.Name = s
-			}
-		}
+		nameLine = kv.V.Line
+		r.Name, _ = p.Name(kv, key("alert"), checkName)
 	}
 
 	// signal
 	sigOK := false
 	if kv, ok := f["signal"]; !ok {
-		p.add(n.Line, key("signal"), "missing: want one of %s", signalList)
-	} else if s, ok := p.scalar(kv, key("signal"), "a signal name"); ok {
+		p.Add(n.Line, key("signal"), "missing: want one of %s", signalList)
+	} else if s, ok := p.Scalar(kv, key("signal"), "a signal name"); ok {
 		if sig, msg := ParseSignal(s); msg != nil {
-			p.add(kv.v.Line, key("signal"), "%v", msg)
+			p.Add(kv.V.Line, key("signal"), "%v", msg)
 		} else {
 			r.Signal, sigOK = sig, true
 		}
@@ -490,9 +155,9 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 	// each
 	eachOK := true
 	eachLine := 0
-	if kv, ok := f["each"]; ok && !isNull(kv.v) {
-		eachLine = kv.v.Line
-		if s, ok := p.scalar(kv, key("each"), "edge, service or operation"); !ok {
+	if kv, ok := f["each"]; ok && !yamlfile.IsNull(kv.V) {
+		eachLine = kv.V.Line
+		if s, ok := p.Scalar(kv, key("each"), "edge, service or operation"); !ok {
 			eachOK = false
 		} else {
 			switch e := Each(s); e {
@@ -500,7 +165,7 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 				r.Each = e
 			default:
 				eachOK = false
-				p.add(kv.v.Line, key("each"), "unknown each %q: want edge, service or operation", s)
+				p.Add(kv.V.Line, key("each"), "unknown each %q: want edge, service or operation", s)
 			}
 		}
 	}
@@ -509,11 +174,11 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 	selOK := true
 	selLine := n.Line
 	selLines := map[string]int{}
-	if kv, ok := f["select"]; ok && !isNull(kv.v) {
-		selLine = kv.k.Line
-		before := p.count()
+	if kv, ok := f["select"]; ok && !yamlfile.IsNull(kv.V) {
+		selLine = kv.K.Line
+		before := p.Count()
 		r.Select = p.selector(kv, key("select"), selLines)
-		selOK = p.count() == before
+		selOK = p.Count() == before
 	}
 	if sigOK && eachOK && selOK {
 		p.checkSelection(path, selLine, selLines, eachLine, &r)
@@ -525,9 +190,9 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 	thrOK := false
 	switch {
 	case hasAbove && hasBelow:
-		p.add(below.k.Line, key("below"), "both above: (line %d) and below: given; a rule has exactly one", above.k.Line)
+		p.Add(below.K.Line, key("below"), "both above: (line %d) and below: given; a rule has exactly one", above.K.Line)
 	case !hasAbove && !hasBelow:
-		p.add(n.Line, path, "missing threshold: want above: or below:")
+		p.Add(n.Line, path, "missing threshold: want above: or below:")
 	case sigOK:
 		kv, name := above, "above"
 		if hasBelow {
@@ -541,11 +206,11 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 	ra, hasRA := f["recover_above"]
 	switch {
 	case hasRB && hasRA:
-		p.add(ra.k.Line, key("recover_above"), "both recover_below: (line %d) and recover_above: given; a rule has at most one", rb.k.Line)
+		p.Add(ra.K.Line, key("recover_above"), "both recover_below: (line %d) and recover_above: given; a rule has at most one", rb.K.Line)
 	case hasRB && hasBelow && !hasAbove:
-		p.add(rb.k.Line, key("recover_below"), "recover_below goes with above:; a below: rule recovers with recover_above:")
+		p.Add(rb.K.Line, key("recover_below"), "recover_below goes with above:; a below: rule recovers with recover_above:")
 	case hasRA && hasAbove && !hasBelow:
-		p.add(ra.k.Line, key("recover_above"), "recover_above goes with below:; an above: rule recovers with recover_below:")
+		p.Add(ra.K.Line, key("recover_above"), "recover_above goes with below:; an above: rule recovers with recover_below:")
 	case (hasRB || hasRA) && sigOK:
 		kv, name := rb, "recover_below"
 		if hasRA {
@@ -555,10 +220,10 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 		switch {
 		case !ok:
 		case thrOK && !r.Below && v > r.Threshold:
-			p.add(kv.v.Line, key(name), "recover_below %s is above the threshold %s: an instance would recover while still breaching; want a value <= above:",
+			p.Add(kv.V.Line, key(name), "recover_below %s is above the threshold %s: an instance would recover while still breaching; want a value <= above:",
 				FormatThreshold(v, r.Signal.Unit()), FormatThreshold(r.Threshold, r.Signal.Unit()))
 		case thrOK && r.Below && v < r.Threshold:
-			p.add(kv.v.Line, key(name), "recover_above %s is below the threshold %s: an instance would recover while still breaching; want a value >= below:",
+			p.Add(kv.V.Line, key(name), "recover_above %s is below the threshold %s: an instance would recover while still breaching; want a value >= below:",
 				FormatThreshold(v, r.Signal.Unit()), FormatThreshold(r.Threshold, r.Signal.Unit()))
 		default:
 			r.Recover, r.HasRecover = v, true
@@ -567,29 +232,29 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 
 	// window, for, keep_firing_for
 	if kv, ok := f["window"]; !ok {
-		p.add(n.Line, key("window"), "missing: want how much data the signal is computed over, at least %s (e.g. window: 1m)", MinWindow)
-	} else if d, ok := p.duration(kv, key("window")); ok {
+		p.Add(n.Line, key("window"), "missing: want how much data the signal is computed over, at least %s (e.g. window: 1m)", MinWindow)
+	} else if d, ok := p.Duration(kv, key("window"), durationWant); ok {
 		if d < MinWindow {
-			p.add(kv.v.Line, key("window"), "%s is shorter than the minimum %s", kv.v.Value, MinWindow)
+			p.Add(kv.V.Line, key("window"), "%s is shorter than the minimum %s", kv.V.Value, MinWindow)
 		} else {
 			r.Window = d
 		}
 	}
 	if kv, ok := f["for"]; ok {
-		r.For, _ = p.duration(kv, key("for"))
+		r.For, _ = p.Duration(kv, key("for"), durationWant)
 	}
 	if kv, ok := f["keep_firing_for"]; ok {
-		r.KeepFiringFor, _ = p.duration(kv, key("keep_firing_for"))
+		r.KeepFiringFor, _ = p.Duration(kv, key("keep_firing_for"), durationWant)
 	}
 
 	// min_count
 	if kv, ok := f["min_count"]; ok {
-		if s, ok := p.scalar(kv, key("min_count"), "a whole number"); ok {
+		if s, ok := p.Scalar(kv, key("min_count"), "a whole number"); ok {
 			var c int64
-			if kv.v.Tag != "!!int" || kv.v.Decode(&c) != nil {
-				p.add(kv.v.Line, key("min_count"), "%q is not a whole number", s)
+			if kv.V.Tag != "!!int" || kv.V.Decode(&c) != nil {
+				p.Add(kv.V.Line, key("min_count"), "%q is not a whole number", s)
 			} else if c < 0 {
-				p.add(kv.v.Line, key("min_count"), "%d is negative; want 0 or more", c)
+				p.Add(kv.V.Line, key("min_count"), "%d is negative; want 0 or more", c)
 			} else {
 				r.MinCount = c
 			}
@@ -599,68 +264,39 @@ func (p *parser) rule(i int, n *yaml.Node) (r Rule, nameLine int, ok bool) {
 	r.Labels = p.stringMap(f, "labels", key("labels"), checkLabel)
 	r.Annotations = p.stringMap(f, "annotations", key("annotations"), checkAnnotation)
 
-	return r, nameLine, p.count() == start
-}
-
-// scalar returns the text of a scalar value; a mapping, a list or no value
-// is an error wanting what.
-func (p *parser) scalar(kv pair, key, what string) (string, bool) {
-	v := kv.v
-	switch {
-	case v.Kind != yaml.ScalarNode:
-		p.add(v.Line, key, "want %s, not %s", what, describe(v))
-		return "", false
-	case isNull(v):
-		p.add(kv.k.Line, key, "has no value; want %s", what)
-		return "", false
-	}
-	return v.Value, true
+	return r, nameLine, p.Count() == start
 }
 
 // checkName returns why s is not a valid alert name, "" when it is.
-func checkName(s string) string {
-	switch {
-	case s == "":
-		return "empty name"
-	case len(s) > MaxNameLen:
-		return fmt.Sprintf("name is %d bytes long; at most %d", len(s), MaxNameLen)
-	case !utf8.ValidString(s):
-		return "name is not valid UTF-8"
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return fmt.Sprintf("name %q contains a control character", s)
-	case strings.TrimSpace(s) != s:
-		return fmt.Sprintf("name %q begins or ends with white space", s)
-	}
-	return ""
-}
+func checkName(s string) string { return yamlfile.CheckName(s, MaxNameLen) }
 
 // selector parses a rule's select.
-func (p *parser) selector(kv pair, path string, lines map[string]int) Selector {
+func (p *parser) selector(kv yamlfile.Pair, path string, lines map[string]int) Selector {
 	var s Selector
-	if kv.v.Kind != yaml.MappingNode {
-		p.add(kv.v.Line, path, "want a mapping such as {service: checkout}, not %s", describe(kv.v))
+	if kv.V.Kind != yaml.MappingNode {
+		p.Add(kv.V.Line, path, "want a mapping such as {service: checkout}, not %s", describe(kv.V))
 		return s
 	}
-	for _, e := range p.pairs(kv.v, path, 0) {
-		key := joinKey(path, e.name)
-		if !contains(selectKeys, e.name) {
-			p.add(e.k.Line, key, "unknown select key%s; want %s", suggest(e.name, selectKeys), orList(selectKeys))
+	for _, e := range p.Pairs(kv.V, path) {
+		key := yamlfile.JoinKey(path, e.Name)
+		if !contains(selectKeys, e.Name) {
+			p.Add(e.K.Line, key, "unknown select key%s; want %s", suggest(e.Name, selectKeys), yamlfile.OrList(selectKeys))
 			continue
 		}
-		v, ok := p.scalar(e, key, "a name")
+		v, ok := p.Scalar(e, key, "a name")
 		if !ok {
 			continue
 		}
 		switch {
 		case v == "":
-			p.add(e.v.Line, key, "empty; leave the key out instead")
+			p.Add(e.V.Line, key, "empty; leave the key out instead")
 			continue
 		case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
-			p.add(e.v.Line, key, "%q contains a control character", v)
+			p.Add(e.V.Line, key, "%q contains a control character", v)
 			continue
 		}
-		lines[e.name] = e.k.Line
-		switch e.name {
+		lines[e.Name] = e.K.Line
+		switch e.Name {
 		case "service":
 			s.Service = v
 		case "operation":
@@ -670,7 +306,7 @@ func (p *parser) selector(kv pair, path string, lines map[string]int) Selector {
 			case "server", "client", "internal", "all":
 				s.Kind = v
 			default:
-				p.add(e.v.Line, key, "unknown kind %q: want server, client, internal or all", v)
+				p.Add(e.V.Line, key, "unknown kind %q: want server, client, internal or all", v)
 			}
 		case "source":
 			s.Source = v
@@ -697,7 +333,7 @@ func (p *parser) checkSelection(path string, selLine int, lines map[string]int, 
 	}
 	bad := func(k, format string, args ...any) {
 		l, key := at(k)
-		p.add(l, key, format, args...)
+		p.Add(l, key, format, args...)
 	}
 	synthetic := r.Signal.Kind == SignalSyntheticFailureRate || r.Signal.Kind == SignalSyntheticP99
 	if s.Synthetic != "" {
@@ -715,7 +351,7 @@ func (p *parser) checkSelection(path string, selLine int, lines map[string]int, 
 			bad("synthetic", "signal %s needs select: {synthetic: CHECK}", r.Signal.Name)
 		}
 		if r.Each != EachNone {
-			p.add(eachLine, path+".each", "signal %s watches one synthetic check; it takes no each", r.Signal.Name)
+			p.Add(eachLine, path+".each", "signal %s watches one synthetic check; it takes no each", r.Signal.Name)
 		}
 		return
 	}
@@ -767,32 +403,14 @@ func (p *parser) checkSelection(path string, selLine int, lines map[string]int, 
 	}
 }
 
-// duration parses a non-negative duration value.
-func (p *parser) duration(kv pair, key string) (dur time.Duration, ok bool) {
-	s, ok := p.scalar(kv, key, "a duration such as 30s, 5m or 1h")
-	if !ok {
-		return 0, false
-	}
-	d, err := ParseDuration(s)
-	switch {
-	case err != nil:
-		p.add(kv.v.Line, key, "%v", err)
-		return 0, false
-	case d < 0:
-		p.add(kv.v.Line, key, "%q is negative", s)
-		return 0, false
-	}
-	return d, true
-}
-
 // threshold parses a threshold of sig's unit.
-func (p *parser) threshold(kv pair, key string, sig Signal) (float64, bool) {
-	if _, ok := p.scalar(kv, key, "a threshold"); !ok {
+func (p *parser) threshold(kv yamlfile.Pair, key string, sig Signal) (float64, bool) {
+	if _, ok := p.Scalar(kv, key, "a threshold"); !ok {
 		return 0, false
 	}
-	v, msg := parseThreshold(kv.v, sig.Unit())
+	v, msg := parseThreshold(kv.V, sig.Unit())
 	if msg != "" {
-		p.add(kv.v.Line, key, "%s", msg)
+		p.Add(kv.V.Line, key, "%s", msg)
 		return 0, false
 	}
 	return v, true
@@ -802,7 +420,7 @@ func (p *parser) threshold(kv pair, key string, sig Signal) (float64, bool) {
 // it could not.
 func parseThreshold(n *yaml.Node, u Unit) (float64, string) {
 	s := strings.TrimSpace(n.Value)
-	ds := clip(s, 64) // for messages
+	ds := yamlfile.Clip(s, 64) // for messages
 	numeric := n.Tag == "!!int" || n.Tag == "!!float"
 	var v float64
 	switch u {
@@ -849,7 +467,7 @@ func parseThreshold(n *yaml.Node, u Unit) (float64, string) {
 			case "h", "hour":
 				div = 3600
 			default:
-				return 0, fmt.Sprintf("%q: unknown per-time unit %q; want /s, /m (or /min) or /h", ds, clip(strings.TrimSpace(per), 16))
+				return 0, fmt.Sprintf("%q: unknown per-time unit %q; want /s, /m (or /min) or /h", ds, yamlfile.Clip(strings.TrimSpace(per), 16))
 			}
 			x, msg := parseNumber(strings.TrimSpace(num), div)
 			if msg != "" {
@@ -925,7 +543,7 @@ const signalList = "p50, p90, p99, p999, pNN.N (e.g. p99.9), error_rate, rate, c
 // synthetic_p99 or policy_violations.
 func ParseSignal(s string) (Signal, error) {
 	sig := Signal{Name: s}
-	ds := clip(s, 64)
+	ds := yamlfile.Clip(s, 64)
 	switch s {
 	case "error_rate":
 		sig.Kind = SignalErrorRate
@@ -1000,32 +618,32 @@ func allDigits(s string) bool {
 
 // stringMap parses labels or annotations: a mapping of names to scalars.
 // check returns why a key or value is not allowed.
-func (p *parser) stringMap(f map[string]pair, name, path string, check func(k, v string) (keyMsg, valMsg string)) map[string]string {
+func (p *parser) stringMap(f map[string]yamlfile.Pair, name, path string, check func(k, v string) (keyMsg, valMsg string)) map[string]string {
 	out := map[string]string{}
 	kv, ok := f[name]
-	if !ok || isNull(kv.v) {
+	if !ok || yamlfile.IsNull(kv.V) {
 		return out
 	}
-	if kv.v.Kind != yaml.MappingNode {
-		p.add(kv.v.Line, path, "want a mapping of names to strings, not %s", describe(kv.v))
+	if kv.V.Kind != yaml.MappingNode {
+		p.Add(kv.V.Line, path, "want a mapping of names to strings, not %s", describe(kv.V))
 		return out
 	}
-	for _, e := range p.pairs(kv.v, path, 0) {
-		key := joinKey(path, e.name)
-		if e.v.Kind != yaml.ScalarNode || isNull(e.v) {
-			p.add(e.v.Line, key, "want a string, not %s", describe(e.v))
+	for _, e := range p.Pairs(kv.V, path) {
+		key := yamlfile.JoinKey(path, e.Name)
+		if e.V.Kind != yaml.ScalarNode || yamlfile.IsNull(e.V) {
+			p.Add(e.V.Line, key, "want a string, not %s", describe(e.V))
 			continue
 		}
-		keyMsg, valMsg := check(e.name, e.v.Value)
+		keyMsg, valMsg := check(e.Name, e.V.Value)
 		if keyMsg != "" {
-			p.add(e.k.Line, key, "%s", keyMsg)
+			p.Add(e.K.Line, key, "%s", keyMsg)
 			continue
 		}
 		if valMsg != "" {
-			p.add(e.v.Line, key, "%s", valMsg)
+			p.Add(e.V.Line, key, "%s", valMsg)
 			continue
 		}
-		out[e.name] = e.v.Value
+		out[e.Name] = e.V.Value
 	}
 	return out
 }
@@ -1058,49 +676,6 @@ func checkAnnotation(k, v string) (string, string) {
 	return "", ""
 }
 
-// isNull reports whether n is YAML's null (an empty value, ~ or null).
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
-
-// resolve follows aliases.
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-// describe names a node's kind for messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "an empty value"
-		case "!!int", "!!float":
-			return "the number " + n.Value
-		case "!!bool":
-			return "the boolean " + n.Value
-		}
-		return strconv.Quote(clip(n.Value, 64))
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.DocumentNode:
-		return "a document"
-	}
-	return "nothing"
-}
-
-func joinKey(path, key string) string {
-	if path == "" {
-		return clip(key, 64)
-	}
-	return path + "." + clip(key, 64)
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -1110,69 +685,37 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// orList writes "a, b or c".
-func orList(l []string) string {
-	if len(l) < 2 {
-		return strings.Join(l, "")
+// describe names a node's value for messages, as yamlfile.Describe does
+// but quoting numbers in full.
+func describe(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") {
+		return "the number " + n.Value
 	}
-	return strings.Join(l[:len(l)-1], ", ") + " or " + l[len(l)-1]
+	return yamlfile.Describe(n)
+}
+
+// suggest returns `: did you mean "x"?` for the one of valid nearest to
+// k, or "".
+func suggest(k string, valid []string) string {
+	return yamlfile.DidYouMean(yamlfile.Nearest(k, valid))
 }
 
 // suggestRuleKey explains an unknown rule key.
 func suggestRuleKey(k string) string {
 	switch {
-	case editDistance(k, "threshold") <= 2:
+	case yamlfile.EditDistance(k, "threshold") <= 2:
 		return ": the threshold is written as above: or below:"
 	case k == "name":
 		return `: did you mean "alert"?`
 	case k == "expr":
 		return ": a rule is select:, signal: and above: or below:, not a PromQL expression"
-	case editDistance(k, "recover") <= 2:
+	case yamlfile.EditDistance(k, "recover") <= 2:
 		return `: did you mean "recover_below" (for above:) or "recover_above" (for below:)?`
 	}
 	if s := suggest(k, ruleKeys); s != "" {
 		return s
 	}
-	return "; want " + orList(ruleKeys)
-}
-
-// suggest returns `: did you mean "x"?` for the closest of valid, or "".
-func suggest(k string, valid []string) string {
-	best, bd := "", 3
-	for _, v := range valid {
-		if d := editDistance(strings.ToLower(k), v); d < bd {
-			best, bd = v, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(": did you mean %q?", best)
-}
-
-// editDistance is the Levenshtein distance of short strings (large when
-// either is long).
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return "; want " + yamlfile.OrList(ruleKeys)
 }
 
 // ParseDuration parses a duration as rules write them: Go's syntax
@@ -1181,68 +724,7 @@ func editDistance(a, b string) int {
 // ("1d", "1w", "1d12h"). "0" is zero. As in Go a leading "-" gives a
 // negative duration: callers that need a non-negative one check the sign.
 func ParseDuration(s string) (time.Duration, error) {
-	orig := s
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("invalid duration %q: %s", clip(orig, 64), fmt.Sprintf(format, args...))
-	}
-	neg := false
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	if s == "0" {
-		return 0, nil
-	}
-	if s == "" {
-		return 0, bad("empty; want a number and a unit, e.g. 30s, 5m, 1h30m or 1d")
-	}
-	var total int64
-	for s != "" {
-		i := 0
-		digits := 0
-		for i < len(s) && (s[i] == '.' || '0' <= s[i] && s[i] <= '9') {
-			if s[i] != '.' {
-				digits++
-			}
-			i++
-		}
-		num := s[:i]
-		if digits == 0 || strings.Count(num, ".") > 1 {
-			return 0, bad("want a number and a unit, e.g. 30s, 5m, 1h30m or 1d")
-		}
-		s = s[i:]
-		j := 0
-		for j < len(s) && s[j] != '.' && (s[j] < '0' || s[j] > '9') {
-			j++
-		}
-		unit := s[:j]
-		s = s[j:]
-		var mul int64 = 1
-		switch unit {
-		case "":
-			return 0, bad("missing unit; write e.g. %s", clip(num, 16)+"s")
-		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
-		case "d":
-			unit, mul = "h", 24
-		case "w":
-			unit, mul = "h", 24*7
-		default:
-			return 0, bad("unknown unit %q; want ns, us, ms, s, m, h, d or w, e.g. 5m or 1h30m", clip(unit, 16))
-		}
-		d, err := time.ParseDuration(num + unit)
-		if err != nil || d > math.MaxInt64/time.Duration(mul) {
-			return 0, bad("too large")
-		}
-		d *= time.Duration(mul)
-		if total > math.MaxInt64-int64(d) {
-			return 0, bad("too large")
-		}
-		total += int64(d)
-	}
-	if neg {
-		total = -total
-	}
-	return time.Duration(total), nil
+	return yamlfile.ParseDuration(s)
 }
 
 // FormatThreshold formats a value or threshold of unit u for people:

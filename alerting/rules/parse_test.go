@@ -4,43 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
 )
 
 func parseFile(t *testing.T, path string) ([]Rule, error) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Parse(path, data)
+	return yamlfiletest.ParseFile(t, path, Parse)
 }
 
 // ruleErrors returns the *Error values joined in err.
-func ruleErrors(t *testing.T, err error) []*Error {
-	t.Helper()
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]*Error, 0, len(errs))
-	for _, e := range errs {
-		re, ok := e.(*Error)
-		if !ok {
-			t.Fatalf("error %v (%T) is not a *Error", e, e)
-		}
-		out = append(out, re)
-	}
-	return out
-}
+var ruleErrors = yamlfiletest.Errors
+
+var writeFile = yamlfiletest.WriteFile
 
 func TestParseFull(t *testing.T) {
 	const file = "testdata/valid/full.yml"
@@ -428,55 +410,6 @@ func TestSignals(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	cases := []struct {
-		in   string
-		want time.Duration
-		err  string
-	}{
-		{"0", 0, ""},
-		{"10s", 10 * time.Second, ""},
-		{"1.5s", 1500 * time.Millisecond, ""},
-		{"250ms", 250 * time.Millisecond, ""},
-		{"800us", 800 * time.Microsecond, ""},
-		{"800µs", 800 * time.Microsecond, ""},
-		{"5ns", 5, ""},
-		{"1h30m", 90 * time.Minute, ""},
-		{"1d", 24 * time.Hour, ""},
-		{"1.5d", 36 * time.Hour, ""},
-		{"1w", 7 * 24 * time.Hour, ""},
-		{"1w2d3h4m5s", (9*24+3)*time.Hour + 4*time.Minute + 5*time.Second, ""},
-		{"-1m", -time.Minute, ""},
-		{"+1m", time.Minute, ""},
-		{"2562047h", 2562047 * time.Hour, ""},
-		{"", 0, "empty"},
-		{"-", 0, "empty"},
-		{"5", 0, "missing unit"},
-		{"5 minutes", 0, "unknown unit"},
-		{"5min", 0, "unknown unit"},
-		{"1y", 0, "unknown unit"},
-		{"m", 0, "want a number"},
-		{"1.2.3s", 0, "want a number"},
-		{".s", 0, "want a number"},
-		{"1s ", 0, "unknown unit"},
-		{"100000000w", 0, "too large"},
-		{"2562048h", 0, "too large"},
-		{"2562047h2562047h", 0, "too large"},
-	}
-	for _, c := range cases {
-		got, err := ParseDuration(c.in)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("ParseDuration(%q) = %v, %v; want an error with %q", c.in, got, err, c.err)
-			}
-			continue
-		}
-		if err != nil || got != c.want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", c.in, got, err, c.want)
-		}
-	}
-}
-
 func TestFormatThreshold(t *testing.T) {
 	cases := []struct {
 		v    float64
@@ -691,16 +624,6 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("empty directory: %v", err)
 	}
 
-	others := t.TempDir()
-	writeFile(t, others, "README.md", "# rules\n")
-	writeFile(t, others, ".hidden.yml", "rules: []\n")
-	if err := os.Mkdir(filepath.Join(others, "sub.yml"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(others); err == nil || !strings.Contains(err.Error(), "no rule files") {
-		t.Errorf("directory without rule files: %v", err)
-	}
-
 	emptyRules := t.TempDir()
 	writeFile(t, emptyRules, "none.yml", "rules: []\n")
 	if rs, err := Load(emptyRules); err != nil || len(rs) != 0 {
@@ -737,46 +660,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestLoadSymlink(t *testing.T) {
-	// Kubernetes mounts a ConfigMap as symbolic links into a hidden
-	// directory: the links are followed, the hidden entries skipped.
-	dir := t.TempDir()
-	data := filepath.Join(dir, "..data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, data, "rules.yml", string(manyRules("k", 2)))
-	if err := os.Symlink(filepath.Join("..data", "rules.yml"), filepath.Join(dir, "rules.yml")); err != nil {
-		t.Skip("no symbolic links:", err)
-	}
-	rs, err := Load(dir)
-	if err != nil || len(rs) != 2 || rs[0].File != filepath.Join(dir, "rules.yml") {
-		t.Errorf("got %v, %v", rs, err)
-	}
-}
-
-func writeFile(t *testing.T, dir, name, text string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestErrorFormat(t *testing.T) {
-	cases := []struct {
-		e    Error
-		want string
-	}{
-		{Error{File: "f.yml", Line: 3, Key: "rules[0].window", Msg: "m"}, "f.yml:3: rules[0].window: m"},
-		{Error{File: "f.yml", Line: 3, Msg: "m"}, "f.yml:3: m"},
-		{Error{File: "f.yml", Key: "rules", Msg: "m"}, "f.yml: rules: m"},
-		{Error{File: "f.yml", Msg: "m"}, "f.yml: m"},
-	}
-	for _, c := range cases {
-		if got := c.e.Error(); got != c.want {
-			t.Errorf("got %q, want %q", got, c.want)
-		}
-	}
+func TestErrorsAs(t *testing.T) {
 	// errors.As finds the first problem in a joined error.
 	_, err := Parse("f.yml", []byte("rules:\n  - alert: A\n"))
 	var re *Error

@@ -5,8 +5,9 @@
 package rules
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/flowscope/flowscope/internal/yamlfile"
 )
 
 // SignalKind is what a rule measures.
@@ -164,23 +165,6 @@ func (r *Rule) Recovered(value float64) bool {
 	return value < r.Recover
 }
 
-// Error is a problem with a rule file, located by file, line and key.
-type Error struct {
-	File string
-	Line int    // 1-based; 0 when the problem is not on one line
-	Key  string // dotted path, e.g. "rules[2].window"; "" for the file
-	Msg  string
-}
-
-// Error implements error: "FILE:LINE: KEY: MSG".
-func (e *Error) Error() string {
-	switch {
-	case e.Line > 0 && e.Key != "":
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
-	case e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	case e.Key != "":
-		return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// Error is a problem with a rule file, located by file, line and key
+// ("rules[2].window"): "FILE:LINE: KEY: MSG".
+type Error = yamlfile.Error

@@ -9,7 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/flowscope/flowscope/internal/yamlfile"
 )
 
 // Limits of a check.
@@ -295,7 +296,7 @@ func ParseTemplate(s string) (Template, error) {
 		}
 		end := strings.IndexByte(s[i+2:], '}')
 		if end < 0 {
-			return Template{}, fmt.Errorf("unclosed variable %q (write $$ for a literal $)", clip(s[i:], 40))
+			return Template{}, fmt.Errorf("unclosed variable %q (write $$ for a literal $)", yamlfile.Clip(s[i:], 40))
 		}
 		name := s[i+2 : i+2+end]
 		p, err := parseVar(name)
@@ -324,12 +325,12 @@ func parseVar(name string) (Part, error) {
 	}
 	if env, ok := strings.CutPrefix(name, "env:"); ok {
 		if !identifier(env) {
-			return Part{}, fmt.Errorf("bad environment variable name %q in ${%s}: use letters, digits and _ (at most 128)", clip(env, 40), clip(name, 40))
+			return Part{}, fmt.Errorf("bad environment variable name %q in ${%s}: use letters, digits and _ (at most 128)", yamlfile.Clip(env, 40), yamlfile.Clip(name, 40))
 		}
 		return Part{Kind: VarEnv, Text: env}, nil
 	}
 	if !identifier(name) {
-		return Part{}, fmt.Errorf("bad variable ${%s}: a name is letters, digits and _ (not starting with a digit, at most 128), or one of uuid, timestamp, correlation_id, env:NAME", clip(name, 40))
+		return Part{}, fmt.Errorf("bad variable ${%s}: a name is letters, digits and _ (not starting with a digit, at most 128), or one of uuid, timestamp, correlation_id, env:NAME", yamlfile.Clip(name, 40))
 	}
 	return Part{Kind: VarExtract, Text: name}, nil
 }
@@ -351,35 +352,6 @@ func identifier(s string) bool {
 	return true
 }
 
-// clip shortens s to at most n bytes and "…", cutting at a character
-// boundary, for messages that quote what a file says.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// Error is a problem with a checks file, located by file, line and key.
-type Error struct {
-	File string
-	Line int    // 1-based; 0 when the problem is not on one line
-	Key  string // dotted path, e.g. "checks[2].steps[0].assert[1]"; "" for the file
-	Msg  string
-}
-
-// Error implements error: "FILE:LINE: KEY: MSG".
-func (e *Error) Error() string {
-	switch {
-	case e.Line > 0 && e.Key != "":
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
-	case e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	case e.Key != "":
-		return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// Error is a problem with a checks file, located by file, line and key
+// ("checks[2].steps[0].assert[1]"): "FILE:LINE: KEY: MSG".
+type Error = yamlfile.Error

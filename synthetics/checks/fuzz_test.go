@@ -2,11 +2,11 @@ package checks
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
 )
 
 // FuzzParse checks that Parse never panics, that its errors are *Error
@@ -20,21 +20,7 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Setenv("SHOP_API_KEY", "secret")
 	f.Setenv("FLOWSCOPE_TEST_BASE", "http://base.local")
-	var files []string
-	for _, pattern := range []string{"testdata/*/*.yml", "testdata/*/*.yaml"} {
-		m, err := filepath.Glob(pattern)
-		if err != nil {
-			f.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	yamlfiletest.AddFiles(f, "testdata/*/*.yml", "testdata/*/*.yaml")
 	for _, s := range []string{
 		"",
 		"checks: []",
@@ -46,23 +32,8 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cs, err := Parse("f.yml", data)
-		if err != nil {
-			if cs != nil {
-				t.Fatalf("checks %+v with the error %v", cs, err)
-			}
-			for _, e := range checkErrors(t, err) {
-				if e.File != "f.yml" || e.Line < 0 || e.Msg == "" {
-					t.Fatalf("bad error %#v", e)
-				}
-			}
-		} else {
-			checkInvariants(t, "f.yml", cs)
-		}
-		cs2, err2 := Parse("f.yml", data)
-		if !reflect.DeepEqual(cs, cs2) || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
-			t.Fatalf("second parse differs:\n%v\n%v", err, err2)
-		}
+		cs := yamlfiletest.Parse(t, Parse, "f.yml", data)
+		checkInvariants(t, "f.yml", cs)
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flowscope/flowscope/internal/yamlfile"
 )
 
 // JSONPath is a compiled JSONPath expression, in the subset checks use:
@@ -42,13 +44,13 @@ func CompileJSONPath(expr string) (*JSONPath, error) {
 		return nil, fmt.Errorf("empty JSONPath")
 	}
 	if expr[0] != '$' {
-		return nil, fmt.Errorf("JSONPath %q must start with $", clip(expr, 60))
+		return nil, fmt.Errorf("JSONPath %q must start with $", yamlfile.Clip(expr, 60))
 	}
 	p := &JSONPath{raw: expr}
 	s := expr[1:]
 	pos := 1
 	fail := func(format string, args ...any) (*JSONPath, error) {
-		return nil, fmt.Errorf("JSONPath %q at offset %d: %s", clip(expr, 60), pos, fmt.Sprintf(format, args...))
+		return nil, fmt.Errorf("JSONPath %q at offset %d: %s", yamlfile.Clip(expr, 60), pos, fmt.Sprintf(format, args...))
 	}
 	for len(s) > 0 {
 		if len(p.steps) >= maxJSONPathSteps {
@@ -140,11 +142,11 @@ func bracket(s string) (pathStep, int, error) {
 		return pathStep{kind: stepWildcard}, end + 1, nil
 	}
 	if strings.ContainsAny(inner, "?:,()@") {
-		return pathStep{}, 0, fmt.Errorf("[%s]: filters, slices and unions are not supported (use a member, an index or *)", clip(inner, 40))
+		return pathStep{}, 0, fmt.Errorf("[%s]: filters, slices and unions are not supported (use a member, an index or *)", yamlfile.Clip(inner, 40))
 	}
 	n, err := strconv.Atoi(inner)
 	if err != nil || len(inner) > 9 {
-		return pathStep{}, 0, fmt.Errorf("[%s]: expected an array index, '*' or a quoted member name", clip(inner, 40))
+		return pathStep{}, 0, fmt.Errorf("[%s]: expected an array index, '*' or a quoted member name", yamlfile.Clip(inner, 40))
 	}
 	return pathStep{kind: stepIndex, index: n}, end + 1, nil
 }

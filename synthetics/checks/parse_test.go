@@ -14,36 +14,19 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
 )
 
 func parseFile(t *testing.T, path string) ([]Check, error) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Parse(path, data)
+	return yamlfiletest.ParseFile(t, path, Parse)
 }
 
 // checkErrors returns the *Error values joined in err.
-func checkErrors(t testing.TB, err error) []*Error {
-	t.Helper()
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]*Error, 0, len(errs))
-	for _, e := range errs {
-		ce, ok := e.(*Error)
-		if !ok {
-			t.Fatalf("error %v (%T) is not a *Error", e, e)
-		}
-		out = append(out, ce)
-	}
-	return out
-}
+var checkErrors = yamlfiletest.Errors
+
+var writeFile = yamlfiletest.WriteFile
 
 // errorStrings returns the messages of the errors joined in err.
 func errorStrings(t testing.TB, err error) []string {
@@ -623,16 +606,6 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("empty directory: %v", err)
 	}
 
-	others := t.TempDir()
-	writeFile(t, others, "README.md", "# checks\n")
-	writeFile(t, others, ".hidden.yml", "checks: []\n")
-	if err := os.Mkdir(filepath.Join(others, "sub.yml"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(others); err == nil || !strings.Contains(err.Error(), "no checks files") {
-		t.Errorf("directory without checks files: %v", err)
-	}
-
 	emptyChecks := t.TempDir()
 	writeFile(t, emptyChecks, "none.yml", "checks: []\n")
 	if cs, err := Load(emptyChecks); err != nil || len(cs) != 0 {
@@ -668,46 +641,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestLoadSymlink(t *testing.T) {
-	// Kubernetes mounts a ConfigMap as symbolic links into a hidden
-	// directory: the links are followed, the hidden entries skipped.
-	dir := t.TempDir()
-	data := filepath.Join(dir, "..data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, data, "checks.yml", string(manyChecks("k", 2)))
-	if err := os.Symlink(filepath.Join("..data", "checks.yml"), filepath.Join(dir, "checks.yml")); err != nil {
-		t.Skip("no symbolic links:", err)
-	}
-	cs, err := Load(dir)
-	if err != nil || len(cs) != 2 || cs[0].File != filepath.Join(dir, "checks.yml") {
-		t.Errorf("got %v, %v", cs, err)
-	}
-}
-
-func writeFile(t *testing.T, dir, name, text string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestErrorFormat(t *testing.T) {
-	cases := []struct {
-		e    Error
-		want string
-	}{
-		{Error{File: "f.yml", Line: 3, Key: "checks[0].every", Msg: "m"}, "f.yml:3: checks[0].every: m"},
-		{Error{File: "f.yml", Line: 3, Msg: "m"}, "f.yml:3: m"},
-		{Error{File: "f.yml", Key: "checks", Msg: "m"}, "f.yml: checks: m"},
-		{Error{File: "f.yml", Msg: "m"}, "f.yml: m"},
-	}
-	for _, c := range cases {
-		if got := c.e.Error(); got != c.want {
-			t.Errorf("got %q, want %q", got, c.want)
-		}
-	}
+func TestErrorsAs(t *testing.T) {
 	// The problems are joined (errors.Join), and errors.As finds the
 	// first.
 	_, err := Parse("f.yml", []byte("checks:\n  - name: A\n"))
