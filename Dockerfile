@@ -9,6 +9,16 @@
 # only) and keeps its store in the /data volume. Any setting can be changed
 # with FLOWSCOPE_* environment variables or flags after the image name, for
 # example: docker run flowscope --retention=24h
+#
+# Listening on all interfaces exposes every trace: give the image TLS and
+# tokens (docs/security.md), with files mounted read-only, for example
+#   -v /etc/flowscope/tls:/tls:ro
+#   -e FLOWSCOPE_TLS_CERT_FILE=/tls/tls.crt -e FLOWSCOPE_TLS_KEY_FILE=/tls/tls.key
+#   -e FLOWSCOPE_INGEST_TOKEN_FILE=/tls/ingest-token
+#   -e FLOWSCOPE_READ_TOKEN_FILE=/tls/read-token -e FLOWSCOPE_WRITE_TOKEN_FILE=/tls/write-token
+#   -e FLOWSCOPE_ALLOWED_HOSTS=flowscope.example
+# Without them the collector logs a SECURITY warning per exposed listener at
+# start and the UI shows a banner.
 # cmd/collector/dockerfile_test.go checks the properties this file promises.
 
 # GO_VERSION must match the go directive of go.mod.

@@ -46,6 +46,9 @@ type Options struct {
 	// DashboardsDir is a directory of the user's own dashboard definitions,
 	// listed after the built-in ones. Empty means built-in only.
 	DashboardsDir string
+	// Security serves GET /api/v1/security (what protects the collector,
+	// and exposure warnings the UI shows). Nil leaves the route to API.
+	Security http.Handler
 }
 
 // NewHandler returns the handler of the UI and API port.
@@ -57,6 +60,9 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/dashboards/{id}", dh.get)
 	if o.Import != nil {
 		mux.Handle("POST /api/v1/import", o.Import)
+	}
+	if o.Security != nil {
+		mux.Handle("GET /api/v1/security", o.Security)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -54,6 +54,8 @@ type Collector struct {
 
 	// Alerts evaluates the alert rules.
 	Alerts *alerting.Engine
+	// guard holds the TLS certificate, the tokens and the HTTP policies.
+	guard *guard
 	// Prober runs the synthetic checks; nil without --synthetics.
 	Prober   *synthetics.Prober
 	notifier *notify.Notifier
@@ -165,6 +167,11 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	if err := cleanSpools(spoolDir(cfg.DataDir), started, logger); err != nil {
 		return fail(err)
 	}
+	g, err := newGuard(cfg, logger, reg)
+	if err != nil {
+		return fail(err)
+	}
+	c.guard = g
 	limits := processConnLimits(logger)
 	for name, addr := range map[string]string{"otlp_grpc": cfg.Receivers.OTLPGRPCAddr, "otlp_http": cfg.Receivers.OTLPHTTPAddr, "zipkin": cfg.Receivers.ZipkinAddr, "http": cfg.HTTPAddr} {
 		l, err := net.Listen("tcp", addr)
@@ -174,15 +181,17 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		c.listeners[name] = limitListener(name, l, limits, reg)
 	}
 
+	g.checkExposure(c.listeners)
 	consumer := importer.StoreSink(db) // the receivers' consumer too
 	counts := ingest.NewRequestMetrics(reg)
-	c.grpcServer = grpc.NewServer(append(grpcKeepaliveOptions(),
+	grpcOpts := append(grpcKeepaliveOptions(),
 		grpc.ForceServerCodecV2(otlpgrpc.Codec()),
 		grpc.MaxRecvMsgSize(int(cfg.Receivers.MaxRequestBytes)),
 		// grpc-go reads a whole message before the handler reserves it:
 		// refuse new export streams while the budget is full.
 		grpc.InTapHandle(otlpgrpc.OverloadTap(budget)),
-	)...)
+	)
+	c.grpcServer = grpc.NewServer(append(grpcOpts, g.grpcOptions()...)...)
 	otlpgrpc.RegisterOptions(c.grpcServer, otlpgrpc.Options{Traces: consumer, Metrics: consumer, RequestMetrics: counts, Budget: budget})
 	if cfg.Alerting.ExternalURL == "" {
 		// Links in notifications name the port actually bound (port 0).
@@ -204,19 +213,19 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	query.RegisterGRPC(c.grpcServer, svc)
 
 	c.otlpHTTP = &http.Server{
-		Handler: otlphttp.NewHandler(otlphttp.Options{
+		Handler: g.http("otlp_http", c.listeners["otlp_http"], otlphttp.NewHandler(otlphttp.Options{
 			Traces: consumer, Metrics: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
 			Logger: logger, RequestMetrics: counts, Budget: budget,
-		}),
+		}), ingestScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
 	c.zipkin = &http.Server{
-		Handler: zipkin.NewHandler(zipkin.HandlerOptions{
+		Handler: g.http("zipkin", c.listeners["zipkin"], zipkin.NewHandler(zipkin.HandlerOptions{
 			Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
 			Logger: logger, RequestMetrics: counts, Budget: budget,
-		}),
+		}), ingestScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -226,8 +235,9 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		return fail(fmt.Errorf("query gateway: %w", err))
 	}
 	c.api = &http.Server{
-		Handler: web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
-			Import: newImportHandler(db, cfg.MaxImportBytes, spoolDir(cfg.DataDir), logger), Ready: db.Ready}),
+		Handler: g.http("http", c.listeners["http"], web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
+			Import: newImportHandler(db, cfg.MaxImportBytes, spoolDir(cfg.DataDir), logger), Ready: db.Ready,
+			Security: g.statusHandler()}), apiScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -239,9 +249,9 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		c.Prober.Start()
 	}
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
-	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(c.listeners["otlp_http"])) }()
-	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(c.listeners["zipkin"])) }()
-	go func() { c.errc <- serveErr("http", c.api.Serve(c.listeners["http"])) }()
+	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(g.listener(c.listeners["otlp_http"]))) }()
+	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(g.listener(c.listeners["zipkin"]))) }()
+	go func() { c.errc <- serveErr("http", c.api.Serve(g.listener(c.listeners["http"]))) }()
 	a := c.Addrs()
 	logger.Info("collector started", "data_dir", cfg.DataDir, "otlp_grpc", a.OTLPGRPC, "otlp_http", a.OTLPHTTP, "zipkin", a.Zipkin, "http", a.HTTP)
 	return c, nil

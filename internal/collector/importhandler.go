@@ -211,7 +211,18 @@ func importOptions(r *http.Request) (importer.Options, string, error) {
 	}
 	opts.Rebase = rebase
 	opts.ArchName = q.Get("arch")
-	return opts, filepath.Base(q.Get("name")), nil
+	return opts, uploadName(q.Get("name")), nil
+}
+
+// uploadName is the file name of ?name=: its last path element, or ""
+// when it has none (filepath.Base would make "" and "/" into "." and "/").
+func uploadName(s string) string {
+	switch b := filepath.Base(s); b {
+	case ".", "/", `\`, "..":
+		return ""
+	default:
+		return b
+	}
 }
 
 // ParseRebase reads a rebase setting: "" (none), "now", or an RFC 3339

@@ -2,9 +2,11 @@ package collector
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -131,10 +133,10 @@ func TestUploadStallFreesSlot(t *testing.T) {
 		head string // request head, with %s for the path
 		body string // what is sent before stalling
 	}{
-		{"raw body", "POST %s?name=stall.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n", `[{"traceId":"`},
-		{"multipart", "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 1000000\r\n\r\n",
+		{"raw body", "POST %s?name=stall.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n", `[{"traceId":"`},
+		{"multipart", "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 1000000\r\n\r\n",
 			"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stall.json\"\r\n\r\n[{"},
-		{"headers only", "POST %s?name=stall.json HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n", ""},
+		{"headers only", "POST %s?name=stall.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,7 +215,7 @@ func TestUploadTooSlowOverall(t *testing.T) {
 	}
 	defer conn.Close()
 	// 4 KiB at 1 KiB/s: 1 s + 4 s allowed; sent at about 160 B/s.
-	fmt.Fprintf(conn, "POST %s?name=slow.json HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n[", ImportPath)
+	fmt.Fprintf(conn, "POST %s?name=slow.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4096\r\n\r\n[", ImportPath)
 	answered := make(chan struct{})
 	go func() {
 		defer close(answered)
@@ -242,4 +244,57 @@ func TestUploadTooSlowOverall(t *testing.T) {
 		}
 	}
 	<-answered
+}
+
+// TestUploadName checks the name an upload is recorded under: ?name='s
+// last element, else the multipart file name, else "upload" — never the
+// "." that filepath.Base makes of an empty name.
+func TestUploadName(t *testing.T) {
+	c := startTest(t, "")
+	data, err := os.ReadFile(lampFlow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(query string, multi bool) string {
+		t.Helper()
+		var body bytes.Buffer
+		ct := "application/octet-stream"
+		if multi {
+			mw := multipart.NewWriter(&body)
+			fw, err := mw.CreateFormFile("file", "lamp_from_form.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fw.Write(data)
+			mw.Close()
+			ct = mw.FormDataContentType()
+		} else {
+			body.Write(data)
+		}
+		resp, err := http.Post("http://"+c.Addrs().HTTP+ImportPath+query, ct, &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sum importer.Summary
+		if err := json.NewDecoder(resp.Body).Decode(&sum); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("upload %s: %d %v", query, resp.StatusCode, err)
+		}
+		return sum.Name
+	}
+	for _, tt := range []struct {
+		query string
+		multi bool
+		want  string
+	}{
+		{"?force=true", true, "lamp_from_form.json"},
+		{"?name=&force=true", true, "lamp_from_form.json"},
+		{"?name=dir/given.json&force=true", true, "given.json"},
+		{"?name=/&force=true", false, "upload"},
+		{"?force=true", false, "upload"},
+	} {
+		if got := upload(tt.query, tt.multi); got != tt.want {
+			t.Errorf("upload %s (multipart %v) recorded as %q, want %q", tt.query, tt.multi, got, tt.want)
+		}
+	}
 }

@@ -53,13 +53,11 @@ func (c *Collector) ReloadSynthetics(ctx context.Context) error {
 	return c.Prober.Reload(ctx)
 }
 
-// reloadAll is SIGHUP: it rereads the alert rules and the synthetic checks
-// that are configured. Failures are logged and reported by the API.
+// reloadAll is SIGHUP: it rereads the TLS certificate, the token files,
+// and the alert rules and synthetic checks that are configured. Failures
+// are logged (and reported by the API) and keep what is in use.
 func (c *Collector) reloadAll(ctx context.Context) {
-	if c.cfg.Alerting.Rules == "" && c.Prober == nil {
-		c.logger.Info("SIGHUP: no alert rules (--rules) nor synthetic checks (--synthetics) configured, nothing to reload")
-		return
-	}
+	c.guard.reload()
 	if c.cfg.Alerting.Rules != "" {
 		_ = c.ReloadRules(ctx) // logged, and reported by /api/v1/rules
 	}

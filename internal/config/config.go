@@ -65,7 +65,49 @@ type Config struct {
 	Synthetics Synthetics `yaml:"synthetics"`
 	// Log configures the process logger; see Config.NewLogger.
 	Log Logging `yaml:"log"`
+	// Security configures TLS, bearer tokens and the browser protections.
+	Security Security `yaml:"security"`
 }
+
+// Security configures TLS on every listener, bearer tokens per scope, and
+// the names and origins the HTTP listeners accept (docs/security.md).
+type Security struct {
+	// TLS serves every listener over TLS when CertFile and KeyFile are
+	// set; ClientCAFile also requires client certificates signed by it.
+	TLS TLS `yaml:"tls"`
+	// IngestTokenFile, ReadTokenFile and WriteTokenFile hold the bearer
+	// token of each scope (the file's content, trimmed). Empty: the token
+	// comes from IngestToken etc., or the scope needs none.
+	IngestTokenFile string `yaml:"ingest_token_file"`
+	ReadTokenFile   string `yaml:"read_token_file"`
+	WriteTokenFile  string `yaml:"write_token_file"`
+	// IngestToken, ReadToken and WriteToken are token values. They are
+	// only ever read from the environment (FLOWSCOPE_INGEST_TOKEN,
+	// FLOWSCOPE_READ_TOKEN, FLOWSCOPE_WRITE_TOKEN), never from flags
+	// (process listings show them) nor the config file.
+	IngestToken string `yaml:"-"`
+	ReadToken   string `yaml:"-"`
+	WriteToken  string `yaml:"-"`
+	// AllowedHosts are the names, besides the listen address and (on
+	// loopback listeners) the loopback names, accepted in the Host header
+	// of HTTP requests; "*" accepts any.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// CORSAllowedOrigins are the origins (scheme://host[:port]) that may
+	// call the HTTP listeners from another origin's pages; empty: none.
+	CORSAllowedOrigins []string `yaml:"cors_allowed_origins"`
+}
+
+// TLS names the PEM files of the server certificate, its key, and the CA
+// bundle client certificates must chain to (mTLS).
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// TokenEnv lists the environment variables token values are read from,
+// by scope.
+var TokenEnv = struct{ Ingest, Read, Write string }{"FLOWSCOPE_INGEST_TOKEN", "FLOWSCOPE_READ_TOKEN", "FLOWSCOPE_WRITE_TOKEN"}
 
 // Alerting configures alert rule evaluation (docs/alerting.md).
 type Alerting struct {
@@ -378,6 +420,8 @@ func (c Config) Validate() error {
 		}
 	}
 
+	c.validateSecurity(bad)
+
 	if _, ok := logLevels[c.Log.Level]; !ok {
 		bad("log.level", c.Log.Level, "must be one of debug, info, warn, error")
 	}
@@ -585,6 +629,22 @@ var settings = []setting{
 		func(c *Config) *string { return &c.Synthetics.CorrelationHeader }),
 	intSetting("synthetics.max_concurrent", "synthetics-max-concurrent", "most synthetic runs in progress at once (1 to 1000)",
 		func(c *Config) *int { return &c.Synthetics.MaxConcurrent }),
+	stringSetting("security.tls.cert_file", "tls-cert-file", "PATH", "PEM server certificate: every listener serves TLS (reloaded when the file changes and on SIGHUP)",
+		func(c *Config) *string { return &c.Security.TLS.CertFile }),
+	stringSetting("security.tls.key_file", "tls-key-file", "PATH", "PEM private key of --tls-cert-file",
+		func(c *Config) *string { return &c.Security.TLS.KeyFile }),
+	stringSetting("security.tls.client_ca_file", "tls-client-ca-file", "PATH", "PEM CA bundle: every listener requires a client certificate signed by it (mTLS)",
+		func(c *Config) *string { return &c.Security.TLS.ClientCAFile }),
+	stringSetting("security.ingest_token_file", "ingest-token-file", "PATH", "file holding the bearer token for sending telemetry (or set FLOWSCOPE_INGEST_TOKEN)",
+		func(c *Config) *string { return &c.Security.IngestTokenFile }),
+	stringSetting("security.read_token_file", "read-token-file", "PATH", "file holding the bearer token for reading the API, UI and /metrics (or set FLOWSCOPE_READ_TOKEN)",
+		func(c *Config) *string { return &c.Security.ReadTokenFile }),
+	stringSetting("security.write_token_file", "write-token-file", "PATH", "file holding the bearer token for imports, reloads and manual checks; it also reads (or set FLOWSCOPE_WRITE_TOKEN)",
+		func(c *Config) *string { return &c.Security.WriteTokenFile }),
+	listSetting("security.allowed_hosts", "allowed-hosts", "comma-separated names accepted in the Host header besides the listen address and loopback names (* for any)",
+		func(c *Config) *[]string { return &c.Security.AllowedHosts }),
+	listSetting("security.cors_allowed_origins", "cors-allowed-origins", "comma-separated origins (scheme://host[:port]) allowed to call the HTTP listeners cross-origin (default none)",
+		func(c *Config) *[]string { return &c.Security.CORSAllowedOrigins }),
 	stringSetting("log.level", "log-level", "LEVEL", "minimum log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "log-format", "FORMAT", "log format: text or json",
@@ -762,6 +822,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			}
 		}
 	}
+	cfg.Security.IngestToken = getenv(TokenEnv.Ingest)
+	cfg.Security.ReadToken = getenv(TokenEnv.Read)
+	cfg.Security.WriteToken = getenv(TokenEnv.Write)
 	for _, o := range overrides {
 		if err := o.s.set(&cfg, o.value); err != nil {
 			// Not expected: the value was already checked while parsing.
@@ -885,12 +948,19 @@ func decodeYAML(cfg *Config, data []byte) error {
 		}
 		return fmt.Errorf("line %d: a second YAML document; the file must hold one", extra.Line)
 	}
-	// An empty list ([]) and no list mean the same: no receivers.
+	// An empty list ([]) and no list mean the same: no receivers, no
+	// extra hosts or origins.
 	if len(next.Alerting.Notify.Alertmanager) == 0 {
 		next.Alerting.Notify.Alertmanager = nil
 	}
 	if len(next.Alerting.Notify.Webhooks) == 0 {
 		next.Alerting.Notify.Webhooks = nil
+	}
+	if len(next.Security.AllowedHosts) == 0 {
+		next.Security.AllowedHosts = nil
+	}
+	if len(next.Security.CORSAllowedOrigins) == 0 {
+		next.Security.CORSAllowedOrigins = nil
 	}
 	*cfg = next
 	return nil
@@ -939,6 +1009,9 @@ func walkYAML(node *yaml.Node, v reflect.Value, path string) error {
 			found := -1
 			for f := range t.NumField() {
 				tag, _, _ := strings.Cut(t.Field(f).Tag.Get("yaml"), ",")
+				if tag == "-" {
+					continue // never from the file
+				}
 				valid = append(valid, tag)
 				if tag == k.Value {
 					found = f

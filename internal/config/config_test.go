@@ -151,7 +151,7 @@ func TestBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"unknown-key.bad.yml":            `line 3: unknown key "receivers.otlp_grpc_adr" (valid keys here: otlp_grpc_addr, otlp_http_addr, zipkin_addr, max_request_bytes)`,
 		"aggregation.bad.yml":            `aggregation.significant_digits = 7: must be between 1 and 5`,
-		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, log)`,
+		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, log, security)`,
 		"unknown-section.bad.yml":        `line 1: unknown key "storage"`,
 		"duration-int.bad.yml":           `line 2: store.retention must be a duration such as 30s, 15m or 168h, not "168"`,
 		"duration-text.bad.yml":          `line 1: shutdown_timeout must be a duration such as 30s, 15m or 168h, not "1 minute"`,
@@ -268,6 +268,9 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	for f := range t.NumField() {
 		field := t.Field(f)
 		tag, _, _ := strings.Cut(field.Tag.Get("yaml"), ",")
+		if tag == "-" {
+			continue // not a setting: token values come from the environment only
+		}
 		if field.Type.Kind() == reflect.Struct {
 			keys = append(keys, leafKeys(field.Type, joinKey(prefix, tag))...)
 			continue
@@ -314,6 +317,20 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"synthetics.retention":           {"72h", "72h"},
 		"synthetics.correlation_header":  {"X-Request-ID", "X-Request-ID"},
 		"synthetics.max_concurrent":      {"4", "4"},
+		"security.tls.cert_file":         {"testdata/full.yml", "testdata/full.yml"},
+		"security.tls.key_file":          {"testdata/custom.yml", "testdata/custom.yml"},
+		"security.tls.client_ca_file":    {"testdata/empty.yml", "testdata/empty.yml"},
+		"security.ingest_token_file":     {"testdata/full.yml", "testdata/full.yml"},
+		"security.read_token_file":       {"testdata/full.yml", "testdata/full.yml"},
+		"security.write_token_file":      {"testdata/full.yml", "testdata/full.yml"},
+		"security.allowed_hosts":         {"flowscope.example,10.0.0.7", "[flowscope.example, 10.0.0.7]"},
+		"security.cors_allowed_origins":  {"https://grafana.example:3000", "[https://grafana.example:3000]"},
+	}
+	// Settings valid only with others, given as flags with every source.
+	companions := map[string][]string{
+		"security.tls.cert_file":      {"--tls-key-file=testdata/custom.yml"},
+		"security.tls.key_file":       {"--tls-cert-file=testdata/full.yml"},
+		"security.tls.client_ca_file": {"--tls-cert-file=testdata/full.yml", "--tls-key-file=testdata/custom.yml"},
 	}
 
 	var tableKeys []string
@@ -351,15 +368,16 @@ func TestEverySettingFromEachSource(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yml")
 			writeFile(t, file, y.String())
 
-			fromFile, err := Load([]string{"--config", file}, noEnv, io.Discard)
+			more := companions[s.key]
+			fromFile, err := Load(append([]string{"--config", file}, more...), noEnv, io.Discard)
 			if err != nil {
 				t.Fatalf("yaml %q: %v", y.String(), err)
 			}
-			fromEnv, err := Load(nil, envMap(map[string]string{s.env: sample.text}), io.Discard)
+			fromEnv, err := Load(more, envMap(map[string]string{s.env: sample.text}), io.Discard)
 			if err != nil {
 				t.Fatalf("env: %v", err)
 			}
-			fromFlag, err := Load([]string{"--" + s.flag + "=" + sample.text}, noEnv, io.Discard)
+			fromFlag, err := Load(append([]string{"--" + s.flag + "=" + sample.text}, more...), noEnv, io.Discard)
 			if err != nil {
 				t.Fatalf("flag: %v", err)
 			}
