@@ -191,7 +191,7 @@ func TestStaticAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"index.html", "app.css", "favicon.svg", "js/main.js", "js/graph.js", "js/alertfeed.js", "js/views/map.js", "js/views/dashboards.js", "js/views/alerts.js", "js/views/synthetics.js"} {
+	for _, want := range []string{"index.html", "app.css", "favicon.svg", "js/main.js", "js/graph.js", "js/alertfeed.js", "js/views/map.js", "js/views/dashboards.js", "js/views/alerts.js", "js/views/synthetics.js", "js/auth.js", "js/security.js"} {
 		if !files[want] {
 			t.Errorf("%s is not embedded", want)
 		}

@@ -150,17 +150,26 @@ func checkToken(tok string) error {
 	return nil
 }
 
-// Required reports whether a token is configured for s (false for ScopeNone).
+// Required reports whether s needs a token (false for ScopeNone): one is
+// configured for it, or, for ScopeWrite, a read token is (see Allows).
 func (t *Tokens) Required(s Scope) bool {
 	if t == nil || s < ScopeIngest || s > ScopeWrite {
 		return false
 	}
-	return t.cur.Load().set[s-1]
+	ts := t.cur.Load()
+	if s == ScopeWrite {
+		// Without a write token, writes are as closed as reads.
+		return ts.set[ScopeWrite-1] || ts.set[ScopeRead-1]
+	}
+	return ts.set[s-1]
 }
 
 // Allows reports whether presented (the raw bearer token) grants s. It is
 // true when s needs no token. The write token also grants read (it is the
-// operator's token); the ingest and read tokens grant only their own scope.
+// operator's token); the ingest and read tokens grant only their own scope,
+// except that without a write token the read token is needed to write (a
+// collector whose data is closed does not leave its imports and reloads
+// open).
 // An unknown scope is never allowed.
 func (t *Tokens) Allows(s Scope, presented string) bool {
 	if s < ScopeNone || s > ScopeWrite {
@@ -174,9 +183,14 @@ func (t *Tokens) Allows(s Scope, presented string) bool {
 	}
 	ts := t.cur.Load()
 	d := sha256.Sum256([]byte(presented))
-	ok := ts.match(s, &d)
-	if s == ScopeRead {
-		ok |= ts.match(ScopeWrite, &d)
+	var ok int
+	switch {
+	case s == ScopeRead:
+		ok = ts.match(ScopeRead, &d) | ts.match(ScopeWrite, &d)
+	case s == ScopeWrite && !ts.set[ScopeWrite-1]:
+		ok = ts.match(ScopeRead, &d) // no write token: the read token writes
+	default:
+		ok = ts.match(s, &d)
 	}
 	return ok == 1
 }

@@ -97,6 +97,10 @@ func TestTokensAllows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readOnly, err := LoadTokens(TokenSources{Read: TokenSource{Value: readTok}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		tokens    *Tokens
@@ -126,6 +130,12 @@ func TestTokensAllows(t *testing.T) {
 		{"write-only: read open", writeOnly, ScopeRead, "", true},
 		{"write-only: write", writeOnly, ScopeWrite, writeTok, true},
 		{"write-only: write wrong", writeOnly, ScopeWrite, readTok, false},
+		{"read-only: read", readOnly, ScopeRead, readTok, true},
+		{"read-only: read empty", readOnly, ScopeRead, "", false},
+		{"read-only: writes need the read token", readOnly, ScopeWrite, readTok, true},
+		{"read-only: writes closed", readOnly, ScopeWrite, "", false},
+		{"read-only: writes with a wrong token", readOnly, ScopeWrite, writeTok, false},
+		{"read-only: ingest open", readOnly, ScopeIngest, "", true},
 		{"nil tokens", nil, ScopeWrite, "", true},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package uitest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -110,6 +111,10 @@ type server struct {
 	*collector.Collector
 	addrs collector.Addrs
 	base  string
+	// ingestToken and readToken are the bearer tokens the helpers send
+	// (empty: none configured); readToken is the write token when there is
+	// one, as it also reads.
+	ingestToken, readToken string
 }
 
 func startCollector(t testing.TB, mutate ...func(*config.Config)) *server {
@@ -132,7 +137,7 @@ func startCollector(t testing.TB, mutate ...func(*config.Config)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{Collector: c, addrs: c.Addrs()}
+	s := &server{Collector: c, addrs: c.Addrs(), ingestToken: cfg.Security.IngestToken, readToken: cmp.Or(cfg.Security.WriteToken, cfg.Security.ReadToken)}
 	s.base = "http://" + s.addrs.HTTP
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -144,9 +149,19 @@ func startCollector(t testing.TB, mutate ...func(*config.Config)) *server {
 	return s
 }
 
-func post(t testing.TB, url, contentType string, body []byte) {
+// post sends body to url with the bearer token, if any; anything but a
+// 2xx answer fails the test.
+func post(t testing.TB, url, contentType, token string, body []byte) {
 	t.Helper()
-	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +181,7 @@ func (s *server) postTraces(t testing.TB, spans []span) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		post(t, "http://"+s.addrs.OTLPHTTP+"/v1/traces", "application/x-protobuf", b)
+		post(t, "http://"+s.addrs.OTLPHTTP+"/v1/traces", "application/x-protobuf", s.ingestToken, b)
 	}
 }
 
@@ -177,7 +192,7 @@ func (s *server) postZipkin(t testing.TB, spans []map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	post(t, "http://"+s.addrs.Zipkin+"/api/v2/spans", "application/json", b)
+	post(t, "http://"+s.addrs.Zipkin+"/api/v2/spans", "application/json", s.ingestToken, b)
 }
 
 func (s *server) postMetrics(t testing.TB, req *colmetricspb.ExportMetricsServiceRequest) {
@@ -186,13 +201,20 @@ func (s *server) postMetrics(t testing.TB, req *colmetricspb.ExportMetricsServic
 	if err != nil {
 		t.Fatal(err)
 	}
-	post(t, "http://"+s.addrs.OTLPHTTP+"/v1/metrics", "application/x-protobuf", b)
+	post(t, "http://"+s.addrs.OTLPHTTP+"/v1/metrics", "application/x-protobuf", s.ingestToken, b)
 }
 
-// getJSON reads an API path into v.
+// getJSON reads an API path into v, with the read token if there is one.
 func (s *server) getJSON(t testing.TB, path string, v any) {
 	t.Helper()
-	resp, err := http.Get(s.base + path)
+	req, err := http.NewRequest(http.MethodGet, s.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.readToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.readToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +331,7 @@ type tabState struct {
 	dialogs  []string
 	problems []string
 	allowed  []string
+	console  []string // every console message and browser log entry
 }
 
 // allow marks browser errors containing s as expected.
@@ -354,11 +377,13 @@ func newTab(t *testing.T, base string) *tab {
 			if err != nil {
 				return
 			}
+			line := fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
+			tb.mu.Lock()
+			tb.console = append(tb.console, line)
 			if m.Type == chromedp.ConsoleException || m.Type == "error" {
-				tb.mu.Lock()
-				tb.problems = append(tb.problems, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
-				tb.mu.Unlock()
+				tb.problems = append(tb.problems, line)
 			}
+			tb.mu.Unlock()
 		}
 	}()
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -438,6 +463,14 @@ func (b *tab) shot(name string) string {
 		b.t.Fatal(err)
 	}
 	return path
+}
+
+// consoleLines returns every console message and browser log entry seen
+// so far in this tab.
+func (b *tab) consoleLines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.console...)
 }
 
 func (b *tab) issues() []string {

@@ -488,9 +488,11 @@ func testImport(b *tab) {
 	file := filepath.Join(dir, "trace.json")
 	content := bytes.Repeat([]byte(`{"traceId":"0123456789abcdef"},`), 120_000) // ~4 MB: several progress events
 	writeFile(t, file, string(content))
-	// This stand-in API has no alert routes: the header's alert count asks
-	// and gets a 404, which the browser logs.
+	// This stand-in API has no alert routes nor security status: the
+	// header's alert count and the exposure banner ask and get a 404, which
+	// the browser logs.
 	b.allow("api/v1/alerts")
+	b.allow("api/v1/security")
 	ib := &tab{t: t, tabState: &tabState{ctx: b.ctx, base: srv.URL}}
 	ib.open("import")
 	ib.do(

@@ -1,5 +1,8 @@
 // The REST API client: GET JSON from /api/v1 (query/API.md) and the import
 // upload. Errors carry the server's message ({"code","message"} or {"error"}).
+// Requests carry the API token the UI holds, and ask for one on a 401
+// (auth.js).
+import * as auth from './auth.js';
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -35,55 +38,71 @@ export function post(path, body = {}, opts = {}) {
   return request('POST', path, null, Object.assign({body}, opts));
 }
 
-async function request(method, path, params, opts) {
-  const url = '/api/v1' + path + query(params);
-  const init = {method, signal: opts.signal, headers: {Accept: 'application/json'}, cache: 'no-store'};
-  if (method !== 'GET') {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(opts.body ?? {});
-  }
-  let resp;
-  try {
-    resp = await fetch(url, init);
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'cannot reach the collector: ' + e.message);
-  }
-  const text = await resp.text();
+// message is the server's message in an answer's text: {"code","message"}
+// or {"error"} JSON, else the text itself (shortened), else the status.
+function message(text, statusText) {
   let body = null;
   try {
     body = text ? JSON.parse(text) : null;
   } catch {
     body = null;
   }
-  if (!resp.ok) {
-    const msg = body && (body.message || body.error) ? body.message || body.error : text.slice(0, 300) || resp.statusText;
-    throw new ApiError(resp.status, `${resp.status}: ${msg}`);
+  if (body && typeof body === 'object' && (body.message || body.error)) return String(body.message || body.error);
+  return (text || '').slice(0, 300) || statusText || 'no answer';
+}
+
+// scope is the token a request needs: reads (GET) the read token,
+// anything else the write token.
+const scope = method => (method === 'GET' || method === 'HEAD' ? 'read' : 'write');
+
+async function request(method, path, params, opts) {
+  const url = '/api/v1' + path + query(params);
+  const r = await auth.withToken(scope(method), async headers => {
+    const init = {method, signal: opts.signal, headers: Object.assign({Accept: 'application/json'}, headers), cache: 'no-store'};
+    if (method !== 'GET') {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(opts.body ?? {});
+    }
+    let resp;
+    try {
+      resp = await fetch(url, init);
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'cannot reach the collector: ' + e.message);
+    }
+    const text = await resp.text();
+    return {status: resp.status, ok: resp.ok, statusText: resp.statusText, authenticate: resp.headers.get('WWW-Authenticate'), text, message: resp.ok ? '' : message(text, resp.statusText)};
+  });
+  if (!r.ok) throw new ApiError(r.status, `${r.status}: ${r.message}`);
+  try {
+    return r.text ? JSON.parse(r.text) : null;
+  } catch {
+    return null;
   }
-  return body;
 }
 
 // upload POSTs a file to /api/v1/import with progress callbacks; resolves
-// to {status, body} (body parsed as JSON when possible).
-export function upload(file, params, onProgress) {
-  return new Promise((resolve, reject) => {
+// to {status, body} (body parsed as JSON when possible). It carries the
+// write token, asking for it (and sending the file again) on a 401.
+export async function upload(file, params, onProgress) {
+  const r = await auth.withToken('write', headers => new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/api/v1/import' + query(params));
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = e => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
-    xhr.onload = () => {
-      let body = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        body = xhr.responseText;
-      }
-      resolve({status: xhr.status, body});
-    };
+    xhr.onload = () => resolve({status: xhr.status, authenticate: xhr.getResponseHeader('WWW-Authenticate'), text: xhr.responseText, message: message(xhr.responseText, xhr.statusText)});
     xhr.onerror = () => reject(new ApiError(0, 'upload failed: network error'));
     xhr.onabort = () => reject(new ApiError(0, 'upload cancelled'));
     xhr.send(file);
-  });
+  }), {first: true});
+  let body = null;
+  try {
+    body = JSON.parse(r.text);
+  } catch {
+    body = r.text;
+  }
+  return {status: r.status, body};
 }
 
 // Small caches for lists that many views share.

@@ -4,7 +4,9 @@
 // Each view is a module exporting mount(el, ctx) → {update?(ctx),
 // destroy?()}; a view marked argUpdate is updated, not mounted again, when
 // only its route's argument changes. The header counts the firing (and
-// pending) alerts on every view.
+// pending) alerts on every view, a lock when the collector serves TLS, and
+// the API token button (auth.js); a banner above every view warns when the
+// collector is exposed without protection (security.js).
 import {h, clear, replace} from './dom.js';
 import {setRouteInfo} from './hooks.js';
 import mapView from './views/map.js';
@@ -18,6 +20,8 @@ import {listView as dashboardsView, dashboardView} from './views/dashboards.js';
 import alertsView from './views/alerts.js';
 import syntheticsView from './views/synthetics.js';
 import {subscribe as subscribeAlerts} from './alertfeed.js';
+import * as auth from './auth.js';
+import * as security from './security.js';
 
 const VIEWS = {
   map: {mount: mapView, title: 'Service map', nav: 'map'},
@@ -172,6 +176,9 @@ function alertCount(a) {
 }
 
 function boot() {
+  const lockEl = h('span', {class: 'tls-lock', testid: 'tls-lock', role: 'img', hidden: true});
+  const apiLink = h('a', {href: '/api/v1/services', class: 'small dim', target: '_blank', rel: 'noopener', testid: 'nav-api'}, 'API');
+  const bannerEl = h('div', {class: 'security-banner', testid: 'security-banner', role: 'alert', hidden: true});
   const nav = h('nav', {class: 'topnav', testid: 'nav'},
     h('a', {href: '#/map', class: 'brand'}, h('img', {src: 'favicon.svg', alt: '', width: 22, height: 22}), 'Flowscope'),
     h('div', {class: 'navlinks'}, NAV.map(([k, label]) => {
@@ -180,8 +187,15 @@ function boot() {
       navLinks.set(k, a);
       return a;
     })),
-    h('div', {class: 'navright'}, themeButton(), h('a', {href: '/api/v1/services', class: 'small dim', target: '_blank', rel: 'noopener'}, 'API')));
-  document.body.append(nav, main);
+    h('div', {class: 'navright'}, lockEl, auth.control(), themeButton(), apiLink));
+  document.body.append(nav, bannerEl, main);
+  security.status().then(st => {
+    auth.setConfigured(st && st.tokens);
+    security.lock(lockEl, st);
+    security.banner(bannerEl, st);
+    // A link opens without the token: say what the API needs.
+    if (st && st.tokens && (st.tokens.read || st.tokens.write)) apiLink.title = 'The REST API: requests need the read token (Authorization: Bearer …)';
+  });
   setRouteInfo(() => {
     const r = parseHash();
     return {name: r.name, arg: r.arg, params: Object.fromEntries(r.params)};
