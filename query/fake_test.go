@@ -87,6 +87,9 @@ func (f *fakeStore) FindTraces(_ context.Context, q store.TraceQuery) ([]store.T
 		if q.Service != "" && !contains(s.Services, q.Service) {
 			continue
 		}
+		if q.Status == store.TraceStatusError && s.ErrorCount == 0 || q.Status == store.TraceStatusOK && s.ErrorCount != 0 {
+			continue
+		}
 		if len(out) == q.Limit {
 			break
 		}

@@ -161,9 +161,22 @@ func traceQuery(req *querypb.SearchTracesRequest, now time.Time) (store.TraceQue
 			q.Attributes[k] = v
 		}
 	}
+	if q.Status, err = parseStatus(req.GetStatus()); err != nil {
+		return q, err
+	}
 	q.Service = req.GetService()
 	q.Operation = req.GetOperation()
 	return q, nil
+}
+
+// parseStatus parses the status parameter of SearchTraces: "error", "ok",
+// or "" (any).
+func parseStatus(s string) (store.TraceStatus, error) {
+	switch st := store.TraceStatus(s); st {
+	case store.TraceStatusAny, store.TraceStatusError, store.TraceStatusOK:
+		return st, nil
+	}
+	return "", invalidArgf("invalid status %q: want error or ok (omit it for any status)", s)
 }
 
 // parseQuantiles validates requested quantiles (fractions in [0, 1]) or

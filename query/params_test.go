@@ -167,14 +167,28 @@ func TestTraceQuery(t *testing.T) {
 			req: &querypb.SearchTracesRequest{
 				Service: "checkout", Operation: "GET /cart", Start: "1714557600000", End: "2024-05-01T11:00:00Z",
 				MinDuration: "250us", MaxDuration: "1.5s", Attributes: map[string]string{"http.route": "/cart"}, Limit: 1000,
+				Status: "error",
 			},
 			want: store.TraceQuery{
 				Service: "checkout", Operation: "GET /cart",
 				Start: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), End: time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC),
 				MinDuration: 250 * time.Microsecond, MaxDuration: 1500 * time.Millisecond,
-				Attributes: map[string]string{"http.route": "/cart"}, Limit: 1000,
+				Attributes: map[string]string{"http.route": "/cart"}, Limit: 1000, Status: store.TraceStatusError,
 			},
 		},
+		{
+			name: "status ok",
+			req:  &querypb.SearchTracesRequest{Status: "ok", Limit: 5},
+			want: store.TraceQuery{Start: testNow.Add(-15 * time.Minute), End: testNow, Limit: 5, Status: store.TraceStatusOK},
+		},
+		{
+			name: "status error",
+			req:  &querypb.SearchTracesRequest{Status: "error"},
+			want: store.TraceQuery{Start: testNow.Add(-15 * time.Minute), End: testNow, Limit: 20, Status: store.TraceStatusError},
+		},
+		{name: "bad status", req: &querypb.SearchTracesRequest{Status: "failed"}, wantErr: `invalid status "failed": want error or ok`},
+		{name: "status upper case", req: &querypb.SearchTracesRequest{Status: "ERROR"}, wantErr: `invalid status "ERROR"`},
+		{name: "status true", req: &querypb.SearchTracesRequest{Status: "true"}, wantErr: `invalid status "true"`},
 		{name: "integer duration", req: &querypb.SearchTracesRequest{MinDuration: "1500"}, wantErr: `invalid minDuration "1500"`},
 		{name: "bad duration", req: &querypb.SearchTracesRequest{MaxDuration: "fast"}, wantErr: `invalid maxDuration "fast"`},
 		{name: "negative duration", req: &querypb.SearchTracesRequest{MinDuration: "-1s"}, wantErr: `invalid minDuration "-1s": must not be negative`},
@@ -212,7 +226,8 @@ func equalQuery(a, b store.TraceQuery) bool {
 	a.Attributes, b.Attributes = nil, nil
 	return a.Start.Equal(b.Start) && a.End.Equal(b.End) &&
 		a.Service == b.Service && a.Operation == b.Operation &&
-		a.MinDuration == b.MinDuration && a.MaxDuration == b.MaxDuration && a.Limit == b.Limit
+		a.MinDuration == b.MinDuration && a.MaxDuration == b.MaxDuration && a.Limit == b.Limit &&
+		a.Status == b.Status
 }
 
 func TestParseQuantiles(t *testing.T) {

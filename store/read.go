@@ -397,7 +397,8 @@ func (q *TraceQuery) terms() []string {
 
 // FindTraces returns summaries of the traces matching q (see TraceQuery),
 // newest first. Segments are searched from the most recent backwards until
-// Limit traces are found.
+// Limit traces are found (traces that pass Status: a trace with a matching
+// span is summarized to be judged, and one that fails counts for nothing).
 func (db *DB) FindTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error) {
 	if q.Limit <= 0 {
 		q.Limit = DefaultSearchLimit
@@ -411,9 +412,13 @@ func (db *DB) FindTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, err
 		m.end = uint64(max(q.End.UnixNano(), 0))
 	}
 	terms := q.terms()
+	var keep func(*TraceSummary) bool
+	if q.Status != TraceStatusAny {
+		keep = q.Status.keep
+	}
 	return db.search(ctx, terms, m.start, m.end, q.Limit, func(t *otlpwire.Traces, s *otlpwire.Span) bool {
 		return m.match(t, s)
-	})
+	}, keep)
 }
 
 // Correlation returns summaries of every trace with a span (or resource)
@@ -435,7 +440,7 @@ func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSum
 		}
 		return false
 	}
-	out, err := db.search(ctx, terms, 0, 0, limit, match)
+	out, err := db.search(ctx, terms, 0, 0, limit, match, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -446,8 +451,13 @@ func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSum
 // search walks segments newest first, scans the chunks whose postings hold
 // every term and whose span-start bounds overlap [start, end], collects the
 // IDs of traces with a matching span, and summarizes them.
+//
+// A non-nil keep is a condition on the whole trace (its summary): each
+// trace with a matching span is then summarized as soon as it is found and
+// counts toward limit only if keep accepts it, so that limit applies after
+// that filter.
 func (db *DB) search(ctx context.Context, terms []string, start, end uint64, limit int,
-	match func(*otlpwire.Traces, *otlpwire.Span) bool) ([]TraceSummary, error) {
+	match func(*otlpwire.Traces, *otlpwire.Span) bool, keep func(*TraceSummary) bool) ([]TraceSummary, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -460,6 +470,7 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 	defer tx.Rollback()
 	cc := newChunkCache(tx)
 	var found []TraceID
+	var kept []TraceSummary // with keep: the summaries of found
 	seen := map[TraceID]bool{}
 
 	scanChunks := func(seqs []uint64) error {
@@ -479,9 +490,25 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 				if s.Invalid != "" || seen[s.TraceID] {
 					continue
 				}
-				if match(&d.traces, s) {
-					seen[s.TraceID] = true
-					found = append(found, s.TraceID)
+				if !match(&d.traces, s) {
+					continue
+				}
+				id := s.TraceID
+				seen[id] = true
+				if keep == nil {
+					found = append(found, id)
+					continue
+				}
+				refs, err := db.traceSpans(cc, runs, db.tail.traceSeqs(tsegs, id), id)
+				if err != nil {
+					return err
+				}
+				if len(refs) == 0 {
+					continue
+				}
+				if sum := summarize(id, refs); keep(&sum) {
+					found = append(found, id)
+					kept = append(kept, sum)
 				}
 			}
 		}
@@ -565,15 +592,21 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 		}
 	}
 
-	out := make([]TraceSummary, 0, len(found))
-	for _, id := range found {
-		refs, err := db.traceSpans(cc, runs, db.tail.traceSeqs(tsegs, id), id)
-		if err != nil {
-			return nil, err
+	out := kept
+	if keep == nil {
+		out = make([]TraceSummary, 0, len(found))
+		for _, id := range found {
+			refs, err := db.traceSpans(cc, runs, db.tail.traceSeqs(tsegs, id), id)
+			if err != nil {
+				return nil, err
+			}
+			if len(refs) > 0 {
+				out = append(out, summarize(id, refs))
+			}
 		}
-		if len(refs) > 0 {
-			out = append(out, summarize(id, refs))
-		}
+	}
+	if out == nil {
+		out = []TraceSummary{}
 	}
 	slices.SortStableFunc(out, func(a, b TraceSummary) int { return b.Start.Compare(a.Start) })
 	if len(out) > limit {

@@ -39,7 +39,9 @@ type TraceID [16]byte
 // the span's service and operation (name) equal Service and Operation, its
 // start time lies in [Start, End], its duration in [MinDuration, MaxDuration],
 // and every Attributes entry equals a string attribute of the span or of its
-// resource. Zero values mean "no condition".
+// resource. Zero values mean "no condition". Status, in addition, is a
+// condition on the whole trace (all its stored spans, not only the matching
+// one), applied before Limit.
 type TraceQuery struct {
 	Service     string
 	Operation   string
@@ -48,6 +50,10 @@ type TraceQuery struct {
 	MinDuration time.Duration
 	MaxDuration time.Duration
 	Attributes  map[string]string
+	// Status keeps only the traces with (TraceStatusError) or without
+	// (TraceStatusOK) a span of status ERROR, i.e. whose summary has
+	// ErrorCount > 0 or == 0. TraceStatusAny ("") keeps all.
+	Status TraceStatus
 	// Limit caps the number of traces returned; 0 means DefaultSearchLimit.
 	Limit int
 }
@@ -57,6 +63,31 @@ const (
 	DefaultSearchLimit = 20
 	MaxSearchLimit     = 1000
 )
+
+// TraceStatus is the trace status condition of a TraceQuery.
+type TraceStatus string
+
+// Values of TraceQuery.Status.
+const (
+	// TraceStatusAny keeps every trace.
+	TraceStatusAny TraceStatus = ""
+	// TraceStatusError keeps the traces with at least one span of status
+	// ERROR.
+	TraceStatusError TraceStatus = "error"
+	// TraceStatusOK keeps the traces with no span of status ERROR.
+	TraceStatusOK TraceStatus = "ok"
+)
+
+// keep reports whether a trace with summary sum satisfies the condition.
+func (st TraceStatus) keep(sum *TraceSummary) bool {
+	switch st {
+	case TraceStatusError:
+		return sum.ErrorCount > 0
+	case TraceStatusOK:
+		return sum.ErrorCount == 0
+	}
+	return true
+}
 
 // TraceSummary describes one trace in search results.
 type TraceSummary struct {

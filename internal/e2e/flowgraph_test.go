@@ -61,7 +61,9 @@ type spanOf struct {
 // uninstrumented database becomes a virtual node, that errors propagate,
 // and that the instance, zone and region levels group as configured.
 func TestFlowGraphTopology(t *testing.T) {
-	s := startServer(t, "", func(c *config.Config) { c.Aggregation.EdgeWait = time.Second })
+	// The edge wait outlasts the delays of a loaded machine (a client half
+	// that waits longer is counted unpaired); the virtual edge takes as long.
+	s := startServer(t, "", func(c *config.Config) { c.Aggregation.EdgeWait = 3 * time.Second })
 	r := rand.New(rand.NewPCG(11, 12))
 	const nsvc = 50
 	svc := func(i int) string { return fmt.Sprintf("svc-%02d", i) }

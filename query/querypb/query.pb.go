@@ -463,8 +463,13 @@ type SearchTracesRequest struct {
 	// Attributes a matching span (or its resource) must carry with these string
 	// values. REST: one query parameter attr.KEY=VALUE per entry.
 	Attributes map[string]string `protobuf:"bytes,7,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// Maximum number of traces returned: default 20, at most 1000.
-	Limit         int32 `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Maximum number of traces returned: default 20, at most 1000. Applied
+	// after every condition, status included.
+	Limit int32 `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Status of the whole trace: "error" keeps the traces with at least one
+	// span of status ERROR (error_count > 0), "ok" those with none; empty
+	// means any. Other values are invalid.
+	Status        string `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -553,6 +558,13 @@ func (x *SearchTracesRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *SearchTracesRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
 }
 
 type SearchTracesResponse struct {
@@ -5354,7 +5366,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\"3\n" +
 	"\x10GetTraceResponse\x12\x1f\n" +
 	"\vtraces_data\x18\x01 \x01(\fR\n" +
-	"tracesData\"\xe9\x02\n" +
+	"tracesData\"\x81\x03\n" +
 	"\x13SearchTracesRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12\x14\n" +
@@ -5365,7 +5377,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"attributes\x18\a \x03(\v27.flowscope.query.v1.SearchTracesRequest.AttributesEntryR\n" +
 	"attributes\x12\x14\n" +
-	"\x05limit\x18\b \x01(\x05R\x05limit\x1a=\n" +
+	"\x05limit\x18\b \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06status\x18\t \x01(\tR\x06status\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"P\n" +

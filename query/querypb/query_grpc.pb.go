@@ -81,7 +81,8 @@ type QueryServiceClient interface {
 	ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
 	// GetTrace returns every stored span of one trace.
 	GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error)
-	// SearchTraces finds traces by service, operation, duration and attributes.
+	// SearchTraces finds traces by service, operation, duration, attributes
+	// and status.
 	SearchTraces(ctx context.Context, in *SearchTracesRequest, opts ...grpc.CallOption) (*SearchTracesResponse, error)
 	// GetCorrelation lists the traces and synthetic results carrying a correlation ID.
 	GetCorrelation(ctx context.Context, in *GetCorrelationRequest, opts ...grpc.CallOption) (*GetCorrelationResponse, error)
@@ -339,7 +340,8 @@ type QueryServiceServer interface {
 	ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error)
 	// GetTrace returns every stored span of one trace.
 	GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error)
-	// SearchTraces finds traces by service, operation, duration and attributes.
+	// SearchTraces finds traces by service, operation, duration, attributes
+	// and status.
 	SearchTraces(context.Context, *SearchTracesRequest) (*SearchTracesResponse, error)
 	// GetCorrelation lists the traces and synthetic results carrying a correlation ID.
 	GetCorrelation(context.Context, *GetCorrelationRequest) (*GetCorrelationResponse, error)

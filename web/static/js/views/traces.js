@@ -1,6 +1,6 @@
 // Trace search: service, operation, duration bounds, attributes
-// (attr.KEY=VALUE) and time range → GET /api/v1/traces; results link to
-// the waterfall.
+// (attr.KEY=VALUE), status (error|ok) and time range → GET /api/v1/traces;
+// results link to the waterfall.
 import {h, replace, link, field, select, fillSelect, message, table} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../fmt.js';
@@ -18,6 +18,7 @@ export default function mount(el, ctx) {
   const maxD = h('input', {type: 'text', value: P('maxDuration'), placeholder: 'e.g. 2s', size: 9, testid: 'tr-max'});
   const attrsIn = h('textarea', {rows: 1, placeholder: 'key=value, one per line', testid: 'tr-attrs', class: 'attrs-input'});
   attrsIn.value = attrLines();
+  const statusSel = select([{value: '', label: 'any'}, {value: 'error', label: 'errors only'}, {value: 'ok', label: 'ok only'}], P('status'), {testid: 'tr-status'});
   const limit = h('input', {type: 'number', min: 1, max: 1000, value: P('limit') || '20', class: 'num-input', testid: 'tr-limit'});
   const err = h('span', {class: 'form-error', testid: 'tr-form-error'});
 
@@ -42,7 +43,7 @@ export default function mount(el, ctx) {
         return;
       }
     }
-    const changes = {service: serviceSel.value, operation: opSel.value, minDuration: minD.value.trim(), maxDuration: maxD.value.trim(), limit: limit.value === '20' ? '' : limit.value};
+    const changes = {service: serviceSel.value, operation: opSel.value, minDuration: minD.value.trim(), maxDuration: maxD.value.trim(), status: statusSel.value, limit: limit.value === '20' ? '' : limit.value};
     for (const k of [...params.keys()]) if (k.startsWith('attr.')) changes[k] = '';
     for (const line of attrsIn.value.split(/\n|,(?=[^=,]+=)/)) {
       const t = line.trim();
@@ -60,7 +61,7 @@ export default function mount(el, ctx) {
   };
   const form = h('form', {class: 'toolbar', testid: 'trace-form', onsubmit: submit},
     field('Service', serviceSel), field('Operation', opSel), field('Min duration', minD), field('Max duration', maxD),
-    field('Attributes', attrsIn), field('Limit', limit), picker(params, ch => ctx.setParams(ch)),
+    field('Attributes', attrsIn), field('Status', statusSel), field('Limit', limit), picker(params, ch => ctx.setParams(ch)),
     h('button', {type: 'submit', class: 'btn btn-primary', testid: 'tr-submit'}, 'Search'), err);
   const results = h('div', {class: 'card', testid: 'trace-results'});
   el.append(h('h1', null, 'Traces'), form, results);
@@ -70,7 +71,7 @@ export default function mount(el, ctx) {
     const my = ++seq;
     const q = {};
     for (const [k, v] of params) {
-      if (['service', 'operation', 'minDuration', 'maxDuration', 'limit'].includes(k) || k.startsWith('attr.')) q[k] = v;
+      if (['service', 'operation', 'minDuration', 'maxDuration', 'status', 'limit'].includes(k) || k.startsWith('attr.')) q[k] = v;
     }
     Object.assign(q, apiParams(resolve(params)));
     message(results, 'loading', 'Searching…');
