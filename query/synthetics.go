@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -15,6 +14,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/flowscope/flowscope/query/querypb"
+	"github.com/flowscope/flowscope/internal/yamlfile"
 	"github.com/flowscope/flowscope/store"
 )
 
@@ -119,8 +119,8 @@ func (s *Service) ListSynthetics(ctx context.Context, req *querypb.ListSynthetic
 			Name:    c.Name,
 			File:    c.File,
 			Line:    clampInt32(int64(c.Line)),
-			Every:   shortDuration(c.Every),
-			Timeout: shortDuration(c.Timeout),
+			Every:   yamlfile.FormatDuration(c.Every),
+			Timeout: yamlfile.FormatDuration(c.Timeout),
 			Retries: clampInt32(int64(c.Retries)),
 			Steps:   cloneStrings(c.Steps),
 			Labels:  cloneMap(c.Labels),
@@ -328,19 +328,6 @@ func syntheticResult(r *store.SyntheticRun, withSteps bool) *querypb.SyntheticRe
 		out.Steps = append(out.Steps, ps)
 	}
 	return out
-}
-
-// shortDuration formats d as a checks file would: "1h" and "2m" rather
-// than time.Duration's "1h0m0s" and "2m0s".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // durMs is d in milliseconds.

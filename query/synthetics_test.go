@@ -399,14 +399,3 @@ func TestSyntheticsSemantics(t *testing.T) {
 		t.Errorf("reload: %v %v (%d reloads)", r, err, p.reloads)
 	}
 }
-
-func TestShortDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		time.Hour: "1h", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", time.Hour + time.Second: "1h0m1s",
-		1500 * time.Millisecond: "1.5s", 25 * time.Hour: "25h", 61 * time.Minute: "1h1m", 0: "0s",
-	} {
-		if got := shortDuration(d); got != want {
-			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

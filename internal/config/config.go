@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowscope/flowscope/internal/yamlfile"
 )
 
 // Config is the complete configuration of a collector process. The zero
@@ -343,7 +345,7 @@ func (c Config) Validate() error {
 		bad("memory_budget", c.MemoryBudget, "must be positive and at least twice receivers.max_request_bytes (%d)", 2*c.Receivers.MaxRequestBytes)
 	}
 	if c.Store.Retention < MinRetention {
-		bad("store.retention", c.Store.Retention, "must be at least %s", formatDuration(MinRetention))
+		bad("store.retention", c.Store.Retention, "must be at least %s", yamlfile.FormatDuration(MinRetention))
 	}
 	if c.Store.QueueBytes < c.Receivers.MaxRequestBytes || c.Store.QueueBytes <= 0 {
 		bad("store.queue_bytes", c.Store.QueueBytes, "must be positive and at least receivers.max_request_bytes (%d)", c.Receivers.MaxRequestBytes)
@@ -380,7 +382,7 @@ func (c Config) Validate() error {
 		d   time.Duration
 	}{{"aggregation.retention_10s", a.Retention10s}, {"aggregation.retention_1m", a.Retention1m}, {"aggregation.retention_1h", a.Retention1h}} {
 		if r.d < MinRetention {
-			bad(r.key, r.d, "must be at least %s", formatDuration(MinRetention))
+			bad(r.key, r.d, "must be at least %s", yamlfile.FormatDuration(MinRetention))
 		}
 	}
 
@@ -482,7 +484,7 @@ func quoteValue(v any) string {
 	case []string:
 		return "[" + strings.Join(v, ",") + "]"
 	case time.Duration:
-		return formatDuration(v)
+		return yamlfile.FormatDuration(v)
 	default:
 		return fmt.Sprint(v)
 	}
@@ -516,19 +518,6 @@ func (c Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// formatDuration formats d like time.Duration.String without the zero
-// trailing units: 168h rather than 168h0m0s.
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // splitList splits a comma-separated list, trimming spaces and dropping
@@ -709,7 +698,7 @@ func durationSetting(key, flagName, usage string, field func(*Config) *time.Dura
 			*field(c) = d
 			return nil
 		},
-		display: func(c *Config) string { return formatDuration(*field(c)) },
+		display: func(c *Config) string { return yamlfile.FormatDuration(*field(c)) },
 	}
 }
 

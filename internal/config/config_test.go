@@ -594,22 +594,6 @@ func TestNewLogger(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
-	f := func(d time.Duration, want string) {
-		t.Helper()
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-	f(168*time.Hour, "168h")
-	f(30*time.Second, "30s")
-	f(time.Minute, "1m")
-	f(90*time.Minute, "1h30m")
-	f(time.Hour+time.Second, "1h0m1s")
-	f(1500*time.Millisecond, "1.5s")
-	f(0, "0s")
-}
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

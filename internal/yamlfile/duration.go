@@ -109,3 +109,17 @@ func (c *Collector) duration(kv Pair, key, what string, positive bool) (time.Dur
 	}
 	return d, true
 }
+
+// FormatDuration formats d as configuration files write it: like
+// time.Duration.String without the zero trailing units, "168h" and "2m"
+// rather than "168h0m0s" and "2m0s".
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

@@ -116,3 +116,17 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Hour: "1h", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", time.Hour + time.Second: "1h0m1s",
+		1500 * time.Millisecond: "1.5s", 168 * time.Hour: "168h", 61 * time.Minute: "1h1m", 0: "0s",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := ParseDuration(FormatDuration(d)); err != nil || back != d {
+			t.Errorf("ParseDuration(FormatDuration(%v)) = %v, %v", d, back, err)
+		}
+	}
+}

@@ -200,10 +200,10 @@ func (p *parser) check(i int, n *yaml.Node) (c Check, nameLine int, ok bool) {
 
 	everyOK := false
 	if kv, ok := f["every"]; !ok {
-		p.Add(n.Line, key("every"), "missing: want the schedule, at least %s (e.g. every: 30s)", fmtDuration(MinEvery))
+		p.Add(n.Line, key("every"), "missing: want the schedule, at least %s (e.g. every: 30s)", yamlfile.FormatDuration(MinEvery))
 	} else if d, ok := p.PositiveDuration(kv, key("every"), durationWant); ok {
 		if d < MinEvery {
-			p.Add(kv.V.Line, key("every"), "%s is shorter than the minimum %s", kv.V.Value, fmtDuration(MinEvery))
+			p.Add(kv.V.Line, key("every"), "%s is shorter than the minimum %s", kv.V.Value, yamlfile.FormatDuration(MinEvery))
 		} else {
 			c.Every, everyOK = d, true
 		}
@@ -215,7 +215,7 @@ func (p *parser) check(i int, n *yaml.Node) (c Check, nameLine int, ok bool) {
 		d, ok := p.PositiveDuration(kv, key("timeout"), durationWant)
 		timeoutOK = ok
 		if ok && everyOK && d > c.Every {
-			p.Add(kv.V.Line, key("timeout"), "%s is longer than every: %s; a run must end before the next one is due", kv.V.Value, fmtDuration(c.Every))
+			p.Add(kv.V.Line, key("timeout"), "%s is longer than every: %s; a run must end before the next one is due", kv.V.Value, yamlfile.FormatDuration(c.Every))
 		}
 		c.Timeout = d
 	} else if everyOK {
@@ -378,7 +378,7 @@ func (p *parser) step(n *yaml.Node, path string, sc *scope, timeout time.Duratio
 	if kv, ok := f["timeout"]; ok {
 		if d, ok := p.PositiveDuration(kv, key("timeout"), durationWant); ok {
 			if timeoutOK && d > timeout {
-				p.Add(kv.V.Line, key("timeout"), "%s is longer than the check's timeout %s", kv.V.Value, fmtDuration(timeout))
+				p.Add(kv.V.Line, key("timeout"), "%s is longer than the check's timeout %s", kv.V.Value, yamlfile.FormatDuration(timeout))
 			}
 			st.Timeout = d
 		}
@@ -961,19 +961,6 @@ func (p *parser) jsonValue(n *yaml.Node, key string, depth int) (any, bool) {
 	}
 	p.Add(n.Line, key, "want a value, not %s", yamlfile.Describe(n))
 	return nil, false
-}
-
-// fmtDuration formats d without Go's trailing zero units ("1m", not
-// "1m0s").
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // nearest returns the one of valid closest to k, ignoring case: within an
