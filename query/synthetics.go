@@ -13,8 +13,8 @@ import (
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/query/querypb"
 	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/query/querypb"
 	"github.com/flowscope/flowscope/store"
 )
 
