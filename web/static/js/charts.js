@@ -86,14 +86,23 @@ export function histogram({buckets, quantiles = [], width = 640, height = 220, l
   }
   axis.append(s('text', {x: m.l + pw, y: H - 2, 'text-anchor': 'end', class: 'axis-label'}, 'latency (log scale)'));
   const ql = s('g', {class: 'qlines'});
-  (quantiles || []).forEach((q, i) => {
-    const v = fmt.num(q.value);
-    if (!(v > 0)) return;
+  // Labels go on the first row where they clear the labels already
+  // placed (close quantiles, p90 ≈ p99, share an x); rows are
+  // QROW apart, the height of an 11px bold label.
+  const QROW = 14, rowEnds = [];
+  (quantiles || []).map((q, i) => ({q, i, v: fmt.num(q.value)})).filter(o => o.v > 0).sort((a, b) => a.v - b.v).forEach(({q, i, v}) => {
     const x = X(Math.log10(v));
     if (x < m.l || x > m.l + pw) return;
     const c = qColor(q.quantile, i);
+    const label = fmt.quantileLabel(q.quantile);
+    // Near the right edge the label goes left of its line.
+    const w = label.length * 7 + 2, left = x + 3 + w > W;
+    const x0 = left ? x - 3 - w : x + 3, x1 = x0 + w;
+    let row = rowEnds.findIndex(end => end <= x0);
+    if (row < 0) row = rowEnds.length;
+    rowEnds[row] = x1 + 3;
     ql.append(s('line', {x1: x, x2: x, y1: m.t - 4, y2: m.t + ph, stroke: c, 'stroke-dasharray': '4 3', class: 'qline'}));
-    ql.append(s('text', {x: x + 3, y: m.t - 8 + (i % 2) * 11, fill: c, class: 'qlabel', 'data-quantile': q.quantile}, fmt.quantileLabel(q.quantile)));
+    ql.append(s('text', {x: left ? x - 3 : x + 3, y: m.t - 8 + row * QROW, fill: c, class: 'qlabel', 'text-anchor': left ? 'end' : null, 'data-quantile': q.quantile}, label));
   });
   svg.append(axis, g, ql);
   return svg;

@@ -8,7 +8,9 @@
 // setAlerts marks the nodes and edges that active alerts name: a red ring
 // or halo while firing, a fainter dashed one while pending. Synthetic
 // checks' nodes ("synthetic:<check>", the prober's) are hexagons in their
-// own colour inside a dashed outline.
+// own colour inside a dashed outline. setStale(true) marks the graph as
+// out of date (the collector cannot be reached): it is greyed out and its
+// particles stop until fresh data arrives.
 //
 // Canvas keeps 300 nodes / 1,000 edges cheap: edges are batched into one
 // path per style, the layout runs within a per-frame time budget and stops
@@ -206,6 +208,18 @@ export class FlowMap {
     return sel.type === 'node' ? this.nodes.get(sel.id) : this.edgeByKey.get(edgeKey(sel.source, sel.target));
   }
 
+  // setStale greys the graph out and stops its particles while it is out
+  // of date (the last fetch failed); false restores it.
+  setStale(stale) {
+    stale = !!stale;
+    if (stale === !!this.stale) return;
+    this.stale = stale;
+    this.root.classList.toggle('flowmap-stale', stale);
+    if (stale) this.root.dataset.stale = 'true';
+    else delete this.root.dataset.stale;
+    this.dirty = true;
+  }
+
   setOptions(o) {
     Object.assign(this.opts, o);
     this.computeVisible();
@@ -364,13 +378,18 @@ export class FlowMap {
 
   // fit scales and centres the visible nodes into the canvas.
   fit() {
+    // The box of every visible node, with its self-call loop above it
+    // (coarse levels have many): a node is never cut at the canvas edge.
+    const loops = new Set();
+    for (const e of this.edges) if (e.visible && e.s === e.t) loops.add(e.s);
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const n of this.nodeList) {
       if (!n.visible) continue;
-      x0 = Math.min(x0, n.x);
-      y0 = Math.min(y0, n.y);
-      x1 = Math.max(x1, n.x);
-      y1 = Math.max(y1, n.y);
+      const r = this.radius(n) + 8; // the alert ring
+      x0 = Math.min(x0, n.x - r);
+      y0 = Math.min(y0, n.y - Math.max(r, loops.has(n) ? this.radius(n) + 19 : 0));
+      x1 = Math.max(x1, n.x + r);
+      y1 = Math.max(y1, n.y + r);
     }
     if (!Number.isFinite(x0)) return;
     const padL = 80, padR = 80, padT = 30, padB = this.opts.padBottom ?? 84;
@@ -615,7 +634,8 @@ export class FlowMap {
       }
       if (!this.userView) this.fit();
     }
-    const animate = this.opts.particles && this.maxRate > 0 && !document.hidden;
+    const animate = this.opts.particles && this.maxRate > 0 && !document.hidden && !this.stale;
+    this.animating = animate;
     if (this.dirty || moved || animate) this.draw(now);
   }
 
@@ -722,7 +742,7 @@ export class FlowMap {
     }
 
     // Flow particles: a few dots per edge, more and faster with the rate.
-    if (this.opts.particles && this.maxRate > 0) {
+    if (this.opts.particles && this.maxRate > 0 && !this.stale) {
       const t = now / 1000;
       const byColor = new Map();
       let budget = 2500;
@@ -899,6 +919,8 @@ export class FlowMap {
       layoutRuns: st.layoutRuns || [],
       view: Object.assign({}, this.view),
       selected: this.selected,
+      stale: !!this.stale,
+      animating: !!this.animating,
       alerts: {
         nodes: Object.fromEntries([...this.alertMarks.nodes].map(([k, m]) => [k, m.state])),
         edges: Object.fromEntries([...this.alertMarks.edges].map(([k, m]) => [k, m.state])),
@@ -924,6 +946,17 @@ export class FlowMap {
     if (!n) return null;
     const r = this.canvas.getBoundingClientRect();
     return {x: r.left + n.x * this.view.k + this.view.x, y: r.top + n.y * this.view.k + this.view.y};
+  }
+
+  // nodeBox returns the page (client) box of what is drawn for a node:
+  // its shape, the loop of its calls to itself above it, and the line of
+  // its label below it.
+  nodeBox(id) {
+    const n = this.nodes.get(id);
+    if (!n) return null;
+    const p = this.nodePoint(id), r = this.radius(n) * this.view.k;
+    const loop = this.edges.some(e => e.visible && e.s === n && e.t === n);
+    return {left: p.x - r, top: p.y - (loop ? r + 18 * this.view.k : r), right: p.x + r, bottom: p.y + r + 3 + 13};
   }
 
   edgePoint(source, target, frac = 0.5) {

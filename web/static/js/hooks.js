@@ -35,6 +35,7 @@ const hooks = {
   mapState: () => (map ? map.state() : null),
   positions: () => (map ? map.positions() : null),
   nodePoint: id => (map ? map.nodePoint(id) : null),
+  nodeBox: id => (map ? map.nodeBox(id) : null),
   edgePoint: (source, target, frac) => (map ? map.edgePoint(source, target, frac) : null),
   hitAt: (clientX, clientY) => {
     if (!map) return null;

@@ -34,9 +34,11 @@ export function latencyTitle(q) {
 
 export class LatencyPanel {
   // opts: query (service | source+target …), range (resolved), series
-  // (draw the quantiles over time), exemplars, histogramHeight, title.
+  // (draw the quantiles over time), exemplars, histogramHeight, title,
+  // counts (false: leave the count and errors out, where they are shown
+  // next to the panel already).
   constructor(container, opts) {
-    this.opts = Object.assign({series: true, exemplars: true, histogramHeight: 220, quantiles: QUANTILES, title: true}, opts);
+    this.opts = Object.assign({series: true, exemplars: true, histogramHeight: 220, quantiles: QUANTILES, title: true, counts: true}, opts);
     this.el = h('section', {class: 'latency', testid: 'latency-panel'});
     container.appendChild(this.el);
     this.logCount = false;
@@ -90,9 +92,9 @@ export class LatencyPanel {
     }
     const count = fmt.num(d.count), timed = fmt.num(d.timedCount);
     parts.push(h('div', {class: 'stats'},
-      stat('count', fmt.count(count), 'stat-count'),
+      o.counts ? stat('count', fmt.count(count), 'stat-count') : null,
       timed < count ? stat('timed', `${fmt.count(timed)} (${fmt.pct(timed / count)})`, 'stat-timed') : null,
-      stat('errors', `${fmt.count(d.errors)}${count ? ' (' + fmt.pct(fmt.num(d.errors) / count) + ')' : ''}`, 'stat-errors'),
+      o.counts ? stat('errors', `${fmt.count(d.errors)}${count ? ' (' + fmt.pct(fmt.num(d.errors) / count) + ')' : ''}`, 'stat-errors') : null,
       stat('min', fmt.dur(d.min)), stat('mean', fmt.dur(d.mean)), stat('max', fmt.dur(d.max))));
     parts.push(h('div', {class: 'quantiles'}, (d.quantiles || []).map((x, i) => {
       const label = fmt.quantileLabel(x.quantile);

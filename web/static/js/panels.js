@@ -11,6 +11,7 @@ import {lineChart, legend, barList, widthOf} from './charts.js';
 import {apiParams, stepFor} from './timerange.js';
 import {metricChart} from './views/metrics.js';
 import {subscribe as subscribeAlerts, alertTarget} from './alertfeed.js';
+import {setMap, clearMap} from './hooks.js';
 
 const mapPositions = new Map();
 
@@ -68,6 +69,8 @@ const TYPES = {
         else location.hash = nodeHref(map.nodes.get(hit.id).data, ctx);
       },
     });
+    // The test hooks (hooks.js) see the dashboard's flow graph.
+    setMap(map);
     // Active alerts are marked as on the service map (node ids are
     // service names only at the service level).
     let alerts = [];
@@ -85,6 +88,7 @@ const TYPES = {
     });
     return {refresh, destroy: () => {
       unsubscribe();
+      clearMap(map);
       map.destroy();
     }};
   },

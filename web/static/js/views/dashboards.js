@@ -24,7 +24,28 @@ export function listView(el) {
   return {};
 }
 
-const subst = (s, vars) => String(s).replace(/\$\{([^}]*)\}/g, (_, k) => vars[k] ?? '');
+// subst fills ${name} with the variables; an empty one reads "(no name)"
+// in a title (blank), never an empty gap.
+const subst = (s, vars, blank = () => '') => String(s).replace(/\$\{([^}]*)\}/g, (_, k) => vars[k] || blank(k));
+const titleOf = (s, vars) => subst(s, vars, k => `(no ${k})`);
+
+// unset lists the variables a panel's query needs that have no value
+// (no service has data yet, say).
+const unset = (p, vars) => [...new Set([...JSON.stringify(p.query || {}).matchAll(/\$\{([^}]*)\}/g)].map(x => x[1]))].filter(k => !vars[k]);
+
+// waiting stands for a panel whose query needs a variable without a
+// value: it says so instead of asking the API a question it must refuse.
+function waiting(body, names) {
+  return {
+    refresh() {
+      body.dataset.state = 'empty';
+      const panel = body.closest('[data-testid="panel"]');
+      if (panel) panel.dataset.state = 'empty';
+      message(body, 'empty', `Nothing to show: no ${names.join(', ')} to choose yet (none has data in the last 24 hours).`);
+    },
+    destroy() {},
+  };
+}
 
 export function dashboardView(el, ctx) {
   const id = ctx.arg;
@@ -80,13 +101,16 @@ export function dashboardView(el, ctx) {
     replace(grid);
     def.panels.forEach((p, i) => {
       const body = h('div', {class: 'panel-body', style: {height: (p.height || 300) + 'px'}});
-      const title = h('h3', {class: 'panel-title'}, subst(p.title, vars));
+      const title = h('h3', {class: 'panel-title'}, titleOf(p.title, vars));
       const box = h('section', {class: 'card panel', testid: 'panel', dataset: {panelType: p.type, index: i, state: 'loading'}, style: {'grid-column': `span ${p.width || 6}`}}, title, body);
       grid.appendChild(box);
       panels.push({def: p, body, title, inst: null, index: i});
     });
     const c = context();
-    for (const p of panels) p.inst = makePanel(p.body, p.def, panelCtx(c, p));
+    for (const p of panels) {
+      const missing = unset(p.def, vars);
+      p.inst = missing.length ? waiting(p.body, missing) : makePanel(p.body, p.def, panelCtx(c, p));
+    }
     refresh();
   }
 
@@ -111,7 +135,7 @@ export function dashboardView(el, ctx) {
   function refresh() {
     const c = context();
     for (const p of panels) {
-      p.title.textContent = subst(p.def.title, vars);
+      p.title.textContent = titleOf(p.def.title, vars);
       p.inst.refresh(panelCtx(c, p));
     }
     clearTimeout(timer);

@@ -66,11 +66,18 @@ export default function mount(el) {
       progress.dataset.done = '1';
       if (r.status >= 200 && r.status < 300 && r.body && typeof r.body === 'object') {
         const b = r.body;
+        // Offer what the file brought: traces (spans), metrics, or a
+        // declared architecture to compare the map with.
+        const range = b.start && b.end ? {range: 'custom', from: Date.parse(b.start) || '', to: Date.parse(b.end) || ''} : {};
+        const spans = fmt.num(b.spans) > 0 || fmt.num(b.traces) > 0, points = fmt.num(b.metricPoints) > 0;
+        const arch = typeof b.architecture === 'string' ? b.architecture : b.architecture && b.architecture.name;
         replace(result,
-          h('div', {class: 'msg msg-ok', testid: 'import-ok'}, `Imported ${b.name || chosen.name}${b.format ? ' (' + b.format + ')' : ''}: ${fmt.count(b.spans ?? 0)} spans, ${fmt.count(b.traces ?? 0)} traces in ${Math.round(performance.now() - t0)} ms.`),
-          h('div', {class: 'inline wrap'},
-            h('a', {class: 'btn', href: link('map', '', b.start && b.end ? {range: 'custom', from: Date.parse(b.start) || '', to: Date.parse(b.end) || ''} : {})}, 'Open the service map'),
-            h('a', {class: 'btn', href: link('traces', '', b.start && b.end ? {range: 'custom', from: Date.parse(b.start) || '', to: Date.parse(b.end) || ''} : {})}, 'Search its traces')),
+          h('div', {class: 'msg msg-ok', testid: 'import-ok'}, `Imported ${b.name || chosen.name}${b.format ? ' (' + b.format + ')' : ''}: ${fmt.count(b.spans ?? 0)} spans, ${fmt.count(b.traces ?? 0)} traces${points ? ', ' + fmt.count(b.metricPoints) + ' metric points' : ''} in ${Math.round(performance.now() - t0)} ms.`),
+          h('div', {class: 'inline wrap', testid: 'import-next'},
+            spans ? h('a', {class: 'btn', href: link('map', '', range), testid: 'import-map'}, 'Open the service map') : null,
+            spans ? h('a', {class: 'btn', href: link('traces', '', range), testid: 'import-traces'}, 'Search its traces') : null,
+            points ? h('a', {class: 'btn', href: link('metrics'), testid: 'import-metrics'}, 'Browse its metrics') : null,
+            arch ? h('a', {class: 'btn', href: link('map', '', {compare: arch}), testid: 'import-compare'}, 'Compare the map with ', arch) : null),
           h('h3', null, 'Summary'), renderValue(b));
       } else {
         const msg = r.body && typeof r.body === 'object' ? r.body.error || r.body.message || JSON.stringify(r.body) : String(r.body || '');

@@ -46,6 +46,7 @@ export default function mount(el, ctx) {
   let sideKey = null;
   let tick = 0;
   let lastFetch = 0;
+  let lastOk = 0;
   let alerts = [];
 
   const status = h('span', {class: 'status dim', testid: 'map-status'}, 'loading…');
@@ -207,8 +208,10 @@ export default function mount(el, ctx) {
       const g = await api.get('/flowgraph', q);
       if (destroyed) return;
       graph = g;
+      lastOk = Date.now();
       lastFetch = performance.now() - t0;
       map.setData(g);
+      map.setStale(false);
       applyOptions();
       applyAlerts();
       overlay.hidden = true;
@@ -224,8 +227,12 @@ export default function mount(el, ctx) {
     } catch (e) {
       if (destroyed) return;
       el.dataset.state = 'error';
+      // The last graph stays, greyed out and still, so that it is not
+      // taken for live traffic.
+      if (map) map.setStale(true);
       overlay.hidden = false;
-      replace(overlay, h('div', {class: 'msg msg-error', testid: 'msg-error'}, 'Flow graph: ' + e.message));
+      replace(overlay, h('div', {class: 'msg msg-error', testid: 'msg-error'}, 'Flow graph: ' + e.message,
+        graph ? ` · showing the last graph, of ${fmt.clock(lastOk)}, greyed out` : ''));
       replace(status, 'error');
     } finally {
       inflight = false;
@@ -296,19 +303,25 @@ export default function mount(el, ctx) {
       return h('div', null, h('div', {class: 'stats'}, ['p50', 'p90', 'p99', 'p999'].map(q => h('div', {class: 'stat'}, h('span', {class: 'stat-label'}, q === 'p999' ? 'p99.9' : q), h('span', {class: 'stat-value'}, fmt.dur(l[q]))))),
         state === 'partial' ? h('p', {class: 'dim small', testid: 'side-latency-partial'}, `From the ${fmt.count(l.timedCalls)} of ${fmt.count(calls)} calls with a measured duration.`) : null);
     };
+    // Each statistic is shown once: rates, counts and errors from the
+    // graph; the quantiles from the latency panel (GET /latency) when
+    // there is one, else from the graph.
+    const sideLatency = {series: true, histogramHeight: 170, counts: false};
     if (nodeId) {
       const n = graph.nodes.find(x => x.id === nodeId);
       if (!n) return replace(side, h('div', {class: 'msg msg-empty'}, 'Node not in this graph.'));
       const ins = graph.edges.filter(e => e.target === nodeId), outs = graph.edges.filter(e => e.source === nodeId);
       const latBox = h('div');
       const check = level === 'service' ? syntheticCheck(nodeId) : '';
+      const hasPanel = level === 'service' && !n.virtual && !n.declaredOnly && !check;
+      const calls = fmt.num(n.requestRate) > 0 ? Math.max(1, fmt.num(n.latency && n.latency.timedCalls)) : 0;
       replace(side,
         h('h2', {class: 'side-title', testid: 'side-title'}, nodeId),
         sideAlerts,
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null,
           check ? h('span', {class: 'tag', testid: 'side-synthetic-tag', title: 'the synthetic-check prober\'s runs of this check'}, 'synthetic check') : null),
         h('div', {class: 'stats summary-stats'}, statBox('requests', fmt.rate(n.requestRate)), statBox('errors', fmt.pct(n.errorRate)), statBox('spans', fmt.count(n.spanCount))),
-        lat(n, fmt.num(n.requestRate) > 0 ? Math.max(1, fmt.num(n.latency && n.latency.timedCalls)) : 0),
+        hasPanel && fmt.latencyState(n.latency || {}, calls) !== 'unknown' ? null : lat(n, calls),
         h('div', {class: 'inline wrap'},
           check ? h('a', {class: 'btn btn-primary', href: link('synthetics', check, {range: P('range') === 'custom' ? '' : P('range')}), testid: 'side-synthetic', title: 'the check\'s runs, steps and timings'}, 'Open check in Synthetics') : null,
           h('a', {class: 'btn', href: link('map', '', Object.assign(Object.fromEntries(params), {focus: nodeId})), testid: 'side-focus'}, 'Focus neighbourhood'),
@@ -319,7 +332,7 @@ export default function mount(el, ctx) {
         outs.length ? table(['to', 'rate', 'err', 'p99'], outs.slice(0, 50).map(e => nodeRow(e, e.target))) : null,
         check ? h('p', {class: 'dim small', testid: 'side-synthetic-note'}, 'The prober of the synthetic check ', h('span', {class: 'mono'}, check), ' serves no requests: its calls are the edges above; its runs, their steps and timings are in the Synthetics view.') : null,
         latBox);
-      if (level === 'service' && !n.virtual && !n.declaredOnly && !check) latency = new LatencyPanel(latBox, {query: {service: nodeId}, range: tr, series: true, histogramHeight: 170});
+      if (hasPanel) latency = new LatencyPanel(latBox, Object.assign({query: {service: nodeId}, range: tr}, sideLatency));
       return;
     }
     if (src) {
@@ -331,9 +344,9 @@ export default function mount(el, ctx) {
         sideAlerts,
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), e.virtual ? h('span', {class: 'tag'}, 'to a virtual node') : null, e.declared ? h('span', {class: 'tag', testid: 'edge-declared'}, e.declared.replace('_', ' ')) : null),
         h('div', {class: 'stats summary-stats'}, statBox('rate', fmt.rate(e.rate)), statBox('calls', fmt.count(e.calls)), statBox('errors', `${fmt.count(e.errors)} (${fmt.pct(e.errorRate)})`)),
-        lat(e, e.calls),
+        fmt.num(e.calls) > 0 && fmt.latencyState(e.latency || {}, e.calls) !== 'unknown' ? null : lat(e, e.calls),
         latBox);
-      if (fmt.num(e.calls) > 0) latency = new LatencyPanel(latBox, {query: {source: src, target: tgt, level}, range: tr, series: true, histogramHeight: 170});
+      if (fmt.num(e.calls) > 0) latency = new LatencyPanel(latBox, Object.assign({query: {source: src, target: tgt, level}, range: tr}, sideLatency));
       return;
     }
     replace(side, h('h2', {class: 'side-title'}, 'Overview'), h('div', {testid: 'map-summary', class: 'summary'}));
@@ -345,6 +358,7 @@ export default function mount(el, ctx) {
     if (!box || !graph) return;
     const edges = graph.edges.filter(e => fmt.num(e.calls) > 0);
     const total = graph.nodes.reduce((a, n) => a + fmt.num(n.requestRate), 0);
+    const entry = entryRate(graph);
     const linked = new Set(graph.edges.flatMap(e => [e.source, e.target]));
     const isolated = graph.nodes.filter(n => !linked.has(n.id));
     const busiest = edges.slice().sort((a, b) => fmt.num(b.rate) - fmt.num(a.rate)).slice(0, 10);
@@ -353,7 +367,9 @@ export default function mount(el, ctx) {
     const slowest = edges.filter(e => fmt.known(e.latency && e.latency.p99)).sort((a, b) => fmt.compareDesc(a.latency.p99, b.latency.p99)).slice(0, 5);
     const edgeLink = e => h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {source: e.source, target: e.target, node: ''})), testid: 'summary-edge'}, e.source, ' → ', e.target);
     replace(box,
-      h('div', {class: 'stats summary-stats'}, statBox('nodes', graph.nodes.length), statBox('edges', graph.edges.length), statBox('requests', fmt.rate(total))),
+      h('div', {class: 'stats summary-stats'}, statBox('nodes', graph.nodes.length), statBox('edges', graph.edges.length),
+        statBox('entering', fmt.rate(entry), {testid: 'summary-entry', rate: entry, title: 'requests into the system from outside: those of the nodes no other node calls (or, for a pure client, its calls)'}),
+        statBox('all hops', fmt.rate(total), {testid: 'summary-hops', rate: total, title: 'requests of every node, summed: one request counts once per service it passes'})),
       h('p', {class: 'dim small'}, 'Click a node or an edge for its latency distribution.'),
       busiest.length ? h('h3', null, 'Busiest calls') : null,
       busiest.length ? table(['call', 'rate', 'err'], busiest.map(e => h('tr', null, h('td', null, edgeLink(e)), h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate))))) : null,
@@ -406,6 +422,23 @@ export default function mount(el, ctx) {
   };
 }
 
-function statBox(label, value) {
-  return h('div', {class: 'stat'}, h('span', {class: 'stat-label'}, label), h('span', {class: 'stat-value'}, String(value)));
+function statBox(label, value, o = {}) {
+  return h('div', {class: 'stat', testid: o.testid || null, title: o.title || null, dataset: o.rate != null ? {rate: o.rate} : null},
+    h('span', {class: 'stat-label'}, label), h('span', {class: 'stat-value'}, String(value)));
+}
+
+// entryRate is the traffic entering the system, per second: the requests
+// of the nodes that no other node calls (the roots of the graph: what
+// they serve comes from outside), or, for such a node that serves none
+// (a load generator, a synthetic check's prober, a client-only service),
+// the calls it makes. Every other request is a hop of one of these.
+export function entryRate(g) {
+  const called = new Set(g.edges.filter(e => e.source !== e.target && fmt.num(e.calls) > 0).map(e => e.target));
+  let sum = 0;
+  for (const n of g.nodes) {
+    if (called.has(n.id)) continue;
+    const own = fmt.num(n.requestRate);
+    sum += own > 0 ? own : g.edges.filter(e => e.source === n.id && e.target !== n.id).reduce((a, e) => a + fmt.num(e.rate), 0);
+  }
+  return sum;
 }
