@@ -36,11 +36,14 @@ function logTicks(lo10, hi10, mults = [1, 2, 5]) {
 // histogram draws HDR buckets [{from, to, count}] (ns) re-binned on a log
 // latency axis, so that the modes of a multi-modal distribution show as
 // separate peaks, with vertical lines at the quantiles [{quantile, value}].
-export function histogram({buckets, quantiles = [], width = 640, height = 220, logCount = false}) {
+// barHref(lo, hi), if given, makes each bar a link: lo and hi (ns) are the
+// lowest and highest values of the HDR buckets drawn in the bar, so a search
+// for durations in [lo, hi] finds exactly the spans counted there.
+export function histogram({buckets, quantiles = [], width = 640, height = 220, logCount = false, barHref = null}) {
   const W = Math.max(260, width), H = Math.max(120, height);
   const m = {l: 46, r: 12, t: 22, b: 30};
   const svg = s('svg', {class: 'chart hist', width: W, height: H, viewBox: `0 0 ${W} ${H}`, testid: 'histogram', role: 'img', 'aria-label': 'Latency distribution (log scale)'});
-  const bs = (buckets || []).map(b => ({from: Math.max(1, fmt.num(b.from)), to: Math.max(1, fmt.num(b.to)), count: fmt.num(b.count)})).filter(b => b.count > 0);
+  const bs = (buckets || []).map(b => ({from: Math.max(1, fmt.num(b.from)), to: Math.max(1, fmt.num(b.to)), lo: fmt.num(b.from), hi: fmt.num(b.to), count: fmt.num(b.count)})).filter(b => b.count > 0);
   if (!bs.length) {
     svg.append(s('text', {x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'axis-label'}, 'no data in range'));
     return svg;
@@ -53,11 +56,14 @@ export function histogram({buckets, quantiles = [], width = 640, height = 220, l
   const nb = Math.max(24, Math.min(140, Math.round((hi10 - lo10) * 36)));
   const bw = (hi10 - lo10) / nb;
   const bins = new Float64Array(nb);
+  const binLo = new Array(nb).fill(Infinity), binHi = new Array(nb).fill(-Infinity);
   let total = 0;
   for (const b of bs) {
     const mid = Math.log10((b.from + b.to) / 2);
     const i = Math.max(0, Math.min(nb - 1, Math.floor((mid - lo10) / bw)));
     bins[i] += b.count;
+    binLo[i] = Math.min(binLo[i], b.lo);
+    binHi[i] = Math.max(binHi[i], b.hi);
     total += b.count;
   }
   const ymax = Math.max(...bins);
@@ -71,8 +77,16 @@ export function histogram({buckets, quantiles = [], width = 640, height = 220, l
     const x0 = X(lo10 + i * bw), x1 = X(lo10 + (i + 1) * bw);
     const y = Y(bins[i]);
     const a = Math.pow(10, lo10 + i * bw), b = Math.pow(10, lo10 + (i + 1) * bw);
-    g.append(s('rect', {x: x0 + 0.5, y, width: Math.max(1, x1 - x0 - 1), height: m.t + ph - y, class: 'bar'},
-      s('title', null, `${fmt.dur(a)} – ${fmt.dur(b)}: ${fmt.count(bins[i])} (${fmt.pct(bins[i] / total)})`)));
+    const share = `${fmt.count(bins[i])} (${fmt.pct(bins[i] / total)})`;
+    const href = barHref ? barHref(binLo[i], binHi[i]) : null;
+    if (!href) {
+      g.append(s('rect', {x: x0 + 0.5, y, width: Math.max(1, x1 - x0 - 1), height: m.t + ph - y, class: 'bar'},
+        s('title', null, `${fmt.dur(a)} – ${fmt.dur(b)}: ${share}`)));
+      continue;
+    }
+    g.append(s('a', {href, class: 'bar-link', testid: 'hist-bar-link', dataset: {lo: binLo[i], hi: binHi[i], count: bins[i]}},
+      s('title', null, `Traces from ${fmt.dur(binLo[i])} to ${fmt.dur(binHi[i])} (${share})`),
+      s('rect', {x: x0 + 0.5, y, width: Math.max(1, x1 - x0 - 1), height: m.t + ph - y, class: 'bar'})));
   }
   const axis = s('g', {class: 'axis'});
   axis.append(s('line', {x1: m.l, x2: m.l + pw, y1: m.t + ph, y2: m.t + ph}));

@@ -141,12 +141,27 @@ export class LatencyPanel {
     }
     replace(this.el, parts);
     const w = widthOf(this.el, 560);
-    histBox.append(histogram({buckets: d.buckets, quantiles: d.quantiles, width: w, height: o.histogramHeight, logCount: this.logCount}));
+    histBox.append(histogram({buckets: d.buckets, quantiles: d.quantiles, width: w, height: o.histogramHeight, logCount: this.logCount,
+      barHref: q.service ? (lo, hi) => tracesHref(q, o.range, lo, hi) : null}));
     if (seriesBox) {
       const series = seriesOf(d);
       seriesBox.append(lineChart({series, width: w, height: 180, yFormat: fmt.durShort, logY: true}), legend(series));
     }
   }
+}
+
+// tracesHref links to the trace search for a service's (and operation's)
+// spans with a duration in [lo, hi] ns, over the range tr. The search has
+// no span kind or edge condition: edges get no link (see render).
+export function tracesHref(q, tr, lo, hi) {
+  const custom = tr && tr.range === 'custom';
+  return link('traces', '', {
+    service: q.service, operation: q.operation || '',
+    minDuration: Math.max(0, Math.floor(lo)) + 'ns',
+    // maxDuration 0 means no bound: a bucket of zero durations ends at 1ns.
+    maxDuration: Math.max(1, Math.ceil(hi)) + 'ns',
+    range: tr ? tr.range : '', from: custom ? Math.floor(tr.start) : '', to: custom ? Math.ceil(tr.end) : '',
+  });
 }
 
 // seriesOf turns latency series into chart series, one per quantile.
