@@ -157,6 +157,7 @@ type graphNode struct {
 	ns       string // the namespace the ID carries
 	real     bool   // has series, or is a non-virtual edge endpoint
 	region   string
+	service  string // at LevelInstance: the service's node ID (the least seen)
 	requests rollupAcc // server-side series (real node)
 	inbound  rollupAcc // edges into the node while it is virtual
 	spans    int64
@@ -251,6 +252,11 @@ func (ga *GraphAccumulator) node(n *Node) *graphNode {
 		gn.real = true
 		if ga.q.Level < LevelRegion && n.Region != "" && (gn.region == "" || n.Region < gn.region) {
 			gn.region = n.Region
+		}
+		if ga.q.Level == LevelInstance {
+			if svc := n.ID(LevelService); gn.service == "" || svc < gn.service {
+				gn.service = svc
+			}
 		}
 	}
 	return gn
@@ -379,7 +385,7 @@ func (ga *GraphAccumulator) Result() *Graph {
 	for _, gn := range ga.nodes {
 		n := GraphNode{ID: gn.id, Namespace: gn.ns, Virtual: !gn.real, Spans: gn.spans, SpanErrors: gn.errors}
 		if gn.real {
-			n.Region = gn.region
+			n.Region, n.Service = gn.region, gn.service
 			n.Requests = gn.requests.result(ga.ds)
 			gn.inbound.result(ga.ds)
 		} else {

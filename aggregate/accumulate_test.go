@@ -48,8 +48,12 @@ func graphWindows() []*Window {
 func graphLines(g *Graph) []string {
 	var out []string
 	for _, n := range g.Nodes {
-		out = append(out, fmt.Sprintf("node %s virtual=%v region=%q requests=%d/%d spans=%d/%d",
-			n.ID, n.Virtual, n.Region, n.Requests.Count, n.Requests.Errors, n.Spans, n.SpanErrors))
+		line := fmt.Sprintf("node %s virtual=%v region=%q requests=%d/%d spans=%d/%d",
+			n.ID, n.Virtual, n.Region, n.Requests.Count, n.Requests.Errors, n.Spans, n.SpanErrors)
+		if n.Service != "" {
+			line += " service=" + n.Service
+		}
+		out = append(out, line)
 	}
 	for _, e := range g.Edges {
 		out = append(out, fmt.Sprintf("edge %s->%s virtual=%v calls=%d/%d hist=%d", e.Source, e.Target, e.Virtual,
@@ -73,11 +77,11 @@ func TestGraphAccumulator(t *testing.T) {
 			`edge frontend->cart virtual=false calls=11/1 hist=11`,
 		}},
 		{name: "instance level", q: GraphQuery{Level: LevelInstance}, want: []string{
-			`node batch virtual=false region="" requests=0/0 spans=1/0`,
+			`node batch virtual=false region="" requests=0/0 spans=1/0 service=batch`,
 			`node cart virtual=true region="" requests=1/0 spans=0/0`,
-			`node cart-1 virtual=false region="us" requests=8/0 spans=11/0`,
-			`node fe-1 virtual=false region="eu" requests=12/3 spans=20/3`,
-			`node fe-2 virtual=false region="eu" requests=5/0 spans=5/0`,
+			`node cart-1 virtual=false region="us" requests=8/0 spans=11/0 service=cart`,
+			`node fe-1 virtual=false region="eu" requests=12/3 spans=20/3 service=frontend`,
+			`node fe-2 virtual=false region="eu" requests=5/0 spans=5/0 service=frontend`,
 			`node postgres virtual=true region="" requests=3/1 spans=0/0`,
 			`edge cart-1->postgres virtual=true calls=3/1 hist=3`,
 			`edge fe-1->cart-1 virtual=false calls=8/0 hist=8`,

@@ -53,3 +53,38 @@ func SyntheticCheck(r *otlpwire.Resource) []byte {
 	}
 	return nil
 }
+
+// VirtualTarget returns the name an uninstrumented callee of client span
+// s gets in flow graphs (DESIGN.md "Flow graph shape"): the value of the
+// first present of peer.service, db.namespace, db.name, db.system,
+// messaging.destination.name and server.address, looked up on the span,
+// then on its resource r; nil when there is none. It aliases s or r.
+func VirtualTarget(s *otlpwire.Span, r *otlpwire.Resource) []byte {
+	sp, sv := noVirtual, []byte(nil)
+	for _, at := range s.Attrs {
+		if p := virtualPriority(at.Key); p < sp && len(at.Value) > 0 {
+			sp, sv = p, at.Value
+		}
+	}
+	rp, rv := noVirtual, []byte(nil)
+	for _, at := range r.Attrs {
+		if p := virtualPriority(at.Key); p < rp && len(at.Value) > 0 {
+			rp, rv = p, at.Value
+		}
+	}
+	switch {
+	case sp != noVirtual && sp <= rp:
+		return sv
+	case rp != noVirtual:
+		return rv
+	}
+	return nil
+}
+
+// Span kinds as OTLP numbers them, for packages that read otlpwire spans.
+const (
+	SpanKindServer   = kindServer
+	SpanKindClient   = kindClient
+	SpanKindProducer = kindProducer
+	SpanKindConsumer = kindConsumer
+)

@@ -133,6 +133,10 @@ type GraphNode struct {
 	// Region is the node's cloud.region (the first seen) at levels finer
 	// than LevelRegion; "" for virtual nodes. Vizceral output groups by it.
 	Region string
+	// Service is, at LevelInstance, the ID at LevelService (Node.ID) of the
+	// instance's service (the least one, should two services share an
+	// instance ID); "" for virtual nodes and at the other levels.
+	Service string
 	// Requests merges the node's server-side spans (SERVER and CONSUMER);
 	// for a virtual node, the client-side rollups of the edges into it.
 	Requests Rollup

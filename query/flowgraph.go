@@ -87,6 +87,7 @@ func flowGraphResponse(g *aggregate.Graph) *querypb.GetFlowGraphResponse {
 		resp.Nodes = append(resp.Nodes, &querypb.FlowNode{
 			Id:          n.ID,
 			Namespace:   n.Namespace,
+			Service:     n.Service,
 			Virtual:     n.Virtual,
 			RequestRate: rate(n.Requests.Count, g.Seconds),
 			ErrorRate:   fraction(n.Requests.Errors, n.Requests.Count),

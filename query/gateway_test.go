@@ -80,6 +80,9 @@ func TestGatewayGolden(t *testing.T) {
 		{"search_status_error", "", "/api/v1/traces?status=error", 200},
 		{"search_status_ok", "", "/api/v1/traces?service=frontend&status=ok&limit=1", 200},
 		{"search_bad_status", "", "/api/v1/traces?status=failed", 400},
+		{"search_edge", "", "/api/v1/traces?source=frontend&target=checkout&operation=POST+%2Fcheckout&status=error", 200},
+		{"search_edge_source_only", "", "/api/v1/traces?source=frontend", 400},
+		{"search_edge_and_service", "", "/api/v1/traces?service=frontend&source=frontend&target=checkout", 400},
 		{"correlation", "", "/api/v1/correlations/req-42", 200},
 		{"correlation_empty", "", "/api/v1/correlations/req-0", 200},
 		{"metrics", "", "/api/v1/metrics", 200},
@@ -215,6 +218,14 @@ func TestGatewayPassesParameters(t *testing.T) {
 	st.mu.Unlock()
 	if !equalQuery(got, want) {
 		t.Errorf("store query = %+v\nwant %+v", got, want)
+	}
+
+	get("/api/v1/traces?source=shop%2Ffrontend&target=checkout&operation=POST+%2Fcheckout&minDuration=1ms")
+	st.mu.Lock()
+	got = st.lastQuery
+	st.mu.Unlock()
+	if got.Source != "shop/frontend" || got.Target != "checkout" || got.Service != "" || got.Operation != "POST /checkout" || got.MinDuration != time.Millisecond {
+		t.Errorf("edge query = %+v", got)
 	}
 
 	get("/api/v1/traces")

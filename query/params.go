@@ -166,6 +166,13 @@ func traceQuery(req *querypb.SearchTracesRequest, now time.Time) (store.TraceQue
 	}
 	q.Service = req.GetService()
 	q.Operation = req.GetOperation()
+	q.Source, q.Target = req.GetSource(), req.GetTarget()
+	switch {
+	case (q.Source == "") != (q.Target == ""):
+		return q, invalidArgf("invalid edge: source %q and target %q must be given together", q.Source, q.Target)
+	case q.Source != "" && q.Service != "":
+		return q, invalidArgf("invalid service %q: a search by service or by edge (source and target), not both", q.Service)
+	}
 	return q, nil
 }
 

@@ -227,7 +227,7 @@ func equalQuery(a, b store.TraceQuery) bool {
 	return a.Start.Equal(b.Start) && a.End.Equal(b.End) &&
 		a.Service == b.Service && a.Operation == b.Operation &&
 		a.MinDuration == b.MinDuration && a.MaxDuration == b.MaxDuration && a.Limit == b.Limit &&
-		a.Status == b.Status
+		a.Status == b.Status && a.Source == b.Source && a.Target == b.Target
 }
 
 func TestParseQuantiles(t *testing.T) {

@@ -3,6 +3,7 @@ package query
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"slices"
@@ -312,9 +313,18 @@ func traceSummaries(sums []store.TraceSummary, limit int) []*querypb.TraceSummar
 			SpanCount:         int64(ts.SpanCount),
 			ErrorCount:        int64(ts.ErrorCount),
 			Services:          services,
+			MatchedSpanId:     matchedSpanID(ts.MatchedSpan),
 		})
 	}
 	return out
+}
+
+// matchedSpanID is the hex form of a summary's matched span, "" if none.
+func matchedSpanID(id [8]byte) string {
+	if id == [8]byte{} {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
 }
 
 // unixNano is t.UnixNano, with 0 for the zero time.

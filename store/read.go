@@ -412,13 +412,22 @@ func (db *DB) FindTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, err
 		m.end = uint64(max(q.End.UnixNano(), 0))
 	}
 	terms := q.terms()
-	var keep func(*TraceSummary) bool
-	if q.Status != TraceStatusAny {
-		keep = q.Status.keep
+	match := m.match
+	var keep func([]spanRef, *TraceSummary) bool
+	if q.Source != "" || q.Target != "" {
+		terms, match = q.edgeTerms(), m.matchSource
+		keep = func(refs []spanRef, sum *TraceSummary) bool {
+			call := m.edgeCall(refs)
+			if call == nil {
+				return false
+			}
+			sum.MatchedSpan = call.SpanID
+			return q.Status == TraceStatusAny || q.Status.keep(sum)
+		}
+	} else if q.Status != TraceStatusAny {
+		keep = func(_ []spanRef, sum *TraceSummary) bool { return q.Status.keep(sum) }
 	}
-	return db.search(ctx, terms, m.start, m.end, q.Limit, func(t *otlpwire.Traces, s *otlpwire.Span) bool {
-		return m.match(t, s)
-	}, keep)
+	return db.search(ctx, terms, m.start, m.end, q.Limit, match, keep, true)
 }
 
 // Correlation returns summaries of every trace with a span (or resource)
@@ -440,7 +449,7 @@ func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSum
 		}
 		return false
 	}
-	out, err := db.search(ctx, terms, 0, 0, limit, match, nil)
+	out, err := db.search(ctx, terms, 0, 0, limit, match, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -452,12 +461,14 @@ func (db *DB) Correlation(ctx context.Context, id string, limit int) ([]TraceSum
 // every term and whose span-start bounds overlap [start, end], collects the
 // IDs of traces with a matching span, and summarizes them.
 //
-// A non-nil keep is a condition on the whole trace (its summary): each
-// trace with a matching span is then summarized as soon as it is found and
-// counts toward limit only if keep accepts it, so that limit applies after
-// that filter.
+// A non-nil keep is a condition on the whole trace (its spans and
+// summary): each trace with a matching span is then summarized as soon as
+// it is found and counts toward limit only if keep accepts it, so that
+// limit applies after that filter. keep may set the summary's MatchedSpan.
+// With matched, summaries carry the first matching span as MatchedSpan
+// (unless keep set one).
 func (db *DB) search(ctx context.Context, terms []string, start, end uint64, limit int,
-	match func(*otlpwire.Traces, *otlpwire.Span) bool, keep func(*TraceSummary) bool) ([]TraceSummary, error) {
+	match func(*otlpwire.Traces, *otlpwire.Span) bool, keep func([]spanRef, *TraceSummary) bool, matched bool) ([]TraceSummary, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -472,6 +483,7 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 	var found []TraceID
 	var kept []TraceSummary // with keep: the summaries of found
 	seen := map[TraceID]bool{}
+	first := map[TraceID][8]byte{} // with matched: the first matching span
 
 	scanChunks := func(seqs []uint64) error {
 		for i := len(seqs) - 1; i >= 0 && len(found) < limit; i-- {
@@ -495,6 +507,9 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 				}
 				id := s.TraceID
 				seen[id] = true
+				if matched {
+					first[id] = s.SpanID
+				}
 				if keep == nil {
 					found = append(found, id)
 					continue
@@ -506,7 +521,11 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 				if len(refs) == 0 {
 					continue
 				}
-				if sum := summarize(id, refs); keep(&sum) {
+				sum := summarize(id, refs)
+				if matched {
+					sum.MatchedSpan = s.SpanID
+				}
+				if keep(refs, &sum) {
 					found = append(found, id)
 					kept = append(kept, sum)
 				}
@@ -601,7 +620,9 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 				return nil, err
 			}
 			if len(refs) > 0 {
-				out = append(out, summarize(id, refs))
+				sum := summarize(id, refs)
+				sum.MatchedSpan = first[id]
+				out = append(out, sum)
 			}
 		}
 	}

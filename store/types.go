@@ -43,8 +43,13 @@ type TraceID [16]byte
 // condition on the whole trace (all its stored spans, not only the matching
 // one), applied before Limit.
 type TraceQuery struct {
-	Service     string
-	Operation   string
+	Service   string
+	Operation string
+	// Source and Target, both set and Service empty, select the traces
+	// with a call making the flow-graph edge Source → Target at the
+	// service level (see edgesearch.go); Operation, MinDuration and
+	// MaxDuration then apply to the call.
+	Source, Target string
 	Start       time.Time
 	End         time.Time
 	MinDuration time.Duration
@@ -99,6 +104,9 @@ type TraceSummary struct {
 	SpanCount     int
 	ErrorCount    int      // spans with status ERROR
 	Services      []string // sorted, distinct
+	// MatchedSpan is the span that satisfied the search: the first found,
+	// or the call of an edge search. Zero for correlation lookups.
+	MatchedSpan [8]byte
 }
 
 // ServiceStats is a service seen in a time range with its span counts.

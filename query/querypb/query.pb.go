@@ -469,7 +469,19 @@ type SearchTracesRequest struct {
 	// Status of the whole trace: "error" keeps the traces with at least one
 	// span of status ERROR (error_count > 0), "ok" those with none; empty
 	// means any. Other values are invalid.
-	Status        string `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	Status string `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// An edge of the flow graph at the service level: traces with a call from
+	// node source to node target (node IDs as the flow graph names them,
+	// "namespace/name" for a service with a namespace, or plain service
+	// names), the call being what makes that edge: a client span of source
+	// with a server child in target, a span of source with a server child in
+	// target when the caller has no client instrumentation, or a client span
+	// of source that names target (peer.service, db.*, server.address, ...)
+	// and has no server child. Both or neither; not with service. operation,
+	// min_duration and max_duration then apply to the call (the client
+	// span's name and duration, or the server span's without a client span).
+	Source        string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	Target        string `protobuf:"bytes,11,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -567,6 +579,20 @@ func (x *SearchTracesRequest) GetStatus() string {
 	return ""
 }
 
+func (x *SearchTracesRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *SearchTracesRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 type SearchTracesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Newest first.
@@ -627,7 +653,11 @@ type TraceSummary struct {
 	SpanCount     int64 `protobuf:"varint,6,opt,name=span_count,json=spanCount,proto3" json:"span_count,omitempty"`
 	ErrorCount    int64 `protobuf:"varint,7,opt,name=error_count,json=errorCount,proto3" json:"error_count,omitempty"`
 	// Distinct services, sorted.
-	Services      []string `protobuf:"bytes,8,rep,name=services,proto3" json:"services,omitempty"`
+	Services []string `protobuf:"bytes,8,rep,name=services,proto3" json:"services,omitempty"`
+	// The span that satisfied the search (hex): the first one found; for an
+	// edge search, the span that made the call. Empty where no single span
+	// matched (correlation lookups).
+	MatchedSpanId string `protobuf:"bytes,9,opt,name=matched_span_id,json=matchedSpanId,proto3" json:"matched_span_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,6 +746,13 @@ func (x *TraceSummary) GetServices() []string {
 		return x.Services
 	}
 	return nil
+}
+
+func (x *TraceSummary) GetMatchedSpanId() string {
+	if x != nil {
+		return x.MatchedSpanId
+	}
+	return ""
 }
 
 type GetCorrelationRequest struct {
@@ -3075,7 +3112,11 @@ type FlowNode struct {
 	// At the service and instance levels, the node's service.namespace when
 	// it has one: its id is then "namespace/name" (lamp/www). Empty
 	// otherwise, and at the other levels.
-	Namespace     string `protobuf:"bytes,8,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Namespace string `protobuf:"bytes,8,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// At the instance level, the node ID at the service level of the
+	// instance's service ("namespace/name" with a namespace); empty for a
+	// virtual node and at the other levels.
+	Service       string `protobuf:"bytes,9,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3162,6 +3203,13 @@ func (x *FlowNode) GetDeclaredOnly() bool {
 func (x *FlowNode) GetNamespace() string {
 	if x != nil {
 		return x.Namespace
+	}
+	return ""
+}
+
+func (x *FlowNode) GetService() string {
+	if x != nil {
+		return x.Service
 	}
 	return ""
 }
@@ -5366,7 +5414,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\"3\n" +
 	"\x10GetTraceResponse\x12\x1f\n" +
 	"\vtraces_data\x18\x01 \x01(\fR\n" +
-	"tracesData\"\x81\x03\n" +
+	"tracesData\"\xb1\x03\n" +
 	"\x13SearchTracesRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12\x14\n" +
@@ -5378,12 +5426,15 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"attributes\x18\a \x03(\v27.flowscope.query.v1.SearchTracesRequest.AttributesEntryR\n" +
 	"attributes\x12\x14\n" +
 	"\x05limit\x18\b \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06status\x18\t \x01(\tR\x06status\x1a=\n" +
+	"\x06status\x18\t \x01(\tR\x06status\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\v \x01(\tR\x06target\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"P\n" +
 	"\x14SearchTracesResponse\x128\n" +
-	"\x06traces\x18\x01 \x03(\v2 .flowscope.query.v1.TraceSummaryR\x06traces\"\xb0\x02\n" +
+	"\x06traces\x18\x01 \x03(\v2 .flowscope.query.v1.TraceSummaryR\x06traces\"\xd8\x02\n" +
 	"\fTraceSummary\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12*\n" +
 	"\x11root_service_name\x18\x02 \x01(\tR\x0frootServiceName\x12%\n" +
@@ -5394,7 +5445,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"span_count\x18\x06 \x01(\x03R\tspanCount\x12\x1f\n" +
 	"\verror_count\x18\a \x01(\x03R\n" +
 	"errorCount\x12\x1a\n" +
-	"\bservices\x18\b \x03(\tR\bservices\"=\n" +
+	"\bservices\x18\b \x03(\tR\bservices\x12&\n" +
+	"\x0fmatched_span_id\x18\t \x01(\tR\rmatchedSpanId\"=\n" +
 	"\x15GetCorrelationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xb4\x01\n" +
@@ -5594,7 +5646,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x13observed_only_edges\x18\a \x03(\v2 .flowscope.query.v1.ComparedEdgeR\x11observedOnlyEdges\">\n" +
 	"\fComparedEdge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
-	"\x06target\x18\x02 \x01(\tR\x06target\"\x96\x02\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"\xb0\x02\n" +
 	"\bFlowNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\avirtual\x18\x02 \x01(\bR\avirtual\x12!\n" +
@@ -5605,7 +5657,8 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"span_count\x18\x05 \x01(\x01R\tspanCount\x12<\n" +
 	"\alatency\x18\x06 \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12#\n" +
 	"\rdeclared_only\x18\a \x01(\bR\fdeclaredOnly\x12\x1c\n" +
-	"\tnamespace\x18\b \x01(\tR\tnamespace\"\x8f\x02\n" +
+	"\tnamespace\x18\b \x01(\tR\tnamespace\x12\x18\n" +
+	"\aservice\x18\t \x01(\tR\aservice\"\x8f\x02\n" +
 	"\bFlowEdge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
