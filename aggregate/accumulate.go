@@ -157,7 +157,7 @@ type graphNode struct {
 	ns       string // the namespace the ID carries
 	real     bool   // has series, or is a non-virtual edge endpoint
 	region   string
-	service  string // at LevelInstance: the service's node ID (the least seen)
+	service  string    // at LevelInstance: the service's node ID (the least seen)
 	requests rollupAcc // server-side series (real node)
 	inbound  rollupAcc // edges into the node while it is virtual
 	spans    int64

@@ -50,11 +50,11 @@ type TraceQuery struct {
 	// service level (see edgesearch.go); Operation, MinDuration and
 	// MaxDuration then apply to the call.
 	Source, Target string
-	Start       time.Time
-	End         time.Time
-	MinDuration time.Duration
-	MaxDuration time.Duration
-	Attributes  map[string]string
+	Start          time.Time
+	End            time.Time
+	MinDuration    time.Duration
+	MaxDuration    time.Duration
+	Attributes     map[string]string
 	// Status keeps only the traces with (TraceStatusError) or without
 	// (TraceStatusOK) a span of status ERROR, i.e. whose summary has
 	// ErrorCount > 0 or == 0. TraceStatusAny ("") keeps all.
