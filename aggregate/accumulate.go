@@ -72,9 +72,7 @@ func (ra *rollupAcc) add(o *Rollup, ds *denseSet) {
 	if ra.r.maxExemplars == 0 {
 		ra.r.maxExemplars = o.maxExemplars
 	}
-	for _, ex := range o.Exemplars {
-		ra.r.addExemplar(ex)
-	}
+	ra.r.mergeExemplars(o)
 	if o.Hist == nil || o.Hist.TotalCount() == 0 {
 		return
 	}

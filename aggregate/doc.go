@@ -163,10 +163,10 @@
 //
 // # Encoding
 //
-// AppendWindow writes a window in this format (version 2), all integers
+// AppendWindow writes a window in this format (version 3), all integers
 // varints (encoding/binary; "s" signed, zig-zag), output deterministic:
 //
-//	byte     version (2)
+//	byte     version (3)
 //	s        start (Unix seconds)
 //	s        width (seconds, > 0)
 //	u        number of strings, then each: u length, bytes (sorted)
@@ -181,16 +181,29 @@
 //	rollup:  s count, s errors, s clamped, u body length, body:
 //	           u number of buckets, then each (ascending):
 //	             u value - previous value (the first from 0), u count (> 0)
-//	           u number of exemplars, then each (slowest first):
-//	             16 bytes trace ID, 8 bytes span ID, s duration (ns), s start (Unix ns)
+//	           3 exemplar lists: the slowest (slowest first), the spread (one
+//	           per octave band, by band), the failing (newest first), each:
+//	             u number of exemplars, then each:
+//	               16 bytes trace ID, 8 bytes span ID, s duration (ns),
+//	               s start (Unix ns), byte flags (1: status ERROR)
 //
 // A bucket is the lowest value of a populated HDR bucket and its count
 // (PackedHistogram.ForEachBucket); DecodeWindow records them back into a
 // histogram of the reader's Geometry, which restores every bucket, hence
 // every quantile, exactly when the geometry is the writer's. The body
 // length lets readers skip histograms they do not need (AddEncoded).
-// Version 1 is the same without the body length, and is still read. The
-// store compresses whole records; nothing is compressed here.
+// Version 2 has only the slowest exemplars, without flags; version 1 is
+// version 2 without the body length. Both are still read (their rollups
+// have no spread or failing exemplars), and rollups merged from them are
+// written as version 3. The store compresses whole records; nothing is
+// compressed here.
+//
+// The spread and failing exemplars (version 3) let queries show a span of
+// every mode of a distribution and a failing span, not only the tail
+// (query/API.md, "modes", "errorExemplars"). They cost about 40 bytes per
+// exemplar kept: a rollup with durations over k octaves grows by up to k
+// exemplars (the slowest spans often are among them, but are stored in
+// each list they belong to).
 //
 // # Queries
 //

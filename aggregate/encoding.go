@@ -10,9 +10,10 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// windowFormatVersion is the first byte of an encoded window. Version 1
-// (without rollup body lengths) is still read.
-const windowFormatVersion = 2
+// windowFormatVersion is the first byte of an encoded window. Versions 1
+// (without rollup body lengths) and 2 (only the slowest exemplars, without
+// flags) are still read.
+const windowFormatVersion = 3
 
 // AppendWindow appends the binary encoding of w to dst (format in the
 // package documentation). The output is deterministic: equal windows
@@ -136,12 +137,19 @@ func appendRollupBody(dst []byte, r *Rollup) []byte {
 			prev = v
 		}
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(r.Exemplars)))
-	for _, ex := range r.Exemplars {
-		dst = append(dst, ex.TraceID[:]...)
-		dst = append(dst, ex.SpanID[:]...)
-		dst = binary.AppendVarint(dst, ex.Value)
-		dst = binary.AppendVarint(dst, ex.Time)
+	for _, exs := range [...][]Exemplar{r.Exemplars, r.Spread, r.ErrorExemplars} {
+		dst = binary.AppendUvarint(dst, uint64(len(exs)))
+		for _, ex := range exs {
+			dst = append(dst, ex.TraceID[:]...)
+			dst = append(dst, ex.SpanID[:]...)
+			dst = binary.AppendVarint(dst, ex.Value)
+			dst = binary.AppendVarint(dst, ex.Time)
+			var flags byte
+			if ex.Error {
+				flags = 1
+			}
+			dst = append(dst, flags)
+		}
 	}
 	return dst
 }
@@ -333,7 +341,7 @@ type windowHeader struct {
 func (d *decoder) header() windowHeader {
 	var h windowHeader
 	d.version = d.byte()
-	if d.err == nil && d.version != windowFormatVersion && d.version != 1 {
+	if d.err == nil && (d.version < 1 || d.version > windowFormatVersion) {
 		d.fail("unknown format version %d", d.version)
 	}
 	h.start = d.varint()
@@ -433,7 +441,7 @@ func (d *decoder) rollupBody(g Geometry, r *Rollup, dst bucketDst) {
 	if r == nil || d.err != nil {
 		return
 	}
-	sub := &decoder{b: body}
+	sub := &decoder{b: body, version: d.version}
 	sub.rollupBuckets(g, r, dst)
 	sub.rollupExemplars(r)
 	sub.end()
@@ -492,16 +500,41 @@ func (d *decoder) rollupBuckets(g Geometry, r *Rollup, dst bucketDst) {
 	d.b = b
 }
 
+// rollupExemplars reads the exemplar lists of a rollup body into r: the
+// slowest, and from version 3 the spread and the failing ones, each
+// exemplar with a flags byte (1: error; other bits must be 0).
 func (d *decoder) rollupExemplars(r *Rollup) {
-	nx := d.count("exemplar", 26)
-	for i := 0; i < nx && d.err == nil; i++ {
-		var ex Exemplar
-		copy(ex.TraceID[:], d.bytes(16))
-		copy(ex.SpanID[:], d.bytes(8))
-		ex.Value = d.varint()
-		ex.Time = d.varint()
-		if d.err == nil {
-			r.addExemplar(ex)
+	lists := 1
+	if d.version >= 3 {
+		lists = 3
+	}
+	for l := 0; l < lists && d.err == nil; l++ {
+		nx := d.count("exemplar", 26)
+		for i := 0; i < nx && d.err == nil; i++ {
+			var ex Exemplar
+			copy(ex.TraceID[:], d.bytes(16))
+			copy(ex.SpanID[:], d.bytes(8))
+			ex.Value = d.varint()
+			ex.Time = d.varint()
+			if d.version >= 3 {
+				switch f := d.byte(); {
+				case f&^1 != 0:
+					d.fail("exemplar flags %#x", f)
+				default:
+					ex.Error = f == 1
+				}
+			}
+			if d.err != nil {
+				break
+			}
+			switch l {
+			case 0:
+				r.addExemplar(ex)
+			case 1:
+				r.addSpread(ex)
+			case 2:
+				r.addErrorExemplar(ex)
+			}
 		}
 	}
 }

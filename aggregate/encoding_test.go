@@ -138,7 +138,8 @@ func TestDecodeWindowErrors(t *testing.T) {
 		want string // in the error message
 	}{
 		{"empty", nil, "unexpected end"},
-		{"version 3", []byte{3, 0, 20, 0, 0, 0, 0}, "version 3"},
+		{"version 4", []byte{4, 0, 20, 0, 0, 0, 0}, "version 4"},
+		{"version 0", []byte{0, 0, 20, 0, 0, 0, 0}, "version 0"},
 		{"zero width", []byte{2, 0, 0, 0, 0, 0, 0}, "width 0"},
 		{"negative width", []byte{2, 0, 1, 0, 0, 0, 0}, "width -1"},
 		{"trailing bytes", append(slices.Clone(ok), 7), "trailing"},
@@ -256,14 +257,14 @@ func TestDecodeVersion1(t *testing.T) {
 		len(r.Exemplars) != 1 || r.Exemplars[0].Value != 12 || r.Exemplars[0].Time != 1 || len(w.Edges) != 1 {
 		t.Fatalf("decoded %+v, series %+v", w, r)
 	}
-	// It re-encodes as version 2, which decodes to the same.
+	// It re-encodes as the current version, which decodes to the same.
 	b := AppendWindow(nil, w)
-	if b[0] != 2 {
+	if b[0] != windowFormatVersion {
 		t.Errorf("re-encoded as version %d", b[0])
 	}
 	w2, err := DecodeWindow(b, g)
 	if err != nil || !bytes.Equal(AppendWindow(nil, w2), b) {
-		t.Errorf("version 2 round trip: %v", err)
+		t.Errorf("version %d round trip: %v", windowFormatVersion, err)
 	}
 	acc := NewGraphAccumulator(GraphQuery{}, g)
 	if err := acc.AddEncoded(v1Window); err != nil {

@@ -329,10 +329,10 @@ func noExemplars(ws []*Window) []*Window {
 		c := NewWindow(w.Start, w.Width)
 		c.Merge(w)
 		for _, r := range c.Series {
-			r.Exemplars = nil
+			r.Exemplars, r.Spread, r.ErrorExemplars, r.spreadMask = nil, nil, nil, 0
 		}
 		for _, r := range c.Edges {
-			r.Exemplars = nil
+			r.Exemplars, r.Spread, r.ErrorExemplars, r.spreadMask = nil, nil, nil, 0
 		}
 		out = append(out, c)
 	}

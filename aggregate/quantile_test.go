@@ -1,6 +1,8 @@
 package aggregate
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -183,5 +185,155 @@ func TestExemplarCap(t *testing.T) {
 	z.Merge(r.Clone())
 	if len(z.Exemplars) != 2 {
 		t.Errorf("merged into zero rollup: %d exemplars, want the cap 2", len(z.Exemplars))
+	}
+}
+
+// TestSpreadAndErrorExemplars checks the exemplars beyond the slowest: one
+// per octave of duration (the newest of each), the newest failing spans,
+// and that merging and encoding give the same sets whatever the order in
+// which spans and rollups come.
+func TestSpreadAndErrorExemplars(t *testing.T) {
+	g := DefaultGeometry()
+	type span struct {
+		dur  int64
+		at   int64
+		err  bool
+		id   byte
+		band int
+	}
+	// A bimodal distribution: a cache-hit mode around 2 ms, a miss mode
+	// around 48 ms, a few failures, and the slowest 5 in the miss mode.
+	var spans []span
+	for i := range 40 {
+		dur := 2*ms + int64(i%5)*50*time.Microsecond.Nanoseconds()
+		if i%4 == 3 {
+			dur = 48*ms + int64(i)*100*time.Microsecond.Nanoseconds()
+		}
+		spans = append(spans, span{dur: dur, at: int64(1000 + i), err: i%13 == 7, id: byte(i + 1)})
+	}
+	record := func(order []int) *Rollup {
+		r := g.NewRollup()
+		for _, i := range order {
+			s := spans[i]
+			r.Record(s.dur, s.err, Exemplar{TraceID: [16]byte{s.id}, SpanID: [8]byte{s.id}, Time: s.at})
+		}
+		return r
+	}
+	fwd := make([]int, len(spans))
+	for i := range fwd {
+		fwd[i] = i
+	}
+	r := record(fwd)
+
+	// Spread: one exemplar per band present, the newest of each, sorted.
+	want := map[int]span{}
+	for _, s := range spans {
+		b := SpreadBand(s.dur)
+		if w, ok := want[b]; !ok || s.at > w.at {
+			want[b] = s
+		}
+	}
+	if len(r.Spread) != len(want) || len(want) < 2 {
+		t.Fatalf("spread has %d exemplars, want %d (≥ 2 bands)", len(r.Spread), len(want))
+	}
+	for i, ex := range r.Spread {
+		b := SpreadBand(ex.Value)
+		if i > 0 && SpreadBand(r.Spread[i-1].Value) >= b {
+			t.Errorf("spread not sorted by band: %+v", r.Spread)
+		}
+		if w := want[b]; ex.TraceID[0] != w.id || ex.Time != w.at || ex.Value != w.dur || ex.Error != w.err {
+			t.Errorf("band %d: exemplar %+v, want span %+v", b, ex, w)
+		}
+	}
+	// Errors: the newest MaxErrorExemplars failing spans, newest first.
+	var errs []span
+	for i := len(spans) - 1; i >= 0 && len(errs) < MaxErrorExemplars; i-- {
+		if spans[i].err {
+			errs = append(errs, spans[i])
+		}
+	}
+	if len(r.ErrorExemplars) != len(errs) {
+		t.Fatalf("error exemplars %+v, want %+v", r.ErrorExemplars, errs)
+	}
+	for i, ex := range r.ErrorExemplars {
+		if ex.TraceID[0] != errs[i].id || !ex.Error {
+			t.Errorf("error exemplar %d: %+v, want span %+v", i, ex, errs[i])
+		}
+	}
+	for _, ex := range r.Exemplars {
+		if ex.Error != spans[ex.TraceID[0]-1].err {
+			t.Errorf("slowest exemplar %+v: Error flag wrong", ex)
+		}
+	}
+
+	// Any order of spans, any split into merged rollups, and an encoding
+	// round trip keep the same exemplars.
+	rev := slices.Clone(fwd)
+	slices.Reverse(rev)
+	a, b := record(rev[:17]), record(rev[17:])
+	a.Merge(b)
+	w := NewWindow(0, 10)
+	w.Series[SeriesKey{Node: Node{Service: "s"}, Operation: "op", Kind: kindServer}] = a
+	d, err := DecodeWindow(AppendWindow(nil, w), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Series[SeriesKey{Node: Node{Service: "s"}, Operation: "op", Kind: kindServer}]
+	for name, pair := range map[string][2][]Exemplar{
+		"slowest": {r.Exemplars, got.Exemplars},
+		"spread":  {r.Spread, got.Spread},
+		"errors":  {r.ErrorExemplars, got.ErrorExemplars},
+	} {
+		if !slices.Equal(pair[0], pair[1]) {
+			t.Errorf("%s after reverse order, merge and encoding:\n%+v\nwant\n%+v", name, pair[1], pair[0])
+		}
+	}
+	// The graph accumulator merges them too.
+	acc := NewLatencyAccumulator(LatencyQuery{Service: "s"}, g)
+	acc.Add(d)
+	if err := acc.AddEncoded(AppendWindow(nil, w)); err != nil {
+		t.Fatal(err)
+	}
+	lat := acc.Result()
+	if !slices.Equal(lat.Total.Spread, r.Spread) || !slices.Equal(lat.Total.ErrorExemplars, r.ErrorExemplars) {
+		t.Errorf("latency accumulator: spread %+v errors %+v", lat.Total.Spread, lat.Total.ErrorExemplars)
+	}
+}
+
+// TestDecodeVersion2Exemplars checks that a version 2 window (slowest
+// exemplars only, no flags) still decodes: its exemplars are the slowest,
+// and no spread or error exemplars are invented.
+func TestDecodeVersion2Exemplars(t *testing.T) {
+	g := DefaultGeometry()
+	r := g.NewRollup()
+	r.Record(5*ms, true, Exemplar{TraceID: [16]byte{1}, SpanID: [8]byte{1}, Time: 7})
+	w := NewWindow(0, 10)
+	k := SeriesKey{Node: Node{Service: "s"}, Operation: "op", Kind: kindServer}
+	w.Series[k] = r
+	// Version 2 body: buckets, then the slowest exemplars without flags.
+	buckets := appendRollupBody(nil, &Rollup{Hist: r.Hist})
+	buckets = buckets[:len(buckets)-3] // without the three empty exemplar lists
+	body := append(slices.Clone(buckets), 1)
+	body = append(body, r.Exemplars[0].TraceID[:]...)
+	body = append(body, r.Exemplars[0].SpanID[:]...)
+	body = binary.AppendVarint(body, r.Exemplars[0].Value)
+	body = binary.AppendVarint(body, r.Exemplars[0].Time)
+	// Splice it into the current encoding in place of the version 3 body
+	// (both shorter than 128 bytes: one byte of length).
+	v3 := AppendWindow(nil, w)
+	v3body := appendRollupBody(nil, r)
+	at := bytes.Index(v3, v3body)
+	if at < 1 || len(v3body) >= 128 || int(v3[at-1]) != len(v3body) {
+		t.Fatal("rollup body not found in the encoding")
+	}
+	v2w := slices.Concat(v3[:at-1], []byte{byte(len(body))}, body, v3[at+len(v3body):])
+	v2w[0] = 2
+	d, err := DecodeWindow(v2w, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Series[k]
+	if len(got.Exemplars) != 1 || got.Exemplars[0].Value != 5*ms || got.Exemplars[0].Error || got.Spread != nil || got.ErrorExemplars != nil {
+		t.Errorf("version 2 rollup: %+v", got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 )
 
 var levelNames = map[Level]string{
@@ -107,8 +109,12 @@ func (r *Rollup) Record(durNs int64, isErr bool, ex Exemplar) {
 	// take centuries of spans.
 	_ = r.Hist.RecordValues(v, 1)
 	if ex.TraceID != ([16]byte{}) {
-		ex.Value = durNs
+		ex.Value, ex.Error = durNs, isErr
 		r.addExemplar(ex)
+		r.addSpread(ex)
+		if isErr {
+			r.addErrorExemplar(ex)
+		}
 	}
 }
 
@@ -128,7 +134,8 @@ func (r *Rollup) RecordUntimed(isErr bool) {
 
 // Merge adds o to r losslessly: counts, errors, clamped counts and every
 // histogram bucket add up, and the exemplars keep the slowest of both (at
-// most r's cap, which a zero r takes from o). o is not modified or retained.
+// most r's cap, which a zero r takes from o), the newest of both per
+// octave and the newest failing ones. o is not modified or retained.
 // r.Merge(r) doubles r.
 func (r *Rollup) Merge(o *Rollup) {
 	if o == nil {
@@ -150,8 +157,19 @@ func (r *Rollup) Merge(o *Rollup) {
 	if r == o {
 		return // its exemplars are already in
 	}
+	r.mergeExemplars(o)
+}
+
+// mergeExemplars adds o's exemplars of every kind to r's.
+func (r *Rollup) mergeExemplars(o *Rollup) {
 	for _, ex := range o.Exemplars {
 		r.addExemplar(ex)
+	}
+	for _, ex := range o.Spread {
+		r.addSpread(ex)
+	}
+	for _, ex := range o.ErrorExemplars {
+		r.addErrorExemplar(ex)
 	}
 }
 
@@ -164,7 +182,68 @@ func (r *Rollup) Clone() *Rollup {
 	if r.Exemplars != nil {
 		c.Exemplars = append(make([]Exemplar, 0, len(r.Exemplars)), r.Exemplars...)
 	}
+	if r.Spread != nil {
+		c.Spread = append(make([]Exemplar, 0, len(r.Spread)), r.Spread...)
+	}
+	if r.ErrorExemplars != nil {
+		c.ErrorExemplars = append(make([]Exemplar, 0, len(r.ErrorExemplars)), r.ErrorExemplars...)
+	}
 	return &c
+}
+
+// MaxErrorExemplars is how many failing spans a rollup keeps as
+// ErrorExemplars.
+const MaxErrorExemplars = 2
+
+// SpreadBand is the octave band of a duration (ns) in Rollup.Spread:
+// bits.Len64 of it, 0 for 0 (and negative durations).
+func SpreadBand(v int64) int { return bits.Len64(uint64(max(v, 0))) }
+
+// exemplarNewer is the order of Spread and ErrorExemplars: newest first,
+// then as exemplarBefore, so that the kept set does not depend on the
+// order in which spans and rollups arrive.
+func exemplarNewer(a, b *Exemplar) bool {
+	if a.Time != b.Time {
+		return a.Time > b.Time
+	}
+	return exemplarBefore(a, b)
+}
+
+// addSpread keeps ex in Spread if it is the newest of its octave band.
+func (r *Rollup) addSpread(ex Exemplar) {
+	band := uint(SpreadBand(ex.Value)) // 0..63: durations are int64
+	bit := uint64(1) << band
+	i := bits.OnesCount64(r.spreadMask & (bit - 1))
+	if r.spreadMask&bit != 0 {
+		if exemplarNewer(&ex, &r.Spread[i]) {
+			r.Spread[i] = ex
+		}
+		return
+	}
+	r.spreadMask |= bit
+	r.Spread = slices.Insert(r.Spread, i, ex)
+}
+
+// addErrorExemplar keeps ex in ErrorExemplars if it is among the newest
+// MaxErrorExemplars failing spans (once per trace and span ID).
+func (r *Rollup) addErrorExemplar(ex Exemplar) {
+	n := len(r.ErrorExemplars)
+	if n >= MaxErrorExemplars && !exemplarNewer(&ex, &r.ErrorExemplars[n-1]) {
+		return
+	}
+	for i := range r.ErrorExemplars {
+		if r.ErrorExemplars[i].TraceID == ex.TraceID && r.ErrorExemplars[i].SpanID == ex.SpanID {
+			return
+		}
+	}
+	i := 0
+	for i < n && !exemplarNewer(&ex, &r.ErrorExemplars[i]) {
+		i++
+	}
+	r.ErrorExemplars = slices.Insert(r.ErrorExemplars, i, ex)
+	if len(r.ErrorExemplars) > MaxErrorExemplars {
+		r.ErrorExemplars = r.ErrorExemplars[:MaxErrorExemplars]
+	}
 }
 
 func (r *Rollup) exemplarCap() int {

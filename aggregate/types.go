@@ -63,10 +63,12 @@ type Exemplar struct {
 	SpanID  [8]byte
 	Value   int64 // duration, ns
 	Time    int64 // span start, Unix ns
+	Error   bool  // the span (for an edge: the call) had status ERROR
 }
 
-// Rollup is count, error count, an HDR histogram of durations (ns) and the
-// slowest exemplars. A Rollup is not safe for concurrent use.
+// Rollup is count, error count, an HDR histogram of durations (ns) and
+// exemplars: the slowest spans, one span per octave of duration, and the
+// newest failing spans. A Rollup is not safe for concurrent use.
 type Rollup struct {
 	Count  int64
 	Errors int64
@@ -76,6 +78,17 @@ type Rollup struct {
 	Clamped int64
 	// Exemplars are the slowest spans seen, at most MaxExemplars, slowest first.
 	Exemplars []Exemplar
+	// Spread holds, for every octave of duration that has spans (the band
+	// bits.Len64(duration ns): [2^(b-1), 2^b) ns), the newest span seen in
+	// it, sorted by band: at most 64, in practice one per factor of 2
+	// between the fastest and the slowest span. Whatever the shape of the
+	// distribution, each of its modes has an example near its peak.
+	Spread []Exemplar
+	// ErrorExemplars are the newest failing spans, at most
+	// MaxErrorExemplars, newest first.
+	ErrorExemplars []Exemplar
+	// spreadMask has bit b set when Spread holds band b.
+	spreadMask uint64
 
 	// maxExemplars is the exemplar cap (Geometry.MaxExemplars); 0 means
 	// DefaultMaxExemplars, or the cap of the first rollup merged in.

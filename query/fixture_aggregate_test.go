@@ -107,6 +107,16 @@ func fixtureLatency(start, end time.Time, step int64) *aggregate.Latency {
 		exemplar(4, 48*ms+100_000, t1.Add(-time.Second)),
 		exemplar(5, 47*ms, t0.Add(-time.Second)),
 	}
+	lat.Total.Exemplars[1].Error = true // a timeout
+	// One exemplar per octave (the newest of each), by band, and the
+	// failing ones, as rollups keep them.
+	lat.Total.Spread = []aggregate.Exemplar{
+		exemplar(6, 12*ms+50_000, t1.Add(-2*time.Second)),
+		exemplar(4, 48*ms+100_000, t1.Add(-time.Second)),
+		exemplar(3, 96*ms, t0),
+		lat.Total.Exemplars[1],
+	}
+	lat.Total.ErrorExemplars = []aggregate.Exemplar{lat.Total.Exemplars[1]}
 	if step <= 0 {
 		return lat
 	}

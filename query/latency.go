@@ -200,6 +200,21 @@ func latencyResponse(lat *aggregate.Latency, qs []float64) *querypb.GetLatencyRe
 		resp.Series = append(resp.Series, step)
 	}
 	resp.Exemplars = exemplars(tot.Exemplars, resp.Quantiles)
+	resp.Modes = make([]*querypb.LatencyMode, 0, 4)
+	for _, m := range findModes(d.bars) {
+		lm := &querypb.LatencyMode{
+			Peak: m.peak, From: float64(m.from), To: float64(m.to),
+			Count: float64(m.count), Share: float64(m.count) / resp.TimedCount,
+		}
+		if e := modeExemplar(&m, tot.Spread, tot.Exemplars, tot.ErrorExemplars); e != nil {
+			lm.Exemplar = latencyExemplar(e, resp.Quantiles)
+		}
+		resp.Modes = append(resp.Modes, lm)
+	}
+	resp.ErrorExemplars = make([]*querypb.LatencyExemplar, 0, len(tot.ErrorExemplars))
+	for i := range tot.ErrorExemplars {
+		resp.ErrorExemplars = append(resp.ErrorExemplars, latencyExemplar(&tot.ErrorExemplars[i], resp.Quantiles))
+	}
 	return resp
 }
 
@@ -219,26 +234,33 @@ func exemplars(exs []aggregate.Exemplar, qs []*querypb.LatencyQuantile) []*query
 		}
 	}
 	out := make([]*querypb.LatencyExemplar, 0, len(exs))
-	for _, e := range exs {
-		v := float64(e.Value)
-		if v < threshold {
+	for i := range exs {
+		if float64(exs[i].Value) < threshold {
 			continue
 		}
-		var at float64
-		for _, lq := range qs {
-			if v >= lq.GetFrom().GetValue() && lq.Quantile > at {
-				at = lq.Quantile
-			}
-		}
-		out = append(out, &querypb.LatencyExemplar{
-			TraceId:  hex.EncodeToString(e.TraceID[:]),
-			SpanId:   hex.EncodeToString(e.SpanID[:]),
-			Value:    v,
-			Time:     formatTime(time.Unix(0, e.Time)),
-			Quantile: at,
-		})
+		out = append(out, latencyExemplar(&exs[i], qs))
 	}
 	return out
+}
+
+// latencyExemplar converts an exemplar, labelled with the highest quantile
+// of qs it is at or above (0 for none).
+func latencyExemplar(e *aggregate.Exemplar, qs []*querypb.LatencyQuantile) *querypb.LatencyExemplar {
+	v := float64(e.Value)
+	var at float64
+	for _, lq := range qs {
+		if lq.GetFrom() != nil && v >= lq.GetFrom().GetValue() && lq.Quantile > at {
+			at = lq.Quantile
+		}
+	}
+	return &querypb.LatencyExemplar{
+		TraceId:  hex.EncodeToString(e.TraceID[:]),
+		SpanId:   hex.EncodeToString(e.SpanID[:]),
+		Value:    v,
+		Time:     formatTime(time.Unix(0, e.Time)),
+		Quantile: at,
+		Error:    e.Error,
+	}
 }
 
 // fillSteps returns series (sorted by start) with an empty step added for

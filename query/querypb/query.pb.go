@@ -3584,6 +3584,12 @@ type GetLatencyResponse struct {
 	// smallest requested quantile >= 0.9 (all of them when no requested
 	// quantile is >= 0.9).
 	Exemplars []*LatencyExemplar `protobuf:"bytes,9,rep,name=exemplars,proto3" json:"exemplars,omitempty"`
+	// The modes of the distribution (its peaks on a log scale, such as a
+	// cache-hit and a cache-miss mode), fastest first, each with an exemplar
+	// span near its peak when one is kept.
+	Modes []*LatencyMode `protobuf:"bytes,15,rep,name=modes,proto3" json:"modes,omitempty"`
+	// The newest failing spans of the distribution, newest first.
+	ErrorExemplars []*LatencyExemplar `protobuf:"bytes,16,rep,name=error_exemplars,json=errorExemplars,proto3" json:"error_exemplars,omitempty"`
 	// Set, instead of the fields above, when format is "hdrlog": the
 	// distribution in the HdrHistogram interval log format (one interval per
 	// step, or one for the whole range without a step). On REST the gateway
@@ -3689,6 +3695,20 @@ func (x *GetLatencyResponse) GetSeries() []*LatencyStep {
 func (x *GetLatencyResponse) GetExemplars() []*LatencyExemplar {
 	if x != nil {
 		return x.Exemplars
+	}
+	return nil
+}
+
+func (x *GetLatencyResponse) GetModes() []*LatencyMode {
+	if x != nil {
+		return x.Modes
+	}
+	return nil
+}
+
+func (x *GetLatencyResponse) GetErrorExemplars() []*LatencyExemplar {
+	if x != nil {
+		return x.ErrorExemplars
 	}
 	return nil
 }
@@ -4005,7 +4025,9 @@ type LatencyExemplar struct {
 	// The highest requested quantile the exemplar is at or above (its value is
 	// at least the lower bound of that quantile's HDR bucket); 0 when it is
 	// below all of them.
-	Quantile      float64 `protobuf:"fixed64,5,opt,name=quantile,proto3" json:"quantile,omitempty"`
+	Quantile float64 `protobuf:"fixed64,5,opt,name=quantile,proto3" json:"quantile,omitempty"`
+	// The span (for an edge: the call) had status ERROR.
+	Error         bool `protobuf:"varint,6,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4075,6 +4097,107 @@ func (x *LatencyExemplar) GetQuantile() float64 {
 	return 0
 }
 
+func (x *LatencyExemplar) GetError() bool {
+	if x != nil {
+		return x.Error
+	}
+	return false
+}
+
+// LatencyMode is one mode of a latency distribution: a peak of the
+// histogram drawn on a log scale, with the range of durations around it
+// down to the valleys that separate it from its neighbours.
+type LatencyMode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Duration at the peak, nanoseconds.
+	Peak float64 `protobuf:"fixed64,1,opt,name=peak,proto3" json:"peak,omitempty"`
+	// The mode's range, nanoseconds, inclusive: from the valley below it
+	// (the lowest value for the first mode) to the valley above it (the
+	// highest value for the last).
+	From float64 `protobuf:"fixed64,2,opt,name=from,proto3" json:"from,omitempty"`
+	To   float64 `protobuf:"fixed64,3,opt,name=to,proto3" json:"to,omitempty"`
+	// Spans in the range, and their fraction of the timed spans.
+	Count float64 `protobuf:"fixed64,4,opt,name=count,proto3" json:"count,omitempty"`
+	Share float64 `protobuf:"fixed64,5,opt,name=share,proto3" json:"share,omitempty"`
+	// A span of the mode, the kept one nearest the peak (log scale), a
+	// successful one preferred; unset when none is kept in the range.
+	Exemplar      *LatencyExemplar `protobuf:"bytes,6,opt,name=exemplar,proto3" json:"exemplar,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencyMode) Reset() {
+	*x = LatencyMode{}
+	mi := &file_query_querypb_query_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencyMode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencyMode) ProtoMessage() {}
+
+func (x *LatencyMode) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencyMode.ProtoReflect.Descriptor instead.
+func (*LatencyMode) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *LatencyMode) GetPeak() float64 {
+	if x != nil {
+		return x.Peak
+	}
+	return 0
+}
+
+func (x *LatencyMode) GetFrom() float64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *LatencyMode) GetTo() float64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *LatencyMode) GetCount() float64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *LatencyMode) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+func (x *LatencyMode) GetExemplar() *LatencyExemplar {
+	if x != nil {
+		return x.Exemplar
+	}
+	return nil
+}
+
 type ListArchitecturesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -4083,7 +4206,7 @@ type ListArchitecturesRequest struct {
 
 func (x *ListArchitecturesRequest) Reset() {
 	*x = ListArchitecturesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[53]
+	mi := &file_query_querypb_query_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4095,7 +4218,7 @@ func (x *ListArchitecturesRequest) String() string {
 func (*ListArchitecturesRequest) ProtoMessage() {}
 
 func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[53]
+	mi := &file_query_querypb_query_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4108,7 +4231,7 @@ func (x *ListArchitecturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArchitecturesRequest.ProtoReflect.Descriptor instead.
 func (*ListArchitecturesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{53}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{54}
 }
 
 type ListArchitecturesResponse struct {
@@ -4121,7 +4244,7 @@ type ListArchitecturesResponse struct {
 
 func (x *ListArchitecturesResponse) Reset() {
 	*x = ListArchitecturesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[54]
+	mi := &file_query_querypb_query_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4133,7 +4256,7 @@ func (x *ListArchitecturesResponse) String() string {
 func (*ListArchitecturesResponse) ProtoMessage() {}
 
 func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[54]
+	mi := &file_query_querypb_query_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4146,7 +4269,7 @@ func (x *ListArchitecturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListArchitecturesResponse.ProtoReflect.Descriptor instead.
 func (*ListArchitecturesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{54}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListArchitecturesResponse) GetArchitectures() []*ArchitectureInfo {
@@ -4174,7 +4297,7 @@ type ArchitectureInfo struct {
 
 func (x *ArchitectureInfo) Reset() {
 	*x = ArchitectureInfo{}
-	mi := &file_query_querypb_query_proto_msgTypes[55]
+	mi := &file_query_querypb_query_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4186,7 +4309,7 @@ func (x *ArchitectureInfo) String() string {
 func (*ArchitectureInfo) ProtoMessage() {}
 
 func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[55]
+	mi := &file_query_querypb_query_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4199,7 +4322,7 @@ func (x *ArchitectureInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchitectureInfo.ProtoReflect.Descriptor instead.
 func (*ArchitectureInfo) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{55}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ArchitectureInfo) GetName() string {
@@ -4245,7 +4368,7 @@ type ListRulesRequest struct {
 
 func (x *ListRulesRequest) Reset() {
 	*x = ListRulesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[56]
+	mi := &file_query_querypb_query_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4257,7 +4380,7 @@ func (x *ListRulesRequest) String() string {
 func (*ListRulesRequest) ProtoMessage() {}
 
 func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[56]
+	mi := &file_query_querypb_query_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4270,7 +4393,7 @@ func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListRulesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{56}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{57}
 }
 
 type ListRulesResponse struct {
@@ -4292,7 +4415,7 @@ type ListRulesResponse struct {
 
 func (x *ListRulesResponse) Reset() {
 	*x = ListRulesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[57]
+	mi := &file_query_querypb_query_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4304,7 +4427,7 @@ func (x *ListRulesResponse) String() string {
 func (*ListRulesResponse) ProtoMessage() {}
 
 func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[57]
+	mi := &file_query_querypb_query_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4317,7 +4440,7 @@ func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListRulesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{57}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListRulesResponse) GetRules() []*AlertRule {
@@ -4405,7 +4528,7 @@ type AlertRule struct {
 
 func (x *AlertRule) Reset() {
 	*x = AlertRule{}
-	mi := &file_query_querypb_query_proto_msgTypes[58]
+	mi := &file_query_querypb_query_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4417,7 +4540,7 @@ func (x *AlertRule) String() string {
 func (*AlertRule) ProtoMessage() {}
 
 func (x *AlertRule) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[58]
+	mi := &file_query_querypb_query_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4430,7 +4553,7 @@ func (x *AlertRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
 func (*AlertRule) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{58}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AlertRule) GetName() string {
@@ -4604,7 +4727,7 @@ type AlertSelector struct {
 
 func (x *AlertSelector) Reset() {
 	*x = AlertSelector{}
-	mi := &file_query_querypb_query_proto_msgTypes[59]
+	mi := &file_query_querypb_query_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4616,7 +4739,7 @@ func (x *AlertSelector) String() string {
 func (*AlertSelector) ProtoMessage() {}
 
 func (x *AlertSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[59]
+	mi := &file_query_querypb_query_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4629,7 +4752,7 @@ func (x *AlertSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertSelector.ProtoReflect.Descriptor instead.
 func (*AlertSelector) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{59}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AlertSelector) GetService() string {
@@ -4686,7 +4809,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[60]
+	mi := &file_query_querypb_query_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4698,7 +4821,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[60]
+	mi := &file_query_querypb_query_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4711,7 +4834,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{60}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListAlertsRequest) GetRule() string {
@@ -4738,7 +4861,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[61]
+	mi := &file_query_querypb_query_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4750,7 +4873,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[61]
+	mi := &file_query_querypb_query_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4763,7 +4886,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{61}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*Alert {
@@ -4813,7 +4936,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_query_querypb_query_proto_msgTypes[62]
+	mi := &file_query_querypb_query_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4825,7 +4948,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[62]
+	mi := &file_query_querypb_query_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4838,7 +4961,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{62}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Alert) GetRule() string {
@@ -4958,7 +5081,7 @@ type AlertSample struct {
 
 func (x *AlertSample) Reset() {
 	*x = AlertSample{}
-	mi := &file_query_querypb_query_proto_msgTypes[63]
+	mi := &file_query_querypb_query_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4970,7 +5093,7 @@ func (x *AlertSample) String() string {
 func (*AlertSample) ProtoMessage() {}
 
 func (x *AlertSample) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[63]
+	mi := &file_query_querypb_query_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4983,7 +5106,7 @@ func (x *AlertSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertSample.ProtoReflect.Descriptor instead.
 func (*AlertSample) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{63}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AlertSample) GetTime() string {
@@ -5016,7 +5139,7 @@ type GetAlertHistoryRequest struct {
 
 func (x *GetAlertHistoryRequest) Reset() {
 	*x = GetAlertHistoryRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[64]
+	mi := &file_query_querypb_query_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5028,7 +5151,7 @@ func (x *GetAlertHistoryRequest) String() string {
 func (*GetAlertHistoryRequest) ProtoMessage() {}
 
 func (x *GetAlertHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[64]
+	mi := &file_query_querypb_query_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5041,7 +5164,7 @@ func (x *GetAlertHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAlertHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetAlertHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{64}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetAlertHistoryRequest) GetRule() string {
@@ -5082,7 +5205,7 @@ type GetAlertHistoryResponse struct {
 
 func (x *GetAlertHistoryResponse) Reset() {
 	*x = GetAlertHistoryResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[65]
+	mi := &file_query_querypb_query_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5094,7 +5217,7 @@ func (x *GetAlertHistoryResponse) String() string {
 func (*GetAlertHistoryResponse) ProtoMessage() {}
 
 func (x *GetAlertHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[65]
+	mi := &file_query_querypb_query_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5107,7 +5230,7 @@ func (x *GetAlertHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAlertHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetAlertHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{65}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetAlertHistoryResponse) GetEvents() []*AlertEvent {
@@ -5155,7 +5278,7 @@ type AlertEvent struct {
 
 func (x *AlertEvent) Reset() {
 	*x = AlertEvent{}
-	mi := &file_query_querypb_query_proto_msgTypes[66]
+	mi := &file_query_querypb_query_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5167,7 +5290,7 @@ func (x *AlertEvent) String() string {
 func (*AlertEvent) ProtoMessage() {}
 
 func (x *AlertEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[66]
+	mi := &file_query_querypb_query_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5180,7 +5303,7 @@ func (x *AlertEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertEvent.ProtoReflect.Descriptor instead.
 func (*AlertEvent) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{66}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AlertEvent) GetTime() string {
@@ -5303,7 +5426,7 @@ type ReloadRulesRequest struct {
 
 func (x *ReloadRulesRequest) Reset() {
 	*x = ReloadRulesRequest{}
-	mi := &file_query_querypb_query_proto_msgTypes[67]
+	mi := &file_query_querypb_query_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5315,7 +5438,7 @@ func (x *ReloadRulesRequest) String() string {
 func (*ReloadRulesRequest) ProtoMessage() {}
 
 func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[67]
+	mi := &file_query_querypb_query_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5328,7 +5451,7 @@ func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRulesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRulesRequest) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{67}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{68}
 }
 
 type ReloadRulesResponse struct {
@@ -5343,7 +5466,7 @@ type ReloadRulesResponse struct {
 
 func (x *ReloadRulesResponse) Reset() {
 	*x = ReloadRulesResponse{}
-	mi := &file_query_querypb_query_proto_msgTypes[68]
+	mi := &file_query_querypb_query_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5355,7 +5478,7 @@ func (x *ReloadRulesResponse) String() string {
 func (*ReloadRulesResponse) ProtoMessage() {}
 
 func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_querypb_query_proto_msgTypes[68]
+	mi := &file_query_querypb_query_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5368,7 +5491,7 @@ func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRulesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRulesResponse) Descriptor() ([]byte, []int) {
-	return file_query_querypb_query_proto_rawDescGZIP(), []int{68}
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ReloadRulesResponse) GetRules() int32 {
@@ -5689,7 +5812,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x05start\x18\t \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\n" +
 	" \x01(\tR\x03end\x12\x16\n" +
-	"\x06format\x18\v \x01(\tR\x06format\"\xad\x04\n" +
+	"\x06format\x18\v \x01(\tR\x06format\"\xb2\x05\n" +
 	"\x12GetLatencyResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x01R\x05count\x12\x1f\n" +
 	"\vtimed_count\x18\x0e \x01(\x01R\n" +
@@ -5701,7 +5824,9 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\tquantiles\x18\x06 \x03(\v2#.flowscope.query.v1.LatencyQuantileR\tquantiles\x12;\n" +
 	"\abuckets\x18\a \x03(\v2!.flowscope.query.v1.LatencyBucketR\abuckets\x127\n" +
 	"\x06series\x18\b \x03(\v2\x1f.flowscope.query.v1.LatencyStepR\x06series\x12A\n" +
-	"\texemplars\x18\t \x03(\v2#.flowscope.query.v1.LatencyExemplarR\texemplars\x12\x1c\n" +
+	"\texemplars\x18\t \x03(\v2#.flowscope.query.v1.LatencyExemplarR\texemplars\x125\n" +
+	"\x05modes\x18\x0f \x03(\v2\x1f.flowscope.query.v1.LatencyModeR\x05modes\x12L\n" +
+	"\x0ferror_exemplars\x18\x10 \x03(\v2#.flowscope.query.v1.LatencyExemplarR\x0eerrorExemplars\x12\x1c\n" +
 	"\ahdr_log\x18\n" +
 	" \x01(\tH\x00R\x06hdrLog\x88\x01\x01B\n" +
 	"\n" +
@@ -5727,13 +5852,21 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\tquantiles\x18\x04 \x03(\v2'.flowscope.query.v1.LatencyStepQuantileR\tquantiles\"k\n" +
 	"\x13LatencyStepQuantile\x12\x1a\n" +
 	"\bquantile\x18\x01 \x01(\x01R\bquantile\x122\n" +
-	"\x05value\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueR\x05valueJ\x04\b\x02\x10\x03\"\x8b\x01\n" +
+	"\x05value\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueR\x05valueJ\x04\b\x02\x10\x03\"\xa1\x01\n" +
 	"\x0fLatencyExemplar\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x17\n" +
 	"\aspan_id\x18\x02 \x01(\tR\x06spanId\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x12\n" +
 	"\x04time\x18\x04 \x01(\tR\x04time\x12\x1a\n" +
-	"\bquantile\x18\x05 \x01(\x01R\bquantile\"\x1a\n" +
+	"\bquantile\x18\x05 \x01(\x01R\bquantile\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\bR\x05error\"\xb2\x01\n" +
+	"\vLatencyMode\x12\x12\n" +
+	"\x04peak\x18\x01 \x01(\x01R\x04peak\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x01R\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x01R\x02to\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x01R\x05count\x12\x14\n" +
+	"\x05share\x18\x05 \x01(\x01R\x05share\x12?\n" +
+	"\bexemplar\x18\x06 \x01(\v2#.flowscope.query.v1.LatencyExemplarR\bexemplar\"\x1a\n" +
 	"\x18ListArchitecturesRequest\"g\n" +
 	"\x19ListArchitecturesResponse\x12J\n" +
 	"\rarchitectures\x18\x01 \x03(\v2$.flowscope.query.v1.ArchitectureInfoR\rarchitectures\"\x86\x01\n" +
@@ -5891,7 +6024,7 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_query_querypb_query_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),       // 0: flowscope.query.v1.ListServicesRequest
 	(*ListServicesResponse)(nil),      // 1: flowscope.query.v1.ListServicesResponse
@@ -5946,38 +6079,39 @@ var file_query_querypb_query_proto_goTypes = []any{
 	(*LatencyStep)(nil),               // 50: flowscope.query.v1.LatencyStep
 	(*LatencyStepQuantile)(nil),       // 51: flowscope.query.v1.LatencyStepQuantile
 	(*LatencyExemplar)(nil),           // 52: flowscope.query.v1.LatencyExemplar
-	(*ListArchitecturesRequest)(nil),  // 53: flowscope.query.v1.ListArchitecturesRequest
-	(*ListArchitecturesResponse)(nil), // 54: flowscope.query.v1.ListArchitecturesResponse
-	(*ArchitectureInfo)(nil),          // 55: flowscope.query.v1.ArchitectureInfo
-	(*ListRulesRequest)(nil),          // 56: flowscope.query.v1.ListRulesRequest
-	(*ListRulesResponse)(nil),         // 57: flowscope.query.v1.ListRulesResponse
-	(*AlertRule)(nil),                 // 58: flowscope.query.v1.AlertRule
-	(*AlertSelector)(nil),             // 59: flowscope.query.v1.AlertSelector
-	(*ListAlertsRequest)(nil),         // 60: flowscope.query.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),        // 61: flowscope.query.v1.ListAlertsResponse
-	(*Alert)(nil),                     // 62: flowscope.query.v1.Alert
-	(*AlertSample)(nil),               // 63: flowscope.query.v1.AlertSample
-	(*GetAlertHistoryRequest)(nil),    // 64: flowscope.query.v1.GetAlertHistoryRequest
-	(*GetAlertHistoryResponse)(nil),   // 65: flowscope.query.v1.GetAlertHistoryResponse
-	(*AlertEvent)(nil),                // 66: flowscope.query.v1.AlertEvent
-	(*ReloadRulesRequest)(nil),        // 67: flowscope.query.v1.ReloadRulesRequest
-	(*ReloadRulesResponse)(nil),       // 68: flowscope.query.v1.ReloadRulesResponse
-	nil,                               // 69: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                               // 70: flowscope.query.v1.SyntheticCheck.LabelsEntry
-	nil,                               // 71: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                               // 72: flowscope.query.v1.Series.AttributesEntry
-	nil,                               // 73: flowscope.query.v1.Exemplar.AttributesEntry
-	nil,                               // 74: flowscope.query.v1.AlertRule.LabelsEntry
-	nil,                               // 75: flowscope.query.v1.AlertRule.AnnotationsEntry
-	nil,                               // 76: flowscope.query.v1.Alert.LabelsEntry
-	nil,                               // 77: flowscope.query.v1.Alert.AnnotationsEntry
-	nil,                               // 78: flowscope.query.v1.AlertEvent.LabelsEntry
-	(*wrapperspb.DoubleValue)(nil),    // 79: google.protobuf.DoubleValue
+	(*LatencyMode)(nil),               // 53: flowscope.query.v1.LatencyMode
+	(*ListArchitecturesRequest)(nil),  // 54: flowscope.query.v1.ListArchitecturesRequest
+	(*ListArchitecturesResponse)(nil), // 55: flowscope.query.v1.ListArchitecturesResponse
+	(*ArchitectureInfo)(nil),          // 56: flowscope.query.v1.ArchitectureInfo
+	(*ListRulesRequest)(nil),          // 57: flowscope.query.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),         // 58: flowscope.query.v1.ListRulesResponse
+	(*AlertRule)(nil),                 // 59: flowscope.query.v1.AlertRule
+	(*AlertSelector)(nil),             // 60: flowscope.query.v1.AlertSelector
+	(*ListAlertsRequest)(nil),         // 61: flowscope.query.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),        // 62: flowscope.query.v1.ListAlertsResponse
+	(*Alert)(nil),                     // 63: flowscope.query.v1.Alert
+	(*AlertSample)(nil),               // 64: flowscope.query.v1.AlertSample
+	(*GetAlertHistoryRequest)(nil),    // 65: flowscope.query.v1.GetAlertHistoryRequest
+	(*GetAlertHistoryResponse)(nil),   // 66: flowscope.query.v1.GetAlertHistoryResponse
+	(*AlertEvent)(nil),                // 67: flowscope.query.v1.AlertEvent
+	(*ReloadRulesRequest)(nil),        // 68: flowscope.query.v1.ReloadRulesRequest
+	(*ReloadRulesResponse)(nil),       // 69: flowscope.query.v1.ReloadRulesResponse
+	nil,                               // 70: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                               // 71: flowscope.query.v1.SyntheticCheck.LabelsEntry
+	nil,                               // 72: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                               // 73: flowscope.query.v1.Series.AttributesEntry
+	nil,                               // 74: flowscope.query.v1.Exemplar.AttributesEntry
+	nil,                               // 75: flowscope.query.v1.AlertRule.LabelsEntry
+	nil,                               // 76: flowscope.query.v1.AlertRule.AnnotationsEntry
+	nil,                               // 77: flowscope.query.v1.Alert.LabelsEntry
+	nil,                               // 78: flowscope.query.v1.Alert.AnnotationsEntry
+	nil,                               // 79: flowscope.query.v1.AlertEvent.LabelsEntry
+	(*wrapperspb.DoubleValue)(nil),    // 80: google.protobuf.DoubleValue
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	69, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	70, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
@@ -5986,23 +6120,23 @@ var file_query_querypb_query_proto_depIdxs = []int32{
 	15, // 8: flowscope.query.v1.SyntheticStep.timings:type_name -> flowscope.query.v1.SyntheticTimings
 	16, // 9: flowscope.query.v1.SyntheticStep.assertions:type_name -> flowscope.query.v1.SyntheticAssertion
 	20, // 10: flowscope.query.v1.ListSyntheticsResponse.checks:type_name -> flowscope.query.v1.SyntheticCheck
-	70, // 11: flowscope.query.v1.SyntheticCheck.labels:type_name -> flowscope.query.v1.SyntheticCheck.LabelsEntry
-	79, // 12: flowscope.query.v1.SyntheticCheck.success_rate:type_name -> google.protobuf.DoubleValue
-	79, // 13: flowscope.query.v1.SyntheticCheck.p50_ms:type_name -> google.protobuf.DoubleValue
-	79, // 14: flowscope.query.v1.SyntheticCheck.p99_ms:type_name -> google.protobuf.DoubleValue
+	71, // 11: flowscope.query.v1.SyntheticCheck.labels:type_name -> flowscope.query.v1.SyntheticCheck.LabelsEntry
+	80, // 12: flowscope.query.v1.SyntheticCheck.success_rate:type_name -> google.protobuf.DoubleValue
+	80, // 13: flowscope.query.v1.SyntheticCheck.p50_ms:type_name -> google.protobuf.DoubleValue
+	80, // 14: flowscope.query.v1.SyntheticCheck.p99_ms:type_name -> google.protobuf.DoubleValue
 	13, // 15: flowscope.query.v1.SyntheticCheck.last_run:type_name -> flowscope.query.v1.SyntheticResult
 	13, // 16: flowscope.query.v1.ListSyntheticRunsResponse.runs:type_name -> flowscope.query.v1.SyntheticResult
 	13, // 17: flowscope.query.v1.GetSyntheticRunResponse.run:type_name -> flowscope.query.v1.SyntheticResult
 	13, // 18: flowscope.query.v1.RunSyntheticResponse.run:type_name -> flowscope.query.v1.SyntheticResult
 	31, // 19: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
 	34, // 20: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	71, // 21: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	72, // 22: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	72, // 21: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	73, // 22: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
 	35, // 23: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
 	36, // 24: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
 	37, // 25: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
 	38, // 26: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	73, // 27: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	74, // 27: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
 	43, // 28: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
 	44, // 29: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
 	41, // 30: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
@@ -6010,80 +6144,83 @@ var file_query_querypb_query_proto_depIdxs = []int32{
 	42, // 32: flowscope.query.v1.ArchComparison.observed_only_edges:type_name -> flowscope.query.v1.ComparedEdge
 	45, // 33: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
 	45, // 34: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
-	79, // 35: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
-	79, // 36: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
-	79, // 37: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
-	79, // 38: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
-	79, // 39: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
-	79, // 40: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
-	79, // 41: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
+	80, // 35: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
+	80, // 36: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
+	80, // 37: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
+	80, // 38: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
+	80, // 39: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
+	80, // 40: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
+	80, // 41: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
 	48, // 42: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
 	49, // 43: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
 	50, // 44: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
 	52, // 45: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
-	79, // 46: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
-	79, // 47: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
-	79, // 48: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
-	79, // 49: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
-	51, // 50: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
-	79, // 51: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
-	55, // 52: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
-	58, // 53: flowscope.query.v1.ListRulesResponse.rules:type_name -> flowscope.query.v1.AlertRule
-	59, // 54: flowscope.query.v1.AlertRule.select:type_name -> flowscope.query.v1.AlertSelector
-	79, // 55: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
-	74, // 56: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
-	75, // 57: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
-	62, // 58: flowscope.query.v1.ListAlertsResponse.alerts:type_name -> flowscope.query.v1.Alert
-	76, // 59: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
-	77, // 60: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
-	63, // 61: flowscope.query.v1.Alert.samples:type_name -> flowscope.query.v1.AlertSample
-	66, // 62: flowscope.query.v1.GetAlertHistoryResponse.events:type_name -> flowscope.query.v1.AlertEvent
-	78, // 63: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
-	79, // 64: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
-	79, // 65: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
-	0,  // 66: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 67: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 68: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 69: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 70: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	32, // 71: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	29, // 72: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	39, // 73: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
-	46, // 74: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
-	53, // 75: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
-	56, // 76: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
-	60, // 77: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
-	64, // 78: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
-	67, // 79: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
-	18, // 80: flowscope.query.v1.QueryService.ListSynthetics:input_type -> flowscope.query.v1.ListSyntheticsRequest
-	21, // 81: flowscope.query.v1.QueryService.ListSyntheticRuns:input_type -> flowscope.query.v1.ListSyntheticRunsRequest
-	23, // 82: flowscope.query.v1.QueryService.GetSyntheticRun:input_type -> flowscope.query.v1.GetSyntheticRunRequest
-	25, // 83: flowscope.query.v1.QueryService.RunSynthetic:input_type -> flowscope.query.v1.RunSyntheticRequest
-	27, // 84: flowscope.query.v1.QueryService.ReloadSynthetics:input_type -> flowscope.query.v1.ReloadSyntheticsRequest
-	1,  // 85: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 86: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 87: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 88: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 89: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	33, // 90: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	30, // 91: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	40, // 92: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
-	47, // 93: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
-	54, // 94: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
-	57, // 95: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
-	61, // 96: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
-	65, // 97: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
-	68, // 98: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
-	19, // 99: flowscope.query.v1.QueryService.ListSynthetics:output_type -> flowscope.query.v1.ListSyntheticsResponse
-	22, // 100: flowscope.query.v1.QueryService.ListSyntheticRuns:output_type -> flowscope.query.v1.ListSyntheticRunsResponse
-	24, // 101: flowscope.query.v1.QueryService.GetSyntheticRun:output_type -> flowscope.query.v1.GetSyntheticRunResponse
-	26, // 102: flowscope.query.v1.QueryService.RunSynthetic:output_type -> flowscope.query.v1.RunSyntheticResponse
-	28, // 103: flowscope.query.v1.QueryService.ReloadSynthetics:output_type -> flowscope.query.v1.ReloadSyntheticsResponse
-	85, // [85:104] is the sub-list for method output_type
-	66, // [66:85] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	53, // 46: flowscope.query.v1.GetLatencyResponse.modes:type_name -> flowscope.query.v1.LatencyMode
+	52, // 47: flowscope.query.v1.GetLatencyResponse.error_exemplars:type_name -> flowscope.query.v1.LatencyExemplar
+	80, // 48: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
+	80, // 49: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
+	80, // 50: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
+	80, // 51: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
+	51, // 52: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
+	80, // 53: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
+	52, // 54: flowscope.query.v1.LatencyMode.exemplar:type_name -> flowscope.query.v1.LatencyExemplar
+	56, // 55: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
+	59, // 56: flowscope.query.v1.ListRulesResponse.rules:type_name -> flowscope.query.v1.AlertRule
+	60, // 57: flowscope.query.v1.AlertRule.select:type_name -> flowscope.query.v1.AlertSelector
+	80, // 58: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
+	75, // 59: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
+	76, // 60: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
+	63, // 61: flowscope.query.v1.ListAlertsResponse.alerts:type_name -> flowscope.query.v1.Alert
+	77, // 62: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
+	78, // 63: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
+	64, // 64: flowscope.query.v1.Alert.samples:type_name -> flowscope.query.v1.AlertSample
+	67, // 65: flowscope.query.v1.GetAlertHistoryResponse.events:type_name -> flowscope.query.v1.AlertEvent
+	79, // 66: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
+	80, // 67: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
+	80, // 68: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
+	0,  // 69: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 70: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 71: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 72: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 73: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	32, // 74: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	29, // 75: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	39, // 76: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	46, // 77: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	54, // 78: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
+	57, // 79: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
+	61, // 80: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
+	65, // 81: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
+	68, // 82: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
+	18, // 83: flowscope.query.v1.QueryService.ListSynthetics:input_type -> flowscope.query.v1.ListSyntheticsRequest
+	21, // 84: flowscope.query.v1.QueryService.ListSyntheticRuns:input_type -> flowscope.query.v1.ListSyntheticRunsRequest
+	23, // 85: flowscope.query.v1.QueryService.GetSyntheticRun:input_type -> flowscope.query.v1.GetSyntheticRunRequest
+	25, // 86: flowscope.query.v1.QueryService.RunSynthetic:input_type -> flowscope.query.v1.RunSyntheticRequest
+	27, // 87: flowscope.query.v1.QueryService.ReloadSynthetics:input_type -> flowscope.query.v1.ReloadSyntheticsRequest
+	1,  // 88: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 89: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 90: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 91: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 92: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	33, // 93: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	30, // 94: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	40, // 95: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	47, // 96: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	55, // 97: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
+	58, // 98: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
+	62, // 99: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
+	66, // 100: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
+	69, // 101: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
+	19, // 102: flowscope.query.v1.QueryService.ListSynthetics:output_type -> flowscope.query.v1.ListSyntheticsResponse
+	22, // 103: flowscope.query.v1.QueryService.ListSyntheticRuns:output_type -> flowscope.query.v1.ListSyntheticRunsResponse
+	24, // 104: flowscope.query.v1.QueryService.GetSyntheticRun:output_type -> flowscope.query.v1.GetSyntheticRunResponse
+	26, // 105: flowscope.query.v1.QueryService.RunSynthetic:output_type -> flowscope.query.v1.RunSyntheticResponse
+	28, // 106: flowscope.query.v1.QueryService.ReloadSynthetics:output_type -> flowscope.query.v1.ReloadSyntheticsResponse
+	88, // [88:107] is the sub-list for method output_type
+	69, // [69:88] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -6100,7 +6237,7 @@ func file_query_querypb_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   79,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
