@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -107,7 +108,7 @@ func findModes(bars []hdr.Bar) []mode {
 		}
 	}
 	if len(kept) > maxModes {
-		slices.SortFunc(kept, func(a, b int) int { return -cmpFloat(sm[a], sm[b]) })
+		slices.SortFunc(kept, func(a, b int) int { return cmp.Compare(sm[b], sm[a]) })
 		kept = kept[:maxModes]
 		slices.Sort(kept)
 	}
@@ -175,16 +176,6 @@ func findModes(bars []hdr.Bar) []mode {
 // midpoint is the geometric middle of a bucket.
 func midpoint(b hdr.Bar) int64 {
 	return int64(math.Sqrt(float64(max(b.From, 1)) * float64(max(b.To, 1))))
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // modeExemplar picks, among the kept exemplars of every kind, a span of
