@@ -124,11 +124,42 @@ func TestHistogramTraces(t *testing.T) {
 	}
 	b.shot("histogram-traces")
 
-	// Edge histograms get no links: the search cannot filter by edge.
+	// An edge's histogram (client-side durations) links to the search by
+	// edge, whose duration bounds apply to the call.
 	b.open("latency?source=histfront&target=" + svc)
-	b.wait(`document.querySelectorAll('[data-testid=latency-panel] [data-testid=histogram] rect.bar').length > 0`, 15*time.Second, "the edge's histogram")
-	if n := eval[int](b, `document.querySelectorAll('`+bars+`').length`); n != 0 {
-		t.Errorf("edge histogram: %d bar links, want none", n)
+	b.wait(`document.querySelectorAll('`+bars+`').length >= 2`, 15*time.Second, "the edge histogram's bar links")
+	edgeBars := eval[[]bar](b, `[...document.querySelectorAll('`+bars+`')].map(a => ({lo: +a.dataset.lo, hi: +a.dataset.hi, count: +a.dataset.count,
+		href: a.getAttribute('href'), title: a.querySelector('title').textContent}))`)
+	pick = -1
+	for i, x := range edgeBars {
+		if x.Lo < float64(100*time.Millisecond) && (pick < 0 || x.Count > edgeBars[pick].Count) {
+			pick = i
+		}
 	}
+	if pick < 0 {
+		t.Fatalf("no edge bar in the fast cluster: %+v", edgeBars)
+	}
+	eb := edgeBars[pick]
+	var calls []time.Duration // the client spans' durations
+	for _, d := range append(slices.Clone(fast), slow...) {
+		calls = append(calls, d*10/9)
+	}
+	want = 0
+	for _, d := range calls {
+		if float64(d) >= eb.Lo && float64(d) <= eb.Hi {
+			want++
+		}
+	}
+	if want == 0 || float64(want) != eb.Count {
+		t.Fatalf("edge bar [%v, %v] counts %v calls, %d seeded calls fall in it", eb.Lo, eb.Hi, eb.Count, want)
+	}
+	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`%s[data-lo="%s"] rect`, bars, strconv.FormatFloat(eb.Lo, 'f', -1, 64)))))
+	b.wait(`document.body.dataset.view === 'traces' && document.querySelector('[data-testid=trace-count]')`, 10*time.Second, "the edge's trace search")
+	p = eval[map[string]string](b, `__flowscope.route().params`)
+	if p["source"] != "histfront" || p["target"] != svc || p["service"] != "" || p["minDuration"] != fmt.Sprintf("%.0fns", eb.Lo) {
+		t.Fatalf("edge trace search params %v", p)
+	}
+	b.wait(fmt.Sprintf(`document.querySelectorAll('[data-testid=trace-row]').length === %d`, want), 10*time.Second, "the edge's calls in the bar")
+	b.shot("histogram-traces-edge")
 	b.checkClean()
 }

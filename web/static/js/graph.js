@@ -1,8 +1,9 @@
 // FlowMap draws a flow graph (GET /api/v1/flowgraph: nodes and edges) on a
 // canvas: pan (drag the background), zoom (wheel), drag nodes, hover
 // tooltips, click to select, animated flow particles. Edge width grows with
-// the request rate; colour shows the error rate and the p99 against a
-// threshold; declared-only edges are dashed and observed-only ones
+// the request rate; colour shows the error rate, a second mark (a double
+// line) a p99 above a threshold or the hour before's (see "Health marks");
+// declared-only edges are dashed and observed-only ones
 // highlighted. Node positions are kept by id in opts.positions, so
 // refreshes and remounts keep the layout; only new nodes are placed.
 // setAlerts marks the nodes and edges that active alerts name: a red ring
@@ -19,6 +20,7 @@
 import {h, replace} from './dom.js';
 import * as fmt from './fmt.js';
 import {place, Simulation, hash} from './layout.js';
+import {Topology} from './groups.js';
 
 const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const SEP = '->';
@@ -43,6 +45,7 @@ function cssColors(el) {
     alert: v('--map-alert', '#ff3b4e'),
     alertPending: v('--map-alert-pending', '#f5a524'),
     synthetic: v('--map-synthetic', '#2ec4c6'),
+    labelBg: v('--panel', '#161c24'),
   };
 }
 
@@ -58,6 +61,29 @@ export function syntheticCheck(id) {
   return typeof id === 'string' && id.startsWith(SYNTHETIC_PREFIX) ? id.slice(SYNTHETIC_PREFIX.length) : '';
 }
 
+// Health marks: two independent channels. The colour of a node or an edge
+// is its error rate (warn ≥ 1 %, err ≥ 5 %); a second mark, a double line
+// (two rings round a node, a casing round an edge), says it is slow: its
+// p99 is above the threshold (opts.thresholdMs) when one is set, else at
+// least opts.slowRatio times its p99 over the previous hour (the baseline,
+// setBaseline) and opts.slowMinMs more. Without a baseline (a new node or
+// edge) only a threshold can flag it. A firing alert on an error signal
+// gives the error colour, on a latency signal the slow mark.
+export const SLOW_RATIO = 1.5;
+export const SLOW_MIN_MS = 5;
+export const ERROR_WARN = 0.01;
+export const ERROR_ERR = 0.05;
+
+// alertChannel is the mark an alert's signal drives: 'latency' (p50…p999,
+// pNN.N, mean, synthetic_p99), 'error' (error_rate, synthetic_failure_rate)
+// or '' (rate, count, …: only the alert's own ring or halo).
+export function alertChannel(a) {
+  const sig = String((a && a.signal) || '').toLowerCase();
+  if (/^(synthetic_)?p\d/.test(sig) || sig === 'mean' || sig === 'synthetic_mean') return 'latency';
+  if (/(^|_)(error|failure)_rate$/.test(sig) || sig === 'errors') return 'error';
+  return '';
+}
+
 function distToSeg(px, py, x1, y1, x2, y2) {
   const dx = x2 - x1, dy = y2 - y1;
   const l2 = dx * dx + dy * dy;
@@ -71,7 +97,9 @@ export class FlowMap {
   // particles, onSelect({type:'node'|'edge', ...} | null), onFocus(id),
   // testid, static (no refresh: layout still runs).
   constructor(container, opts = {}) {
-    this.opts = Object.assign({thresholdMs: 0, minRate: 0, particles: true, positions: new Map()}, opts);
+    this.opts = Object.assign({thresholdMs: 0, minRate: 0, particles: true, positions: new Map(),
+      slowRatio: SLOW_RATIO, slowMinMs: SLOW_MIN_MS, labels: [], unhealthyOnly: false}, opts);
+    this.baseline = null;
     this.root = h('div', {class: 'flowmap', testid: opts.testid || 'flowmap'});
     this.canvas = h('canvas', {class: 'flowmap-canvas', testid: 'flowmap-canvas', role: 'img', 'aria-label': 'Flow graph'});
     this.tip = h('div', {class: 'flowmap-tip', hidden: true, testid: 'map-tooltip'});
@@ -86,6 +114,8 @@ export class FlowMap {
     this.view = {k: 1, x: 0, y: 0};
     this.userView = false;
     this.sim = new Simulation();
+    // Boxes (opts.group), filtered layouts and label placement: groups.js.
+    this.topo = new Topology(this);
     this.focus = null;
     this.hover = null;
     this.selected = null;
@@ -174,13 +204,15 @@ export class FlowMap {
     this.edges = edges;
     this.edgeByKey = byKey;
     const plain = (g.edges || []).map(e => ({source: e.source, target: e.target}));
-    if (fresh.length) {
+    // With boxes, groups.js lays the graph out when a node changes box.
+    const boxed = this.topo.update(fresh);
+    if (fresh.length && !boxed) {
       const lt = performance.now();
       place(fresh, plain, this.nodeList);
       for (const n of fresh) n.moving = true;
       this.stats.layoutMs += performance.now() - lt;
     }
-    this.sim.reset(this.nodeList, this.edges, fresh.length ? (fresh.length === this.nodeList.length ? 1 : 0.6) : 0);
+    if (!boxed) this.sim.reset(this.nodeList, this.edges, fresh.length ? (fresh.length === this.nodeList.length ? 1 : 0.6) : 0);
     if (fresh.length && fresh.length === this.nodeList.length) {
       // A new graph: spend up to 60 ms on the layout before the first
       // frame, so that it appears nearly settled; frames finish the rest.
@@ -222,7 +254,9 @@ export class FlowMap {
 
   setOptions(o) {
     Object.assign(this.opts, o);
+    this.refreshHealth();
     this.computeVisible();
+    if (!this.userView) this.fit(); // a filter may have changed what is visible
     this.dirty = true;
   }
 
@@ -244,7 +278,14 @@ export class FlowMap {
     this.alertList = alerts || [];
     this.markAlerts();
     const sig = this.alertList.map(a => `${a.rule}\u0000${a.key}\u0000${a.state}`).join('\u0001');
-    if (sig !== this.alertSig) this.dirty = true;
+    if (sig !== this.alertSig) {
+      this.dirty = true;
+      // Firing alerts count as unhealthy: the filter may change.
+      if (this.opts.unhealthyOnly) {
+        this.computeVisible();
+        if (!this.userView) this.fit();
+      }
+    }
     this.alertSig = sig;
   }
 
@@ -268,6 +309,87 @@ export class FlowMap {
       }
     }
     this.alertMarks = {nodes, edges};
+    this.refreshHealth();
+  }
+
+  // setBaseline takes the flow graph of the hour before the range (null:
+  // none): the p99 each node and edge is compared with.
+  setBaseline(g) {
+    if (!g) this.baseline = null;
+    else {
+      const nodes = new Map(), edges = new Map();
+      for (const n of g.nodes || []) nodes.set(n.id, n.latency || {});
+      for (const e of g.edges || []) edges.set(edgeKey(e.source, e.target), e.latency || {});
+      this.baseline = {nodes, edges};
+    }
+    this.refreshHealth();
+    this.computeVisible();
+    if (!this.userView) this.fit(); // unhealthy only may show more or less
+    this.dirty = true;
+  }
+
+  // health is the marks of a node's or an edge's data: errorLevel (0, 1
+  // warn, 2 err), slow and why (slowReason: threshold, baseline or alert),
+  // its p99 and the baseline's, and the channels of its firing alerts.
+  health(d, base, mark) {
+    const calls = fmt.num(d.calls);
+    const er = d.errorRate != null ? fmt.num(d.errorRate) : calls ? fmt.num(d.errors) / calls : 0;
+    let errorLevel = er >= ERROR_ERR ? 2 : er >= ERROR_WARN ? 1 : 0;
+    const lat = d.latency || {};
+    const p99 = fmt.known(lat.p99) ? fmt.num(lat.p99) : null; // unknown is never slow
+    const b99 = base && fmt.known(base.p99) && fmt.num(base.p99) > 0 ? fmt.num(base.p99) : null;
+    const th = this.thresholdNs();
+    const ratio = Number(this.opts.slowRatio) || 0;
+    let slow = false, slowReason = '';
+    if (p99 != null) {
+      if (th > 0) {
+        if (p99 > th) [slow, slowReason] = [true, 'threshold'];
+      } else if (ratio > 0 && b99 != null && p99 >= b99 * ratio && p99 - b99 >= (Number(this.opts.slowMinMs) || 0) * 1e6) {
+        [slow, slowReason] = [true, 'baseline'];
+      }
+    }
+    const alert = {error: false, latency: false};
+    if (mark) {
+      for (const a of mark.alerts) {
+        if (a.state !== 'firing') continue;
+        const ch = alertChannel(a);
+        if (ch) alert[ch] = true;
+      }
+    }
+    if (alert.error) errorLevel = 2;
+    if (alert.latency && !slow) [slow, slowReason] = [true, 'alert'];
+    return {errorLevel, errorRate: er, slow, slowReason, p99, baseline: b99, alert, firing: !!(mark && mark.state === 'firing')};
+  }
+
+  // refreshHealth recomputes the marks of every node and edge.
+  refreshHealth() {
+    const B = this.baseline;
+    for (const n of this.nodeList) n.health = this.health(n.data, B ? B.nodes.get(n.id) : null, this.alertMarks.nodes.get(n.id));
+    for (const e of this.edges) {
+      e.health = e.data.declared === 'declared_only' ? null : this.health(e.data, B ? B.edges.get(e.key) : null, this.alertMarks.edges.get(e.key));
+    }
+    this.dirty = true;
+  }
+
+  // unhealthy reports whether a node or an edge has a mark: an error
+  // colour, the slow mark, or a firing alert.
+  unhealthy(x) {
+    const hh = x.health;
+    return !!hh && (hh.errorLevel > 0 || hh.slow || hh.firing);
+  }
+
+  // filterHealth (the last step of computeVisible) keeps, with
+  // opts.unhealthyOnly, the unhealthy nodes and edges and the nodes at the
+  // ends of those edges.
+  filterHealth() {
+    if (!this.opts.unhealthyOnly) return;
+    const keep = new Set();
+    for (const e of this.edges) {
+      if (!e.visible) continue;
+      if (this.unhealthy(e)) keep.add(e.s).add(e.t);
+      else e.visible = false;
+    }
+    for (const n of this.nodeList) if (n.visible && !keep.has(n) && !this.unhealthy(n)) n.visible = false;
   }
 
   // marks lists the marked nodes and edges: [{type, id | source, target,
@@ -321,6 +443,10 @@ export class FlowMap {
       const belowRate = minRate > 0 && fmt.num(d.calls) > 0 && fmt.num(d.rate) < minRate;
       e.visible = e.s.visible && e.t.visible && !belowRate;
     }
+    this.filterHealth();
+    // The search filter, hiding the nodes a filter left without edges, and
+    // the compact layout of what is left: groups.js.
+    this.topo.afterVisible();
   }
 
   radius(n) {
@@ -339,25 +465,19 @@ export class FlowMap {
     return (Number(this.opts.thresholdMs) || 0) * 1e6;
   }
 
+  // edgeColor is the error channel only: the slow mark is drawn apart.
   edgeColor(e) {
     const d = e.data, C = this.colors;
     if (d.declared === 'declared_only') return C.declared;
-    const calls = fmt.num(d.calls);
-    const er = d.errorRate != null ? fmt.num(d.errorRate) : calls ? fmt.num(d.errors) / calls : 0;
-    if (er >= 0.05) return C.err;
-    if (er >= 0.01) return C.warn;
-    const th = this.thresholdNs(), p99 = d.latency && d.latency.p99;
-    if (th > 0 && fmt.known(p99) && fmt.num(p99) > th) return C.slow; // unknown is not slow
-    return C.ok;
+    const lv = e.health ? e.health.errorLevel : 0;
+    return lv === 2 ? C.err : lv === 1 ? C.warn : C.ok;
   }
 
   nodeColor(n) {
     const d = n.data, C = this.colors;
-    const er = fmt.num(d.errorRate);
-    if (er >= 0.05) return C.err;
-    if (er >= 0.01) return C.warn;
-    const th = this.thresholdNs(), p99 = d.latency && d.latency.p99;
-    if (th > 0 && fmt.known(p99) && fmt.num(p99) > th) return C.slow;
+    const lv = n.health ? n.health.errorLevel : 0;
+    if (lv === 2) return C.err;
+    if (lv === 1) return C.warn;
     return d.virtual ? C.nodeVirtual : n.synthetic ? C.synthetic : C.node;
   }
 
@@ -392,6 +512,7 @@ export class FlowMap {
       y1 = Math.max(y1, n.y + r);
     }
     if (!Number.isFinite(x0)) return;
+    [x0, y0, x1, y1] = this.topo.extent([x0, y0, x1, y1]);
     const padL = 80, padR = 80, padT = 30, padB = this.opts.padBottom ?? 84;
     const bw = Math.max(1, x1 - x0), bh = Math.max(1, y1 - y0);
     const k = Math.max(0.03, Math.min((this.W - padL - padR) / bw, (this.H - padT - padB) / bh, 1.6));
@@ -408,6 +529,10 @@ export class FlowMap {
 
   // relayout forgets every position and lays the graph out again.
   relayout() {
+    if (this.topo.relayout()) {
+      this.computeVisible();
+      return this.resetView();
+    }
     for (const n of this.nodeList) {
       n.placed = false;
       n.pinned = false;
@@ -419,6 +544,7 @@ export class FlowMap {
     for (const n of this.nodeList) n.moving = true;
     this.sim.alpha = 0;
     this.sim.reset(this.nodeList, this.edges, 1);
+    this.computeVisible();
     this.resetView();
   }
 
@@ -431,8 +557,23 @@ export class FlowMap {
     this.dirty = true;
   }
 
+  // centerOnEdge centres the view on the middle of an edge.
+  centerOnEdge(source, target) {
+    const e = this.edgeByKey.get(edgeKey(source, target));
+    if (!e) return;
+    const k = Math.max(this.view.k, 0.9);
+    const mx = (e.s.x + e.t.x) / 2, my = (e.s.y + e.t.y) / 2;
+    this.view = {k, x: this.W / 2 - mx * k, y: this.H / 2 - my * k};
+    this.userView = true;
+    this.dirty = true;
+  }
+
   savePositions() {
-    for (const n of this.nodeList) this.opts.positions.set(n.id, {x: n.x, y: n.y, homeX: n.homeX, homeY: n.homeY, pinned: n.pinned});
+    // Under a filter, the global layout (not the filtered one) is kept.
+    for (const n of this.nodeList) {
+      const p = this.topo.saved(n) || n;
+      this.opts.positions.set(n.id, {x: p.x, y: p.y, homeX: p.homeX, homeY: p.homeY, pinned: p.pinned});
+    }
   }
 
   toWorld(sx, sy) {
@@ -502,6 +643,7 @@ export class FlowMap {
         if (drag.node) {
           const [wx, wy] = this.toWorld(sx, sy);
           Object.assign(drag.node, {x: wx, y: wy, homeX: wx, homeY: drag.node.homeY != null ? wy : undefined, pinned: true, moving: false, vx: 0, vy: 0});
+          this.topo.clamp(drag.node);
         } else {
           this.view.x = drag.vx + dx;
           this.view.y = drag.vy + dy;
@@ -522,6 +664,10 @@ export class FlowMap {
       }
       const [sx, sy] = pos(ev);
       const hit = this.hitAt(sx, sy);
+      // A click on a box's name or header (over edges, not nodes)
+      // collapses it.
+      const box = (!hit || hit.type === 'edge') && this.opts.onToggleGroup ? this.topo.headerAt(...this.toWorld(sx, sy), sx, sy) : '';
+      if (box) return this.opts.onToggleGroup(box);
       this.selected = hit;
       this.dirty = true;
       if (this.opts.onSelect) this.opts.onSelect(hit, this.lookup(hit));
@@ -582,10 +728,12 @@ export class FlowMap {
       if (d.virtual) lines.push(h('div', {class: 'dim'}, 'virtual (uninstrumented callee)'));
       if (obj.synthetic) lines.push(h('div', {class: 'dim', testid: 'tip-synthetic'}, 'synthetic check: the prober\'s runs'));
       if (d.declaredOnly) lines.push(h('div', {class: 'dim'}, 'declared only: no traffic observed'));
+      if (d.group) lines.push(h('div', {class: 'dim', testid: 'tip-collapsed'}, `collapsed ${d.groupKind} box of ${d.members} nodes: rates summed; quantiles are the highest member's (an approximation)`));
       lines.push(row('requests', fmt.rate(d.requestRate)), row('errors', fmt.pct(d.errorRate)));
     } else {
       lines.push(h('div', {class: 'tip-title'}, hit.source, ' → ', hit.target));
       if (d.declared) lines.push(h('div', {class: 'dim'}, 'declared: ' + d.declared.replace('_', ' ')));
+      if (d.aggregated) lines.push(h('div', {class: 'dim', testid: 'tip-aggregated'}, `${d.aggregated} edges of a collapsed box: rate, calls and errors summed; quantiles are the highest edge's (an approximation)`));
       lines.push(row('rate', fmt.rate(d.rate)), row('calls', fmt.count(d.calls)), row('errors', `${fmt.count(d.errors)} (${fmt.pct(d.errorRate)})`));
     }
     // A node's summary has no request count: a node with requests counts
@@ -597,6 +745,15 @@ export class FlowMap {
         lines.push(h('div', {class: 'tip-alert tip-alert-' + a.state, testid: 'tip-alert'}, a.state + ': ', h('span', {class: 'strong'}, a.rule), ` (${fmt.unitValue(a.value, a.unit)})`));
       }
       if (mark.alerts.length > 6) lines.push(h('div', {class: 'dim'}, `and ${mark.alerts.length - 6} more alerts`));
+    }
+    const hh = obj.health;
+    if (hh && hh.slow) {
+      const why = hh.slowReason === 'threshold' ? `p99 ${fmt.dur(hh.p99)} > ${fmt.dur(this.thresholdNs())}`
+        : hh.slowReason === 'baseline' ? `p99 ${fmt.dur(hh.p99)}, ${(hh.p99 / hh.baseline).toFixed(1)}× the hour before (${fmt.dur(hh.baseline)})`
+          : 'a latency alert is firing';
+      lines.push(h('div', {class: 'tip-slow', testid: 'tip-slow'}, 'slow: ', why));
+    } else if (hh && hh.baseline != null && hh.p99 != null) {
+      lines.push(row('hour before', 'p99 ' + fmt.dur(hh.baseline)));
     }
     const state = fmt.latencyState(lat, calls);
     if (state === 'unknown') {
@@ -664,6 +821,9 @@ export class FlowMap {
     const sel = this.selected;
     const selKey = sel && sel.type === 'edge' ? edgeKey(sel.source, sel.target) : null;
 
+    // Boxes (groups), under everything else.
+    this.topo.drawBoxes(ctx, k);
+
     // Edges, batched by style.
     const groups = new Map();
     const addTo = (key, style, fn) => {
@@ -685,14 +845,23 @@ export class FlowMap {
       const obs = e.data.declared === 'observed_only';
       if (obs) addTo('halo' + (dim ? 'd' : ''), {color: C.observedOnly, width: w + 5, alpha: dim ? 0.12 : 0.45, dash: false, arrows: false}, g);
       const al = this.alertMarks.edges.get(e.key);
+      const slow = !!(e.health && e.health.slow);
       if (al) {
         const firing = al.state === 'firing';
-        addTo(`alert|${al.state}|${w}|${dim}`, {color: firing ? C.alert : C.alertPending, width: w + (firing ? 8 : 5), alpha: (dim ? 0.3 : 1) * (firing ? 0.6 : 0.45), dash: !firing, arrows: false}, g);
+        // Outside the slow mark's casing when there is one.
+        addTo(`alert|${al.state}|${w}|${dim}|${slow}`, {color: firing ? C.alert : C.alertPending, width: w + (firing ? 8 : 5) + (slow ? 7 : 0), alpha: (dim ? 0.3 : 1) * (firing ? 0.6 : 0.45), dash: !firing, arrows: false}, g);
+      }
+      if (slow) {
+        // The slow mark: a casing (two lines along the edge), a wide
+        // stroke whose middle is then cut out.
+        addTo(`slow|${w}|${dim}`, {color: C.slow, width: w + 7, alpha: dim ? 0.3 : 1, dash: false, arrows: false, z: 1}, g);
+        addTo(`slowcut|${w}`, {color: '#000', width: w + 3, alpha: 1, dash: false, arrows: false, z: 2, cut: true}, g);
       }
       addTo(`${color}|${w}|${dashed}|${dim}`, {color, width: w, alpha: dim ? 0.15 : 0.85, dash: dashed, arrows: true}, g);
     }
-    const order = [...groups.values()].sort((a, b) => (a.arrows - b.arrows) || (b.alpha < a.alpha ? 1 : -1));
+    const order = [...groups.values()].sort((a, b) => (a.arrows - b.arrows) || ((a.z || 0) - (b.z || 0)) || (b.alpha < a.alpha ? 1 : -1));
     for (const g of order) {
+      ctx.globalCompositeOperation = g.cut ? 'destination-out' : 'source-over';
       ctx.globalAlpha = g.alpha;
       ctx.strokeStyle = g.color;
       ctx.fillStyle = g.color;
@@ -724,6 +893,7 @@ export class FlowMap {
         ctx.fill();
       }
     }
+    ctx.globalCompositeOperation = 'source-over';
     ctx.setLineDash([]);
     ctx.globalAlpha = 1;
     if (selKey && this.edgeByKey.get(selKey) && geoms.has(this.edgeByKey.get(selKey))) {
@@ -835,16 +1005,35 @@ export class FlowMap {
       ctx.arc(n.x, n.y, this.radius(n) + 4 / k, 0, Math.PI * 2);
       ctx.stroke();
     };
+    // The slow mark of a node: two arcs round it, open at the bottom
+    // where its label is.
+    ctx.strokeStyle = C.slow;
+    ctx.lineWidth = 1.6 / k;
+    for (const dimmed of [false, true]) {
+      ctx.globalAlpha = dimmed ? 0.35 : 1;
+      ctx.beginPath();
+      for (const n of this.nodeList) {
+        if (!n.visible || !n.health || !n.health.slow || (!!(hl && !hl.has(n.id))) !== dimmed) continue;
+        for (const off of [3, 6]) {
+          const rr = this.radius(n) + off / k;
+          ctx.moveTo(n.x + rr * Math.cos(0.7 * Math.PI), n.y + rr * Math.sin(0.7 * Math.PI));
+          ctx.arc(n.x, n.y, rr, 0.7 * Math.PI, 2.3 * Math.PI);
+        }
+      }
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
     for (const [id, m] of this.alertMarks.nodes) {
       const n = this.nodes.get(id);
       if (!n || !n.visible) continue;
       const firing = m.state === 'firing';
+      const out = n.health && n.health.slow ? 3 : 0;
       ctx.globalAlpha = hl && !hl.has(n.id) ? 0.4 : 1;
       ctx.strokeStyle = firing ? C.alert : C.alertPending;
       ctx.lineWidth = (firing ? 3 : 2) / k;
       ctx.setLineDash(firing ? [] : [4 / k, 3 / k]);
       ctx.beginPath();
-      ctx.arc(n.x, n.y, this.radius(n) + 7 / k, 0, Math.PI * 2);
+      ctx.arc(n.x, n.y, this.radius(n) + (7 + out) / k, 0, Math.PI * 2);
       ctx.stroke();
       ctx.setLineDash([]);
     }
@@ -856,24 +1045,16 @@ export class FlowMap {
     if (sel && sel.type === 'node' && this.nodes.get(sel.id)) ring(this.nodes.get(sel.id), C.select, 2);
     if (this.focus && this.nodes.get(this.focus.id)) ring(this.nodes.get(this.focus.id), C.match, 1.5);
 
-    // Labels, in screen space, where they fit.
+    // Labels and box names, in screen space, placed so that none overlaps
+    // another (groups.js placeLabels): below, right, left or above the
+    // node, else shortened, else left out (highlighted nodes first).
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.font = FONT;
+    this.topo.drawLabels(ctx, hl);
     ctx.textBaseline = 'top';
     ctx.textAlign = 'center';
-    const many = drawnNodes > 60 && k < 0.75;
-    for (const n of this.nodeList) {
-      if (!n.visible) continue;
-      const important = (hl && hl.has(n.id)) || this.matches.has(n.id) || (sel && sel.id === n.id) || (this.focus && this.focus.id === n.id);
-      if (many && !important) continue;
-      const sx = n.x * k + view.x, sy = n.y * k + view.y;
-      if (sx < -150 || sx > this.W + 150 || sy < -20 || sy > this.H + 20) continue;
-      let label = n.id.length > 36 ? n.id.slice(0, 35) + '…' : n.id;
-      ctx.globalAlpha = hl && !hl.has(n.id) ? 0.35 : 1;
-      ctx.fillStyle = n.data.declaredOnly || n.data.virtual ? C.textDim : C.text;
-      ctx.fillText(label, sx, sy + this.radius(n) * k + 3);
-    }
     ctx.globalAlpha = 1;
+    this.drawEdgeLabels(geoms, hl);
 
     const dt = performance.now() - t0;
     const st = this.stats;
@@ -890,11 +1071,95 @@ export class FlowMap {
     }
   }
 
+  // edgeLabelText is an edge's label: the parts of opts.labels (rate,
+  // errors, p99) that it has.
+  edgeLabelText(e) {
+    const d = e.data, parts = [];
+    for (const p of this.opts.labels || []) {
+      if (p === 'rate') parts.push(fmt.rate(d.rate));
+      else if (p === 'errors') parts.push(fmt.pct(e.health ? e.health.errorRate : d.errorRate) + ' err');
+      else if (p === 'p99') parts.push('p99 ' + fmt.dur(d.latency && d.latency.p99));
+    }
+    return parts.join(' · ');
+  }
+
+  // drawEdgeLabels writes opts.labels on the visible edges, at their
+  // midpoint (towards the source for one of a pair drawn side by side), on
+  // a background. A label is left out when its edge is too short on the
+  // screen to carry it, or when its box would overlap one already drawn:
+  // unhealthy edges first, then by rate.
+  drawEdgeLabels(geoms, hl) {
+    const drawn = [];
+    this.stats.edgeLabels = drawn;
+    if (!(this.opts.labels || []).length || this.view.k < 0.25) return;
+    const {ctx, view, colors: C} = this;
+    const k = view.k;
+    const list = [...geoms.keys()].sort((a, b) => (this.unhealthy(b) - this.unhealthy(a)) || fmt.num(b.data.rate) - fmt.num(a.data.rate));
+    ctx.font = FONT;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    const padX = 4, H = 15;
+    // Nodes and their names are obstacles too.
+    const blocked = [];
+    for (const n of this.nodeList) {
+      if (!n.visible) continue;
+      const sx = n.x * k + view.x, sy = n.y * k + view.y, r = this.radius(n) * k;
+      if (sx < -200 || sx > this.W + 200 || sy < -50 || sy > this.H + 50) continue;
+      const name = n.id.length > 36 ? n.id.slice(0, 35) + '…' : n.id;
+      const hw = Math.max(r, ctx.measureText(name).width / 2);
+      blocked.push({left: sx - hw, top: sy - r, right: sx + hw, bottom: sy + r + 16});
+    }
+    const hits = box => (o => box.left < o.right && o.left < box.right && box.top < o.bottom && o.top < box.bottom);
+    for (const e of list) {
+      const g = geoms.get(e);
+      const text = this.edgeLabelText(e);
+      if (!text) continue;
+      // The midpoint (towards the source for one of a pair drawn side by
+      // side), else a little off it.
+      let cands;
+      if (g.loop) cands = [[g.cx, g.cy - g.rr - 9 / k]];
+      else {
+        const len = Math.hypot(g.x2 - g.x1, g.y2 - g.y1) * k;
+        if (len < 40) continue;
+        cands = (e.bidir ? [0.4, 0.3, 0.55] : [0.5, 0.35, 0.65]).map(f => [g.x1 + (g.x2 - g.x1) * f, g.y1 + (g.y2 - g.y1) * f]);
+      }
+      const w = Math.ceil(ctx.measureText(text).width) + 2 * padX;
+      let box = null, sy = 0;
+      for (const [wx, wy] of cands) {
+        const sx = wx * k + view.x;
+        sy = wy * k + view.y;
+        const bx = {left: sx - w / 2, top: sy - H / 2, right: sx + w / 2, bottom: sy + H / 2};
+        if (bx.right < 0 || bx.left > this.W || bx.bottom < 0 || bx.top > this.H) continue;
+        if (drawn.some(hits(bx)) || blocked.some(hits(bx))) continue;
+        box = bx;
+        break;
+      }
+      if (!box) continue;
+      const dim = hl && !hl.has(e.key);
+      ctx.globalAlpha = dim ? 0.35 : 0.88;
+      ctx.fillStyle = C.labelBg;
+      ctx.strokeStyle = this.edgeColor(e);
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.roundRect(box.left, box.top, w, H, 4);
+      ctx.fill();
+      ctx.stroke();
+      ctx.globalAlpha = dim ? 0.45 : 1;
+      ctx.fillStyle = C.text;
+      ctx.fillText(text, box.left + padX, sy + 0.5);
+      drawn.push(Object.assign({key: e.key, text}, box));
+    }
+    ctx.globalAlpha = 1;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+  }
+
   // Test and debugging hooks (read-only).
 
   state() {
     const st = this.stats;
     return {
+      topology: this.topo.state(),
       nodes: this.nodeList.map(n => n.id),
       edges: this.edges.map(e => e.key),
       synthetic: this.nodeList.filter(n => n.synthetic).map(n => n.id),
@@ -925,6 +1190,18 @@ export class FlowMap {
         nodes: Object.fromEntries([...this.alertMarks.nodes].map(([k, m]) => [k, m.state])),
         edges: Object.fromEntries([...this.alertMarks.edges].map(([k, m]) => [k, m.state])),
       },
+      // The health marks: per node and edge {errorLevel, slow, slowReason,
+      // p99, baseline (ns, null when none), alert}.
+      health: {
+        nodes: Object.fromEntries(this.nodeList.filter(n => n.health).map(n => [n.id, healthState(n.health)])),
+        edges: Object.fromEntries(this.edges.filter(e => e.health).map(e => [e.key, healthState(e.health)])),
+      },
+      hasBaseline: !!this.baseline,
+      visibleNodeIds: this.nodeList.filter(n => n.visible).map(n => n.id),
+      visibleEdgeKeys: this.edges.filter(e => e.visible).map(e => e.key),
+      edgeLabels: (st.edgeLabels || []).map(l => Object.assign({}, l)),
+      healthOptions: {thresholdMs: Number(this.opts.thresholdMs) || 0, slowRatio: Number(this.opts.slowRatio) || 0, slowMinMs: Number(this.opts.slowMinMs) || 0,
+        labels: (this.opts.labels || []).slice(), unhealthyOnly: !!this.opts.unhealthyOnly},
     };
   }
 
@@ -968,6 +1245,10 @@ export class FlowMap {
     const wy = g.loop ? g.cy - g.rr : g.y1 + (g.y2 - g.y1) * frac;
     return {x: r.left + wx * this.view.k + this.view.x, y: r.top + wy * this.view.k + this.view.y};
   }
+}
+
+function healthState(x) {
+  return {errorLevel: x.errorLevel, slow: x.slow, slowReason: x.slowReason, p99: x.p99, baseline: x.baseline, alert: Object.assign({}, x.alert), firing: x.firing};
 }
 
 // hexagon adds a hexagon (points left and right) of circumradius r to the

@@ -130,6 +130,24 @@ export class LatencyPanel {
       seriesBox = h('div', {class: 'chart-box'});
       parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, 'Quantiles over time')), seriesBox);
     }
+    if (o.exemplars && (d.modes || []).length) {
+      parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, d.modes.length > 1 ? `Modes (${d.modes.length}): a span of each` : 'Mode: a span of it')));
+      parts.push(table(['mode', 'peak', 'range', 'share', 'example span'], d.modes.map((m, i) =>
+        h('tr', {testid: 'mode-row', dataset: {peak: fmt.num(m.peak), from: fmt.num(m.from), to: fmt.num(m.to)}},
+          h('td', null, String(i + 1)),
+          h('td', {class: 'num'}, fmt.dur(m.peak)),
+          h('td', {class: 'num dim'}, `${fmt.dur(m.from)} – ${fmt.dur(m.to)}`),
+          h('td', {class: 'num'}, fmt.pct(fmt.num(m.share))),
+          h('td', null, m.exemplar ? exemplarLink(m.exemplar, 'mode-exemplar') : h('span', {class: 'dim'}, 'none kept')))), {testid: 'modes'}));
+    }
+    if (o.exemplars && (d.errorExemplars || []).length) {
+      parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, 'Failing spans (newest)')));
+      parts.push(table(['latency', 'time', 'trace'], d.errorExemplars.map(x =>
+        h('tr', null,
+          h('td', {class: 'num'}, fmt.dur(x.value)),
+          h('td', {class: 'dim'}, x.time ? fmt.time(Date.parse(x.time)) : ''),
+          h('td', null, exemplarLink(x, 'error-exemplar')))), {testid: 'error-exemplars'}));
+    }
     if (o.exemplars && (d.exemplars || []).length) {
       parts.push(h('div', {class: 'chart-head'}, h('span', {class: 'chart-title'}, 'Exemplars (slowest spans)')));
       parts.push(table(['latency', 'quantile', 'time', 'trace'], d.exemplars.slice(0, 12).map(x =>
@@ -137,12 +155,12 @@ export class LatencyPanel {
           h('td', {class: 'num'}, fmt.dur(x.value)),
           h('td', null, fmt.num(x.quantile) ? '≥ ' + fmt.quantileLabel(x.quantile) : ''),
           h('td', {class: 'dim'}, x.time ? fmt.time(Date.parse(x.time)) : ''),
-          h('td', null, h('a', {href: link('trace', x.traceId), testid: 'exemplar-link', class: 'mono'}, x.traceId)))), {testid: 'exemplars'}));
+          h('td', null, exemplarLink(x, 'exemplar-link')))), {testid: 'exemplars'}));
     }
     replace(this.el, parts);
     const w = widthOf(this.el, 560);
     histBox.append(histogram({buckets: d.buckets, quantiles: d.quantiles, width: w, height: o.histogramHeight, logCount: this.logCount,
-      barHref: q.service ? (lo, hi) => tracesHref(q, o.range, lo, hi) : null}));
+      barHref: (q.service || (q.source && q.target && (!q.level || q.level === 'service'))) ? (lo, hi) => tracesHref(q, o.range, lo, hi) : null}));
     if (seriesBox) {
       const series = seriesOf(d);
       seriesBox.append(lineChart({series, width: w, height: 180, yFormat: fmt.durShort, logY: true}), legend(series));
@@ -150,13 +168,23 @@ export class LatencyPanel {
   }
 }
 
+// exemplarLink links to an exemplar's trace opened at its span, marked
+// when the span failed.
+function exemplarLink(x, testid) {
+  return h('span', null,
+    h('a', {href: link('trace', x.traceId, {span: x.spanId || ''}), testid, class: 'mono', dataset: {traceId: x.traceId, spanId: x.spanId || ''}}, x.traceId),
+    x.error ? h('span', {class: 'badge badge-err', testid: 'exemplar-error', title: 'status ERROR'}, 'error') : null);
+}
+
 // tracesHref links to the trace search for a service's (and operation's)
-// spans with a duration in [lo, hi] ns, over the range tr. The search has
-// no span kind or edge condition: edges get no link (see render).
+// spans with a duration in [lo, hi] ns, over the range tr, or for an
+// edge's calls (source, target: service-level node IDs) of that duration.
+// The search has no span kind condition.
 export function tracesHref(q, tr, lo, hi) {
   const custom = tr && tr.range === 'custom';
+  const edge = !q.service && q.source && q.target;
   return link('traces', '', {
-    service: q.service, operation: q.operation || '',
+    service: edge ? '' : q.service, source: edge ? q.source : '', target: edge ? q.target : '', operation: q.operation || '',
     minDuration: Math.max(0, Math.floor(lo)) + 'ns',
     // maxDuration 0 means no bound: a bucket of zero durations ends at 1ns.
     maxDuration: Math.max(1, Math.ceil(hi)) + 'ns',

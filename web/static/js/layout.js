@@ -212,7 +212,11 @@ export class Simulation {
         p.vx = p.vy = 0;
         continue;
       }
-      if (p.deg) {
+      if (p.bx0 != null) {
+        // In a box: held near its place in the box's layout.
+        p.vx += (p.homeX - p.x) * 0.08 * a;
+        p.vy += (p.homeY - p.y) * 0.08 * a;
+      } else if (p.deg) {
         p.vx += (p.homeX - p.x) * 0.08 * a;
         p.vy -= p.y * 0.002 * a;
       } else if (p.homeY != null) {
@@ -224,9 +228,190 @@ export class Simulation {
       const v = Math.hypot(p.vx, p.vy), max = 40;
       if (v > max) { p.vx *= max / v; p.vy *= max / v; }
       p.x += p.vx; p.y += p.vy;
+      if (p.bx0 != null) {
+        // The simulation never moves a node out of its box.
+        p.x = Math.min(Math.max(p.x, p.bx0), p.bx1);
+        p.y = Math.min(Math.max(p.y, p.by0), p.by1);
+      }
     }
     this.alpha *= 0.965;
     if (this.alpha <= 0.02) for (const p of nodes) p.moving = false;
     return true;
   }
+}
+
+// Compound layout. BOX gives the geometry of the boxes of groups.js:
+// padding, the height of a box's header (its name), the cell of one node
+// in a box (room for its shape and its label below) and the gaps between
+// the items of a box.
+export const BOX = {pad: 12, headNamespace: 30, headService: 24, cellW: 108, cellH: 52, gapX: 54, gapY: 22, nodeGapX: 6, nodeGapY: 4};
+
+const head = g => (g.kind === 'namespace' ? BOX.headNamespace : g.kind === 'service' ? BOX.headService : 0);
+
+// boxLayout places the nodes of a tree (groups.js buildTree) box by box,
+// from the inside out: the items of a box (its sub-boxes and its own
+// nodes) are laid out with the layered placement on the graph of the
+// calls between them (callers left of callees), columns wrapped so that
+// the box is about 1.5 times as wide as high, and the box takes the size
+// of what it holds. Every box gets its world rectangle (x0, y0, x1, y1),
+// every node its position, home and the inner rectangle of its box
+// (bx0…by1), which the simulation keeps it in. Boxes never overlap
+// their siblings and hold their children entirely.
+export function boxLayout(root, edges) {
+  const path = new Map(); // node id → the boxes from the root down
+  const walk = (g, chain) => {
+    chain = chain.concat([g]);
+    for (const c of g.groups) walk(c, chain);
+    for (const n of g.nodes) path.set(n.id, chain);
+  };
+  walk(root, []);
+  const byId = new Map();
+  for (const chain of path.values()) for (const g of chain) byId.set(g.id, g);
+  const measure = (g, depth) => {
+    for (const c of g.groups) measure(c, depth + 1);
+    const items = [];
+    for (const c of g.groups) items.push({id: 'g:' + c.id, ref: c, w: c.w, h: c.h});
+    for (const n of g.nodes) items.push({id: 'n:' + n.id, ref: n, node: true, w: BOX.cellW, h: BOX.cellH});
+    const index = new Map(items.map(it => [it.id, it]));
+    const itemOf = id => {
+      const chain = path.get(id);
+      if (!chain || chain[depth] !== g) return null;
+      return chain.length > depth + 1 ? 'g:' + chain[depth + 1].id : 'n:' + id;
+    };
+    const iedges = [], seen = new Set();
+    for (const e of edges) {
+      const a = itemOf(e.source), b = itemOf(e.target);
+      if (!a || !b || a === b) continue;
+      const k = a + '\u0000' + b;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      iedges.push({source: a, target: b});
+    }
+    const onlyNodes = !g.groups.length;
+    const gx = onlyNodes ? BOX.nodeGapX : BOX.gapX, gy = onlyNodes ? BOX.nodeGapY : BOX.gapY;
+    const lay = layers(items, iedges);
+    const preds = new Map();
+    for (const e of iedges) {
+      if (!preds.has(e.target)) preds.set(e.target, []);
+      preds.get(e.target).push(e.source);
+    }
+    let area = 0, maxH = 0;
+    for (const it of items) {
+      area += (it.w + gx) * (it.h + gy);
+      maxH = Math.max(maxH, it.h);
+    }
+    const aspect = depth === 0 ? 1.7 : 1.5;
+    const target = Math.max(maxH, Math.sqrt(area / aspect));
+    const byLayer = new Map();
+    for (const it of items) {
+      const l = lay.get(it.id) || 0;
+      if (!byLayer.has(l)) byLayer.set(l, []);
+      byLayer.get(l).push(it);
+    }
+    const cols = [];
+    let x = 0;
+    const newCol = () => {
+      const c = {x, w: 0, h: 0, items: []};
+      cols.push(c);
+      return c;
+    };
+    for (const l of [...byLayer.keys()].sort((a, b) => a - b)) {
+      const list = byLayer.get(l);
+      const bary = it => {
+        const ys = (preds.get(it.id) || []).map(id => index.get(id)).filter(p => p && p.ry != null).map(p => p.ry + p.h / 2);
+        return ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : Infinity;
+      };
+      const bc = new Map(list.map(it => [it, bary(it)]));
+      list.sort((a, b) => bc.get(a) - bc.get(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      let col = null;
+      for (const it of list) {
+        if (!col || (col.items.length && col.h + gy + it.h > target)) {
+          if (col) x += col.w + gx;
+          col = newCol();
+          col.x = x;
+        }
+        it.ry = col.items.length ? col.h + gy : 0;
+        col.h = it.ry + it.h;
+        col.w = Math.max(col.w, it.w);
+        col.items.push(it);
+      }
+      if (col) x += col.w + gx;
+    }
+    // Columns wrap into bands (rows of columns) so that a long chain of
+    // calls does not make one long row: callers stay left of callees
+    // within a band, and bands follow each other top to bottom.
+    let maxW = 0;
+    for (const it of items) maxW = Math.max(maxW, it.w);
+    const wrapW = Math.max(maxW, Math.sqrt(area * aspect));
+    const bands = [];
+    let band = null, bx = 0;
+    for (const c of cols) {
+      if (!band || (band.cols.length && bx + c.w > wrapW)) {
+        band = {cols: [], y: band ? band.y + band.h + gy * 2 : 0, h: 0};
+        bands.push(band);
+        bx = 0;
+      }
+      c.x = bx;
+      bx += c.w + gx;
+      band.cols.push(c);
+      band.h = Math.max(band.h, c.h);
+    }
+    let cw = 0, ch = 0;
+    for (const bd of bands) {
+      for (const c of bd.cols) {
+        cw = Math.max(cw, c.x + c.w);
+        const dy = bd.y + (bd.h - c.h) / 2;
+        for (const it of c.items) {
+          it.rx = c.x + (c.w - it.w) / 2;
+          it.ry += dy;
+        }
+      }
+      ch = Math.max(ch, bd.y + bd.h);
+    }
+    g.items = items;
+    const pad = g === root ? 0 : BOX.pad;
+    g.w = Math.max(cw + 2 * pad, g === root ? 0 : 120);
+    g.h = ch + 2 * pad + head(g);
+  };
+  measure(root, 0);
+  const position = (g, ox, oy) => {
+    const pad = g === root ? 0 : BOX.pad;
+    g.x0 = ox;
+    g.y0 = oy;
+    g.x1 = ox + g.w;
+    g.y1 = oy + g.h;
+    const cx = ox + (g.w - (g.w - 2 * pad)) / 2; // content starts after the padding
+    for (const it of g.items) {
+      const ix = cx + it.rx, iy = oy + pad + head(g) + it.ry;
+      if (!it.node) {
+        position(it.ref, ix, iy);
+        continue;
+      }
+      const n = it.ref;
+      n.x = ix + BOX.cellW / 2;
+      n.y = iy + 17;
+      n.homeX = n.x;
+      n.homeY = n.y;
+      n.placed = true;
+      n.vx = n.vy = 0;
+      if (g === root) {
+        n.bx0 = n.bx1 = n.by0 = n.by1 = undefined;
+      } else {
+        n.bx0 = g.x0 + pad + 6;
+        n.bx1 = g.x1 - pad - 6;
+        n.by0 = g.y0 + head(g) + pad + 6;
+        n.by1 = g.y1 - pad - 18;
+      }
+    }
+    delete g.items;
+  };
+  position(root, 0, 0);
+  const boxes = [];
+  const collect = (g, depth) => {
+    if (g !== root) boxes.push({id: g.id, kind: g.kind, name: g.name, full: g.full, parent: g.parent && g.parent !== root ? g.parent.id : '', depth,
+      x0: g.x0, y0: g.y0, x1: g.x1, y1: g.y1, head: head(g)});
+    for (const c of g.groups) collect(c, depth + 1);
+  };
+  collect(root, -1);
+  return boxes;
 }

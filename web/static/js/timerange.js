@@ -1,9 +1,10 @@
-// Time ranges: "last 5m/15m/1h/6h/24h" (live: recomputed on every refresh)
+// Time ranges: "last 1m/5m/15m/1h/6h/24h" (live: recomputed on every refresh)
 // or a custom from/to. Kept in the route's query as range=15m or
 // range=custom&from=<unix ms>&to=<unix ms>.
 import {h, field, select} from './dom.js';
 
 export const RANGES = [
+  {value: '1m', label: 'Last minute', ms: 60e3},
   {value: '5m', label: 'Last 5 minutes', ms: 5 * 60e3},
   {value: '15m', label: 'Last 15 minutes', ms: 15 * 60e3},
   {value: '1h', label: 'Last hour', ms: 3600e3},
@@ -21,7 +22,7 @@ export function resolve(params, fallback = '15m') {
     const to = Number(params.get('to')) || now;
     return {start: Math.min(from, to), end: Math.max(from, to), live: false, ms: Math.abs(to - from), range: r};
   }
-  const def = RANGES.find(x => x.value === r) || RANGES[1];
+  const def = RANGES.find(x => x.value === r && x.ms) || RANGES.find(x => x.value === '15m');
   const end = Date.now();
   return {start: end - def.ms, end, live: true, ms: def.ms, range: def.value};
 }

@@ -92,15 +92,21 @@ export function parse(doc) {
     if (seen.has(s)) continue;
     seen.add(s);
     s.depth = d;
+    s.index = order.length;
     order.push(s);
     s.children.sort(cmp);
     for (let i = s.children.length - 1; i >= 0; i--) stack.push([s.children[i], d + 1]);
+  }
+  for (let i = order.length - 1; i >= 0; i--) {
+    const s = order[i];
+    s.end = s.children.reduce((m, c) => (seen.has(c) && c.index > s.index ? Math.max(m, c.end) : m), i + 1);
   }
   for (const s of spans) s.self = selfTime(s);
   const total = spans.reduce((m, s) => Math.max(m, s.start + s.dur), 0);
   const t = {spans: order, roots, byId, total, startMs: spans.length ? Math.min(...spans.map(s => s.startMs)) : 0};
   t.critical = criticalPath(t);
   t.services = [...new Set(order.map(s => s.service))].sort();
+  t.maxDepth = order.reduce((m, s) => Math.max(m, s.depth), 0);
   t.errors = spans.filter(s => s.error).length;
   return t;
 }
@@ -174,10 +180,97 @@ export function graph(t) {
   };
 }
 
-const SERVICE_COLORS = ['#4ea1ff', '#3fb68b', '#e5a50a', '#b07cf7', '#2ec4c6', '#f08c3a', '#ff7ab2', '#8bd450', '#9aa5b4', '#d4b84a', '#5fa8d3', '#c97b63'];
+// PALETTE holds 16 service colours of well-separated hues, chosen by
+// farthest-point selection in CIELAB (minimum pairwise CIEDE2000 ΔE 18.8;
+// web/uitest/traceview_test.go checks it stays ≥ 15), each at least
+// 12.8 ΔE from the error red. The order matters: any prefix of it is as
+// spread out as the greedy choice allows, and a trace's services take
+// colours in order of first appearance, so that a trace with up to 16
+// services never shows one colour twice.
+export const PALETTE = ['#4e8ff0', '#a2e619', '#e69019', '#b125b1', '#3eeaea', '#de9cb7', '#36a16b', '#a15936',
+  '#decd9c', '#3698a1', '#4055bf', '#c1154f', '#b488f2', '#f2a288', '#a18f36', '#3eeaa2'];
 
+// serviceColor is a colour for a service seen outside any one trace (the
+// search results, the correlation timeline): a hash into PALETTE.
 export function serviceColor(name) {
   let x = 0;
   for (let i = 0; i < name.length; i++) x = (x * 31 + name.charCodeAt(i)) >>> 0;
-  return SERVICE_COLORS[x % SERVICE_COLORS.length];
+  return PALETTE[x % PALETTE.length];
+}
+
+// colors assigns PALETTE colours to a trace's services in order of first
+// appearance (depth-first, as the waterfall lists them); after 16 services
+// the palette repeats.
+export function colors(t) {
+  const m = new Map();
+  for (const s of t.spans) if (!m.has(s.service)) m.set(s.service, PALETTE[m.size % PALETTE.length]);
+  return m;
+}
+
+function channel(c) {
+  c /= 255;
+  return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+}
+
+// luminance is the WCAG relative luminance of a #rrggbb colour.
+export function luminance(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  return 0.2126 * channel((n >> 16) & 255) + 0.7152 * channel((n >> 8) & 255) + 0.0722 * channel(n & 255);
+}
+
+// contrast is the WCAG contrast ratio of two #rrggbb colours.
+export function contrast(a, b) {
+  const x = luminance(a), y = luminance(b);
+  return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+}
+
+// textOn picks black or white, whichever contrasts more with the
+// background (at least 4.58:1 for any colour).
+export function textOn(bg) {
+  return contrast(bg, '#000000') >= contrast(bg, '#ffffff') ? '#000000' : '#ffffff';
+}
+
+// visible lists the spans the waterfall shows when the spans in collapsed
+// are folded: depth-first, without the descendants of a folded span.
+export function visible(t, collapsed) {
+  const out = [];
+  for (let i = 0; i < t.spans.length;) {
+    const s = t.spans[i];
+    out.push(s);
+    i = collapsed.size && collapsed.has(s.id) && s.children.length ? s.end : i + 1;
+  }
+  return out;
+}
+
+// foldDepth returns the spans to fold so that n levels show (the roots are
+// level 1).
+export function foldDepth(t, n) {
+  return t.spans.filter(s => s.depth === n - 1 && s.children.length).map(s => s.id);
+}
+
+// foldEntries returns the spans entered into from another service (the
+// parent is in another service) that have children: folding them shows
+// each service's part of the trace as one row per entry.
+export function foldEntries(t) {
+  return t.spans.filter(s => {
+    const p = s.parent && t.byId.get(s.parent);
+    return p && p.service !== s.service && s.children.length;
+  }).map(s => s.id);
+}
+
+// foldService returns the spans of one service that have children.
+export function foldService(t, service) {
+  return t.spans.filter(s => s.service === service && s.children.length).map(s => s.id);
+}
+
+// ticks returns about n round time values (1, 2, 5 × 10^k) in [a, b].
+export function ticks(a, b, n) {
+  const span = b - a;
+  if (!(span > 0)) return [a];
+  const raw = span / Math.max(1, n);
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map(m => m * p).find(x => x >= raw) || 10 * p;
+  const out = [];
+  for (let v = Math.ceil(a / step) * step; v <= b + step * 1e-9; v += step) out.push(v);
+  return out;
 }

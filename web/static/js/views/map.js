@@ -4,11 +4,16 @@
 // selected, with its latency distribution. Nodes and edges named by an
 // active alert (GET /alerts, at the service level) are marked, and listed
 // above the map. A synthetic check's node (synthetic:<check>) links to the
-// check in the Synthetics view.
+// check in the Synthetics view. Health: colour is the error rate, a double
+// line marks a slow node or edge (p99 against the hour before the range —
+// fetched at most once a minute — or the p99 threshold); edge labels and
+// "unhealthy only" are toggles in the URL. With nothing selected, the side
+// panel lists the nodes and their calls as buttons, for the keyboard.
 import {h, replace, link, field, select, fillSelect, message, debounce, table} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../fmt.js';
-import {FlowMap, edgeKey, syntheticCheck} from '../graph.js';
+import {FlowMap, edgeKey, syntheticCheck, SLOW_RATIO, SLOW_MIN_MS} from '../graph.js';
+import {collapseGraph, groupList, hasGroups} from '../groups.js';
 import {picker, resolve, apiParams} from '../timerange.js';
 import {LatencyPanel, latencyCell} from '../latency.js';
 import {setMap, clearMap} from '../hooks.js';
@@ -16,6 +21,10 @@ import {subscribe as subscribeAlerts} from '../alertfeed.js';
 
 export const REFRESH_MS = 1500;
 export const LEVELS = ['service', 'instance', 'zone', 'region', 'namespace'];
+// The baseline (the flow graph of the hour before the range) is fetched
+// again after BASELINE_MS at most.
+export const BASELINE_MS = 60e3;
+export const LABEL_PARTS = ['rate', 'errors', 'p99'];
 
 // Positions survive remounts (navigating away and back), per level.
 const positionStores = new Map();
@@ -24,10 +33,22 @@ function positions(level) {
   return positionStores.get(level);
 }
 
+// The collapsed boxes (groups.js IDs), per level, survive remounts too.
+const collapsedStores = new Map();
+function collapsedSet(level) {
+  if (!collapsedStores.has(level)) collapsedStores.set(level, new Set());
+  return collapsedStores.get(level);
+}
+
+// legend explains the marks; its slow rule and counts are filled in by
+// setLegend.
 export function legend() {
-  const item = (cls, label) => h('span', {class: 'lg-item'}, h('span', {class: 'lg ' + cls}), label);
+  const item = (cls, label, testid) => h('span', {class: 'lg-item', testid: testid || null}, h('span', {class: 'lg ' + cls}), label);
   return h('div', {class: 'map-legend', testid: 'map-legend'},
-    item('lg-ok', 'ok'), item('lg-slow', 'p99 over threshold'), item('lg-warn', 'errors ≥ 1 %'), item('lg-err', 'errors ≥ 5 %'),
+    h('span', {class: 'lg-head'}, 'colour = errors:'), item('lg-ok', 'ok'), item('lg-warn', '≥ 1 %'), item('lg-err', '≥ 5 %'),
+    h('span', {class: 'lg-item', testid: 'legend-slow'}, h('span', {class: 'lg lg-slowmark'}), h('span', {class: 'lg lg-slowring'}), 'slow: ',
+      h('span', {testid: 'legend-slow-rule'}, `p99 ≥ ${SLOW_RATIO}× the hour before`)),
+    h('span', {class: 'lg-counts dim', testid: 'legend-counts'}),
     item('lg-declared', 'declared only'), item('lg-observed', 'observed only'), item('lg-virtual', 'virtual node'), item('lg-synthetic', 'synthetic check'),
     item('lg-alert', 'alert firing'), item('lg-alert-pending', 'alert pending'),
     h('span', {class: 'dim'}, 'width ∝ rate · drag to move · wheel to zoom · double-click to focus'));
@@ -37,7 +58,9 @@ export default function mount(el, ctx) {
   let params = ctx.params;
   const P = (k, d = '') => params.get(k) ?? d;
   let level = LEVELS.includes(P('level')) ? P('level') : 'service';
-  let graph = null;
+  let graph = null; // what the map shows: the API's graph, collapsed boxes merged
+  let rawGraph = null; // the API's graph
+  let grouped = false; // whether the map draws boxes (group=0 turns them off)
   let map = null;
   let timer = null;
   let inflight = false;
@@ -56,12 +79,22 @@ export default function mount(el, ctx) {
     fillSelect(compareSel, [{value: '', label: 'none'}, ...list.map(a => ({value: a.name, label: `${a.name} (${a.nodes} nodes, ${a.edges} calls)`}))], P('compare'));
   });
   const datalist = h('datalist', {id: 'map-nodes'});
-  const search = h('input', {type: 'search', placeholder: 'find a node…', list: 'map-nodes', testid: 'map-search', value: P('focus'), autocomplete: 'off'});
+  const search = h('input', {type: 'search', placeholder: 'find a node…', list: 'map-nodes', testid: 'map-search', value: P('filter') || P('focus'), autocomplete: 'off'});
   const up = h('input', {type: 'number', min: 0, max: 9, value: P('up', '1'), class: 'num-input', testid: 'hops-up', title: 'hops upstream (callers)'});
   const down = h('input', {type: 'number', min: 0, max: 9, value: P('down', '1'), class: 'num-input', testid: 'hops-down', title: 'hops downstream (callees)'});
   const minRate = h('input', {type: 'number', min: 0, step: 'any', value: P('minRate', ''), placeholder: '0', class: 'num-input', testid: 'min-rate', title: 'hide edges below this rate (calls/s)'});
   const threshold = h('input', {type: 'number', min: 0, step: 'any', value: P('p99', ''), placeholder: 'off', class: 'num-input', testid: 'p99-threshold', title: 'colour edges whose p99 exceeds this (ms)'});
   const particles = h('input', {type: 'checkbox', checked: P('particles') !== 'off', testid: 'particles'});
+  // Health: the slow ratio against the hour before, edge labels, unhealthy only.
+  const labelParts = () => P('labels').split(',').map(x => x.trim()).filter(x => LABEL_PARTS.includes(x));
+  const ratioOpt = () => (P('slow') === '' ? SLOW_RATIO : Math.max(0, Number(P('slow')) || 0));
+  const slowRatio = h('input', {type: 'number', min: 0, step: 0.1, value: P('slow', ''), placeholder: String(SLOW_RATIO), class: 'num-input', testid: 'slow-ratio',
+    title: `mark a node or an edge slow when its p99 is this many times its p99 over the hour before the range (and ${SLOW_MIN_MS} ms more); 0: off. A p99 threshold, when set, is used instead`});
+  const labelsBox = h('input', {type: 'checkbox', checked: labelParts().length > 0, testid: 'edge-labels'});
+  const unhealthyBox = h('input', {type: 'checkbox', checked: P('unhealthy') === '1', testid: 'unhealthy-only'});
+  slowRatio.addEventListener('input', debounce(() => ctx.setParams({slow: slowRatio.value}), 250));
+  labelsBox.addEventListener('change', () => ctx.setParams({labels: labelsBox.checked ? LABEL_PARTS.join(',') : ''}));
+  unhealthyBox.addEventListener('change', () => ctx.setParams({unhealthy: unhealthyBox.checked ? '1' : ''}));
 
   const doFocus = () => {
     const q = search.value.trim();
@@ -85,6 +118,12 @@ export default function mount(el, ctx) {
   minRate.addEventListener('input', debounce(() => ctx.setParams({minRate: minRate.value}), 250));
   threshold.addEventListener('input', debounce(() => ctx.setParams({p99: threshold.value}), 250));
   particles.addEventListener('change', () => ctx.setParams({particles: particles.checked ? '' : 'off'}));
+  // Boxes per namespace and service: on whenever the graph has any, unless
+  // group=0.
+  const groupBox = h('input', {type: 'checkbox', checked: P('group') !== '0', testid: 'group-toggle'});
+  groupBox.addEventListener('change', () => ctx.setParams({group: groupBox.checked ? '' : '0'}));
+  const wantGroups = g => P('group') !== '0' && !!g && hasGroups(g);
+  const doFilter = () => ctx.setParams({filter: search.value.trim()});
 
   const toolbar = h('div', {class: 'toolbar'},
     field('Level', levelSel),
@@ -92,15 +131,21 @@ export default function mount(el, ctx) {
     field('Compare with', compareSel),
     field('Search', h('span', {class: 'inline'}, search, datalist,
       h('button', {type: 'button', class: 'btn', testid: 'focus-btn', onclick: doFocus}, 'Focus'),
+      h('button', {type: 'button', class: 'btn', testid: 'filter-btn', title: 'show only the matching nodes and their calls', onclick: doFilter}, 'Filter'),
       h('button', {type: 'button', class: 'btn btn-ghost', testid: 'unfocus-btn', onclick: () => {
         search.value = '';
         if (map) map.setMatches([]);
-        ctx.setParams({focus: ''});
+        ctx.setParams({focus: '', filter: ''});
       }}, 'All'))),
     field('Hops ↑/↓', h('span', {class: 'inline'}, up, down)),
     field('Min rate /s', minRate),
     field('p99 > ms', threshold),
+    field('slow × hour before', slowRatio),
+    h('span', {class: 'inline health-toggles'},
+      h('label', {class: 'check small', title: 'rate, error % and p99 on each edge, where they fit'}, labelsBox, 'labels'),
+      h('label', {class: 'check small', title: 'only what has errors, is slow or has a firing alert, and the nodes at the ends of such calls'}, unhealthyBox, 'unhealthy only')),
     h('label', {class: 'check small'}, particles, 'flow'),
+    h('label', {class: 'check small', title: 'boxes per namespace and service (at the instance level); click a box\'s name to collapse it'}, groupBox, 'group'),
     h('span', {class: 'inline'},
       h('button', {type: 'button', class: 'btn btn-ghost', testid: 'fit-btn', onclick: () => map && map.resetView()}, 'Fit'),
       h('button', {type: 'button', class: 'btn btn-ghost', testid: 'relayout-btn', onclick: () => map && map.relayout()}, 'Re-layout')),
@@ -110,8 +155,14 @@ export default function mount(el, ctx) {
   const overlay = h('div', {class: 'map-overlay', hidden: true, testid: 'map-overlay'});
   const alertBox = h('div', {class: 'map-alerts', hidden: true, testid: 'map-alerts'});
   const sideAlerts = h('div', {class: 'side-alerts', testid: 'side-alerts'});
-  canvasWrap.append(overlay, legend());
+  const legendEl = legend();
+  // The boxes, as a list for the keyboard: each button collapses or
+  // expands its box.
+  const groupsEl = h('details', {class: 'topo-groups', testid: 'group-list', hidden: true});
+  canvasWrap.append(overlay, legendEl, groupsEl);
   const side = h('aside', {class: 'side', testid: 'map-side'});
+  // The keyboard list of the overview: kept across refreshes (see renderKeylist).
+  const keylist = h('section', {class: 'keylist', testid: 'map-keylist', 'aria-label': 'Nodes and calls'});
   el.append(toolbar, alertBox, h('div', {class: 'map-body'}, canvasWrap, side));
 
   function newMap() {
@@ -120,10 +171,16 @@ export default function mount(el, ctx) {
       map.destroy();
     }
     map = new FlowMap(canvasWrap, {
-      positions: positions(level),
+      positions: positions(level + (grouped ? '|group' : '')),
+      group: grouped,
+      filter: P('filter'),
+      onToggleGroup: toggleGroup,
       thresholdMs: Number(P('p99')) || 0,
       minRate: Number(P('minRate')) || 0,
       particles: P('particles') !== 'off',
+      slowRatio: ratioOpt(),
+      labels: labelParts(),
+      unhealthyOnly: P('unhealthy') === '1',
       testid: 'service-map',
       onSelect: hit => {
         if (!hit) ctx.setParams({node: '', source: '', target: ''});
@@ -137,7 +194,62 @@ export default function mount(el, ctx) {
     });
     canvasWrap.insertBefore(map.root, overlay);
     setMap(map);
+    if (baseline.g && baseline.key === baselineKey(resolve(params))) map.setBaseline(baseline.g);
     applyAlerts();
+  }
+
+  // The baseline: the flow graph of the hour before the range, fetched
+  // again when the level, operation or range changes, else at most once
+  // every BASELINE_MS.
+  const baseline = {key: '', at: 0, inflight: false, g: null, requests: 0};
+  function baselineKey(tr) {
+    return [level, P('operation'), tr.live ? tr.range : `${tr.start}-${tr.end}`].join('\u0000');
+  }
+  async function refreshBaseline(tr) {
+    if (ratioOpt() <= 0 || baseline.inflight || destroyed) return;
+    const key = baselineKey(tr);
+    if (key === baseline.key && Date.now() - baseline.at < BASELINE_MS) return;
+    baseline.inflight = true;
+    baseline.requests++;
+    try {
+      const q = {level, start: Math.floor(tr.start - 3600e3), end: Math.floor(tr.start)};
+      if (P('operation')) q.operation = P('operation');
+      const g = await api.get('/flowgraph', q);
+      if (destroyed) return;
+      Object.assign(baseline, {key, at: Date.now(), g});
+      if (map) map.setBaseline(g);
+    } catch (e) {
+      // Without a baseline only a threshold marks slowness; try again later.
+      Object.assign(baseline, {key, at: Date.now(), g: null});
+      if (map) map.setBaseline(null);
+    } finally {
+      baseline.inflight = false;
+    }
+    el.dataset.baseline = baseline.g ? 'ready' : 'none';
+    setLegend();
+    renderKeylist();
+  }
+
+  // setLegend fills in the legend's slow rule and the counts of what is
+  // marked on the map.
+  function setLegend() {
+    const th = Number(P('p99')) || 0, r = ratioOpt();
+    const rule = th > 0 ? `p99 > ${th} ms` : r > 0 ? `p99 ≥ ${r}× the hour before${baseline.g ? '' : ' (no baseline yet)'}` : 'off (set a threshold or a ratio)';
+    const ruleEl = legendEl.querySelector('[data-testid=legend-slow-rule]');
+    if (ruleEl.textContent !== rule) ruleEl.textContent = rule;
+    let slow = 0, failing = 0;
+    if (map) {
+      for (const x of [...map.nodeList, ...map.edges]) {
+        if (!x.visible || !x.health) continue;
+        if (x.health.slow) slow++;
+        if (x.health.errorLevel > 0) failing++;
+      }
+    }
+    const counts = map ? `${slow} slow · ${failing} with errors` : '';
+    const cEl = legendEl.querySelector('[data-testid=legend-counts]');
+    if (cEl.textContent !== counts) cEl.textContent = counts;
+    cEl.dataset.slow = slow;
+    cEl.dataset.failing = failing;
   }
 
   // applyAlerts marks the alerts on the map (node ids are service names
@@ -185,7 +297,13 @@ export default function mount(el, ctx) {
 
   function applyOptions() {
     if (!map) return;
-    map.setOptions({thresholdMs: Number(P('p99')) || 0, minRate: Number(P('minRate')) || 0, particles: P('particles') !== 'off'});
+    map.setOptions({thresholdMs: Number(P('p99')) || 0, minRate: Number(P('minRate')) || 0, particles: P('particles') !== 'off',
+      slowRatio: ratioOpt(), labels: labelParts(), unhealthyOnly: P('unhealthy') === '1', filter: P('filter')});
+    groupBox.checked = P('group') !== '0';
+    labelsBox.checked = labelParts().length > 0;
+    unhealthyBox.checked = P('unhealthy') === '1';
+    if (document.activeElement !== slowRatio) slowRatio.value = P('slow');
+    if (document.activeElement !== threshold) threshold.value = P('p99');
     const f = P('focus');
     const cur = map.focus;
     const nf = f ? {id: f, up: Number(P('up', '1')), down: Number(P('down', '1'))} : null;
@@ -197,6 +315,42 @@ export default function mount(el, ctx) {
     map.select(sel);
   }
 
+  // toggleGroup collapses or expands a box (a click on its name on the
+  // map, or its button in the list).
+  function toggleGroup(id) {
+    const set = collapsedSet(level);
+    if (set.has(id)) set.delete(id);
+    else set.add(id);
+    if (!rawGraph || !map) return;
+    graph = grouped ? collapseGraph(rawGraph, set) : rawGraph;
+    map.setData(graph);
+    applyOptions();
+    renderGroups();
+    updateDatalist();
+    renderSide(true);
+  }
+
+  let groupsSig = '';
+  function renderGroups() {
+    const list = grouped && rawGraph ? groupList(rawGraph.nodes) : [];
+    const set = collapsedSet(level);
+    const sig = JSON.stringify(list.map(g => [g.id, g.members, set.has(g.id)]));
+    if (sig === groupsSig) return;
+    groupsSig = sig;
+    groupsEl.hidden = !list.length;
+    const active = document.activeElement;
+    const focusId = active && groupsEl.contains(active) ? active.dataset.group : '';
+    replace(groupsEl, h('summary', {testid: 'group-list-summary'}, `Boxes (${list.length})`, set.size ? ` · ${[...set].filter(id => list.some(g => g.id === id)).length} collapsed` : ''),
+      h('ul', {class: 'topo-group-list'}, list.map(g => h('li', {class: 'topo-group topo-group-' + g.kind},
+        h('button', {type: 'button', class: 'topo-group-btn', testid: 'group-item', title: `${g.kind} ${g.full}: ${set.has(g.id) ? 'expand' : 'collapse'}`,
+          'aria-expanded': String(!set.has(g.id)), dataset: {group: g.id, kind: g.kind}, onclick: () => toggleGroup(g.id)},
+        h('span', {class: 'topo-caret', 'aria-hidden': 'true'}, set.has(g.id) ? '▸' : '▾'), ' ', h('span', {class: 'topo-group-name'}, g.name), ' ', h('span', {class: 'dim'}, String(g.members)))))));
+    if (focusId) {
+      const b = [...groupsEl.querySelectorAll('button[data-group]')].find(x => x.dataset.group === focusId);
+      if (b) b.focus();
+    }
+  }
+
   async function refresh() {
     if (inflight || destroyed) return;
     inflight = true;
@@ -205,12 +359,21 @@ export default function mount(el, ctx) {
     try {
       const q = Object.assign({level}, apiParams(tr));
       if (P('compare')) q.compare = P('compare');
+      if (P('operation')) q.operation = P('operation');
       const g = await api.get('/flowgraph', q);
       if (destroyed) return;
-      graph = g;
+      rawGraph = g;
       lastOk = Date.now();
       lastFetch = performance.now() - t0;
-      map.setData(g);
+      const gr = wantGroups(g);
+      if (gr !== grouped) {
+        grouped = gr;
+        if (map.stats.updates) newMap();
+        else Object.assign(map.opts, {group: gr, positions: positions(level + (gr ? '|group' : ''))});
+      }
+      graph = grouped ? collapseGraph(g, collapsedSet(level)) : g;
+      map.setData(graph);
+      renderGroups();
       map.setStale(false);
       applyOptions();
       applyAlerts();
@@ -224,6 +387,8 @@ export default function mount(el, ctx) {
       replace(status, `${g.nodes.length} nodes · ${g.edges.length} edges`, cmp ? ` · declared: ${cmp.both} both, ${cmp.declaredOnly} declared only, ${cmp.observedOnly} observed only` : '', ` · ${tr.live ? 'live, ' : ''}updated ${fmt.clock(Date.now())} (${Math.round(lastFetch)} ms)`);
       el.dataset.state = 'ready';
       renderSide(false);
+      setLegend();
+      refreshBaseline(tr);
     } catch (e) {
       if (destroyed) return;
       el.dataset.state = 'error';
@@ -289,6 +454,7 @@ export default function mount(el, ctx) {
     if (!changed) {
       if (latency && tick % 4 === 0) latency.update(null, tr);
       updateSummary();
+      renderKeylist();
       return;
     }
     sideKey = key;
@@ -321,6 +487,7 @@ export default function mount(el, ctx) {
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), n.virtual ? h('span', {class: 'tag'}, 'virtual') : null, n.declaredOnly ? h('span', {class: 'tag'}, 'declared only') : null,
           check ? h('span', {class: 'tag', testid: 'side-synthetic-tag', title: 'the synthetic-check prober\'s runs of this check'}, 'synthetic check') : null),
         h('div', {class: 'stats summary-stats'}, statBox('requests', fmt.rate(n.requestRate)), statBox('errors', fmt.pct(n.errorRate)), statBox('spans', fmt.count(n.spanCount))),
+        healthNote(map && map.nodes.get(nodeId)),
         hasPanel && fmt.latencyState(n.latency || {}, calls) !== 'unknown' ? null : lat(n, calls),
         h('div', {class: 'inline wrap'},
           check ? h('a', {class: 'btn btn-primary', href: link('synthetics', check, {range: P('range') === 'custom' ? '' : P('range')}), testid: 'side-synthetic', title: 'the check\'s runs, steps and timings'}, 'Open check in Synthetics') : null,
@@ -344,14 +511,144 @@ export default function mount(el, ctx) {
         sideAlerts,
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), e.virtual ? h('span', {class: 'tag'}, 'to a virtual node') : null, e.declared ? h('span', {class: 'tag', testid: 'edge-declared'}, e.declared.replace('_', ' ')) : null),
         h('div', {class: 'stats summary-stats'}, statBox('rate', fmt.rate(e.rate)), statBox('calls', fmt.count(e.calls)), statBox('errors', `${fmt.count(e.errors)} (${fmt.pct(e.errorRate)})`)),
+        healthNote(map && map.edgeByKey.get(edgeKey(src, tgt))),
+        edgeTraceLinks(src, tgt, tr),
         fmt.num(e.calls) > 0 && fmt.latencyState(e.latency || {}, e.calls) !== 'unknown' ? null : lat(e, e.calls),
         latBox);
       if (fmt.num(e.calls) > 0) latency = new LatencyPanel(latBox, Object.assign({query: {source: src, target: tgt, level}, range: tr}, sideLatency));
       return;
     }
-    replace(side, h('h2', {class: 'side-title'}, 'Overview'), h('div', {testid: 'map-summary', class: 'summary'}));
+    replace(side, h('h2', {class: 'side-title', tabindex: -1}, 'Overview'), h('div', {testid: 'map-summary', class: 'summary'}), keylist);
     updateSummary();
+    renderKeylist(true);
   }
+
+  // healthNote says why a node or an edge is marked slow (or failing by
+  // an alert), with the p99 of the hour before.
+  function healthNote(x) {
+    const hh = x && x.health;
+    if (!hh) return null;
+    const parts = [];
+    if (hh.slow) {
+      parts.push(h('span', {class: 'hm hm-slow'}, 'slow'), ' ',
+        hh.slowReason === 'threshold' ? `p99 ${fmt.dur(hh.p99)} > ${fmt.dur((Number(P('p99')) || 0) * 1e6)}`
+          : hh.slowReason === 'baseline' ? `p99 ${fmt.dur(hh.p99)} is ${(hh.p99 / hh.baseline).toFixed(1)}× the hour before's (${fmt.dur(hh.baseline)})`
+            : 'a latency alert is firing');
+    } else if (hh.baseline != null) {
+      parts.push(`p99 of the hour before: ${fmt.dur(hh.baseline)}`);
+    }
+    if (hh.alert.error) parts.push(parts.length ? ' · ' : '', h('span', {class: 'hm hm-err'}, 'errors'), ' an error alert is firing');
+    return parts.length ? h('p', {class: 'health-note small', testid: 'side-health', dataset: {slow: hh.slow, reason: hh.slowReason || null}}, parts) : null;
+  }
+
+  // edgeTraceLinks: the traces of an edge's calls, and the failing ones,
+  // by the node IDs of its services (at the instance level each instance's
+  // service, when known), in the map's range and operation.
+  function edgeTraceLinks(src, tgt, tr) {
+    let ids = null;
+    // The API's nodes, not a collapsed box standing for several.
+    const api = rawGraph || graph;
+    const real = id => api.nodes.some(x => x.id === id);
+    if (level === 'service') ids = real(src) && real(tgt) ? [src, tgt] : null;
+    else if (level === 'instance') {
+      const svc = id => {
+        const n = api.nodes.find(x => x.id === id);
+        return !n ? '' : n.service || (n.virtual ? n.id : '');
+      };
+      const a = svc(src), b = svc(tgt);
+      if (a && b) ids = [a, b];
+    }
+    if (!ids) {
+      return h('p', {class: 'dim small', testid: 'side-edge-traces-none'}, level === 'service' || level === 'instance' ? 'No trace search here: an end of this call is not one service.' : `No trace search at the ${level} level: open the map by service or instance.`);
+    }
+    const q = Object.assign({source: ids[0], target: ids[1], operation: P('operation')},
+      tr.range === 'custom' ? {range: 'custom', from: Math.floor(tr.start), to: Math.ceil(tr.end)} : {range: tr.range});
+    return h('div', {class: 'inline wrap side-links'},
+      h('a', {class: 'btn', href: link('traces', '', q), testid: 'side-edge-traces', title: 'traces with a call ' + ids[0] + ' → ' + ids[1]}, 'Traces'),
+      h('a', {class: 'btn', href: link('traces', '', Object.assign({}, q, {status: 'error'})), testid: 'side-edge-failing', title: 'traces with such a call and a span of status ERROR'}, 'Failing traces'));
+  }
+
+  // renderKeylist lists the visible nodes, each with its calls, as
+  // buttons: Tab reaches them, Enter or Space selects (as a click on the
+  // canvas would), Escape comes back here. Rebuilt only when what it
+  // lists changes, keeping the focused item focused.
+  let keylistSig = '';
+  let returnKey = '';
+  function renderKeylist(force) {
+    if (!map || !graph || !keylist.isConnected && !force) return;
+    const nodes = map.nodeList.filter(n => n.visible);
+    const outs = new Map();
+    for (const e of map.edges) {
+      if (!e.visible) continue;
+      if (!outs.has(e.s.id)) outs.set(e.s.id, []);
+      outs.get(e.s.id).push(e);
+    }
+    const flags = x => (x.health ? `${x.health.errorLevel}${x.health.slow ? 's' : ''}${x.health.firing ? 'a' : ''}` : '');
+    const sig = level + '\u0001' + nodes.map(n => n.id + '\u0000' + flags(n) + '\u0000' + (outs.get(n.id) || []).map(e => e.t.id + '\u0000' + flags(e)).join('\u0000')).join('\u0001');
+    if (sig === keylistSig && keylist.firstChild) return;
+    keylistSig = sig;
+    const active = document.activeElement;
+    const focusKey = active && keylist.contains(active) ? active.dataset.key : '';
+    const marks = x => {
+      const hh = x.health;
+      if (!hh) return null;
+      return [hh.errorLevel ? h('span', {class: 'hm ' + (hh.errorLevel === 2 ? 'hm-err' : 'hm-warn')}, fmt.pct(hh.errorRate) + ' err') : null,
+        hh.slow ? h('span', {class: 'hm hm-slow'}, 'slow') : null,
+        hh.firing ? h('span', {class: 'hm hm-alert'}, 'alert') : null];
+    };
+    const MAX = 500;
+    replace(keylist,
+      h('h3', {tabindex: -1, testid: 'keylist-head'}, `Nodes and calls (${nodes.length})`),
+      h('p', {class: 'dim small'}, 'Tab to a node or a call, Enter to select it, Escape to come back.'),
+      h('ul', {class: 'keylist-nodes'}, nodes.slice(0, MAX).map(n => h('li', null,
+        h('button', {type: 'button', class: 'keylist-btn', testid: 'keylist-node', dataset: {key: 'n:' + n.id, node: n.id},
+          onclick: () => choose({type: 'node', id: n.id})}, h('span', {class: 'keylist-name'}, n.id), marks(n)),
+        (outs.get(n.id) || []).length ? h('ul', {class: 'keylist-edges'}, outs.get(n.id).map(e => h('li', null,
+          h('button', {type: 'button', class: 'keylist-btn keylist-edge', testid: 'keylist-edge', dataset: {key: 'e:' + e.key, source: e.s.id, target: e.t.id},
+            'aria-label': `call ${e.s.id} to ${e.t.id}`, onclick: () => choose({type: 'edge', source: e.s.id, target: e.t.id})},
+          h('span', {class: 'dim'}, '→ '), h('span', {class: 'keylist-name'}, e.t.id), marks(e))))) : null))),
+      nodes.length > MAX ? h('p', {class: 'dim small'}, `and ${nodes.length - MAX} more: search or focus to narrow the map`) : null);
+    if (focusKey) focusItem(focusKey);
+  }
+
+  function focusItem(key) {
+    const b = [...keylist.querySelectorAll('button[data-key]')].find(x => x.dataset.key === key);
+    if (b) b.focus();
+    else if (keylist.isConnected) keylist.querySelector('[data-testid=keylist-head]')?.focus();
+  }
+
+  // choose selects a node or an edge from the keyboard list: the side
+  // panel shows it, the map highlights and centres it; focus moves to
+  // the panel's title.
+  function choose(hit) {
+    returnKey = hit.type === 'node' ? 'n:' + hit.id : 'e:' + edgeKey(hit.source, hit.target);
+    if (hit.type === 'node') ctx.setParams({node: hit.id, source: '', target: ''});
+    else ctx.setParams({node: '', source: hit.source, target: hit.target});
+    if (map) {
+      if (hit.type === 'node') map.centerOn(hit.id);
+      else map.centerOnEdge(hit.source, hit.target);
+    }
+    const title = side.querySelector('[data-testid=side-title]');
+    if (title) {
+      title.setAttribute('tabindex', '-1');
+      title.focus();
+    }
+  }
+
+  // Escape (outside a form control) leaves a selection for the overview,
+  // focusing the list's item of what was selected.
+  function onKey(ev) {
+    if (ev.key !== 'Escape' || ev.defaultPrevented) return;
+    const t = ev.target;
+    if (t && (t.closest('input, select, textarea, dialog') || t.isContentEditable)) return;
+    if (!P('node') && !P('source')) return;
+    const key = P('node') ? 'n:' + P('node') : 'e:' + edgeKey(P('source'), P('target'));
+    ev.preventDefault();
+    ctx.setParams({node: '', source: '', target: ''});
+    focusItem(returnKey || key);
+    returnKey = '';
+  }
+  document.addEventListener('keydown', onKey);
 
   function updateSummary() {
     const box = side.querySelector('[data-testid="map-summary"]');
@@ -392,16 +689,25 @@ export default function mount(el, ctx) {
       const prev = params;
       params = c.params;
       const newLevel = LEVELS.includes(P('level')) ? P('level') : 'service';
-      const rangeChanged = ['range', 'from', 'to', 'compare'].some(k => (prev.get(k) || '') !== (params.get(k) || ''));
+      const rangeChanged = ['range', 'from', 'to', 'compare', 'operation'].some(k => (prev.get(k) || '') !== (params.get(k) || ''));
       if (newLevel !== level) {
         level = newLevel;
         levelSel.value = level;
         graph = null;
+        rawGraph = null;
+        grouped = false;
         sideKey = '#';
         newMap();
         refresh();
       } else if (rangeChanged) {
         refresh();
+      } else if (rawGraph && wantGroups(rawGraph) !== grouped) {
+        // group=0 or back: a map of its own (positions are kept apart).
+        grouped = !grouped;
+        newMap();
+        graph = grouped ? collapseGraph(rawGraph, collapsedSet(level)) : rawGraph;
+        map.setData(graph);
+        renderGroups();
       }
       if (rangeChanged) schedule();
       compareSel.value = P('compare');
@@ -411,6 +717,7 @@ export default function mount(el, ctx) {
     },
     destroy() {
       destroyed = true;
+      document.removeEventListener('keydown', onKey);
       unsubscribe();
       clearInterval(timer);
       if (latency) latency.destroy();
