@@ -60,6 +60,13 @@ func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphReq
 		return &querypb.GetFlowGraphResponse{VizceralJson: doc}, nil
 	}
 	resp := flowGraphResponse(g)
+	if s.policies != nil {
+		if v := s.policies.EdgeViolations(ctx, p.q.Level, g); len(v) > 0 {
+			for _, e := range resp.Edges {
+				e.Violations = v[e.Source+"\x00"+e.Target]
+			}
+		}
+	}
 	if arch != nil {
 		applyComparison(resp, g, compareArchitecture(g, arch, p.q.Level), arch.Name, p.q.Namespace)
 	}

@@ -60,6 +60,7 @@ func NewGatewayHandler(ctx context.Context, svc querypb.QueryServiceServer) (htt
 		runtime.WithMiddlewares(unescapeSlashes),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithForwardResponseOption(guessAttachment),
 	)
 	if err := querypb.RegisterQueryServiceHandlerServer(ctx, mux, svc); err != nil {
 		return nil, fmt.Errorf("register query gateway: %w", err)
@@ -95,7 +96,9 @@ var jsonOptions = protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated
 //   - a GetFlowGraphResponse with vizceral_json set becomes that Vizceral
 //     JSON document;
 //   - a GetLatencyResponse with hdr_log set becomes that HdrHistogram log,
-//     as text/plain.
+//     as text/plain;
+//   - a GetLatencyResponse with guesstimate set becomes that Guesstimate
+//     document (application/json; see guessAttachment for its header).
 type gatewayMarshaler struct {
 	runtime.JSONPb
 	// traceJSON encodes TracesData as OTLP/JSON with hex IDs.
@@ -126,6 +129,9 @@ func (m *gatewayMarshaler) Marshal(v any) ([]byte, error) {
 		if r.HdrLog != nil {
 			return []byte(*r.HdrLog), nil
 		}
+		if r.Guesstimate != nil {
+			return []byte(*r.Guesstimate), nil
+		}
 	}
 	return m.JSONPb.Marshal(v)
 }
@@ -149,6 +155,16 @@ func (m *gatewayMarshaler) NewEncoder(w io.Writer) runtime.Encoder {
 		_, err = w.Write(b)
 		return err
 	})
+}
+
+// guessAttachment is a grpc-gateway forward-response option: a Guesstimate
+// export (GetLatencyResponse.guesstimate) is answered as a download,
+// Content-Disposition: attachment; filename="<space name>.guess".
+func guessAttachment(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	if r, ok := m.(*querypb.GetLatencyResponse); ok && r.Guesstimate != nil {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+guessFileName(*r.Guesstimate)+`"`)
+	}
+	return nil
 }
 
 // errorBody is the JSON body of every error answer.

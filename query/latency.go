@@ -54,7 +54,8 @@ const (
 const hdrLogContentType = "text/plain; charset=utf-8"
 
 // GetLatency implements querypb.QueryServiceServer. With format=hdrlog the
-// response carries only hdr_log (see hdrLog).
+// response carries only hdr_log (see hdrLog), with format=guesstimate only
+// guesstimate (see Service.guesstimate).
 func (s *Service) GetLatency(ctx context.Context, req *querypb.GetLatencyRequest) (*querypb.GetLatencyResponse, error) {
 	p, err := latencyRequest(req, s.now())
 	if err != nil {
@@ -77,6 +78,13 @@ func (s *Service) GetLatency(ctx context.Context, req *querypb.GetLatencyRequest
 			return nil, s.storeError(ctx, "encode hdr log", err)
 		}
 		return &querypb.GetLatencyResponse{HdrLog: &text}, nil
+	}
+	if p.format == FormatGuesstimate {
+		doc, err := s.guesstimate(ctx, lat, p)
+		if err != nil {
+			return nil, err
+		}
+		return &querypb.GetLatencyResponse{Guesstimate: &doc}, nil
 	}
 	return latencyResponse(lat, p.quantiles), nil
 }

@@ -210,6 +210,18 @@ const (
 	// FormatHDRLog is the HdrHistogram interval log format, as text/plain
 	// (GetLatency only).
 	FormatHDRLog = "hdrlog"
+	// FormatGuesstimate is a spigo Guesstimate space of latency samples,
+	// a .guess file (GetLatency only).
+	FormatGuesstimate = "guesstimate"
+)
+
+// Bounds of the samples parameter of GetLatency with format=guesstimate.
+const (
+	// DefaultGuessSamples is the most samples written when the request
+	// names no limit.
+	DefaultGuessSamples = 10_000
+	// MaxGuessSamples is the largest limit a request may name.
+	MaxGuessSamples = 100_000
 )
 
 // StepUnit is the granularity of latency series: a step must be a positive
@@ -317,6 +329,10 @@ type latencyParams struct {
 	quantiles []float64
 	step      time.Duration
 	format    string
+	// samples is the most samples of a Guesstimate export; arch the name
+	// of its space ("" for the selection). Set with FormatGuesstimate only.
+	samples int
+	arch    string
 }
 
 // latencyRequest validates a GetLatency request. It needs either service,
@@ -360,11 +376,41 @@ func latencyRequest(req *querypb.GetLatencyRequest, now time.Time) (latencyParam
 	if p.step, err = parseStep(req.GetStep(), p.start, p.end); err != nil {
 		return p, err
 	}
-	if p.format, err = parseFormat(req.GetFormat(), FormatHDRLog); err != nil {
+	if p.format, err = parseFormat(req.GetFormat(), FormatHDRLog, FormatGuesstimate); err != nil {
+		return p, err
+	}
+	if p.samples, p.arch, err = parseGuessParams(req, p.format); err != nil {
 		return p, err
 	}
 	p.q.Service, p.q.Operation = service, req.GetOperation()
 	p.q.Source, p.q.Target = source, target
 	p.q.Step = int64(p.step / time.Second)
 	return p, nil
+}
+
+// parseGuessParams validates the samples and arch parameters of GetLatency,
+// which apply to format=guesstimate only: samples in [1, MaxGuessSamples],
+// 0 meaning DefaultGuessSamples; arch a name without dots (it becomes the
+// arch part of spigo actor names).
+func parseGuessParams(req *querypb.GetLatencyRequest, format string) (samples int, arch string, err error) {
+	n, arch := req.GetSamples(), req.GetArch()
+	if format != FormatGuesstimate {
+		switch {
+		case n != 0:
+			return 0, "", invalidArgf("invalid samples %d: applies to format=guesstimate only", n)
+		case arch != "":
+			return 0, "", invalidArgf("invalid arch %q: applies to format=guesstimate only", arch)
+		}
+		return 0, "", nil
+	}
+	switch {
+	case n == 0:
+		n = DefaultGuessSamples
+	case n < 0 || n > MaxGuessSamples:
+		return 0, "", invalidArgf("invalid samples %d: must be 1 to %d", n, MaxGuessSamples)
+	}
+	if strings.Contains(arch, ".") {
+		return 0, "", invalidArgf("invalid arch %q: must not contain dots (it is a part of spigo actor names)", arch)
+	}
+	return int(n), arch, nil
 }

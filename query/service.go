@@ -88,6 +88,10 @@ type ServiceOptions struct {
 	// ListSyntheticRuns, GetSyntheticRun, and the runs GetCorrelation
 	// returns); nil means none.
 	SyntheticRuns SyntheticRuns
+	// Policies are the flow policies that ListPolicies, ReloadPolicies,
+	// GetLint (its thresholds) and the flow graph's edge violations report
+	// on; nil means none.
+	Policies Policies
 }
 
 // DefaultServiceOptions returns the options NewService uses for zero fields.
@@ -111,6 +115,8 @@ type Service struct {
 	// synthetics and runs are nil without synthetic checks.
 	synthetics Synthetics
 	runs       SyntheticRuns
+	// policies is nil without flow policies.
+	policies Policies
 }
 
 var _ querypb.QueryServiceServer = (*Service)(nil)
@@ -125,7 +131,7 @@ func NewService(st Store, opts ServiceOptions) *Service {
 		opts.Now = def.Now
 	}
 	return &Service{st: st, logger: opts.Logger.With("component", "query"), now: opts.Now, alerting: opts.Alerting,
-		synthetics: opts.Synthetics, runs: opts.SyntheticRuns}
+		synthetics: opts.Synthetics, runs: opts.SyntheticRuns, policies: opts.Policies}
 }
 
 // ListServices implements querypb.QueryServiceServer.

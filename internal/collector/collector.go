@@ -36,6 +36,7 @@ import (
 	"github.com/flowscope/flowscope/ingest/zipkin"
 	"github.com/flowscope/flowscope/internal/config"
 	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/internal/policyrun"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/synthetics"
@@ -59,6 +60,12 @@ type Collector struct {
 	// Prober runs the synthetic checks; nil without --synthetics.
 	Prober   *synthetics.Prober
 	notifier *notify.Notifier
+	// Policies runs the flow policies; nil without --policies.
+	Policies *policyrun.Runtime
+	// stopPolicies ends their background evaluation; policiesDone closes
+	// when it has.
+	stopPolicies context.CancelFunc
+	policiesDone chan struct{}
 	// stopAlerts ends the evaluation loop; alertsDone closes when it has.
 	stopAlerts context.CancelFunc
 	alertsDone chan struct{}
@@ -202,10 +209,16 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	if err := c.startProber(cfg, reg); err != nil {
 		return fail(err)
 	}
+	if err := c.startPolicies(cfg, reg); err != nil {
+		return fail(err)
+	}
 	if err := c.startAlerting(cfg, reg); err != nil {
 		return fail(err)
 	}
 	svcOpts := query.ServiceOptions{Logger: logger, Alerting: c.Alerts, SyntheticRuns: db}
+	if c.Policies != nil {
+		svcOpts.Policies = c.Policies
+	}
 	if c.Prober != nil {
 		svcOpts.Synthetics = proberStatus{c.Prober}
 	}
@@ -248,6 +261,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	if c.Prober != nil {
 		c.Prober.Start()
 	}
+	c.runPolicies(ctx)
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
 	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(g.listener(c.listeners["otlp_http"]))) }()
 	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(g.listener(c.listeners["zipkin"]))) }()
@@ -298,6 +312,7 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		}
 		c.stopProber(ctx)
 		c.stopAlerting(ctx)
+		c.stopPolicyEvaluation()
 		if err := c.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
@@ -334,6 +349,9 @@ func (c *Collector) startAlerting(cfg config.Config, reg prometheus.Registerer) 
 		RulesPath: cfg.Alerting.Rules, Interval: cfg.Alerting.Interval, ExternalURL: cfg.ExternalURL(),
 		Webhooks: len(n.Webhooks), Logger: c.logger, Metrics: alerting.NewMetrics(reg),
 		Extra: alerting.Signals{Synthetic: alerting.SyntheticSignals{Runs: c.DB}},
+	}
+	if c.Policies != nil {
+		opts.Extra = alerting.Signals{Synthetic: alerting.SyntheticSignals{Runs: c.DB}, Policy: alerting.PolicySignals{Source: c.Policies}}
 	}
 	if c.notifier != nil {
 		opts.Notifier = c.notifier

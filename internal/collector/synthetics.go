@@ -54,7 +54,8 @@ func (c *Collector) ReloadSynthetics(ctx context.Context) error {
 }
 
 // reloadAll is SIGHUP: it rereads the TLS certificate, the token files,
-// and the alert rules and synthetic checks that are configured. Failures
+// and the alert rules, synthetic checks and flow policies that are
+// configured. Failures
 // are logged (and reported by the API) and keep what is in use.
 func (c *Collector) reloadAll(ctx context.Context) {
 	c.guard.reload()
@@ -63,6 +64,9 @@ func (c *Collector) reloadAll(ctx context.Context) {
 	}
 	if c.Prober != nil {
 		_ = c.ReloadSynthetics(ctx) // logged, and reported by /api/v1/synthetics
+	}
+	if c.Policies != nil {
+		_ = c.ReloadPolicies(ctx) // logged, and reported by /api/v1/policies
 	}
 }
 

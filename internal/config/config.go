@@ -43,6 +43,10 @@ type Config struct {
 	// (*.json, schema in dashboards/README.md), listed by the UI after the
 	// built-in ones. Empty means only the built-in dashboards.
 	DashboardsDir string `yaml:"dashboards_dir"`
+	// Policies is a flow policies file or a directory of *.yml/*.yaml
+	// policy files (docs/architecture-rules.md); empty means none.
+	// Reloaded on SIGHUP and POST /api/v1/policies:reload.
+	Policies string `yaml:"policies"`
 	// MaxImportBytes limits the size of a file uploaded to
 	// POST /api/v1/import. It must be positive.
 	MaxImportBytes int64 `yaml:"max_import_bytes"`
@@ -394,6 +398,11 @@ func (c Config) Validate() error {
 			bad("alerting.rules", c.Alerting.Rules, "must be an existing file or directory")
 		}
 	}
+	if c.Policies != "" {
+		if _, err := os.Stat(c.Policies); err != nil {
+			bad("policies", c.Policies, "must be an existing file or directory")
+		}
+	}
 	if c.Synthetics.Checks != "" {
 		if _, err := os.Stat(c.Synthetics.Checks); err != nil {
 			bad("synthetics.checks", c.Synthetics.Checks, "must be an existing file or directory")
@@ -610,6 +619,8 @@ var settings = []setting{
 		},
 		display: func(c *Config) string { return strings.Join(webhookURLs(c.Alerting.Notify.Webhooks), ",") },
 	},
+	stringSetting("policies", "policies", "PATH", "flow policies file or directory of *.yml policy files, with the lint thresholds (reloaded on SIGHUP and POST /api/v1/policies:reload)",
+		func(c *Config) *string { return &c.Policies }),
 	stringSetting("synthetics.checks", "synthetics", "PATH", "synthetic checks file or directory of *.yml check files (reloaded on SIGHUP and POST /api/v1/synthetics:reload)",
 		func(c *Config) *string { return &c.Synthetics.Checks }),
 	durationSetting("synthetics.retention", "synthetics-retention", "how long synthetic run results are kept (at least 1m)",

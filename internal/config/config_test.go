@@ -151,7 +151,7 @@ func TestBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"unknown-key.bad.yml":            `line 3: unknown key "receivers.otlp_grpc_adr" (valid keys here: otlp_grpc_addr, otlp_http_addr, zipkin_addr, max_request_bytes)`,
 		"aggregation.bad.yml":            `aggregation.significant_digits = 7: must be between 1 and 5`,
-		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, log, security)`,
+		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, policies, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, log, security)`,
 		"unknown-section.bad.yml":        `line 1: unknown key "storage"`,
 		"duration-int.bad.yml":           `line 2: store.retention must be a duration such as 30s, 15m or 168h, not "168"`,
 		"duration-text.bad.yml":          `line 1: shutdown_timeout must be a duration such as 30s, 15m or 168h, not "1 minute"`,
@@ -292,6 +292,7 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"receivers.otlp_http_addr":       {"[::1]:14318", `"[::1]:14318"`},
 		"receivers.zipkin_addr":          {":19411", `":19411"`},
 		"dashboards_dir":                 {"testdata", "testdata"},
+		"policies":                       {"testdata", "testdata"},
 		"max_import_bytes":               {"1048576", "1048576"},
 		"memory_budget":                  {"1073741824", "1073741824"},
 		"receivers.max_request_bytes":    {"1048576", "1048576"},

@@ -3233,7 +3233,10 @@ type FlowEdge struct {
 	// With compare: "both" (observed and declared), "declared_only" (declared,
 	// no calls in the range: calls 0, latency null) or "observed_only"
 	// (observed, not declared). Empty without compare.
-	Declared      string `protobuf:"bytes,9,opt,name=declared,proto3" json:"declared,omitempty"`
+	Declared string `protobuf:"bytes,9,opt,name=declared,proto3" json:"declared,omitempty"`
+	// The flow policies the edge violates (names, sorted); empty without
+	// policies or violations.
+	Violations    []string `protobuf:"bytes,10,rep,name=violations,proto3" json:"violations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3329,6 +3332,13 @@ func (x *FlowEdge) GetDeclared() string {
 		return x.Declared
 	}
 	return ""
+}
+
+func (x *FlowEdge) GetViolations() []string {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
 }
 
 // LatencySummary holds the standard quantiles of a latency distribution, in
@@ -3442,8 +3452,15 @@ type GetLatencyRequest struct {
 	Step  string `protobuf:"bytes,8,opt,name=step,proto3" json:"step,omitempty"`
 	Start string `protobuf:"bytes,9,opt,name=start,proto3" json:"start,omitempty"`
 	End   string `protobuf:"bytes,10,opt,name=end,proto3" json:"end,omitempty"`
-	// "json" (the default) or "hdrlog".
-	Format        string `protobuf:"bytes,11,opt,name=format,proto3" json:"format,omitempty"`
+	// "json" (the default), "hdrlog" or "guesstimate".
+	Format string `protobuf:"bytes,11,opt,name=format,proto3" json:"format,omitempty"`
+	// With format "guesstimate": the most latency samples written, 1 to
+	// 100000; 0 means 10000. A distribution of more timed spans is
+	// down-sampled along its quantile function.
+	Samples int32 `protobuf:"varint,12,opt,name=samples,proto3" json:"samples,omitempty"`
+	// With format "guesstimate": the name of the space (spigo writes the
+	// architecture there); empty means the selection.
+	Arch          string `protobuf:"bytes,13,opt,name=arch,proto3" json:"arch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3555,6 +3572,20 @@ func (x *GetLatencyRequest) GetFormat() string {
 	return ""
 }
 
+func (x *GetLatencyRequest) GetSamples() int32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *GetLatencyRequest) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
 type GetLatencyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Number of spans (calls).
@@ -3594,7 +3625,12 @@ type GetLatencyResponse struct {
 	// distribution in the HdrHistogram interval log format (one interval per
 	// step, or one for the whole range without a step). On REST the gateway
 	// answers with this text itself, as text/plain.
-	HdrLog        *string `protobuf:"bytes,10,opt,name=hdr_log,json=hdrLog,proto3,oneof" json:"hdr_log,omitempty"`
+	HdrLog *string `protobuf:"bytes,10,opt,name=hdr_log,json=hdrLog,proto3,oneof" json:"hdr_log,omitempty"`
+	// Set, instead of the fields above, when format is "guesstimate": the
+	// distribution as a spigo Guesstimate space (a .guess file) of latency
+	// samples in nanoseconds. On REST the gateway answers with this JSON
+	// document itself, as an attachment.
+	Guesstimate   *string `protobuf:"bytes,17,opt,name=guesstimate,proto3,oneof" json:"guesstimate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3716,6 +3752,13 @@ func (x *GetLatencyResponse) GetErrorExemplars() []*LatencyExemplar {
 func (x *GetLatencyResponse) GetHdrLog() string {
 	if x != nil && x.HdrLog != nil {
 		return *x.HdrLog
+	}
+	return ""
+}
+
+func (x *GetLatencyResponse) GetGuesstimate() string {
+	if x != nil && x.Guesstimate != nil {
+		return *x.Guesstimate
 	}
 	return ""
 }
@@ -5508,6 +5551,843 @@ func (x *ReloadRulesResponse) GetLoadedAt() string {
 	return ""
 }
 
+type ListPoliciesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Range (RFC 3339 or Unix milliseconds); default the last 5 minutes.
+	Start         string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoliciesRequest) Reset() {
+	*x = ListPoliciesRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoliciesRequest) ProtoMessage() {}
+
+func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ListPoliciesRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListPoliciesRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+type ListPoliciesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policies file or directory; empty when none is configured.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// When the policies in use were loaded, and the last reload attempt,
+	// RFC 3339 (UTC); its error, empty when it succeeded.
+	LoadedAt        string `protobuf:"bytes,2,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	LastReloadAt    string `protobuf:"bytes,3,opt,name=last_reload_at,json=lastReloadAt,proto3" json:"last_reload_at,omitempty"`
+	LastReloadError string `protobuf:"bytes,4,opt,name=last_reload_error,json=lastReloadError,proto3" json:"last_reload_error,omitempty"`
+	// What the policies refer to that does not exist (an architecture not
+	// imported), one message each.
+	Problems []string `protobuf:"bytes,5,rep,name=problems,proto3" json:"problems,omitempty"`
+	// In file order.
+	Policies []*FlowPolicy `protobuf:"bytes,6,rep,name=policies,proto3" json:"policies,omitempty"`
+	// The range evaluated, RFC 3339 (UTC).
+	Start         string `protobuf:"bytes,7,opt,name=start,proto3" json:"start,omitempty"`
+	End           string `protobuf:"bytes,8,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoliciesResponse) Reset() {
+	*x = ListPoliciesResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoliciesResponse) ProtoMessage() {}
+
+func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ListPoliciesResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ListPoliciesResponse) GetLoadedAt() string {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return ""
+}
+
+func (x *ListPoliciesResponse) GetLastReloadAt() string {
+	if x != nil {
+		return x.LastReloadAt
+	}
+	return ""
+}
+
+func (x *ListPoliciesResponse) GetLastReloadError() string {
+	if x != nil {
+		return x.LastReloadError
+	}
+	return ""
+}
+
+func (x *ListPoliciesResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *ListPoliciesResponse) GetPolicies() []*FlowPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ListPoliciesResponse) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListPoliciesResponse) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+// FlowPolicy is one flow policy with its violations in the range.
+type FlowPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "deny", "allow_only" or "deny_undeclared".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Globs over node names, as written (deny, allow_only).
+	From []string `protobuf:"bytes,3,rep,name=from,proto3" json:"from,omitempty"`
+	To   []string `protobuf:"bytes,4,rep,name=to,proto3" json:"to,omitempty"`
+	// The declared architecture (deny_undeclared).
+	Architecture string `protobuf:"bytes,5,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	// service, instance, zone, region or namespace.
+	Level string `protobuf:"bytes,6,opt,name=level,proto3" json:"level,omitempty"`
+	File  string `protobuf:"bytes,7,opt,name=file,proto3" json:"file,omitempty"`
+	Line  int32  `protobuf:"varint,8,opt,name=line,proto3" json:"line,omitempty"`
+	// Sorted by source, target.
+	Violations    []*PolicyViolation `protobuf:"bytes,9,rep,name=violations,proto3" json:"violations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowPolicy) Reset() {
+	*x = FlowPolicy{}
+	mi := &file_query_querypb_query_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowPolicy) ProtoMessage() {}
+
+func (x *FlowPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowPolicy.ProtoReflect.Descriptor instead.
+func (*FlowPolicy) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *FlowPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FlowPolicy) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *FlowPolicy) GetFrom() []string {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *FlowPolicy) GetTo() []string {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *FlowPolicy) GetArchitecture() string {
+	if x != nil {
+		return x.Architecture
+	}
+	return ""
+}
+
+func (x *FlowPolicy) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *FlowPolicy) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *FlowPolicy) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *FlowPolicy) GetViolations() []*PolicyViolation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+// PolicyViolation is an observed edge that violates a policy.
+type PolicyViolation struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Target string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// Calls in the range.
+	Calls float64 `protobuf:"fixed64,3,opt,name=calls,proto3" json:"calls,omitempty"`
+	// The first and last 10-second windows with calls in the range, RFC
+	// 3339 (UTC): first_seen is the start of the first, last_seen the end of
+	// the last (capped at the range's end).
+	FirstSeen string `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen  string `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// A trace holding such a call (hex), empty when none is kept.
+	ExemplarTraceId string `protobuf:"bytes,6,opt,name=exemplar_trace_id,json=exemplarTraceId,proto3" json:"exemplar_trace_id,omitempty"`
+	ExemplarSpanId  string `protobuf:"bytes,7,opt,name=exemplar_span_id,json=exemplarSpanId,proto3" json:"exemplar_span_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PolicyViolation) Reset() {
+	*x = PolicyViolation{}
+	mi := &file_query_querypb_query_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyViolation) ProtoMessage() {}
+
+func (x *PolicyViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyViolation.ProtoReflect.Descriptor instead.
+func (*PolicyViolation) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *PolicyViolation) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *PolicyViolation) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PolicyViolation) GetCalls() float64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *PolicyViolation) GetFirstSeen() string {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return ""
+}
+
+func (x *PolicyViolation) GetLastSeen() string {
+	if x != nil {
+		return x.LastSeen
+	}
+	return ""
+}
+
+func (x *PolicyViolation) GetExemplarTraceId() string {
+	if x != nil {
+		return x.ExemplarTraceId
+	}
+	return ""
+}
+
+func (x *PolicyViolation) GetExemplarSpanId() string {
+	if x != nil {
+		return x.ExemplarSpanId
+	}
+	return ""
+}
+
+type ReloadPoliciesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadPoliciesRequest) Reset() {
+	*x = ReloadPoliciesRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadPoliciesRequest) ProtoMessage() {}
+
+func (x *ReloadPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ReloadPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{74}
+}
+
+type ReloadPoliciesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of policies now loaded, and when, RFC 3339 (UTC).
+	Policies      int32  `protobuf:"varint,1,opt,name=policies,proto3" json:"policies,omitempty"`
+	LoadedAt      string `protobuf:"bytes,2,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadPoliciesResponse) Reset() {
+	*x = ReloadPoliciesResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadPoliciesResponse) ProtoMessage() {}
+
+func (x *ReloadPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ReloadPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ReloadPoliciesResponse) GetPolicies() int32 {
+	if x != nil {
+		return x.Policies
+	}
+	return 0
+}
+
+func (x *ReloadPoliciesResponse) GetLoadedAt() string {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return ""
+}
+
+type GetLintRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Range (RFC 3339 or Unix milliseconds); default the last 15 minutes.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End   string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// service (default), instance, zone, region or namespace.
+	Level         string `protobuf:"bytes,3,opt,name=level,proto3" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLintRequest) Reset() {
+	*x = GetLintRequest{}
+	mi := &file_query_querypb_query_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLintRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLintRequest) ProtoMessage() {}
+
+func (x *GetLintRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLintRequest.ProtoReflect.Descriptor instead.
+func (*GetLintRequest) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *GetLintRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetLintRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetLintRequest) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+type GetLintResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by rule, severity, nodes.
+	Findings []*LintFinding `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	// The settings used per rule (thresholds from the policies file's lint
+	// section, or the defaults).
+	Rules         []*LintRuleSetting `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
+	Start         string             `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
+	End           string             `protobuf:"bytes,4,opt,name=end,proto3" json:"end,omitempty"`
+	Level         string             `protobuf:"bytes,5,opt,name=level,proto3" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLintResponse) Reset() {
+	*x = GetLintResponse{}
+	mi := &file_query_querypb_query_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLintResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLintResponse) ProtoMessage() {}
+
+func (x *GetLintResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLintResponse.ProtoReflect.Descriptor instead.
+func (*GetLintResponse) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetLintResponse) GetFindings() []*LintFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *GetLintResponse) GetRules() []*LintRuleSetting {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *GetLintResponse) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetLintResponse) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetLintResponse) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+// LintFinding is one finding of an architecture lint rule.
+type LintFinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// chain_depth, fan_out, fan_in, cycle, single_point, availability,
+	// timeout_budget or retry_storm.
+	Rule string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// info, warning or critical.
+	Severity string `protobuf:"bytes,2,opt,name=severity,proto3" json:"severity,omitempty"`
+	// Evidence: the path, the cycle, the node and what it cuts off...
+	Nodes     []string    `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Edges     []*LintEdge `protobuf:"bytes,4,rep,name=edges,proto3" json:"edges,omitempty"`
+	Value     float64     `protobuf:"fixed64,5,opt,name=value,proto3" json:"value,omitempty"`
+	Threshold float64     `protobuf:"fixed64,6,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// retry_storm: calls on the edge per request into its source.
+	Amplification float64 `protobuf:"fixed64,7,opt,name=amplification,proto3" json:"amplification,omitempty"`
+	// A trace showing it (hex), empty when none is kept.
+	ExemplarTraceId string `protobuf:"bytes,8,opt,name=exemplar_trace_id,json=exemplarTraceId,proto3" json:"exemplar_trace_id,omitempty"`
+	Message         string `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LintFinding) Reset() {
+	*x = LintFinding{}
+	mi := &file_query_querypb_query_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LintFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LintFinding) ProtoMessage() {}
+
+func (x *LintFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LintFinding.ProtoReflect.Descriptor instead.
+func (*LintFinding) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *LintFinding) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *LintFinding) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *LintFinding) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *LintFinding) GetEdges() []*LintEdge {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *LintFinding) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *LintFinding) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *LintFinding) GetAmplification() float64 {
+	if x != nil {
+		return x.Amplification
+	}
+	return 0
+}
+
+func (x *LintFinding) GetExemplarTraceId() string {
+	if x != nil {
+		return x.ExemplarTraceId
+	}
+	return ""
+}
+
+func (x *LintFinding) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type LintEdge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LintEdge) Reset() {
+	*x = LintEdge{}
+	mi := &file_query_querypb_query_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LintEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LintEdge) ProtoMessage() {}
+
+func (x *LintEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LintEdge.ProtoReflect.Descriptor instead.
+func (*LintEdge) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *LintEdge) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *LintEdge) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+type LintRuleSetting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Enabled       bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Threshold     float64                `protobuf:"fixed64,3,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	Severity      string                 `protobuf:"bytes,4,opt,name=severity,proto3" json:"severity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LintRuleSetting) Reset() {
+	*x = LintRuleSetting{}
+	mi := &file_query_querypb_query_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LintRuleSetting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LintRuleSetting) ProtoMessage() {}
+
+func (x *LintRuleSetting) ProtoReflect() protoreflect.Message {
+	mi := &file_query_querypb_query_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LintRuleSetting.ProtoReflect.Descriptor instead.
+func (*LintRuleSetting) Descriptor() ([]byte, []int) {
+	return file_query_querypb_query_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *LintRuleSetting) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *LintRuleSetting) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *LintRuleSetting) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *LintRuleSetting) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
 var File_query_querypb_query_proto protoreflect.FileDescriptor
 
 const file_query_querypb_query_proto_rawDesc = "" +
@@ -5781,7 +6661,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\alatency\x18\x06 \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12#\n" +
 	"\rdeclared_only\x18\a \x01(\bR\fdeclaredOnly\x12\x1c\n" +
 	"\tnamespace\x18\b \x01(\tR\tnamespace\x12\x18\n" +
-	"\aservice\x18\t \x01(\tR\aservice\"\x8f\x02\n" +
+	"\aservice\x18\t \x01(\tR\aservice\"\xaf\x02\n" +
 	"\bFlowEdge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
@@ -5792,14 +6672,18 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"error_rate\x18\a \x01(\x01R\terrorRate\x12<\n" +
 	"\alatency\x18\b \x01(\v2\".flowscope.query.v1.LatencySummaryR\alatency\x12\x1a\n" +
-	"\bdeclared\x18\t \x01(\tR\bdeclared\"\x8b\x02\n" +
+	"\bdeclared\x18\t \x01(\tR\bdeclared\x12\x1e\n" +
+	"\n" +
+	"violations\x18\n" +
+	" \x03(\tR\n" +
+	"violations\"\x8b\x02\n" +
 	"\x0eLatencySummary\x12.\n" +
 	"\x03p50\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueR\x03p50\x12.\n" +
 	"\x03p90\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueR\x03p90\x12.\n" +
 	"\x03p99\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueR\x03p99\x120\n" +
 	"\x04p999\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueR\x04p999\x12\x1f\n" +
 	"\vtimed_calls\x18\t \x01(\x01R\n" +
-	"timedCallsJ\x04\b\x01\x10\x02J\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05\"\x97\x02\n" +
+	"timedCallsJ\x04\b\x01\x10\x02J\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05\"\xc5\x02\n" +
 	"\x11GetLatencyRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12\x12\n" +
@@ -5812,7 +6696,9 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x05start\x18\t \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\n" +
 	" \x01(\tR\x03end\x12\x16\n" +
-	"\x06format\x18\v \x01(\tR\x06format\"\xb2\x05\n" +
+	"\x06format\x18\v \x01(\tR\x06format\x12\x18\n" +
+	"\asamples\x18\f \x01(\x05R\asamples\x12\x12\n" +
+	"\x04arch\x18\r \x01(\tR\x04arch\"\xe9\x05\n" +
 	"\x12GetLatencyResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x01R\x05count\x12\x1f\n" +
 	"\vtimed_count\x18\x0e \x01(\x01R\n" +
@@ -5828,9 +6714,11 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x05modes\x18\x0f \x03(\v2\x1f.flowscope.query.v1.LatencyModeR\x05modes\x12L\n" +
 	"\x0ferror_exemplars\x18\x10 \x03(\v2#.flowscope.query.v1.LatencyExemplarR\x0eerrorExemplars\x12\x1c\n" +
 	"\ahdr_log\x18\n" +
-	" \x01(\tH\x00R\x06hdrLog\x88\x01\x01B\n" +
+	" \x01(\tH\x00R\x06hdrLog\x88\x01\x01\x12%\n" +
+	"\vguesstimate\x18\x11 \x01(\tH\x01R\vguesstimate\x88\x01\x01B\n" +
 	"\n" +
-	"\b_hdr_logJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06\"\x98\x02\n" +
+	"\b_hdr_logB\x0e\n" +
+	"\f_guesstimateJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06\"\x98\x02\n" +
 	"\x0fLatencyQuantile\x12\x1a\n" +
 	"\bquantile\x18\x01 \x01(\x01R\bquantile\x122\n" +
 	"\x05value\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueR\x05value\x12=\n" +
@@ -5988,7 +6876,73 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x12ReloadRulesRequest\"H\n" +
 	"\x13ReloadRulesResponse\x12\x14\n" +
 	"\x05rules\x18\x01 \x01(\x05R\x05rules\x12\x1b\n" +
-	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt2\x85\x0f\n" +
+	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt\"=\n" +
+	"\x13ListPoliciesRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\"\x99\x02\n" +
+	"\x14ListPoliciesResponse\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
+	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt\x12$\n" +
+	"\x0elast_reload_at\x18\x03 \x01(\tR\flastReloadAt\x12*\n" +
+	"\x11last_reload_error\x18\x04 \x01(\tR\x0flastReloadError\x12\x1a\n" +
+	"\bproblems\x18\x05 \x03(\tR\bproblems\x12:\n" +
+	"\bpolicies\x18\x06 \x03(\v2\x1e.flowscope.query.v1.FlowPolicyR\bpolicies\x12\x14\n" +
+	"\x05start\x18\a \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\b \x01(\tR\x03end\"\xff\x01\n" +
+	"\n" +
+	"FlowPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04from\x18\x03 \x03(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x03(\tR\x02to\x12\"\n" +
+	"\farchitecture\x18\x05 \x01(\tR\farchitecture\x12\x14\n" +
+	"\x05level\x18\x06 \x01(\tR\x05level\x12\x12\n" +
+	"\x04file\x18\a \x01(\tR\x04file\x12\x12\n" +
+	"\x04line\x18\b \x01(\x05R\x04line\x12C\n" +
+	"\n" +
+	"violations\x18\t \x03(\v2#.flowscope.query.v1.PolicyViolationR\n" +
+	"violations\"\xe9\x01\n" +
+	"\x0fPolicyViolation\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x14\n" +
+	"\x05calls\x18\x03 \x01(\x01R\x05calls\x12\x1d\n" +
+	"\n" +
+	"first_seen\x18\x04 \x01(\tR\tfirstSeen\x12\x1b\n" +
+	"\tlast_seen\x18\x05 \x01(\tR\blastSeen\x12*\n" +
+	"\x11exemplar_trace_id\x18\x06 \x01(\tR\x0fexemplarTraceId\x12(\n" +
+	"\x10exemplar_span_id\x18\a \x01(\tR\x0eexemplarSpanId\"\x17\n" +
+	"\x15ReloadPoliciesRequest\"Q\n" +
+	"\x16ReloadPoliciesResponse\x12\x1a\n" +
+	"\bpolicies\x18\x01 \x01(\x05R\bpolicies\x12\x1b\n" +
+	"\tloaded_at\x18\x02 \x01(\tR\bloadedAt\"N\n" +
+	"\x0eGetLintRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x14\n" +
+	"\x05level\x18\x03 \x01(\tR\x05level\"\xc7\x01\n" +
+	"\x0fGetLintResponse\x12;\n" +
+	"\bfindings\x18\x01 \x03(\v2\x1f.flowscope.query.v1.LintFindingR\bfindings\x129\n" +
+	"\x05rules\x18\x02 \x03(\v2#.flowscope.query.v1.LintRuleSettingR\x05rules\x12\x14\n" +
+	"\x05start\x18\x03 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x04 \x01(\tR\x03end\x12\x14\n" +
+	"\x05level\x18\x05 \x01(\tR\x05level\"\xa7\x02\n" +
+	"\vLintFinding\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x1a\n" +
+	"\bseverity\x18\x02 \x01(\tR\bseverity\x12\x14\n" +
+	"\x05nodes\x18\x03 \x03(\tR\x05nodes\x122\n" +
+	"\x05edges\x18\x04 \x03(\v2\x1c.flowscope.query.v1.LintEdgeR\x05edges\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\x01R\x05value\x12\x1c\n" +
+	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12$\n" +
+	"\ramplification\x18\a \x01(\x01R\ramplification\x12*\n" +
+	"\x11exemplar_trace_id\x18\b \x01(\tR\x0fexemplarTraceId\x12\x18\n" +
+	"\amessage\x18\t \x01(\tR\amessage\":\n" +
+	"\bLintEdge\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"y\n" +
+	"\x0fLintRuleSetting\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12\x1c\n" +
+	"\tthreshold\x18\x03 \x01(\x01R\tthreshold\x12\x1a\n" +
+	"\bseverity\x18\x04 \x01(\tR\bseverity2\xa5\x11\n" +
 	"\fQueryService\x12a\n" +
 	"\fListServices\x12'.flowscope.query.v1.ListServicesRequest\x1a(.flowscope.query.v1.ListServicesResponse\x12g\n" +
 	"\x0eListOperations\x12).flowscope.query.v1.ListOperationsRequest\x1a*.flowscope.query.v1.ListOperationsResponse\x12U\n" +
@@ -6005,7 +6959,10 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\n" +
 	"ListAlerts\x12%.flowscope.query.v1.ListAlertsRequest\x1a&.flowscope.query.v1.ListAlertsResponse\x12j\n" +
 	"\x0fGetAlertHistory\x12*.flowscope.query.v1.GetAlertHistoryRequest\x1a+.flowscope.query.v1.GetAlertHistoryResponse\x12^\n" +
-	"\vReloadRules\x12&.flowscope.query.v1.ReloadRulesRequest\x1a'.flowscope.query.v1.ReloadRulesResponse\x12g\n" +
+	"\vReloadRules\x12&.flowscope.query.v1.ReloadRulesRequest\x1a'.flowscope.query.v1.ReloadRulesResponse\x12a\n" +
+	"\fListPolicies\x12'.flowscope.query.v1.ListPoliciesRequest\x1a(.flowscope.query.v1.ListPoliciesResponse\x12g\n" +
+	"\x0eReloadPolicies\x12).flowscope.query.v1.ReloadPoliciesRequest\x1a*.flowscope.query.v1.ReloadPoliciesResponse\x12R\n" +
+	"\aGetLint\x12\".flowscope.query.v1.GetLintRequest\x1a#.flowscope.query.v1.GetLintResponse\x12g\n" +
 	"\x0eListSynthetics\x12).flowscope.query.v1.ListSyntheticsRequest\x1a*.flowscope.query.v1.ListSyntheticsResponse\x12p\n" +
 	"\x11ListSyntheticRuns\x12,.flowscope.query.v1.ListSyntheticRunsRequest\x1a-.flowscope.query.v1.ListSyntheticRunsResponse\x12j\n" +
 	"\x0fGetSyntheticRun\x12*.flowscope.query.v1.GetSyntheticRunRequest\x1a+.flowscope.query.v1.GetSyntheticRunResponse\x12a\n" +
@@ -6024,7 +6981,7 @@ func file_query_querypb_query_proto_rawDescGZIP() []byte {
 	return file_query_querypb_query_proto_rawDescData
 }
 
-var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_query_querypb_query_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_query_querypb_query_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),       // 0: flowscope.query.v1.ListServicesRequest
 	(*ListServicesResponse)(nil),      // 1: flowscope.query.v1.ListServicesResponse
@@ -6096,22 +7053,33 @@ var file_query_querypb_query_proto_goTypes = []any{
 	(*AlertEvent)(nil),                // 67: flowscope.query.v1.AlertEvent
 	(*ReloadRulesRequest)(nil),        // 68: flowscope.query.v1.ReloadRulesRequest
 	(*ReloadRulesResponse)(nil),       // 69: flowscope.query.v1.ReloadRulesResponse
-	nil,                               // 70: flowscope.query.v1.SearchTracesRequest.AttributesEntry
-	nil,                               // 71: flowscope.query.v1.SyntheticCheck.LabelsEntry
-	nil,                               // 72: flowscope.query.v1.Series.ResourceAttributesEntry
-	nil,                               // 73: flowscope.query.v1.Series.AttributesEntry
-	nil,                               // 74: flowscope.query.v1.Exemplar.AttributesEntry
-	nil,                               // 75: flowscope.query.v1.AlertRule.LabelsEntry
-	nil,                               // 76: flowscope.query.v1.AlertRule.AnnotationsEntry
-	nil,                               // 77: flowscope.query.v1.Alert.LabelsEntry
-	nil,                               // 78: flowscope.query.v1.Alert.AnnotationsEntry
-	nil,                               // 79: flowscope.query.v1.AlertEvent.LabelsEntry
-	(*wrapperspb.DoubleValue)(nil),    // 80: google.protobuf.DoubleValue
+	(*ListPoliciesRequest)(nil),       // 70: flowscope.query.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),      // 71: flowscope.query.v1.ListPoliciesResponse
+	(*FlowPolicy)(nil),                // 72: flowscope.query.v1.FlowPolicy
+	(*PolicyViolation)(nil),           // 73: flowscope.query.v1.PolicyViolation
+	(*ReloadPoliciesRequest)(nil),     // 74: flowscope.query.v1.ReloadPoliciesRequest
+	(*ReloadPoliciesResponse)(nil),    // 75: flowscope.query.v1.ReloadPoliciesResponse
+	(*GetLintRequest)(nil),            // 76: flowscope.query.v1.GetLintRequest
+	(*GetLintResponse)(nil),           // 77: flowscope.query.v1.GetLintResponse
+	(*LintFinding)(nil),               // 78: flowscope.query.v1.LintFinding
+	(*LintEdge)(nil),                  // 79: flowscope.query.v1.LintEdge
+	(*LintRuleSetting)(nil),           // 80: flowscope.query.v1.LintRuleSetting
+	nil,                               // 81: flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	nil,                               // 82: flowscope.query.v1.SyntheticCheck.LabelsEntry
+	nil,                               // 83: flowscope.query.v1.Series.ResourceAttributesEntry
+	nil,                               // 84: flowscope.query.v1.Series.AttributesEntry
+	nil,                               // 85: flowscope.query.v1.Exemplar.AttributesEntry
+	nil,                               // 86: flowscope.query.v1.AlertRule.LabelsEntry
+	nil,                               // 87: flowscope.query.v1.AlertRule.AnnotationsEntry
+	nil,                               // 88: flowscope.query.v1.Alert.LabelsEntry
+	nil,                               // 89: flowscope.query.v1.Alert.AnnotationsEntry
+	nil,                               // 90: flowscope.query.v1.AlertEvent.LabelsEntry
+	(*wrapperspb.DoubleValue)(nil),    // 91: google.protobuf.DoubleValue
 }
 var file_query_querypb_query_proto_depIdxs = []int32{
 	2,  // 0: flowscope.query.v1.ListServicesResponse.services:type_name -> flowscope.query.v1.Service
 	5,  // 1: flowscope.query.v1.ListOperationsResponse.operations:type_name -> flowscope.query.v1.Operation
-	70, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
+	81, // 2: flowscope.query.v1.SearchTracesRequest.attributes:type_name -> flowscope.query.v1.SearchTracesRequest.AttributesEntry
 	10, // 3: flowscope.query.v1.SearchTracesResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	10, // 4: flowscope.query.v1.GetCorrelationResponse.traces:type_name -> flowscope.query.v1.TraceSummary
 	13, // 5: flowscope.query.v1.GetCorrelationResponse.synthetic_results:type_name -> flowscope.query.v1.SyntheticResult
@@ -6120,23 +7088,23 @@ var file_query_querypb_query_proto_depIdxs = []int32{
 	15, // 8: flowscope.query.v1.SyntheticStep.timings:type_name -> flowscope.query.v1.SyntheticTimings
 	16, // 9: flowscope.query.v1.SyntheticStep.assertions:type_name -> flowscope.query.v1.SyntheticAssertion
 	20, // 10: flowscope.query.v1.ListSyntheticsResponse.checks:type_name -> flowscope.query.v1.SyntheticCheck
-	71, // 11: flowscope.query.v1.SyntheticCheck.labels:type_name -> flowscope.query.v1.SyntheticCheck.LabelsEntry
-	80, // 12: flowscope.query.v1.SyntheticCheck.success_rate:type_name -> google.protobuf.DoubleValue
-	80, // 13: flowscope.query.v1.SyntheticCheck.p50_ms:type_name -> google.protobuf.DoubleValue
-	80, // 14: flowscope.query.v1.SyntheticCheck.p99_ms:type_name -> google.protobuf.DoubleValue
+	82, // 11: flowscope.query.v1.SyntheticCheck.labels:type_name -> flowscope.query.v1.SyntheticCheck.LabelsEntry
+	91, // 12: flowscope.query.v1.SyntheticCheck.success_rate:type_name -> google.protobuf.DoubleValue
+	91, // 13: flowscope.query.v1.SyntheticCheck.p50_ms:type_name -> google.protobuf.DoubleValue
+	91, // 14: flowscope.query.v1.SyntheticCheck.p99_ms:type_name -> google.protobuf.DoubleValue
 	13, // 15: flowscope.query.v1.SyntheticCheck.last_run:type_name -> flowscope.query.v1.SyntheticResult
 	13, // 16: flowscope.query.v1.ListSyntheticRunsResponse.runs:type_name -> flowscope.query.v1.SyntheticResult
 	13, // 17: flowscope.query.v1.GetSyntheticRunResponse.run:type_name -> flowscope.query.v1.SyntheticResult
 	13, // 18: flowscope.query.v1.RunSyntheticResponse.run:type_name -> flowscope.query.v1.SyntheticResult
 	31, // 19: flowscope.query.v1.ListMetricsResponse.metrics:type_name -> flowscope.query.v1.MetricInfo
 	34, // 20: flowscope.query.v1.GetMetricResponse.series:type_name -> flowscope.query.v1.Series
-	72, // 21: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
-	73, // 22: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
+	83, // 21: flowscope.query.v1.Series.resource_attributes:type_name -> flowscope.query.v1.Series.ResourceAttributesEntry
+	84, // 22: flowscope.query.v1.Series.attributes:type_name -> flowscope.query.v1.Series.AttributesEntry
 	35, // 23: flowscope.query.v1.Series.points:type_name -> flowscope.query.v1.Point
 	36, // 24: flowscope.query.v1.Point.buckets:type_name -> flowscope.query.v1.Bucket
 	37, // 25: flowscope.query.v1.Point.quantiles:type_name -> flowscope.query.v1.Quantile
 	38, // 26: flowscope.query.v1.Point.exemplars:type_name -> flowscope.query.v1.Exemplar
-	74, // 27: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
+	85, // 27: flowscope.query.v1.Exemplar.attributes:type_name -> flowscope.query.v1.Exemplar.AttributesEntry
 	43, // 28: flowscope.query.v1.GetFlowGraphResponse.nodes:type_name -> flowscope.query.v1.FlowNode
 	44, // 29: flowscope.query.v1.GetFlowGraphResponse.edges:type_name -> flowscope.query.v1.FlowEdge
 	41, // 30: flowscope.query.v1.GetFlowGraphResponse.comparison:type_name -> flowscope.query.v1.ArchComparison
@@ -6144,83 +7112,94 @@ var file_query_querypb_query_proto_depIdxs = []int32{
 	42, // 32: flowscope.query.v1.ArchComparison.observed_only_edges:type_name -> flowscope.query.v1.ComparedEdge
 	45, // 33: flowscope.query.v1.FlowNode.latency:type_name -> flowscope.query.v1.LatencySummary
 	45, // 34: flowscope.query.v1.FlowEdge.latency:type_name -> flowscope.query.v1.LatencySummary
-	80, // 35: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
-	80, // 36: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
-	80, // 37: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
-	80, // 38: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
-	80, // 39: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
-	80, // 40: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
-	80, // 41: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
+	91, // 35: flowscope.query.v1.LatencySummary.p50:type_name -> google.protobuf.DoubleValue
+	91, // 36: flowscope.query.v1.LatencySummary.p90:type_name -> google.protobuf.DoubleValue
+	91, // 37: flowscope.query.v1.LatencySummary.p99:type_name -> google.protobuf.DoubleValue
+	91, // 38: flowscope.query.v1.LatencySummary.p999:type_name -> google.protobuf.DoubleValue
+	91, // 39: flowscope.query.v1.GetLatencyResponse.min:type_name -> google.protobuf.DoubleValue
+	91, // 40: flowscope.query.v1.GetLatencyResponse.max:type_name -> google.protobuf.DoubleValue
+	91, // 41: flowscope.query.v1.GetLatencyResponse.mean:type_name -> google.protobuf.DoubleValue
 	48, // 42: flowscope.query.v1.GetLatencyResponse.quantiles:type_name -> flowscope.query.v1.LatencyQuantile
 	49, // 43: flowscope.query.v1.GetLatencyResponse.buckets:type_name -> flowscope.query.v1.LatencyBucket
 	50, // 44: flowscope.query.v1.GetLatencyResponse.series:type_name -> flowscope.query.v1.LatencyStep
 	52, // 45: flowscope.query.v1.GetLatencyResponse.exemplars:type_name -> flowscope.query.v1.LatencyExemplar
 	53, // 46: flowscope.query.v1.GetLatencyResponse.modes:type_name -> flowscope.query.v1.LatencyMode
 	52, // 47: flowscope.query.v1.GetLatencyResponse.error_exemplars:type_name -> flowscope.query.v1.LatencyExemplar
-	80, // 48: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
-	80, // 49: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
-	80, // 50: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
-	80, // 51: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
+	91, // 48: flowscope.query.v1.LatencyQuantile.value:type_name -> google.protobuf.DoubleValue
+	91, // 49: flowscope.query.v1.LatencyQuantile.error_bound:type_name -> google.protobuf.DoubleValue
+	91, // 50: flowscope.query.v1.LatencyQuantile.from:type_name -> google.protobuf.DoubleValue
+	91, // 51: flowscope.query.v1.LatencyQuantile.to:type_name -> google.protobuf.DoubleValue
 	51, // 52: flowscope.query.v1.LatencyStep.quantiles:type_name -> flowscope.query.v1.LatencyStepQuantile
-	80, // 53: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
+	91, // 53: flowscope.query.v1.LatencyStepQuantile.value:type_name -> google.protobuf.DoubleValue
 	52, // 54: flowscope.query.v1.LatencyMode.exemplar:type_name -> flowscope.query.v1.LatencyExemplar
 	56, // 55: flowscope.query.v1.ListArchitecturesResponse.architectures:type_name -> flowscope.query.v1.ArchitectureInfo
 	59, // 56: flowscope.query.v1.ListRulesResponse.rules:type_name -> flowscope.query.v1.AlertRule
 	60, // 57: flowscope.query.v1.AlertRule.select:type_name -> flowscope.query.v1.AlertSelector
-	80, // 58: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
-	75, // 59: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
-	76, // 60: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
+	91, // 58: flowscope.query.v1.AlertRule.recover_threshold:type_name -> google.protobuf.DoubleValue
+	86, // 59: flowscope.query.v1.AlertRule.labels:type_name -> flowscope.query.v1.AlertRule.LabelsEntry
+	87, // 60: flowscope.query.v1.AlertRule.annotations:type_name -> flowscope.query.v1.AlertRule.AnnotationsEntry
 	63, // 61: flowscope.query.v1.ListAlertsResponse.alerts:type_name -> flowscope.query.v1.Alert
-	77, // 62: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
-	78, // 63: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
+	88, // 62: flowscope.query.v1.Alert.labels:type_name -> flowscope.query.v1.Alert.LabelsEntry
+	89, // 63: flowscope.query.v1.Alert.annotations:type_name -> flowscope.query.v1.Alert.AnnotationsEntry
 	64, // 64: flowscope.query.v1.Alert.samples:type_name -> flowscope.query.v1.AlertSample
 	67, // 65: flowscope.query.v1.GetAlertHistoryResponse.events:type_name -> flowscope.query.v1.AlertEvent
-	79, // 66: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
-	80, // 67: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
-	80, // 68: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
-	0,  // 69: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
-	3,  // 70: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
-	6,  // 71: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
-	8,  // 72: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
-	11, // 73: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
-	32, // 74: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
-	29, // 75: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
-	39, // 76: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
-	46, // 77: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
-	54, // 78: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
-	57, // 79: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
-	61, // 80: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
-	65, // 81: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
-	68, // 82: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
-	18, // 83: flowscope.query.v1.QueryService.ListSynthetics:input_type -> flowscope.query.v1.ListSyntheticsRequest
-	21, // 84: flowscope.query.v1.QueryService.ListSyntheticRuns:input_type -> flowscope.query.v1.ListSyntheticRunsRequest
-	23, // 85: flowscope.query.v1.QueryService.GetSyntheticRun:input_type -> flowscope.query.v1.GetSyntheticRunRequest
-	25, // 86: flowscope.query.v1.QueryService.RunSynthetic:input_type -> flowscope.query.v1.RunSyntheticRequest
-	27, // 87: flowscope.query.v1.QueryService.ReloadSynthetics:input_type -> flowscope.query.v1.ReloadSyntheticsRequest
-	1,  // 88: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
-	4,  // 89: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
-	7,  // 90: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
-	9,  // 91: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
-	12, // 92: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
-	33, // 93: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
-	30, // 94: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
-	40, // 95: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
-	47, // 96: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
-	55, // 97: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
-	58, // 98: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
-	62, // 99: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
-	66, // 100: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
-	69, // 101: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
-	19, // 102: flowscope.query.v1.QueryService.ListSynthetics:output_type -> flowscope.query.v1.ListSyntheticsResponse
-	22, // 103: flowscope.query.v1.QueryService.ListSyntheticRuns:output_type -> flowscope.query.v1.ListSyntheticRunsResponse
-	24, // 104: flowscope.query.v1.QueryService.GetSyntheticRun:output_type -> flowscope.query.v1.GetSyntheticRunResponse
-	26, // 105: flowscope.query.v1.QueryService.RunSynthetic:output_type -> flowscope.query.v1.RunSyntheticResponse
-	28, // 106: flowscope.query.v1.QueryService.ReloadSynthetics:output_type -> flowscope.query.v1.ReloadSyntheticsResponse
-	88, // [88:107] is the sub-list for method output_type
-	69, // [69:88] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	90, // 66: flowscope.query.v1.AlertEvent.labels:type_name -> flowscope.query.v1.AlertEvent.LabelsEntry
+	91, // 67: flowscope.query.v1.AlertEvent.value:type_name -> google.protobuf.DoubleValue
+	91, // 68: flowscope.query.v1.AlertEvent.threshold:type_name -> google.protobuf.DoubleValue
+	72, // 69: flowscope.query.v1.ListPoliciesResponse.policies:type_name -> flowscope.query.v1.FlowPolicy
+	73, // 70: flowscope.query.v1.FlowPolicy.violations:type_name -> flowscope.query.v1.PolicyViolation
+	78, // 71: flowscope.query.v1.GetLintResponse.findings:type_name -> flowscope.query.v1.LintFinding
+	80, // 72: flowscope.query.v1.GetLintResponse.rules:type_name -> flowscope.query.v1.LintRuleSetting
+	79, // 73: flowscope.query.v1.LintFinding.edges:type_name -> flowscope.query.v1.LintEdge
+	0,  // 74: flowscope.query.v1.QueryService.ListServices:input_type -> flowscope.query.v1.ListServicesRequest
+	3,  // 75: flowscope.query.v1.QueryService.ListOperations:input_type -> flowscope.query.v1.ListOperationsRequest
+	6,  // 76: flowscope.query.v1.QueryService.GetTrace:input_type -> flowscope.query.v1.GetTraceRequest
+	8,  // 77: flowscope.query.v1.QueryService.SearchTraces:input_type -> flowscope.query.v1.SearchTracesRequest
+	11, // 78: flowscope.query.v1.QueryService.GetCorrelation:input_type -> flowscope.query.v1.GetCorrelationRequest
+	32, // 79: flowscope.query.v1.QueryService.GetMetric:input_type -> flowscope.query.v1.GetMetricRequest
+	29, // 80: flowscope.query.v1.QueryService.ListMetrics:input_type -> flowscope.query.v1.ListMetricsRequest
+	39, // 81: flowscope.query.v1.QueryService.GetFlowGraph:input_type -> flowscope.query.v1.GetFlowGraphRequest
+	46, // 82: flowscope.query.v1.QueryService.GetLatency:input_type -> flowscope.query.v1.GetLatencyRequest
+	54, // 83: flowscope.query.v1.QueryService.ListArchitectures:input_type -> flowscope.query.v1.ListArchitecturesRequest
+	57, // 84: flowscope.query.v1.QueryService.ListRules:input_type -> flowscope.query.v1.ListRulesRequest
+	61, // 85: flowscope.query.v1.QueryService.ListAlerts:input_type -> flowscope.query.v1.ListAlertsRequest
+	65, // 86: flowscope.query.v1.QueryService.GetAlertHistory:input_type -> flowscope.query.v1.GetAlertHistoryRequest
+	68, // 87: flowscope.query.v1.QueryService.ReloadRules:input_type -> flowscope.query.v1.ReloadRulesRequest
+	70, // 88: flowscope.query.v1.QueryService.ListPolicies:input_type -> flowscope.query.v1.ListPoliciesRequest
+	74, // 89: flowscope.query.v1.QueryService.ReloadPolicies:input_type -> flowscope.query.v1.ReloadPoliciesRequest
+	76, // 90: flowscope.query.v1.QueryService.GetLint:input_type -> flowscope.query.v1.GetLintRequest
+	18, // 91: flowscope.query.v1.QueryService.ListSynthetics:input_type -> flowscope.query.v1.ListSyntheticsRequest
+	21, // 92: flowscope.query.v1.QueryService.ListSyntheticRuns:input_type -> flowscope.query.v1.ListSyntheticRunsRequest
+	23, // 93: flowscope.query.v1.QueryService.GetSyntheticRun:input_type -> flowscope.query.v1.GetSyntheticRunRequest
+	25, // 94: flowscope.query.v1.QueryService.RunSynthetic:input_type -> flowscope.query.v1.RunSyntheticRequest
+	27, // 95: flowscope.query.v1.QueryService.ReloadSynthetics:input_type -> flowscope.query.v1.ReloadSyntheticsRequest
+	1,  // 96: flowscope.query.v1.QueryService.ListServices:output_type -> flowscope.query.v1.ListServicesResponse
+	4,  // 97: flowscope.query.v1.QueryService.ListOperations:output_type -> flowscope.query.v1.ListOperationsResponse
+	7,  // 98: flowscope.query.v1.QueryService.GetTrace:output_type -> flowscope.query.v1.GetTraceResponse
+	9,  // 99: flowscope.query.v1.QueryService.SearchTraces:output_type -> flowscope.query.v1.SearchTracesResponse
+	12, // 100: flowscope.query.v1.QueryService.GetCorrelation:output_type -> flowscope.query.v1.GetCorrelationResponse
+	33, // 101: flowscope.query.v1.QueryService.GetMetric:output_type -> flowscope.query.v1.GetMetricResponse
+	30, // 102: flowscope.query.v1.QueryService.ListMetrics:output_type -> flowscope.query.v1.ListMetricsResponse
+	40, // 103: flowscope.query.v1.QueryService.GetFlowGraph:output_type -> flowscope.query.v1.GetFlowGraphResponse
+	47, // 104: flowscope.query.v1.QueryService.GetLatency:output_type -> flowscope.query.v1.GetLatencyResponse
+	55, // 105: flowscope.query.v1.QueryService.ListArchitectures:output_type -> flowscope.query.v1.ListArchitecturesResponse
+	58, // 106: flowscope.query.v1.QueryService.ListRules:output_type -> flowscope.query.v1.ListRulesResponse
+	62, // 107: flowscope.query.v1.QueryService.ListAlerts:output_type -> flowscope.query.v1.ListAlertsResponse
+	66, // 108: flowscope.query.v1.QueryService.GetAlertHistory:output_type -> flowscope.query.v1.GetAlertHistoryResponse
+	69, // 109: flowscope.query.v1.QueryService.ReloadRules:output_type -> flowscope.query.v1.ReloadRulesResponse
+	71, // 110: flowscope.query.v1.QueryService.ListPolicies:output_type -> flowscope.query.v1.ListPoliciesResponse
+	75, // 111: flowscope.query.v1.QueryService.ReloadPolicies:output_type -> flowscope.query.v1.ReloadPoliciesResponse
+	77, // 112: flowscope.query.v1.QueryService.GetLint:output_type -> flowscope.query.v1.GetLintResponse
+	19, // 113: flowscope.query.v1.QueryService.ListSynthetics:output_type -> flowscope.query.v1.ListSyntheticsResponse
+	22, // 114: flowscope.query.v1.QueryService.ListSyntheticRuns:output_type -> flowscope.query.v1.ListSyntheticRunsResponse
+	24, // 115: flowscope.query.v1.QueryService.GetSyntheticRun:output_type -> flowscope.query.v1.GetSyntheticRunResponse
+	26, // 116: flowscope.query.v1.QueryService.RunSynthetic:output_type -> flowscope.query.v1.RunSyntheticResponse
+	28, // 117: flowscope.query.v1.QueryService.ReloadSynthetics:output_type -> flowscope.query.v1.ReloadSyntheticsResponse
+	96, // [96:118] is the sub-list for method output_type
+	74, // [74:96] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_query_querypb_query_proto_init() }
@@ -6237,7 +7216,7 @@ func file_query_querypb_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_querypb_query_proto_rawDesc), len(file_query_querypb_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   80,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

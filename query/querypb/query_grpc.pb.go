@@ -62,6 +62,9 @@ const (
 	QueryService_ListAlerts_FullMethodName        = "/flowscope.query.v1.QueryService/ListAlerts"
 	QueryService_GetAlertHistory_FullMethodName   = "/flowscope.query.v1.QueryService/GetAlertHistory"
 	QueryService_ReloadRules_FullMethodName       = "/flowscope.query.v1.QueryService/ReloadRules"
+	QueryService_ListPolicies_FullMethodName      = "/flowscope.query.v1.QueryService/ListPolicies"
+	QueryService_ReloadPolicies_FullMethodName    = "/flowscope.query.v1.QueryService/ReloadPolicies"
+	QueryService_GetLint_FullMethodName           = "/flowscope.query.v1.QueryService/GetLint"
 	QueryService_ListSynthetics_FullMethodName    = "/flowscope.query.v1.QueryService/ListSynthetics"
 	QueryService_ListSyntheticRuns_FullMethodName = "/flowscope.query.v1.QueryService/ListSyntheticRuns"
 	QueryService_GetSyntheticRun_FullMethodName   = "/flowscope.query.v1.QueryService/GetSyntheticRun"
@@ -113,6 +116,16 @@ type QueryServiceClient interface {
 	// ReloadRules rereads the rules file (--rules). A rule set that does not
 	// validate is rejected whole and the rules in use are kept.
 	ReloadRules(ctx context.Context, in *ReloadRulesRequest, opts ...grpc.CallOption) (*ReloadRulesResponse, error)
+	// ListPolicies lists the flow policies (--policies) with the violations
+	// observed in a range (default: the last 5 minutes).
+	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
+	// ReloadPolicies rereads the policies file. A file that does not
+	// validate is rejected whole and the policies in use are kept.
+	ReloadPolicies(ctx context.Context, in *ReloadPoliciesRequest, opts ...grpc.CallOption) (*ReloadPoliciesResponse, error)
+	// GetLint checks the flow graph of a range against the architecture lint
+	// rules (chains, fan-out and fan-in, cycles, single points,
+	// availability, timeout budgets, retry storms).
+	GetLint(ctx context.Context, in *GetLintRequest, opts ...grpc.CallOption) (*GetLintResponse, error)
 	// ListSynthetics lists the configured synthetic checks with their
 	// schedule, last run, success rate and p50/p99 run duration in a range.
 	ListSynthetics(ctx context.Context, in *ListSyntheticsRequest, opts ...grpc.CallOption) (*ListSyntheticsResponse, error)
@@ -278,6 +291,36 @@ func (c *queryServiceClient) ReloadRules(ctx context.Context, in *ReloadRulesReq
 	return out, nil
 }
 
+func (c *queryServiceClient) ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPoliciesResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ReloadPolicies(ctx context.Context, in *ReloadPoliciesRequest, opts ...grpc.CallOption) (*ReloadPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadPoliciesResponse)
+	err := c.cc.Invoke(ctx, QueryService_ReloadPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetLint(ctx context.Context, in *GetLintRequest, opts ...grpc.CallOption) (*GetLintResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLintResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetLint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *queryServiceClient) ListSynthetics(ctx context.Context, in *ListSyntheticsRequest, opts ...grpc.CallOption) (*ListSyntheticsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListSyntheticsResponse)
@@ -372,6 +415,16 @@ type QueryServiceServer interface {
 	// ReloadRules rereads the rules file (--rules). A rule set that does not
 	// validate is rejected whole and the rules in use are kept.
 	ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error)
+	// ListPolicies lists the flow policies (--policies) with the violations
+	// observed in a range (default: the last 5 minutes).
+	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
+	// ReloadPolicies rereads the policies file. A file that does not
+	// validate is rejected whole and the policies in use are kept.
+	ReloadPolicies(context.Context, *ReloadPoliciesRequest) (*ReloadPoliciesResponse, error)
+	// GetLint checks the flow graph of a range against the architecture lint
+	// rules (chains, fan-out and fan-in, cycles, single points,
+	// availability, timeout budgets, retry storms).
+	GetLint(context.Context, *GetLintRequest) (*GetLintResponse, error)
 	// ListSynthetics lists the configured synthetic checks with their
 	// schedule, last run, success rate and p50/p99 run duration in a range.
 	ListSynthetics(context.Context, *ListSyntheticsRequest) (*ListSyntheticsResponse, error)
@@ -438,6 +491,15 @@ func (UnimplementedQueryServiceServer) GetAlertHistory(context.Context, *GetAler
 }
 func (UnimplementedQueryServiceServer) ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReloadRules not implemented")
+}
+func (UnimplementedQueryServiceServer) ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPolicies not implemented")
+}
+func (UnimplementedQueryServiceServer) ReloadPolicies(context.Context, *ReloadPoliciesRequest) (*ReloadPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadPolicies not implemented")
+}
+func (UnimplementedQueryServiceServer) GetLint(context.Context, *GetLintRequest) (*GetLintResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLint not implemented")
 }
 func (UnimplementedQueryServiceServer) ListSynthetics(context.Context, *ListSyntheticsRequest) (*ListSyntheticsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSynthetics not implemented")
@@ -727,6 +789,60 @@ func _QueryService_ReloadRules_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListPolicies(ctx, req.(*ListPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ReloadPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ReloadPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ReloadPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ReloadPolicies(ctx, req.(*ReloadPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetLint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLintRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetLint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetLint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetLint(ctx, req.(*GetLintRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _QueryService_ListSynthetics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListSyntheticsRequest)
 	if err := dec(in); err != nil {
@@ -879,6 +995,18 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReloadRules",
 			Handler:    _QueryService_ReloadRules_Handler,
+		},
+		{
+			MethodName: "ListPolicies",
+			Handler:    _QueryService_ListPolicies_Handler,
+		},
+		{
+			MethodName: "ReloadPolicies",
+			Handler:    _QueryService_ReloadPolicies_Handler,
+		},
+		{
+			MethodName: "GetLint",
+			Handler:    _QueryService_GetLint_Handler,
 		},
 		{
 			MethodName: "ListSynthetics",
