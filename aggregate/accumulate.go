@@ -73,6 +73,7 @@ func (ra *rollupAcc) add(o *Rollup, ds *denseSet) {
 		ra.r.maxExemplars = o.maxExemplars
 	}
 	ra.r.mergeExemplars(o)
+	ra.r.mergeEvidence(o)
 	if o.Hist == nil || o.Hist.TotalCount() == 0 {
 		return
 	}

@@ -286,6 +286,7 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 		hSelf, hParent := hs[0], hs[1]
 		switch s.Kind {
 		case kindClient, kindProducer:
+			sc.retry = isRetry(s)
 			a.makeRoom(1)
 			a.onClient(&sc, hSelf, s, r)
 		case kindServer, kindConsumer:
@@ -297,6 +298,22 @@ func (a *Aggregator) apply(seq uint64, commitNs int64, t *otlpwire.Traces, rebui
 			a.onParent(&sc, ps[0])
 		}
 	}
+}
+
+// ResendCountAttr is OpenTelemetry's attribute of an HTTP client span
+// that is a resend of a request: its ordinal, 1 for the first retry
+// (semantic conventions, http.request.resend_count).
+const ResendCountAttr = "http.request.resend_count"
+
+// isRetry reports whether client span s is a retry: ResendCountAttr ≥ 1.
+func isRetry(s *otlpwire.Span) bool {
+	for i := range s.Attrs {
+		if string(s.Attrs[i].Key) == ResendCountAttr {
+			v := s.Attrs[i].Value
+			return len(v) > 0 && v[0] >= '1' && v[0] <= '9' // a positive integer
+		}
+	}
+	return false
 }
 
 // DurationUnknownAttr is the boolean span attribute that marks a span whose
@@ -418,8 +435,9 @@ func (a *Aggregator) window(startNs int64) *openWindow {
 	return ow
 }
 
-// recordEdge records one call src→dst; nothing while rebuilding.
-func (a *Aggregator) recordEdge(src, dst, name uint32, startNs, dur int64, isErr bool, ex Exemplar) {
+// recordEdge records one call src→dst, a retry if retry; nothing while
+// rebuilding.
+func (a *Aggregator) recordEdge(src, dst, name uint32, startNs, dur int64, isErr, retry bool, ex Exemplar) {
 	if a.rebuilding {
 		return
 	}
@@ -429,6 +447,9 @@ func (a *Aggregator) recordEdge(src, dst, name uint32, startNs, dur int64, isErr
 	if r == nil {
 		r = a.geom.NewRollup()
 		ow.edges[k] = r
+	}
+	if retry {
+		r.Retried++
 	}
 	if dur == durUnknown {
 		r.RecordUntimed(isErr)

@@ -83,7 +83,9 @@
 // lock, windows of the provisional calls, one edge rollup per (source
 // node, virtual target, operation) in the window of the client span's
 // start (where its virtual call will be recorded), with its count, errors
-// and duration histogram but no exemplars. The accumulators merge them
+// and duration histogram but no exemplars, retries or failed durations
+// (Rollup.Retried, Rollup.Failed: they are added when the call is
+// recorded). The accumulators merge them
 // with AddProvisional, which also counts them in GraphEdge.Provisional and
 // Latency.Provisional; they are included in the calls (the query API shows
 // them as calls) and never persisted.
@@ -163,10 +165,10 @@
 //
 // # Encoding
 //
-// AppendWindow writes a window in this format (version 3), all integers
+// AppendWindow writes a window in this format (version 4), all integers
 // varints (encoding/binary; "s" signed, zig-zag), output deterministic:
 //
-//	byte     version (3)
+//	byte     version (4)
 //	s        start (Unix seconds)
 //	s        width (seconds, > 0)
 //	u        number of strings, then each: u length, bytes (sorted)
@@ -186,16 +188,20 @@
 //	             u number of exemplars, then each:
 //	               16 bytes trace ID, 8 bytes span ID, s duration (ns),
 //	               s start (Unix ns), byte flags (1: status ERROR)
+//	           s retried calls
+//	           u number of failed bands, then each (ascending band):
+//	             u band (0-63), u count (> 0), s shortest, s longest duration (ns)
 //
 // A bucket is the lowest value of a populated HDR bucket and its count
 // (PackedHistogram.ForEachBucket); DecodeWindow records them back into a
 // histogram of the reader's Geometry, which restores every bucket, hence
 // every quantile, exactly when the geometry is the writer's. The body
 // length lets readers skip histograms they do not need (AddEncoded).
-// Version 2 has only the slowest exemplars, without flags; version 1 is
-// version 2 without the body length. Both are still read (their rollups
-// have no spread or failing exemplars), and rollups merged from them are
-// written as version 3. The store compresses whole records; nothing is
+// Version 3 has no retried calls and failed bands; version 2 only the
+// slowest exemplars, without flags; version 1 is version 2 without the
+// body length. All are still read (their rollups have no spread or
+// failing exemplars, retries or failed durations), and rollups merged from
+// them are written as version 4. The store compresses whole records; nothing is
 // compressed here.
 //
 // The spread and failing exemplars (version 3) let queries show a span of

@@ -11,9 +11,9 @@ import (
 )
 
 // windowFormatVersion is the first byte of an encoded window. Versions 1
-// (without rollup body lengths) and 2 (only the slowest exemplars, without
-// flags) are still read.
-const windowFormatVersion = 3
+// (without rollup body lengths), 2 (only the slowest exemplars, without
+// flags) and 3 (without retries and failed durations) are still read.
+const windowFormatVersion = 4
 
 // AppendWindow appends the binary encoding of w to dst (format in the
 // package documentation). The output is deterministic: equal windows
@@ -150,6 +150,14 @@ func appendRollupBody(dst []byte, r *Rollup) []byte {
 			}
 			dst = append(dst, flags)
 		}
+	}
+	dst = binary.AppendVarint(dst, r.Retried)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Failed)))
+	for _, f := range r.Failed {
+		dst = binary.AppendUvarint(dst, uint64(f.Band))
+		dst = binary.AppendUvarint(dst, uint64(f.Count))
+		dst = binary.AppendVarint(dst, f.Min)
+		dst = binary.AppendVarint(dst, f.Max)
 	}
 	return dst
 }
@@ -444,6 +452,7 @@ func (d *decoder) rollupBody(g Geometry, r *Rollup, dst bucketDst) {
 	sub := &decoder{b: body, version: d.version}
 	sub.rollupBuckets(g, r, dst)
 	sub.rollupExemplars(r)
+	sub.rollupEvidence(r)
 	sub.end()
 	if sub.err != nil && d.err == nil {
 		d.err = sub.err
@@ -498,6 +507,37 @@ func (d *decoder) rollupBuckets(g Geometry, r *Rollup, dst bucketDst) {
 		}
 	}
 	d.b = b
+}
+
+// rollupEvidence reads, from version 4, the retried calls and the failed
+// durations by band (ascending, each band at most 63, counts > 0, min ≤
+// max).
+func (d *decoder) rollupEvidence(r *Rollup) {
+	if d.version < 4 {
+		return
+	}
+	r.Retried = d.nonNeg("retried")
+	n := d.count("failed band", 4)
+	prev := -1
+	for i := 0; i < n && d.err == nil; i++ {
+		band := d.uvarint()
+		count := d.uvarint()
+		lo, hi := d.varint(), d.varint()
+		if d.err != nil {
+			return
+		}
+		switch {
+		case band > 63 || int(band) <= prev:
+			d.fail("failed band %d after %d", band, prev)
+		case count == 0 || count > math.MaxInt64:
+			d.fail("failed band count %d", count)
+		case lo < 0 || hi < lo:
+			d.fail("failed band durations [%d, %d]", lo, hi)
+		default:
+			prev = int(band)
+			r.Failed = append(r.Failed, FailedBand{Band: int(band), Count: int64(count), Min: lo, Max: hi})
+		}
+	}
 }
 
 // rollupExemplars reads the exemplar lists of a rollup body into r: the

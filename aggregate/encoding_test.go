@@ -138,7 +138,7 @@ func TestDecodeWindowErrors(t *testing.T) {
 		want string // in the error message
 	}{
 		{"empty", nil, "unexpected end"},
-		{"version 4", []byte{4, 0, 20, 0, 0, 0, 0}, "version 4"},
+		{"version 5", []byte{5, 0, 20, 0, 0, 0, 0}, "version 5"},
 		{"version 0", []byte{0, 0, 20, 0, 0, 0, 0}, "version 0"},
 		{"zero width", []byte{2, 0, 0, 0, 0, 0, 0}, "width 0"},
 		{"negative width", []byte{2, 0, 1, 0, 0, 0, 0}, "width -1"},

@@ -41,7 +41,8 @@ const (
 	flagErr uint8 = 1 << iota
 	flagPaired
 	flagDead
-	flagProv // in the provisional summary (provisional.go)
+	flagProv  // in the provisional summary (provisional.go)
+	flagRetry // client: a retry (http.request.resend_count ≥ 1)
 )
 
 // entry is one piece of pairing state; it holds no pointers.
@@ -127,13 +128,18 @@ type spanCtx struct {
 	start  int64
 	dur    int64
 	err    bool
+	retry  bool // a client span that is a retry
 }
 
 func (sc *spanCtx) flags() uint8 {
+	var f uint8
 	if sc.err {
-		return flagErr
+		f |= flagErr
 	}
-	return 0
+	if sc.retry {
+		f |= flagRetry
+	}
+	return f
 }
 
 func (a *Aggregator) live(e *entry) bool {
@@ -209,14 +215,14 @@ func (a *Aggregator) onServer(sc *spanCtx, h, ph uint64) {
 					a.dropProv(p)
 				}
 				p.flags |= flagPaired
-				a.pairEdge(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, sc.trace, k.span)
+				a.pairEdge(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, p.flags&flagRetry != 0, sc.trace, k.span)
 				return
 			}
 		}
 	}
 	if node, ok := a.parents.lookup(ph, &k, a.commit-a.pairWait); ok {
 		if !a.sameService(node, sc.node) {
-			a.pairEdge(node, sc.node, sc.name, sc.start, sc.dur, sc.err, sc.trace, sc.id)
+			a.pairEdge(node, sc.node, sc.name, sc.start, sc.dur, sc.err, false, sc.trace, sc.id)
 		}
 		return
 	}
@@ -303,22 +309,22 @@ func (a *Aggregator) pairWaiting(head uint64, sc *spanCtx, client bool) (uint64,
 		id, e.next = e.next, 0
 		switch {
 		case client:
-			a.pairEdge(sc.node, e.node, sc.name, sc.start, sc.dur, sc.err || e.flags&flagErr != 0, sc.trace, sc.id)
+			a.pairEdge(sc.node, e.node, sc.name, sc.start, sc.dur, sc.err || e.flags&flagErr != 0, sc.retry, sc.trace, sc.id)
 			paired = true
 		case !a.sameService(sc.node, e.node):
-			a.pairEdge(sc.node, e.node, e.name, e.start, e.dur, e.flags&flagErr != 0, sc.trace, e.self)
+			a.pairEdge(sc.node, e.node, e.name, e.start, e.dur, e.flags&flagErr != 0, false, sc.trace, e.self)
 		}
 		a.kill(e)
 	}
 	return head, paired
 }
 
-func (a *Aggregator) pairEdge(src, dst, name uint32, start, dur int64, isErr bool, trace [16]byte, span [8]byte) {
+func (a *Aggregator) pairEdge(src, dst, name uint32, start, dur int64, isErr, retry bool, trace [16]byte, span [8]byte) {
 	if a.rebuilding {
 		return
 	}
 	a.st.PairedEdges++
-	a.recordEdge(src, dst, name, start, dur, isErr, Exemplar{TraceID: trace, SpanID: span})
+	a.recordEdge(src, dst, name, start, dur, isErr, retry, Exemplar{TraceID: trace, SpanID: span})
 }
 
 // resolve settles an entry that leaves the state unpaired (expired,
@@ -334,7 +340,7 @@ func (a *Aggregator) resolve(e *entry) {
 		case e.flags&flagPaired != 0:
 		case e.target != 0:
 			a.st.VirtualEdges++
-			a.recordEdge(e.node, a.in.virtualNode(e.target), e.name, e.start, e.dur, e.flags&flagErr != 0,
+			a.recordEdge(e.node, a.in.virtualNode(e.target), e.name, e.start, e.dur, e.flags&flagErr != 0, e.flags&flagRetry != 0,
 				Exemplar{TraceID: e.key.trace, SpanID: e.key.span})
 		default:
 			a.st.UnpairedClients++

@@ -322,17 +322,18 @@ func bruteProv(a *Aggregator) []*Window {
 	return prov
 }
 
-// noExemplars returns copies of ws without exemplars.
+// noExemplars returns copies of ws without exemplars, retries and failed
+// durations (what provisional calls do not carry).
 func noExemplars(ws []*Window) []*Window {
 	out := make([]*Window, 0, len(ws))
 	for _, w := range ws {
 		c := NewWindow(w.Start, w.Width)
 		c.Merge(w)
 		for _, r := range c.Series {
-			r.Exemplars, r.Spread, r.ErrorExemplars, r.spreadMask = nil, nil, nil, 0
+			r.Exemplars, r.Spread, r.ErrorExemplars, r.spreadMask, r.Retried, r.Failed = nil, nil, nil, 0, 0, nil
 		}
 		for _, r := range c.Edges {
-			r.Exemplars, r.Spread, r.ErrorExemplars, r.spreadMask = nil, nil, nil, 0
+			r.Exemplars, r.Spread, r.ErrorExemplars, r.spreadMask, r.Retried, r.Failed = nil, nil, nil, 0, 0, nil
 		}
 		out = append(out, c)
 	}

@@ -116,6 +116,9 @@ func (r *Rollup) Record(durNs int64, isErr bool, ex Exemplar) {
 			r.addErrorExemplar(ex)
 		}
 	}
+	if isErr {
+		r.addFailed(FailedBand{Band: SpreadBand(durNs), Count: 1, Min: max(durNs, 0), Max: max(durNs, 0)})
+	}
 }
 
 // RecordUntimed adds one span whose duration is unknown (a Zipkin half
@@ -146,6 +149,14 @@ func (r *Rollup) Merge(o *Rollup) {
 	r.Clamped += o.Clamped
 	if r.maxExemplars == 0 {
 		r.maxExemplars = o.maxExemplars
+	}
+	if r != o {
+		r.mergeEvidence(o)
+	} else {
+		r.Retried *= 2
+		for i := range r.Failed {
+			r.Failed[i].Count *= 2
+		}
 	}
 	if o.Hist != nil {
 		if r.Hist == nil {
@@ -188,7 +199,72 @@ func (r *Rollup) Clone() *Rollup {
 	if r.ErrorExemplars != nil {
 		c.ErrorExemplars = append(make([]Exemplar, 0, len(r.ErrorExemplars)), r.ErrorExemplars...)
 	}
+	if r.Failed != nil {
+		c.Failed = append(make([]FailedBand, 0, len(r.Failed)), r.Failed...)
+	}
 	return &c
+}
+
+// mergeEvidence adds o's retried calls and failed durations to r's (r != o).
+func (r *Rollup) mergeEvidence(o *Rollup) {
+	r.Retried += o.Retried
+	for _, f := range o.Failed {
+		r.addFailed(f)
+	}
+}
+
+// addFailed merges failed durations of one band into r.Failed.
+func (r *Rollup) addFailed(f FailedBand) {
+	i, found := slices.BinarySearchFunc(r.Failed, f.Band, func(x FailedBand, b int) int { return x.Band - b })
+	if !found {
+		r.Failed = slices.Insert(r.Failed, i, f)
+		return
+	}
+	g := &r.Failed[i]
+	g.Count += f.Count
+	g.Min, g.Max = min(g.Min, f.Min), max(g.Max, f.Max)
+}
+
+// Timeout inference (InferTimeout).
+const (
+	// TimeoutMinFailures is how many failed spans with a duration a
+	// timeout is inferred from, at least.
+	TimeoutMinFailures = 5
+	// TimeoutMinShare is the least fraction of the failed spans that must
+	// end at about one duration.
+	TimeoutMinShare = 0.6
+	// TimeoutSpread bounds that cluster: its highest duration is at most
+	// TimeoutSpread × its lowest.
+	TimeoutSpread = 1.2
+)
+
+// InferTimeout returns the timeout the failed spans of r reveal: when at
+// least TimeoutMinShare of them (and TimeoutMinFailures) ended within a
+// factor TimeoutSpread of one another, in one octave band or two adjacent
+// ones, the lowest of those durations (a timeout fires at or just after
+// its setting); 0 otherwise.
+func (r *Rollup) InferTimeout() int64 {
+	var total int64
+	for _, f := range r.Failed {
+		total += f.Count
+	}
+	if total < TimeoutMinFailures {
+		return 0
+	}
+	var best, bestCount int64
+	consider := func(count, lo, hi int64) {
+		if float64(count) >= TimeoutMinShare*float64(total) && float64(hi) <= TimeoutSpread*float64(max(lo, 1)) && count > bestCount {
+			best, bestCount = lo, count
+		}
+	}
+	for i, f := range r.Failed {
+		consider(f.Count, f.Min, f.Max)
+		if i+1 < len(r.Failed) && r.Failed[i+1].Band == f.Band+1 {
+			g := r.Failed[i+1]
+			consider(f.Count+g.Count, min(f.Min, g.Min), max(f.Max, g.Max))
+		}
+	}
+	return best
 }
 
 // MaxErrorExemplars is how many failing spans a rollup keeps as

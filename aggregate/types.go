@@ -87,12 +87,28 @@ type Rollup struct {
 	// ErrorExemplars are the newest failing spans, at most
 	// MaxErrorExemplars, newest first.
 	ErrorExemplars []Exemplar
+	// Retried counts the calls that were retries (an edge's client span
+	// with http.request.resend_count ≥ 1); always 0 for series.
+	Retried int64
+	// Failed summarizes the durations of the failed spans (status ERROR)
+	// by octave band (SpreadBand), sorted by band: their count, lowest and
+	// highest duration. Failed calls that all end at about one duration
+	// are the mark of a timeout (InferTimeout).
+	Failed []FailedBand
 	// spreadMask has bit b set when Spread holds band b.
 	spreadMask uint64
 
 	// maxExemplars is the exemplar cap (Geometry.MaxExemplars); 0 means
 	// DefaultMaxExemplars, or the cap of the first rollup merged in.
 	maxExemplars int32
+}
+
+// FailedBand is the failed spans of a rollup in one octave band of
+// duration: how many, the lowest and the highest duration (ns).
+type FailedBand struct {
+	Band     int
+	Count    int64
+	Min, Max int64
 }
 
 // Window holds the rollups of one time window [Start, Start+Width) (Unix

@@ -84,9 +84,9 @@ func (s *Service) lintSettings() map[lint.Rule]lint.Setting {
 // lintGraph describes a flow graph for the lint: nodes without callers
 // are the entry nodes; an edge without any timed call (one-way messages)
 // is asynchronous; its attempts are its calls per request into its
-// source. Retried calls and inferred timeouts are not in the rollups yet
-// (issue 16, item 3): retry_storm and timeout_budget find nothing until
-// they are.
+// source, its retried calls those marked http.request.resend_count ≥ 1,
+// and its timeout the one its failed calls reveal
+// (aggregate.Rollup.InferTimeout).
 func lintGraph(g *aggregate.Graph) lint.Graph {
 	called := map[string]bool{}
 	for _, e := range g.Edges {
@@ -120,6 +120,7 @@ func lintGraph(g *aggregate.Graph) lint.Graph {
 		if r := requests[e.Source]; r > 0 {
 			le.Attempts = float64(e.Calls.Count) / float64(r)
 		}
+		le.Retried, le.TimeoutNs = e.Calls.Retried, e.Calls.InferTimeout()
 		if ex := newestExemplar(&e.Calls); ex != nil {
 			le.Exemplar = hex.EncodeToString(ex.TraceID[:])
 		}

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// hop is a call from a service to target, with the callee's own calls.
+type hop struct {
+	target   string
+	dur      time.Duration
+	failed   bool
+	resend   int // http.request.resend_count of the client span (0: none)
+	children []hop
+}
+
+// request sends, with the OpenTelemetry SDK, one request into entry (a
+// SERVER span) making the calls hops (CLIENT spans in the caller, SERVER
+// spans in the callee, nested as given, one after the other).
+func (m *sdkMesh) request(entry string, at time.Time, hops ...hop) {
+	ctx, root := m.tracer(entry).Start(context.Background(), "GET /", trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(at))
+	end := m.emit(ctx, entry, at.Add(time.Millisecond), hops)
+	root.End(trace.WithTimestamp(end.Add(time.Millisecond)))
+}
+
+// emit sends hops from caller under ctx, one after the other from start,
+// and returns when the last one ended.
+func (m *sdkMesh) emit(ctx context.Context, caller string, start time.Time, hops []hop) time.Time {
+	t := start
+	for _, h := range hops {
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(t)}
+		if h.resend > 0 {
+			opts = append(opts, trace.WithAttributes(attribute.Int("http.request.resend_count", h.resend)))
+		}
+		_, client := m.tracer(caller).Start(ctx, "call "+h.target, opts...)
+		sctx := trace.ContextWithRemoteSpanContext(context.Background(), client.SpanContext())
+		sctx, server := m.tracer(h.target).Start(sctx, "serve", trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(t.Add(500*time.Microsecond)))
+		m.emit(sctx, h.target, t.Add(time.Millisecond), h.children)
+		if h.failed {
+			client.SetStatus(codes.Error, "timeout")
+		}
+		server.End(trace.WithTimestamp(t.Add(h.dur - 500*time.Microsecond)))
+		client.End(trace.WithTimestamp(t.Add(h.dur)))
+		t = t.Add(h.dur + time.Millisecond)
+	}
+	return t
+}
+
+// lintJSON is the answer of GET /api/v1/lint.
+type lintJSON struct {
+	Findings []struct {
+		Rule          string
+		Nodes         []string
+		Edges         []struct{ Source, Target string }
+		Value         float64
+		Threshold     float64
+		Amplification float64
+		Message       string
+	}
+}
+
+// TestLintRetriesAndTimeouts sends, through the OpenTelemetry SDK, a
+// client that retries 30 % of its calls on one edge (marked with
+// http.request.resend_count), and two timeout configurations: a caller
+// timing out at 100 ms over a callee timing out at 200 ms with 2 retries
+// (flagged), and the reverse, a caller timing out at 200 ms with 2
+// retries over a callee with a single 100 ms attempt (not flagged). The
+// lint reports the retry share within 1 percentage point of the truth and
+// the amplification exactly, and no retry storm on the other edges.
+func TestLintRetriesAndTimeouts(t *testing.T) {
+	s := startServer(t, "")
+	m := newSDKMesh(t, s.addrs.OTLPGRPC)
+	base := time.Now().Add(-time.Minute)
+	const requests = 100
+	retried := 0
+	for i := 0; i < requests; i++ {
+		at := base.Add(time.Duration(i) * 100 * time.Millisecond)
+		calls := []hop{{target: "pay", dur: 20 * time.Millisecond}}
+		if i%10 < 3 { // 30 %: the first attempt fails, one resend
+			calls = []hop{{target: "pay", dur: 20 * time.Millisecond, failed: true}, {target: "pay", dur: 20 * time.Millisecond, resend: 1}}
+			retried++
+		}
+		m.request("web", at, hop{target: "shop", dur: 80 * time.Millisecond, children: calls})
+	}
+	for i := 0; i < 20; i++ {
+		at := base.Add(time.Duration(i) * 200 * time.Millisecond)
+		// gw times out at 100 ms; mid tries db 3 times, 200 ms each.
+		dbCalls := []hop{{target: "db", dur: 200 * time.Millisecond, failed: true}, {target: "db", dur: 200 * time.Millisecond, failed: true, resend: 1},
+			{target: "db", dur: 200 * time.Millisecond, failed: true, resend: 2}}
+		m.request("gw", at, hop{target: "mid", dur: 100 * time.Millisecond, failed: true, children: dbCalls})
+		// The reverse: gw2 tries mid2 3 times, 200 ms each; mid2 gives db2
+		// one 100 ms attempt.
+		var calls []hop
+		for a := 0; a < 3; a++ {
+			calls = append(calls, hop{target: "mid2", dur: 200 * time.Millisecond, failed: true, resend: a,
+				children: []hop{{target: "db2", dur: 100 * time.Millisecond, failed: true}}})
+		}
+		m.request("gw2", at, calls...)
+	}
+	wantCalls := float64(requests + retried)
+	var lint lintJSON
+	waitFor(t, 30*time.Second, "every call in the flow graph", func() (bool, string) {
+		g := getFlowGraph(t, s, "")
+		got := map[string]float64{}
+		for _, e := range g.Edges {
+			got[e.Source+"->"+e.Target] = e.Calls
+		}
+		ok := got["shop->pay"] == wantCalls && got["mid->db"] == 60 && got["gw2->mid2"] == 60 && got["mid2->db2"] == 60 && got["gw->mid"] == 20
+		return ok, fmt.Sprint(got)
+	})
+	s.getJSON(t, "/api/v1/lint", &lint)
+	storms := map[string][2]float64{}
+	budgets := map[string]float64{}
+	for _, f := range lint.Findings {
+		switch f.Rule {
+		case "retry_storm":
+			storms[f.Edges[0].Source+"->"+f.Edges[0].Target] = [2]float64{f.Value, f.Amplification}
+		case "timeout_budget":
+			budgets[f.Edges[0].Source+"->"+f.Edges[0].Target] = f.Value
+			t.Logf("timeout_budget: %s", f.Message)
+		}
+	}
+	truth := float64(retried) / wantCalls
+	if st, ok := storms["shop->pay"]; !ok || math.Abs(st[0]-truth) > 0.01 || st[1] != wantCalls/requests {
+		t.Errorf("shop → pay: retry storm %v (found %v), want share %.4f, amplification %.2f", st, ok, truth, wantCalls/requests)
+	}
+	for edge := range storms {
+		if edge != "shop->pay" && edge != "mid->db" && edge != "gw2->mid2" {
+			t.Errorf("retry storm reported on %s, which has no retries", edge)
+		}
+	}
+	if v, ok := budgets["gw->mid"]; !ok || math.Abs(v-float64(100*time.Millisecond)) > float64(2*time.Millisecond) {
+		t.Errorf("gw → mid (100 ms over 3 × 200 ms): timeout budget %v (found %v), want flagged at about 100 ms", v, ok)
+	}
+	if _, ok := budgets["gw2->mid2"]; ok {
+		t.Errorf("gw2 → mid2 (200 ms over 1 × 100 ms) flagged: %v", budgets)
+	}
+	if len(budgets) != 1 {
+		t.Errorf("timeout budget findings %v, want gw → mid only", budgets)
+	}
+}
