@@ -37,7 +37,7 @@ const scopePrefix = "\x00scope\x00"
 func DeclaredEdges(a store.Architecture, level aggregate.Level) map[string]bool {
 	names := make(map[string]string, len(a.Nodes)) // node ID → name at level
 	for _, n := range a.Nodes {
-		if name := archNameAt(n, level); name != "" {
+		if name := n.NameAt(level); name != "" {
 			names[n.ID] = name
 		}
 	}
@@ -49,47 +49,10 @@ func DeclaredEdges(a store.Architecture, level aggregate.Level) map[string]bool 
 			out[src+"\x00"+dst] = true
 		}
 	}
-	if ns := archNamespace(&a); ns != "" {
+	if ns := a.Namespace(); ns != "" {
 		out[scopePrefix+ns] = true
 	}
 	return out
-}
-
-// archNameAt returns the name of declared node n at level l, "" when it
-// has none: the name the observed graph gives such a node
-// (aggregate.Node.ID). It names nodes as query/compare.go's archNameAt.
-func archNameAt(n store.ArchNode, l aggregate.Level) string {
-	var name string
-	switch l {
-	case aggregate.LevelInstance:
-		name = n.Instance
-	case aggregate.LevelZone:
-		return n.Zone
-	case aggregate.LevelRegion:
-		return n.Region
-	case aggregate.LevelNamespace:
-		return n.Namespace
-	default:
-		name = n.Service
-	}
-	if name != "" && n.Namespace != "" {
-		return n.Namespace + "/" + name
-	}
-	return name
-}
-
-// archNamespace returns the namespace the architecture is the design of:
-// the namespace of all its nodes, "" when a node has none or they differ
-// (as query/compare.go's archNamespace).
-func archNamespace(a *store.Architecture) string {
-	ns := ""
-	for i, n := range a.Nodes {
-		if n.Namespace == "" || (i > 0 && n.Namespace != ns) {
-			return ""
-		}
-		ns = n.Namespace
-	}
-	return ns
 }
 
 // scopeOf returns the namespace DeclaredEdges recorded in decl, if any.

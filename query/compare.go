@@ -61,41 +61,6 @@ const (
 	ObservedOnly = "observed_only"
 )
 
-// archNameAt returns the name of declared node n at level l, "" when it has
-// none: the name the observed graph gives such a node (aggregate.Node.ID).
-func archNameAt(n store.ArchNode, l aggregate.Level) string {
-	var name string
-	switch l {
-	case aggregate.LevelInstance:
-		name = n.Instance
-	case aggregate.LevelZone:
-		return n.Zone
-	case aggregate.LevelRegion:
-		return n.Region
-	case aggregate.LevelNamespace:
-		return n.Namespace
-	default:
-		name = n.Service
-	}
-	if name != "" && n.Namespace != "" {
-		return n.Namespace + "/" + name
-	}
-	return name
-}
-
-// archNamespace returns the namespace a comparison with a is scoped to:
-// the namespace of all its nodes, "" when a node has none or they differ.
-func archNamespace(a *store.Architecture) string {
-	ns := ""
-	for i, n := range a.Nodes {
-		if n.Namespace == "" || (i > 0 && n.Namespace != ns) {
-			return ""
-		}
-		ns = n.Namespace
-	}
-	return ns
-}
-
 // edgePair is an edge by its endpoints' names at one level.
 type edgePair struct{ Source, Target string }
 
@@ -127,7 +92,7 @@ func compareArchitecture(g *aggregate.Graph, a *store.Architecture, l aggregate.
 	declNodes := make(map[string]struct{}, len(a.Nodes))
 	var c archComparison
 	for _, n := range a.Nodes {
-		if name := archNameAt(n, l); name != "" {
+		if name := n.NameAt(l); name != "" {
 			names[n.ID] = name
 			declNodes[name] = struct{}{}
 			if ns := n.Namespace; ns != "" && strings.HasPrefix(name, ns+"/") {

@@ -42,7 +42,7 @@ func (s *Service) GetFlowGraph(ctx context.Context, req *querypb.GetFlowGraphReq
 		if arch, err = s.architecture(ctx, p.compare); err != nil {
 			return nil, err
 		}
-		p.q.Namespace = archNamespace(arch)
+		p.q.Namespace = arch.Namespace()
 	}
 	g, err := s.st.FlowGraph(ctx, p.start, p.end, p.q)
 	if err != nil {

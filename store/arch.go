@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/flowscope/flowscope/aggregate"
 )
 
 // Declared architectures.
@@ -360,4 +362,41 @@ func decodeArchitecture(name string, v []byte) (Architecture, error) {
 		return Architecture{Name: name}, fmt.Errorf("decode architecture %q: %w", name, d.err)
 	}
 	return a, nil
+}
+
+// NameAt returns the name of declared node n at level l, "" when it has
+// none: the name the observed flow graph gives such a node
+// (aggregate.Node.ID), "namespace/name" at the service and instance levels
+// for a node with a namespace.
+func (n ArchNode) NameAt(l aggregate.Level) string {
+	var name string
+	switch l {
+	case aggregate.LevelInstance:
+		name = n.Instance
+	case aggregate.LevelZone:
+		return n.Zone
+	case aggregate.LevelRegion:
+		return n.Region
+	case aggregate.LevelNamespace:
+		return n.Namespace
+	default:
+		name = n.Service
+	}
+	if name != "" && n.Namespace != "" {
+		return n.Namespace + "/" + name
+	}
+	return name
+}
+
+// Namespace returns the namespace the architecture is the design of: the
+// namespace of all its nodes, "" when a node has none or they differ.
+func (a *Architecture) Namespace() string {
+	ns := ""
+	for i, n := range a.Nodes {
+		if n.Namespace == "" || (i > 0 && n.Namespace != ns) {
+			return ""
+		}
+		ns = n.Namespace
+	}
+	return ns
 }
