@@ -90,6 +90,9 @@ type Aggregator struct {
 	q       entryQueue
 	links   linkTable
 	parents parentTable
+	// sibs and sibOrder remember failed calls for siblingRetry.
+	sibs     map[siblingKey]siblingVal
+	sibOrder []siblingAt
 	// scratch of touchSpans and touchFront
 	spanHashes, parentHashes, frontHashes, touchHashes []uint64
 	commit                                             int64 // commit time of the chunk being applied
@@ -179,6 +182,7 @@ func New(opts Options) *Aggregator {
 		q:        newEntryQueue(),
 		links:    newLinkTable(),
 		parents:  newParentTable(opts.MaxPending),
+		sibs:     map[siblingKey]siblingVal{},
 		prov:     map[provKey]*provSum{},
 		provMag:  subBucketMagnitude(opts.Geometry().normalized().Digits),
 		provMax:  opts.Geometry().NewRollup().Hist.HighestTrackableValue(),
@@ -473,6 +477,7 @@ func (a *Aggregator) Expire(nowNs int64) {
 	defer a.mu.Unlock()
 	a.watermark = max(a.watermark, nowNs-a.pairWait)
 	a.expireNow = max(a.expireNow, nowNs)
+	a.expireSiblings()
 	for n := 0; ; n++ {
 		if n%touchBlock == 0 {
 			a.touchFront(touchBlock)

@@ -99,3 +99,76 @@ func TestInferTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestSiblingRetries checks retries without a resend count: a call that
+// repeats, from the same span, a failed call to the same callee and
+// operation, and starts after it ended, is a retry (also in a later
+// chunk within PairWait); a concurrent fan-out, another operation, another
+// trace, a call after a successful one or a failure forgotten after
+// PairWait are not.
+func TestSiblingRetries(t *testing.T) {
+	call := func(trace, id uint64, name string, start, dur int64, failed bool) []tspan {
+		return []tspan{
+			{svc: "frontend", trace: trace, id: id, parent: 1, name: name, kind: kClient, start: start, dur: dur, err: failed},
+			{svc: "cart", trace: trace, id: id + 100, parent: id, name: name, kind: kServer, start: start + ms, dur: dur - 2*ms},
+		}
+	}
+	root := func(trace uint64) tspan {
+		return tspan{svc: "frontend", trace: trace, id: 1, name: "GET /", kind: kServer, dur: 500 * ms}
+	}
+	cases := []struct {
+		name    string
+		spans   []tspan
+		gap     time.Duration // commit of a second chunk holding the last call
+		retried int64
+		count   int64
+	}{
+		{"retry after a failure", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, true), call(1, 3, "GET /cart", 60*ms, 20*ms, false)), 0, 1, 2},
+		{"two retries", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, true), call(1, 3, "GET /cart", 60*ms, 50*ms, true), call(1, 4, "GET /cart", 120*ms, 20*ms, false)), 0, 2, 3},
+		{"concurrent fan-out", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, true), call(1, 3, "GET /cart", 10*ms, 20*ms, false)), 0, 0, 2},
+		{"another operation", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, true), call(1, 3, "GET /items", 60*ms, 20*ms, false)), 0, 0, 2},
+		{"after a success", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, false), call(1, 3, "GET /cart", 60*ms, 20*ms, false)), 0, 0, 2},
+		{"another trace", concat(root(1), root(2), call(1, 2, "GET /cart", 0, 50*ms, true), call(2, 3, "GET /cart", 60*ms, 20*ms, false)), 0, 0, 2},
+		{"later chunk, within PairWait", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, true), call(1, 3, "GET /cart", 60*ms, 20*ms, false)), 5 * time.Second, 1, 2},
+		{"later chunk, beyond PairWait", concat(root(1), call(1, 2, "GET /cart", 0, 50*ms, true), call(1, 3, "GET /cart", 60*ms, 20*ms, false)), 20 * time.Second, 0, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := New(testOptions())
+			if tc.gap == 0 {
+				a.Apply(1, commitAt(0), traces(t, tc.spans...))
+			} else {
+				n := len(tc.spans) - 2 // the last call in a second chunk
+				a.Apply(1, commitAt(0), traces(t, tc.spans[:n]...))
+				a.Expire(commitAt(tc.gap))
+				a.Apply(2, commitAt(tc.gap), traces(t, tc.spans[n:]...))
+			}
+			a.Expire(commitAt(tc.gap + time.Minute))
+			var count, retried int64
+			for _, w := range a.Flush().Windows {
+				for k, r := range w.Edges {
+					if k.Source.Service == "frontend" && k.Target.Service == "cart" {
+						count += r.Count
+						retried += r.Retried
+					}
+				}
+			}
+			if count != tc.count || retried != tc.retried {
+				t.Errorf("calls %d retried %d, want %d and %d", count, retried, tc.count, tc.retried)
+			}
+		})
+	}
+}
+
+func concat(parts ...any) []tspan {
+	var out []tspan
+	for _, p := range parts {
+		switch v := p.(type) {
+		case tspan:
+			out = append(out, v)
+		case []tspan:
+			out = append(out, v...)
+		}
+	}
+	return out
+}

@@ -48,7 +48,7 @@ const (
 // entry is one piece of pairing state; it holds no pointers.
 type entry struct {
 	key    spanKey // client: its own ID; server: its parent's ID
-	self   [8]byte // server: its own span ID (for exemplars)
+	self   [8]byte // server: its own span ID (for exemplars); client: its parent's
 	commit int64
 	start  int64
 	dur    int64
@@ -198,7 +198,7 @@ func (a *Aggregator) onClient(sc *spanCtx, h uint64, s *otlpwire.Span, r *resInf
 	if flags&flagPaired == 0 {
 		target = a.virtualTarget(s, r)
 	}
-	l.self = a.push(entry{key: k, start: sc.start, dur: sc.dur, node: sc.node, name: sc.name,
+	l.self = a.push(entry{key: k, self: sc.parent, start: sc.start, dur: sc.dur, node: sc.node, name: sc.name,
 		target: target, kind: entryClient, flags: flags})
 }
 
@@ -215,7 +215,7 @@ func (a *Aggregator) onServer(sc *spanCtx, h, ph uint64) {
 					a.dropProv(p)
 				}
 				p.flags |= flagPaired
-				a.pairEdge(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, p.flags&flagRetry != 0, sc.trace, k.span)
+				a.pairCall(p.node, sc.node, p.name, p.start, p.dur, p.flags&flagErr != 0 || sc.err, p.flags&flagRetry != 0, sc.trace, k.span, p.self)
 				return
 			}
 		}
@@ -309,7 +309,7 @@ func (a *Aggregator) pairWaiting(head uint64, sc *spanCtx, client bool) (uint64,
 		id, e.next = e.next, 0
 		switch {
 		case client:
-			a.pairEdge(sc.node, e.node, sc.name, sc.start, sc.dur, sc.err || e.flags&flagErr != 0, sc.retry, sc.trace, sc.id)
+			a.pairCall(sc.node, e.node, sc.name, sc.start, sc.dur, sc.err || e.flags&flagErr != 0, sc.retry, sc.trace, sc.id, sc.parent)
 			paired = true
 		case !a.sameService(sc.node, e.node):
 			a.pairEdge(sc.node, e.node, e.name, e.start, e.dur, e.flags&flagErr != 0, false, sc.trace, e.self)
@@ -317,6 +317,17 @@ func (a *Aggregator) pairWaiting(head uint64, sc *spanCtx, client bool) (uint64,
 		a.kill(e)
 	}
 	return head, paired
+}
+
+// pairCall records the call of client span (trace, span) with parent
+// span parent, paired with its server half: pairEdge, a retry also when it
+// repeats a failed sibling call (siblingRetry, judged while rebuilding
+// too).
+func (a *Aggregator) pairCall(src, dst, name uint32, start, dur int64, isErr, retry bool, trace [16]byte, span, parent [8]byte) {
+	if a.siblingRetry(trace, parent, dst, name, start, start+max(dur, 0), isErr) {
+		retry = true
+	}
+	a.pairEdge(src, dst, name, start, dur, isErr, retry, trace, span)
 }
 
 func (a *Aggregator) pairEdge(src, dst, name uint32, start, dur int64, isErr, retry bool, trace [16]byte, span [8]byte) {
@@ -328,9 +339,15 @@ func (a *Aggregator) pairEdge(src, dst, name uint32, start, dur int64, isErr, re
 }
 
 // resolve settles an entry that leaves the state unpaired (expired,
-// evicted or replaced by a later span with its ID); nothing while
-// rebuilding.
+// evicted or replaced by a later span with its ID); while rebuilding it
+// only keeps the retry state (siblingRetry).
 func (a *Aggregator) resolve(e *entry) {
+	var retry bool
+	var dst uint32
+	if e.kind == entryClient && e.flags&flagPaired == 0 && e.target != 0 {
+		dst = a.in.virtualNode(e.target)
+		retry = a.siblingRetry(e.key.trace, e.self, dst, e.name, e.start, e.start+max(e.dur, 0), e.flags&flagErr != 0)
+	}
 	if a.rebuilding {
 		return
 	}
@@ -340,7 +357,7 @@ func (a *Aggregator) resolve(e *entry) {
 		case e.flags&flagPaired != 0:
 		case e.target != 0:
 			a.st.VirtualEdges++
-			a.recordEdge(e.node, a.in.virtualNode(e.target), e.name, e.start, e.dur, e.flags&flagErr != 0, e.flags&flagRetry != 0,
+			a.recordEdge(e.node, dst, e.name, e.start, e.dur, e.flags&flagErr != 0, retry || e.flags&flagRetry != 0,
 				Exemplar{TraceID: e.key.trace, SpanID: e.key.span})
 		default:
 			a.st.UnpairedClients++
