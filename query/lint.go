@@ -33,11 +33,17 @@ func (s *Service) GetLint(ctx context.Context, req *querypb.GetLintRequest) (*qu
 	}
 	settings := s.lintSettings()
 	resp := &querypb.GetLintResponse{Findings: []*querypb.LintFinding{}, Start: formatTime(start), End: formatTime(end), Level: level.String()}
-	for _, f := range lint.Run(lintGraph(g), settings) {
+	lg := lintGraph(g)
+	if level == aggregate.LevelService {
+		if lg.Paths, err = s.observedPaths(ctx, start, end); err != nil {
+			return nil, s.storeError(ctx, "lint", err)
+		}
+	}
+	for _, f := range lint.Run(lg, settings) {
 		lf := &querypb.LintFinding{
 			Rule: string(f.Rule), Severity: f.Severity, Nodes: nonNil(f.Nodes), Edges: make([]*querypb.LintEdge, 0, len(f.Edges)),
 			Value: finite(f.Value), Threshold: finite(f.Threshold), Amplification: finite(f.Amplification),
-			ExemplarTraceId: f.Exemplar, Message: f.Message,
+			ExemplarTraceId: f.Exemplar, Message: f.Message, LatencyNs: finite(f.LatencyNs),
 		}
 		for _, e := range f.Edges {
 			lf.Edges = append(lf.Edges, &querypb.LintEdge{Source: e[0], Target: e[1]})

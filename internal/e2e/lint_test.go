@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ type lintJSON struct {
 		Value         float64
 		Threshold     float64
 		Amplification float64
+		LatencyNs     float64
 		Message       string
 	}
 }
@@ -154,5 +156,58 @@ func TestLintRetriesAndTimeouts(t *testing.T) {
 	}
 	if len(budgets) != 1 {
 		t.Errorf("timeout budget findings %v, want gw → mid only", budgets)
+	}
+}
+
+// TestLintChainFromTraces sends a synchronous chain of 7 hops (s1 → … →
+// s8) through the OpenTelemetry SDK, and two request types whose calls
+// join into a graph path of 7 hops that no request takes (x1 → … → x4,
+// and x4 → … → x8 with x4 as its own entry). The lint reports the chain
+// requests really take, as observed in traces, with its p99s summed.
+func TestLintChainFromTraces(t *testing.T) {
+	s := startServer(t, "")
+	m := newSDKMesh(t, s.addrs.OTLPGRPC)
+	chain := func(names ...string) hop {
+		h := hop{target: names[len(names)-1], dur: 10 * time.Millisecond}
+		for i := len(names) - 2; i >= 0; i-- {
+			h = hop{target: names[i], dur: h.dur + 5*time.Millisecond, children: []hop{h}}
+		}
+		return h
+	}
+	base := time.Now().Add(-time.Minute)
+	for i := 0; i < 5; i++ {
+		at := base.Add(time.Duration(i) * time.Second)
+		m.request("s1", at, chain("s2", "s3", "s4", "s5", "s6", "s7", "s8"))
+		m.request("x1", at, chain("x2", "x3", "x4"))
+		m.request("x4", at, chain("x5", "x6", "x7", "x8"))
+	}
+	waitFor(t, 30*time.Second, "the chains in the flow graph", func() (bool, string) {
+		g := getFlowGraph(t, s, "")
+		return len(g.Edges) == 7+3+4, fmt.Sprint(len(g.Edges), " edges")
+	})
+	var lint lintJSON
+	waitFor(t, 15*time.Second, "the traces searchable", func() (bool, string) {
+		var found struct{ Traces []any }
+		s.getJSON(t, "/api/v1/traces?limit=100", &found)
+		return len(found.Traces) == 15, fmt.Sprint(len(found.Traces), " traces")
+	})
+	s.getJSON(t, "/api/v1/lint", &lint)
+	var chains int
+	for _, f := range lint.Findings {
+		if f.Rule != "chain_depth" {
+			continue
+		}
+		chains++
+		want := []string{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"}
+		if fmt.Sprint(f.Nodes) != fmt.Sprint(want) || f.Value != 7 || !strings.Contains(f.Message, "observed in traces") {
+			t.Errorf("chain_depth: nodes %v value %v message %q, want the observed chain %v", f.Nodes, f.Value, f.Message, want)
+		}
+		// The client-side p99s of the hops: 40, 35, …, 10 ms (HDR, 1 %).
+		if sum := float64((40 + 35 + 30 + 25 + 20 + 15 + 10) * time.Millisecond); f.LatencyNs < sum*0.99 || f.LatencyNs > sum*1.01 {
+			t.Errorf("chain_depth: p99s sum to %v ns, want about %v", f.LatencyNs, sum)
+		}
+	}
+	if chains != 1 {
+		t.Errorf("%d chain_depth findings, want 1: %+v", chains, lint.Findings)
 	}
 }

@@ -6171,8 +6171,11 @@ type LintFinding struct {
 	// A trace showing it (hex), empty when none is kept.
 	ExemplarTraceId string `protobuf:"bytes,8,opt,name=exemplar_trace_id,json=exemplarTraceId,proto3" json:"exemplar_trace_id,omitempty"`
 	Message         string `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// chain_depth: the sum of the p99s (ns) of the path's hops whose p99 is
+	// known.
+	LatencyNs     float64 `protobuf:"fixed64,10,opt,name=latency_ns,json=latencyNs,proto3" json:"latency_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LintFinding) Reset() {
@@ -6266,6 +6269,13 @@ func (x *LintFinding) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *LintFinding) GetLatencyNs() float64 {
+	if x != nil {
+		return x.LatencyNs
+	}
+	return 0
 }
 
 type LintEdge struct {
@@ -6924,7 +6934,7 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\x05rules\x18\x02 \x03(\v2#.flowscope.query.v1.LintRuleSettingR\x05rules\x12\x14\n" +
 	"\x05start\x18\x03 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x04 \x01(\tR\x03end\x12\x14\n" +
-	"\x05level\x18\x05 \x01(\tR\x05level\"\xa7\x02\n" +
+	"\x05level\x18\x05 \x01(\tR\x05level\"\xc6\x02\n" +
 	"\vLintFinding\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x1a\n" +
 	"\bseverity\x18\x02 \x01(\tR\bseverity\x12\x14\n" +
@@ -6934,7 +6944,10 @@ const file_query_querypb_query_proto_rawDesc = "" +
 	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12$\n" +
 	"\ramplification\x18\a \x01(\x01R\ramplification\x12*\n" +
 	"\x11exemplar_trace_id\x18\b \x01(\tR\x0fexemplarTraceId\x12\x18\n" +
-	"\amessage\x18\t \x01(\tR\amessage\":\n" +
+	"\amessage\x18\t \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"latency_ns\x18\n" +
+	" \x01(\x01R\tlatencyNs\":\n" +
 	"\bLintEdge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\"y\n" +
