@@ -21,8 +21,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// spigoDir holds the shared spigo samples (see its README.md).
-const spigoDir = "../../shared/testdata/spigo"
+// spigoDir holds the spigo samples copied into the repository (see its
+// README.md).
+const spigoDir = "../testdata/spigo"
 
 // golden is the content of a golden file: the input graph's size and the
 // findings of Run with the default settings.
@@ -40,7 +41,7 @@ type golden struct {
 // rewrites them).
 func TestGoldenSpigo(t *testing.T) {
 	if _, err := os.Stat(spigoDir); err != nil {
-		t.Skipf("spigo samples not found: %v", err)
+		t.Fatalf("spigo samples not found: %v", err)
 	}
 	cases := []struct {
 		name, file, level string
@@ -92,7 +93,7 @@ func TestGoldenSpigo(t *testing.T) {
 // files.
 func TestGoldenSpigoByHand(t *testing.T) {
 	if _, err := os.Stat(spigoDir); err != nil {
-		t.Skipf("spigo samples not found: %v", err)
+		t.Fatalf("spigo samples not found: %v", err)
 	}
 	// lamp.json at service level: www → webserver-elb → webserver →
 	// {rds-mysql, memcache}: 3 hops (no chain finding); webserver-elb

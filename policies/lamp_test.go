@@ -18,8 +18,8 @@ import (
 )
 
 // spigoDir holds the spigo samples of the project workspace
-// (../shared/testdata/spigo, README there).
-const spigoDir = "../../shared/testdata/spigo/"
+// (testdata/spigo at the repository root, README there).
+const spigoDir = "../testdata/spigo/"
 
 // captureSink keeps what the importer sends: the architectures, and the
 // trace requests applied to an aggregator.

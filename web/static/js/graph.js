@@ -35,6 +35,8 @@ function cssColors(el) {
     err: v('--map-err', '#e5484d'),
     declared: v('--map-declared', '#8a94a3'),
     observedOnly: v('--map-observed-only', '#d05ce3'),
+    violation: v('--map-violation', '#a371f7'),
+    lint: v('--map-lint', '#e3b341'),
     node: v('--map-node', '#3d7be0'),
     nodeVirtual: v('--map-node-virtual', '#6d7785'),
     nodeStroke: v('--map-node-stroke', '#0d1117'),
@@ -274,6 +276,14 @@ export class FlowMap {
   // name on this graph: the node whose id is the alert's service label,
   // or the edge of its source and target labels. A node or an edge is
   // firing if any of its alerts is, else pending.
+  // setLint marks the nodes and edges named by architecture lint findings
+  // ({nodes: Map id → [rules], edges: Map edgeKey → [rules]}; null: none):
+  // a "!" badge on nodes, a dotted outline on edges.
+  setLint(marks) {
+    this.lintMarks = marks || null;
+    this.dirty = true;
+  }
+
   setAlerts(alerts) {
     this.alertList = alerts || [];
     this.markAlerts();
@@ -746,6 +756,9 @@ export class FlowMap {
       }
       if (mark.alerts.length > 6) lines.push(h('div', {class: 'dim'}, `and ${mark.alerts.length - 6} more alerts`));
     }
+    if (hit.type === 'edge' && (d.violations || []).length) {
+      lines.push(h('div', {class: 'tip-violation', testid: 'tip-violation'}, 'violates: ', h('span', {class: 'strong'}, d.violations.join(', '))));
+    }
     const hh = obj.health;
     if (hh && hh.slow) {
       const why = hh.slowReason === 'threshold' ? `p99 ${fmt.dur(hh.p99)} > ${fmt.dur(this.thresholdNs())}`
@@ -857,6 +870,14 @@ export class FlowMap {
         addTo(`slow|${w}|${dim}`, {color: C.slow, width: w + 7, alpha: dim ? 0.3 : 1, dash: false, arrows: false, z: 1}, g);
         addTo(`slowcut|${w}`, {color: '#000', width: w + 3, alpha: 1, dash: false, arrows: false, z: 2, cut: true}, g);
       }
+      if (this.lintMarks && this.lintMarks.edges.has(e.key)) {
+        addTo(`lint|${w}|${dim}`, {color: C.lint, width: w + 9, alpha: dim ? 0.2 : 0.55, dash: 'dot', arrows: false, z: 0}, g);
+      }
+      if (violated(e)) {
+        // A flow policy violation: a dotted violet casing (colour stays the
+        // error rate, the double line slowness), and a badge (below).
+        addTo(`viol|${w}|${dim}`, {color: C.violation, width: w + 4, alpha: dim ? 0.3 : 0.95, dash: 'dot', arrows: false, z: 3}, g);
+      }
       addTo(`${color}|${w}|${dashed}|${dim}`, {color, width: w, alpha: dim ? 0.15 : 0.85, dash: dashed, arrows: true}, g);
     }
     const order = [...groups.values()].sort((a, b) => (a.arrows - b.arrows) || ((a.z || 0) - (b.z || 0)) || (b.alpha < a.alpha ? 1 : -1));
@@ -866,7 +887,7 @@ export class FlowMap {
       ctx.strokeStyle = g.color;
       ctx.fillStyle = g.color;
       ctx.lineWidth = (g.width * Math.min(1, Math.sqrt(k))) / k;
-      ctx.setLineDash(g.dash ? [6 / k, 4 / k] : []);
+      ctx.setLineDash(g.dash === 'dot' ? [2 / k, 3 / k] : g.dash ? [6 / k, 4 / k] : []);
       ctx.beginPath();
       for (const m of g.items) {
         if (m.loop) {
@@ -895,6 +916,20 @@ export class FlowMap {
     }
     ctx.globalCompositeOperation = 'source-over';
     ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
+    // The violation badge: a violet disc with a bar ("no entry") at the
+    // middle of each violating edge.
+    for (const [e, m] of geoms) {
+      if (!violated(e) || m.loop) continue;
+      const r = 6 / k, mx = (m.x1 + m.x2) / 2, my = (m.y1 + m.y2) / 2;
+      ctx.globalAlpha = hl && !hl.has(e.key) ? 0.3 : 1;
+      ctx.fillStyle = C.violation;
+      ctx.beginPath();
+      ctx.arc(mx, my, r, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.fillStyle = '#ffffff';
+      ctx.fillRect(mx - r * 0.6, my - r * 0.18, r * 1.2, r * 0.36);
+    }
     ctx.globalAlpha = 1;
     if (selKey && this.edgeByKey.get(selKey) && geoms.has(this.edgeByKey.get(selKey))) {
       const m = geoms.get(this.edgeByKey.get(selKey));
@@ -1038,6 +1073,24 @@ export class FlowMap {
       ctx.setLineDash([]);
     }
     ctx.globalAlpha = 1;
+    // Lint findings: a small "!" badge at the node's upper right.
+    if (this.lintMarks) {
+      for (const id of this.lintMarks.nodes.keys()) {
+        const n = this.nodes.get(id);
+        if (!n || !n.visible) continue;
+        const r = 6 / k, rr = this.radius(n);
+        const bx = n.x + rr * 0.8, by = n.y - rr * 0.8;
+        ctx.globalAlpha = hl && !hl.has(n.id) ? 0.4 : 1;
+        ctx.fillStyle = C.lint;
+        ctx.beginPath();
+        ctx.arc(bx, by, r, 0, Math.PI * 2);
+        ctx.fill();
+        ctx.fillStyle = '#000000';
+        ctx.fillRect(bx - r * 0.14, by - r * 0.6, r * 0.28, r * 0.7);
+        ctx.fillRect(bx - r * 0.14, by + r * 0.25, r * 0.28, r * 0.28);
+      }
+      ctx.globalAlpha = 1;
+    }
     for (const id of this.matches) {
       const n = this.nodes.get(id);
       if (n && n.visible) ring(n, C.match, 2.5);
@@ -1196,6 +1249,10 @@ export class FlowMap {
         nodes: Object.fromEntries(this.nodeList.filter(n => n.health).map(n => [n.id, healthState(n.health)])),
         edges: Object.fromEntries(this.edges.filter(e => e.health).map(e => [e.key, healthState(e.health)])),
       },
+      // The flow policies each edge violates (edges with violations only).
+      violations: Object.fromEntries(this.edges.filter(violated).map(e => [e.key, e.data.violations.slice()])),
+      // The lint findings marked: rules by node and by edge.
+      lint: this.lintMarks ? {nodes: Object.fromEntries(this.lintMarks.nodes), edges: Object.fromEntries(this.lintMarks.edges)} : null,
       hasBaseline: !!this.baseline,
       visibleNodeIds: this.nodeList.filter(n => n.visible).map(n => n.id),
       visibleEdgeKeys: this.edges.filter(e => e.visible).map(e => e.key),
@@ -1253,6 +1310,11 @@ function healthState(x) {
 
 // hexagon adds a hexagon (points left and right) of circumradius r to the
 // current path.
+// violated reports whether edge e violates a flow policy.
+function violated(e) {
+  return !!(e.data && e.data.violations && e.data.violations.length);
+}
+
 function hexagon(ctx, x, y, r) {
   ctx.moveTo(x + r, y);
   for (let i = 1; i < 6; i++) {

@@ -1,6 +1,7 @@
 // Flowscope UI: a single-page app with hash routes (#/map, #/latency?…,
 // #/traces, #/trace/ID, #/correlation/ID, #/metrics, #/alerts?rule=NAME,
-// #/synthetics[/CHECK[/RUN]], #/import, #/dashboards, #/dashboard/ID).
+// #/synthetics[/CHECK[/RUN]], #/architecture, #/import, #/dashboards,
+// #/dashboard/ID).
 // Each view is a module exporting mount(el, ctx) → {update?(ctx),
 // destroy?()}; a view marked argUpdate is updated, not mounted again, when
 // only its route's argument changes. The header counts the firing (and
@@ -19,6 +20,7 @@ import importView from './views/importer.js';
 import {listView as dashboardsView, dashboardView} from './views/dashboards.js';
 import alertsView from './views/alerts.js';
 import syntheticsView from './views/synthetics.js';
+import architectureView from './views/architecture.js';
 import {subscribe as subscribeAlerts} from './alertfeed.js';
 import * as auth from './auth.js';
 import * as security from './security.js';
@@ -32,6 +34,7 @@ const VIEWS = {
   metrics: {mount: metricsView, title: 'Metrics', nav: 'metrics'},
   alerts: {mount: alertsView, title: 'Alerts', nav: 'alerts'},
   synthetics: {mount: syntheticsView, title: 'Synthetics', nav: 'synthetics', argUpdate: true},
+  architecture: {mount: architectureView, title: 'Architecture', nav: 'architecture'},
   import: {mount: importView, title: 'Import', nav: 'import'},
   dashboards: {mount: dashboardsView, title: 'Dashboards', nav: 'dashboards'},
   dashboard: {mount: dashboardView, title: 'Dashboard', nav: 'dashboards'},
@@ -45,6 +48,7 @@ const NAV = [
   ['metrics', 'Metrics'],
   ['alerts', 'Alerts'],
   ['synthetics', 'Synthetics'],
+  ['architecture', 'Architecture'],
   ['dashboards', 'Dashboards'],
   ['import', 'Import'],
 ];

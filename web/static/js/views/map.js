@@ -95,6 +95,11 @@ export default function mount(el, ctx) {
   slowRatio.addEventListener('input', debounce(() => ctx.setParams({slow: slowRatio.value}), 250));
   labelsBox.addEventListener('change', () => ctx.setParams({labels: labelsBox.checked ? LABEL_PARTS.join(',') : ''}));
   unhealthyBox.addEventListener('change', () => ctx.setParams({unhealthy: unhealthyBox.checked ? '1' : ''}));
+  // Architecture lint on the map: lint=1 marks the nodes and calls of the
+  // findings of GET /lint (read once per range and level, again at most
+  // every LINT_MS while live).
+  const lintBox = h('input', {type: 'checkbox', checked: P('lint') === '1', testid: 'lint-toggle'});
+  lintBox.addEventListener('change', () => ctx.setParams({lint: lintBox.checked ? '1' : ''}));
 
   const doFocus = () => {
     const q = search.value.trim();
@@ -143,7 +148,8 @@ export default function mount(el, ctx) {
     field('slow × hour before', slowRatio),
     h('span', {class: 'inline health-toggles'},
       h('label', {class: 'check small', title: 'rate, error % and p99 on each edge, where they fit'}, labelsBox, 'labels'),
-      h('label', {class: 'check small', title: 'only what has errors, is slow or has a firing alert, and the nodes at the ends of such calls'}, unhealthyBox, 'unhealthy only')),
+      h('label', {class: 'check small', title: 'only what has errors, is slow or has a firing alert, and the nodes at the ends of such calls'}, unhealthyBox, 'unhealthy only'),
+      h('label', {class: 'check small', title: 'mark the nodes and calls of the architecture lint\'s findings (chains, fan-out, cycles, single points, availability, timeouts, retries)'}, lintBox, 'lint')),
     h('label', {class: 'check small'}, particles, 'flow'),
     h('label', {class: 'check small', title: 'boxes per namespace and service (at the instance level); click a box\'s name to collapse it'}, groupBox, 'group'),
     h('span', {class: 'inline'},
@@ -196,12 +202,53 @@ export default function mount(el, ctx) {
     setMap(map);
     if (baseline.g && baseline.key === baselineKey(resolve(params))) map.setBaseline(baseline.g);
     applyAlerts();
+    applyLint();
   }
 
   // The baseline: the flow graph of the hour before the range, fetched
   // again when the level, operation or range changes, else at most once
   // every BASELINE_MS.
   const baseline = {key: '', at: 0, inflight: false, g: null, requests: 0};
+  const lintState = {key: '', at: 0, inflight: false, findings: null};
+  const LINT_MS = 30e3;
+
+  // refreshLint reads the lint findings when lint=1 and marks them.
+  async function refreshLint(tr) {
+    if (P('lint') !== '1') {
+      if (lintState.findings) {
+        Object.assign(lintState, {key: '', findings: null});
+        if (map) map.setLint(null);
+      }
+      return;
+    }
+    const key = level + '|' + (tr.live ? tr.range : tr.start + '-' + tr.end);
+    if (lintState.inflight || destroyed || (key === lintState.key && Date.now() - lintState.at < LINT_MS)) return;
+    lintState.inflight = true;
+    try {
+      const l = await api.get('/lint', Object.assign({level}, apiParams(tr)));
+      if (destroyed) return;
+      Object.assign(lintState, {key, at: Date.now(), findings: l.findings || []});
+    } catch (e) {
+      Object.assign(lintState, {key, at: Date.now(), findings: []});
+    } finally {
+      lintState.inflight = false;
+    }
+    applyLint();
+    renderSide(false);
+  }
+
+  function applyLint() {
+    if (!map) return;
+    if (!lintState.findings) return map.setLint(null);
+    const nodes = new Map(), edges = new Map();
+    const add = (m, k, rule) => m.set(k, [...new Set([...(m.get(k) || []), rule])]);
+    for (const f of lintState.findings) {
+      if ((f.nodes || []).length) add(nodes, f.nodes[0], f.rule);
+      for (const e of f.edges || []) add(edges, edgeKey(e.source, e.target), f.rule);
+    }
+    map.setLint({nodes, edges});
+  }
+
   function baselineKey(tr) {
     return [level, P('operation'), tr.live ? tr.range : `${tr.start}-${tr.end}`].join('\u0000');
   }
@@ -302,6 +349,8 @@ export default function mount(el, ctx) {
     groupBox.checked = P('group') !== '0';
     labelsBox.checked = labelParts().length > 0;
     unhealthyBox.checked = P('unhealthy') === '1';
+    lintBox.checked = P('lint') === '1';
+    refreshLint(resolve(params));
     if (document.activeElement !== slowRatio) slowRatio.value = P('slow');
     if (document.activeElement !== threshold) threshold.value = P('p99');
     const f = P('focus');
@@ -389,6 +438,7 @@ export default function mount(el, ctx) {
       renderSide(false);
       setLegend();
       refreshBaseline(tr);
+      refreshLint(tr);
     } catch (e) {
       if (destroyed) return;
       el.dataset.state = 'error';
@@ -512,6 +562,8 @@ export default function mount(el, ctx) {
         h('div', {class: 'tags'}, h('span', {class: 'tag'}, level), e.virtual ? h('span', {class: 'tag'}, 'to a virtual node') : null, e.declared ? h('span', {class: 'tag', testid: 'edge-declared'}, e.declared.replace('_', ' ')) : null),
         h('div', {class: 'stats summary-stats'}, statBox('rate', fmt.rate(e.rate)), statBox('calls', fmt.count(e.calls)), statBox('errors', `${fmt.count(e.errors)} (${fmt.pct(e.errorRate)})`)),
         healthNote(map && map.edgeByKey.get(edgeKey(src, tgt))),
+        (e.violations || []).length ? h('p', {class: 'violation-note small', testid: 'side-violations'}, 'Violates the flow ', e.violations.length > 1 ? 'policies ' : 'policy ',
+          e.violations.flatMap((name, i) => [i ? ', ' : '', h('a', {href: link('architecture', '', {range: tr.range === 'custom' ? '' : tr.range}), class: 'strong'}, name)])) : null,
         edgeTraceLinks(src, tgt, tr),
         fmt.num(e.calls) > 0 && fmt.latencyState(e.latency || {}, e.calls) !== 'unknown' ? null : lat(e, e.calls),
         latBox);
@@ -650,6 +702,30 @@ export default function mount(el, ctx) {
   }
   document.addEventListener('keydown', onKey);
 
+  // architectureSummary lists the calls violating flow policies and, with
+  // lint=1, the lint findings, linked to the map's nodes and calls, the
+  // Architecture view and exemplar traces.
+  function architectureSummary(edgeLink) {
+    const out = [];
+    const tr = resolve(params);
+    const archHref = link('architecture', '', tr.range === 'custom' ? {range: 'custom', from: Math.floor(tr.start), to: Math.ceil(tr.end)} : {range: tr.range});
+    const viol = graph.edges.filter(e => (e.violations || []).length);
+    if (viol.length) {
+      out.push(h('h3', null, `Policy violations (${viol.length}) `, h('a', {href: archHref, class: 'small'}, 'details')),
+        table(['call', 'policies'], viol.slice(0, 20).map(e => h('tr', {testid: 'summary-violation'}, h('td', null, edgeLink(e)), h('td', null, e.violations.join(', '))))));
+    }
+    const fs = lintState.findings;
+    if (fs && fs.length) {
+      const nodeLink = id => h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {node: id, source: '', target: ''})), class: 'mono'}, id);
+      out.push(h('h3', null, `Lint findings (${fs.length}) `, h('a', {href: link('architecture', '', {level: level === 'service' ? '' : level}), class: 'small'}, 'details')),
+        h('ul', {class: 'plain small', testid: 'summary-lint'}, fs.slice(0, 20).map(f => h('li', {testid: 'summary-finding', dataset: {rule: f.rule}},
+          h('span', {class: 'badge sev sev-' + f.severity}, f.rule.replace('_', ' ')), ' ',
+          (f.nodes || []).length ? nodeLink(f.nodes[0]) : null, ' ', h('span', {class: 'dim'}, f.message),
+          f.exemplarTraceId ? [' ', h('a', {href: link('trace', f.exemplarTraceId), class: 'mono', testid: 'summary-finding-exemplar'}, 'trace')] : null))));
+    }
+    return out;
+  }
+
   function updateSummary() {
     const box = side.querySelector('[data-testid="map-summary"]');
     if (!box || !graph) return;
@@ -672,6 +748,7 @@ export default function mount(el, ctx) {
       busiest.length ? table(['call', 'rate', 'err'], busiest.map(e => h('tr', null, h('td', null, edgeLink(e)), h('td', {class: 'num'}, fmt.rate(e.rate)), h('td', {class: 'num'}, fmt.pct(e.errorRate))))) : null,
       slowest.length ? h('h3', null, 'Slowest calls (p99)') : null,
       slowest.length ? table(['call', 'p99'], slowest.map(e => h('tr', null, h('td', null, edgeLink(e)), h('td', {class: 'num'}, fmt.dur(e.latency.p99))))) : null,
+      ...architectureSummary(edgeLink),
       isolated.length ? h('h3', null, `Isolated (${isolated.length})`) : null,
       isolated.length ? h('ul', {class: 'plain'}, isolated.slice(0, 30).map(n => h('li', null, h('a', {href: link('map', '', Object.assign(Object.fromEntries(params), {node: n.id}))}, n.id)))) : null);
   }
