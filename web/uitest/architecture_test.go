@@ -20,6 +20,17 @@ const archPolicies = `policies:
     allow_only: {to: payments, from: [checkout]}
 `
 
+// startArchCollector starts a collector with archPolicies in a file it
+// returns.
+func startArchCollector(t *testing.T) (*server, string) {
+	browser(t)
+	path := filepath.Join(t.TempDir(), "policies.yml")
+	if err := os.WriteFile(path, []byte(archPolicies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startCollector(t, func(c *config.Config) { c.Policies = path }), path
+}
+
 // TestArchitecture seeds a forbidden call web → db among allowed ones and
 // a fan-out of 12: the map marks the violating edge (and only it) and its
 // side panel names the policy; the Architecture view lists the violation
@@ -29,13 +40,7 @@ const archPolicies = `policies:
 // policy. Names with markup (a node named after an XSS payload, which the
 // glob matches) are shown as text everywhere.
 func TestArchitecture(t *testing.T) {
-	browser(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "policies.yml")
-	if err := os.WriteFile(path, []byte(archPolicies), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startCollector(t, func(c *config.Config) { c.Policies = path })
+	s, path := startArchCollector(t)
 	now := time.Now().Add(-time.Minute)
 	bad := "web" + xssImg
 	var spans []span
@@ -158,13 +163,7 @@ func TestArchitecture(t *testing.T) {
 // hub of a fan-out of 12 gets the lint badge, its calls the outline, and
 // the overview lists the finding and the policy violation with links.
 func TestArchitectureLintOnMap(t *testing.T) {
-	browser(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "policies.yml")
-	if err := os.WriteFile(path, []byte(archPolicies), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startCollector(t, func(c *config.Config) { c.Policies = path })
+	s, _ := startArchCollector(t)
 	now := time.Now().Add(-time.Minute)
 	var spans []span
 	for j := 1; j <= 12; j++ {
