@@ -759,6 +759,10 @@ export class FlowMap {
     if (hit.type === 'edge' && (d.violations || []).length) {
       lines.push(h('div', {class: 'tip-violation', testid: 'tip-violation'}, 'violates: ', h('span', {class: 'strong'}, d.violations.join(', '))));
     }
+    const lintRules = this.lintMarks && (hit.type === 'node' ? this.lintMarks.nodes.get(hit.id) : this.lintMarks.edges.get(edgeKey(hit.source, hit.target)));
+    if (lintRules && lintRules.length) {
+      lines.push(h('div', {class: 'tip-lint', testid: 'tip-lint'}, 'lint: ', h('span', {class: 'strong'}, lintRules.map(r => r.replace('_', ' ')).join(', '))));
+    }
     const hh = obj.health;
     if (hh && hh.slow) {
       const why = hh.slowReason === 'threshold' ? `p99 ${fmt.dur(hh.p99)} > ${fmt.dur(this.thresholdNs())}`

@@ -50,8 +50,12 @@ export default function mount(el, ctx) {
 
   function renderPolicies(p) {
     if (!p.path) {
-      replace(fileBox, h('p', {class: 'msg msg-empty', testid: 'policies-none'},
-        'No flow policies: start the collector with --policies FILE (YAML: deny, allow_only, deny_undeclared; see docs/architecture-rules.md).'));
+      replace(fileBox, h('div', {class: 'card msg', testid: 'policies-none'},
+        h('p', null, 'No flow policies are loaded. Start the collector with ', h('span', {class: 'mono'}, '--policies PATH'),
+          ' (a policies file or a directory of *.yml files), FLOWSCOPE_POLICIES, or ', h('span', {class: 'mono'}, 'policies'),
+          ' in its config file; see docs/architecture-rules.md. For example:'),
+        h('pre', {class: 'mono small'}, 'policies:\n  - name: no-direct-db\n    deny: {from: "web*", to: "mysql*"}\n  - name: payments-callers\n    allow_only: {to: payments, from: [checkout]}\nlint:\n  fan_out: {threshold: 10}'),
+        h('p', {class: 'small dim'}, 'The lint below runs with its default thresholds.')));
       replace(policiesBox);
       reloadBtn.hidden = true;
       return;

@@ -51,6 +51,7 @@ export function legend() {
     h('span', {class: 'lg-counts dim', testid: 'legend-counts'}),
     item('lg-declared', 'declared only'), item('lg-observed', 'observed only'), item('lg-virtual', 'virtual node'), item('lg-synthetic', 'synthetic check'),
     item('lg-alert', 'alert firing'), item('lg-alert-pending', 'alert pending'),
+    item('lg-violation', 'policy violation', 'legend-violation'), item('lg-lint', 'lint finding', 'legend-lint'),
     h('span', {class: 'dim'}, 'width ∝ rate · drag to move · wheel to zoom · double-click to focus'));
 }
 
@@ -243,7 +244,9 @@ export default function mount(el, ctx) {
     const nodes = new Map(), edges = new Map();
     const add = (m, k, rule) => m.set(k, [...new Set([...(m.get(k) || []), rule])]);
     for (const f of lintState.findings) {
-      if ((f.nodes || []).length) add(nodes, f.nodes[0], f.rule);
+      // A cycle's nodes all get the badge; otherwise the node the finding
+      // is about (the first: the caller, the single point, the entry).
+      for (const id of f.rule === 'cycle' ? f.nodes || [] : (f.nodes || []).slice(0, 1)) add(nodes, id, f.rule);
       for (const e of f.edges || []) add(edges, edgeKey(e.source, e.target), f.rule);
     }
     map.setLint({nodes, edges});
@@ -297,6 +300,7 @@ export default function mount(el, ctx) {
     if (cEl.textContent !== counts) cEl.textContent = counts;
     cEl.dataset.slow = slow;
     cEl.dataset.failing = failing;
+    legendEl.querySelector('[data-testid=legend-lint]').hidden = P('lint') !== '1';
   }
 
   // applyAlerts marks the alerts on the map (node ids are service names
