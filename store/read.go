@@ -362,7 +362,28 @@ func (m *matcher) match(t *otlpwire.Traces, s *otlpwire.Span) bool {
 			return false
 		}
 	}
+	if q.SpanFilter != nil {
+		return q.SpanFilter(decodeView(t, s))
+	}
 	return true
+}
+
+// decodeView decodes span s of t, with its resource and scope, for a
+// TraceQuery.SpanFilter; what does not decode falls back as Trace does.
+func decodeView(t *otlpwire.Traces, s *otlpwire.Span) SpanView {
+	sc := &t.Scopes[s.Scope]
+	res := &t.Resources[sc.Resource]
+	v := SpanView{Span: &tracepb.Span{}, Resource: &resourcepb.Resource{}, Scope: &commonpb.InstrumentationScope{}}
+	if err := proto.Unmarshal(s.Raw, v.Span); err != nil {
+		v.Span = fallbackSpan(s, err)
+	}
+	if err := proto.Unmarshal(res.Raw, v.Resource); err != nil {
+		v.Resource = fallbackResource(res, err)
+	}
+	if err := proto.Unmarshal(sc.Raw, v.Scope); err != nil {
+		v.Scope = fallbackScope(sc.Raw, err)
+	}
+	return v
 }
 
 // hasAttr reports whether attrs holds key k with value v. Applied to

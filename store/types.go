@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
@@ -59,8 +61,24 @@ type TraceQuery struct {
 	// (TraceStatusOK) a span of status ERROR, i.e. whose summary has
 	// ErrorCount > 0 or == 0. TraceStatusAny ("") keeps all.
 	Status TraceStatus
+	// SpanFilter, when set, is a further condition on the matching span,
+	// applied after every other one to the span decoded from its stored
+	// bytes, with its resource and instrumentation scope: conditions the
+	// index cannot answer (event names, attribute keys, the compatibility
+	// APIs' tag semantics). A span whose bytes do not decode is judged on
+	// its fallback (read.go). Put what can be, in Service, Operation or
+	// Attributes, so that the index narrows the chunks first.
+	SpanFilter func(SpanView) bool
 	// Limit caps the number of traces returned; 0 means DefaultSearchLimit.
 	Limit int
+}
+
+// SpanView is a span offered to TraceQuery.SpanFilter. Its messages are
+// decoded for the call and not kept by the store.
+type SpanView struct {
+	Span     *tracepb.Span
+	Resource *resourcepb.Resource
+	Scope    *commonpb.InstrumentationScope
 }
 
 // Search limits (DESIGN.md, "Contract details").
