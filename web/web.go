@@ -49,6 +49,14 @@ type Options struct {
 	// Security serves GET /api/v1/security (what protects the collector,
 	// and exposure warnings the UI shows). Nil leaves the route to API.
 	Security http.Handler
+	// Jaeger serves Jaeger's query API under /jaeger/api/ (the handler
+	// sees the paths without the /jaeger prefix, as Jaeger serves them).
+	// Nil serves none.
+	Jaeger http.Handler
+	// PrometheusMetrics serves GET /api/v1/prometheus/metrics (the RED
+	// metrics of every service, operation and edge). Nil leaves the route
+	// to API.
+	PrometheusMetrics http.Handler
 }
 
 // NewHandler returns the handler of the UI and API port.
@@ -63,6 +71,12 @@ func NewHandler(o Options) http.Handler {
 	}
 	if o.Security != nil {
 		mux.Handle("GET /api/v1/security", o.Security)
+	}
+	if o.Jaeger != nil {
+		mux.Handle("/jaeger/api/", http.StripPrefix("/jaeger", o.Jaeger))
+	}
+	if o.PrometheusMetrics != nil {
+		mux.Handle("GET /api/v1/prometheus/metrics", o.PrometheusMetrics)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

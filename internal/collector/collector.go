@@ -38,6 +38,9 @@ import (
 	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/internal/policyrun"
 	"github.com/flowscope/flowscope/query"
+	"github.com/flowscope/flowscope/query/jaegerapi"
+	"github.com/flowscope/flowscope/query/promexport"
+	"github.com/flowscope/flowscope/query/zipkinapi"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/synthetics"
 	"github.com/flowscope/flowscope/web"
@@ -235,10 +238,10 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		IdleTimeout:       2 * time.Minute,
 	}
 	c.zipkin = &http.Server{
-		Handler: g.http("zipkin", c.listeners["zipkin"], zipkin.NewHandler(zipkin.HandlerOptions{
+		Handler: g.http("zipkin", c.listeners["zipkin"], zipkinPort(zipkin.NewHandler(zipkin.HandlerOptions{
 			Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
 			Logger: logger, RequestMetrics: counts, Budget: budget,
-		}), ingestScope),
+		}), zipkinapi.NewHandler(zipkinapi.Options{Store: db, Logger: logger})), zipkinScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -250,7 +253,15 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	c.api = &http.Server{
 		Handler: g.http("http", c.listeners["http"], web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
 			Import: newImportHandler(db, cfg.MaxImportBytes, spoolDir(cfg.DataDir), logger), Ready: db.Ready,
-			Security: g.statusHandler()}), apiScope),
+			Security: g.statusHandler(),
+			Jaeger:   jaegerapi.NewHandler(jaegerapi.Options{Store: db, Logger: logger}),
+			PrometheusMetrics: promexport.NewHandler(promexport.Options{Store: db, Logger: logger,
+				Buckets: cfg.REDMetrics.Buckets, Quantiles: cfg.REDMetrics.Quantiles,
+				QuantileWindow: cfg.REDMetrics.QuantileWindow, MaxSeries: cfg.REDMetrics.MaxSeries,
+				// A window settles once a late server half can no longer
+				// move its calls (edge_wait) and the flush is long done.
+				Settle: max(5*time.Minute, cfg.Aggregation.EdgeWait+2*time.Minute)}),
+		}), apiScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -269,6 +280,18 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	a := c.Addrs()
 	logger.Info("collector started", "data_dir", cfg.DataDir, "otlp_grpc", a.OTLPGRPC, "otlp_http", a.OTLPHTTP, "zipkin", a.Zipkin, "http", a.HTTP)
 	return c, nil
+}
+
+// zipkinPort routes the Zipkin port: spans are sent with POST (ingest),
+// and every other method reads Zipkin's query API v2 (query).
+func zipkinPort(ingest, query http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			ingest.ServeHTTP(w, r)
+			return
+		}
+		query.ServeHTTP(w, r)
+	})
 }
 
 func serveErr(name string, err error) error {

@@ -102,6 +102,10 @@ func apiScope(r *http.Request) security.Scope {
 	switch {
 	case p == "/healthz" || p == "/readyz" || p == securityPath:
 		return security.ScopeNone
+	case strings.HasPrefix(p, "/jaeger/"):
+		// Jaeger's query API only reads (POST /jaeger/api/transform
+		// converts the body it is given).
+		return security.ScopeRead
 	case !strings.HasPrefix(p, "/api/") && p != "/metrics":
 		return security.ScopeNone
 	case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions:
@@ -111,6 +115,16 @@ func apiScope(r *http.Request) security.Scope {
 }
 
 func ingestScope(*http.Request) security.Scope { return security.ScopeIngest }
+
+// zipkinScope is what a request to the Zipkin port needs: POST sends
+// spans (ingest); GET, HEAD and OPTIONS read Zipkin's query API.
+func zipkinScope(r *http.Request) security.Scope {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return security.ScopeRead
+	}
+	return security.ScopeIngest
+}
 
 // securityPath is the route of the security status the UI shows.
 const securityPath = "/api/v1/security"

@@ -37,9 +37,23 @@ func TestScopes(t *testing.T) {
 		{"POST", "/api/v1/services", security.ScopeWrite}, // unknown writes need the most
 		{"DELETE", "/api/v1/traces/abc", security.ScopeWrite},
 		{"POST", "/metrics", security.ScopeWrite},
+		{"GET", "/api/v1/prometheus/metrics", security.ScopeRead},
+		{"GET", "/jaeger/api/services", security.ScopeRead},
+		{"POST", "/jaeger/api/transform", security.ScopeRead}, // converts, stores nothing
 	} {
 		if got := apiScope(httptest.NewRequest(tt.method, tt.path, nil)); got != tt.want {
 			t.Errorf("%s %s needs %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		method string
+		want   security.Scope
+	}{
+		{"POST", security.ScopeIngest}, {"PUT", security.ScopeIngest},
+		{"GET", security.ScopeRead}, {"HEAD", security.ScopeRead}, {"OPTIONS", security.ScopeRead},
+	} {
+		if got := zipkinScope(httptest.NewRequest(tt.method, "/api/v2/spans", nil)); got != tt.want {
+			t.Errorf("zipkin port: %s needs %v, want %v", tt.method, got, tt.want)
 		}
 	}
 	for method, want := range map[string]security.Scope{

@@ -69,10 +69,29 @@ type Config struct {
 	Alerting Alerting `yaml:"alerting"`
 	// Synthetics configures the synthetic checks.
 	Synthetics Synthetics `yaml:"synthetics"`
+	// REDMetrics configures the Prometheus exposition of RED metrics,
+	// GET /api/v1/prometheus/metrics (docs/integrations.md).
+	REDMetrics REDMetrics `yaml:"red_metrics"`
 	// Log configures the process logger; see Config.NewLogger.
 	Log Logging `yaml:"log"`
 	// Security configures TLS, bearer tokens and the browser protections.
 	Security Security `yaml:"security"`
+}
+
+// REDMetrics configures the Prometheus exposition of the request, error
+// and duration metrics of every service, operation and edge.
+type REDMetrics struct {
+	// Buckets are the upper bounds of the classic histogram buckets of
+	// the duration histograms, ascending (+Inf is implied).
+	Buckets []time.Duration `yaml:"buckets"`
+	// Quantiles are the quantiles exposed as gauges, each in (0, 1).
+	Quantiles []float64 `yaml:"quantiles"`
+	// QuantileWindow is the time range, ending at the scrape, the
+	// quantile gauges are computed over from the HDR histograms.
+	QuantileWindow time.Duration `yaml:"quantile_window"`
+	// MaxSeries bounds the series of one exposition; what is over is
+	// left out and counted.
+	MaxSeries int `yaml:"max_series"`
 }
 
 // Security configures TLS on every listener, bearer tokens per scope, and
@@ -246,6 +265,14 @@ func Default() Config {
 			OTLPHTTPAddr:    "127.0.0.1:4318",
 			ZipkinAddr:      "127.0.0.1:9411",
 			MaxRequestBytes: 16 << 20,
+		},
+		REDMetrics: REDMetrics{
+			Buckets: []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+				50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+				time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second},
+			Quantiles:      []float64{0.5, 0.9, 0.99},
+			QuantileWindow: time.Minute,
+			MaxSeries:      20000,
 		},
 		Store: Store{
 			Retention:  168 * time.Hour,
@@ -431,6 +458,7 @@ func (c Config) Validate() error {
 		}
 	}
 
+	c.validateREDMetrics(bad)
 	c.validateSecurity(bad)
 
 	if _, ok := logLevels[c.Log.Level]; !ok {
@@ -443,6 +471,57 @@ func (c Config) Validate() error {
 		bad("shutdown_timeout", c.ShutdownTimeout, "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// Limits of the red_metrics settings.
+const (
+	// MaxREDBuckets bounds red_metrics.buckets: every bound is a series of
+	// every service, edge and operation.
+	MaxREDBuckets = 64
+	// MaxREDQuantiles bounds red_metrics.quantiles.
+	MaxREDQuantiles = 16
+	// MinREDQuantileWindow is the smallest red_metrics.quantile_window:
+	// one rollup window.
+	MinREDQuantileWindow = 10 * time.Second
+)
+
+// validateREDMetrics checks the red_metrics section.
+func (c Config) validateREDMetrics(bad func(key string, value any, format string, args ...any)) {
+	r := c.REDMetrics
+	switch {
+	case len(r.Buckets) == 0 || len(r.Buckets) > MaxREDBuckets:
+		bad("red_metrics.buckets", r.Buckets, "must list 1 to %d bucket bounds", MaxREDBuckets)
+	default:
+		for i, b := range r.Buckets {
+			if b <= 0 {
+				bad("red_metrics.buckets", r.Buckets, "bound %s is not positive", yamlfile.FormatDuration(b))
+				break
+			}
+			if i > 0 && b <= r.Buckets[i-1] {
+				bad("red_metrics.buckets", r.Buckets, "bounds must ascend: %s follows %s", yamlfile.FormatDuration(b), yamlfile.FormatDuration(r.Buckets[i-1]))
+				break
+			}
+		}
+	}
+	if len(r.Quantiles) > MaxREDQuantiles {
+		bad("red_metrics.quantiles", r.Quantiles, "must list at most %d quantiles", MaxREDQuantiles)
+	}
+	for i, q := range r.Quantiles {
+		if !(q > 0 && q < 1) {
+			bad("red_metrics.quantiles", r.Quantiles, "quantile %v is not in (0, 1): write 0.99 for p99", q)
+			break
+		}
+		if slices.Contains(r.Quantiles[:i], q) {
+			bad("red_metrics.quantiles", r.Quantiles, "quantile %v is listed twice", q)
+			break
+		}
+	}
+	if r.QuantileWindow < MinREDQuantileWindow {
+		bad("red_metrics.quantile_window", r.QuantileWindow, "must be at least %s", yamlfile.FormatDuration(MinREDQuantileWindow))
+	}
+	if r.MaxSeries < 1 {
+		bad("red_metrics.max_series", r.MaxSeries, "must be at least 1")
+	}
 }
 
 // httpURL reports whether s is an absolute http or https URL with a host.
@@ -494,6 +573,10 @@ func quoteValue(v any) string {
 		return "[" + strings.Join(v, ",") + "]"
 	case time.Duration:
 		return yamlfile.FormatDuration(v)
+	case []time.Duration:
+		return "[" + formatDurations(v) + "]"
+	case []float64:
+		return "[" + formatFloats(v) + "]"
 	default:
 		return fmt.Sprint(v)
 	}
@@ -539,6 +622,24 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// formatDurations joins durations with commas, as flags take them.
+func formatDurations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = yamlfile.FormatDuration(d)
+	}
+	return strings.Join(parts, ",")
+}
+
+// formatFloats joins numbers with commas, as flags take them.
+func formatFloats(fs []float64) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
 }
 
 // ConfigEnv is the environment variable that names the YAML configuration
@@ -629,6 +730,44 @@ var settings = []setting{
 		func(c *Config) *string { return &c.Synthetics.CorrelationHeader }),
 	intSetting("synthetics.max_concurrent", "synthetics-max-concurrent", "most synthetic runs in progress at once (1 to 1000)",
 		func(c *Config) *int { return &c.Synthetics.MaxConcurrent }),
+	{
+		key: "red_metrics.buckets", flag: "red-buckets", env: envName("red-buckets"), arg: "LIST",
+		usage: "comma-separated ascending upper bounds of the duration histogram buckets of /api/v1/prometheus/metrics (1 to 64 durations)",
+		set: func(c *Config, s string) error {
+			var ds []time.Duration
+			for _, part := range splitList(s) {
+				d, err := time.ParseDuration(part)
+				if err != nil {
+					return fmt.Errorf("invalid duration %q in the list: want durations such as 5ms, 250ms or 2.5s", part)
+				}
+				ds = append(ds, d)
+			}
+			c.REDMetrics.Buckets = ds
+			return nil
+		},
+		display: func(c *Config) string { return formatDurations(c.REDMetrics.Buckets) },
+	},
+	{
+		key: "red_metrics.quantiles", flag: "red-quantiles", env: envName("red-quantiles"), arg: "LIST",
+		usage: "comma-separated quantiles in (0, 1) exposed as gauges by /api/v1/prometheus/metrics (empty: none)",
+		set: func(c *Config, s string) error {
+			qs := []float64{}
+			for _, part := range splitList(s) {
+				q, err := strconv.ParseFloat(part, 64)
+				if err != nil {
+					return fmt.Errorf("invalid quantile %q in the list: want numbers such as 0.5 or 0.99", part)
+				}
+				qs = append(qs, q)
+			}
+			c.REDMetrics.Quantiles = qs
+			return nil
+		},
+		display: func(c *Config) string { return formatFloats(c.REDMetrics.Quantiles) },
+	},
+	durationSetting("red_metrics.quantile_window", "red-quantile-window", "range, ending at the scrape, the quantile gauges of /api/v1/prometheus/metrics are computed over (at least 10s)",
+		func(c *Config) *time.Duration { return &c.REDMetrics.QuantileWindow }),
+	intSetting("red_metrics.max_series", "red-max-series", "most series in one /api/v1/prometheus/metrics exposition; the services, edges and operations over it are left out and counted",
+		func(c *Config) *int { return &c.REDMetrics.MaxSeries }),
 	stringSetting("security.tls.cert_file", "tls-cert-file", "PATH", "PEM server certificate: every listener serves TLS (reloaded when the file changes and on SIGHUP)",
 		func(c *Config) *string { return &c.Security.TLS.CertFile }),
 	stringSetting("security.tls.key_file", "tls-key-file", "PATH", "PEM private key of --tls-cert-file",
@@ -935,6 +1074,8 @@ func decodeYAML(cfg *Config, data []byte) error {
 	next.Correlation.Keys = slices.Clone(cfg.Correlation.Keys)
 	next.Alerting.Notify.Alertmanager = slices.Clone(cfg.Alerting.Notify.Alertmanager)
 	next.Alerting.Notify.Webhooks = slices.Clone(cfg.Alerting.Notify.Webhooks)
+	next.REDMetrics.Buckets = slices.Clone(cfg.REDMetrics.Buckets)
+	next.REDMetrics.Quantiles = slices.Clone(cfg.REDMetrics.Quantiles)
 	if err := dec.Decode(&next); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // empty file: nothing to overlay
@@ -1026,6 +1167,14 @@ func walkYAML(node *yaml.Node, v reflect.Value, path string) error {
 		}
 		return nil
 	}
+	if v.Kind() == reflect.Slice && node.Kind == yaml.SequenceNode && v.Type().Elem().Kind() != reflect.Struct {
+		// Name the entry at fault.
+		for i, el := range node.Content {
+			if err := walkYAML(el, reflect.New(v.Type().Elem()).Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
 	if err := node.Decode(v.Addr().Interface()); err != nil {
 		var want string
 		switch {
@@ -1033,6 +1182,14 @@ func walkYAML(node *yaml.Node, v reflect.Value, path string) error {
 			want = "a duration such as 30s, 15m or 168h"
 		case v.Kind() == reflect.Int64:
 			want = "a whole number of bytes"
+		case v.Kind() == reflect.Int:
+			want = "a whole number"
+		case v.Kind() == reflect.Float64:
+			want = "a number"
+		case v.Kind() == reflect.Slice && v.Type().Elem() == durationType:
+			want = "a list of durations such as 5ms, 250ms or 2.5s"
+		case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Float64:
+			want = "a list of numbers"
 		case v.Kind() == reflect.Slice:
 			want = "a list of strings"
 		default:

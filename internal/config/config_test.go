@@ -52,7 +52,13 @@ func TestDefault(t *testing.T) {
 			MaxPending: 1000000, Retention10s: 24 * time.Hour, Retention1m: 168 * time.Hour, Retention1h: 2160 * time.Hour},
 		Alerting:   Alerting{Interval: time.Second},
 		Synthetics: Synthetics{Retention: 30 * 24 * time.Hour, CorrelationHeader: "X-Correlation-ID", MaxConcurrent: 16},
-		Log:        Logging{Level: "info", Format: "text"},
+		REDMetrics: REDMetrics{
+			Buckets: []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+				100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
+				5 * time.Second, 10 * time.Second},
+			Quantiles: []float64{0.5, 0.9, 0.99}, QuantileWindow: time.Minute, MaxSeries: 20000,
+		},
+		Log: Logging{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -61,6 +67,10 @@ func TestDefault(t *testing.T) {
 	c.Correlation.Keys[0] = "changed"
 	if Default().Correlation.Keys[0] != "correlation.id" {
 		t.Error("Default() shares its correlation keys slice between calls")
+	}
+	c.REDMetrics.Buckets[0], c.REDMetrics.Quantiles[0] = time.Hour, 0.1
+	if d := Default(); d.REDMetrics.Buckets[0] != 5*time.Millisecond || d.REDMetrics.Quantiles[0] != 0.5 {
+		t.Error("Default() shares its red_metrics slices between calls")
 	}
 }
 
@@ -151,7 +161,7 @@ func TestBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"unknown-key.bad.yml":            `line 3: unknown key "receivers.otlp_grpc_adr" (valid keys here: otlp_grpc_addr, otlp_http_addr, zipkin_addr, max_request_bytes)`,
 		"aggregation.bad.yml":            `aggregation.significant_digits = 7: must be between 1 and 5`,
-		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, policies, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, log, security)`,
+		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, policies, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, red_metrics, log, security)`,
 		"unknown-section.bad.yml":        `line 1: unknown key "storage"`,
 		"duration-int.bad.yml":           `line 2: store.retention must be a duration such as 30s, 15m or 168h, not "168"`,
 		"duration-text.bad.yml":          `line 1: shutdown_timeout must be a duration such as 30s, 15m or 168h, not "1 minute"`,
@@ -178,6 +188,12 @@ func TestBadConfigs(t *testing.T) {
 		"webhook-key.bad.yml":            `field header not found`,
 		"synthetics-header.bad.yml":      `synthetics.correlation_header = "X Correlation": must be an HTTP header name (flag --synthetics-correlation-header, env FLOWSCOPE_SYNTHETICS_CORRELATION_HEADER)`,
 		"synthetics-concurrency.bad.yml": `synthetics.max_concurrent = 0: must be between 1 and 1000 (flag --synthetics-max-concurrent, env FLOWSCOPE_SYNTHETICS_MAX_CONCURRENT)`,
+		"red-buckets-order.bad.yml":      `red_metrics.buckets = [10ms,5ms,1s]: bounds must ascend: 5ms follows 10ms (flag --red-buckets, env FLOWSCOPE_RED_BUCKETS)`,
+		"red-buckets-scalar.bad.yml":     `line 2: red_metrics.buckets must be a list of durations such as 5ms, 250ms or 2.5s, not "5ms"`,
+		"red-buckets-unit.bad.yml":       `line 3: red_metrics.buckets[0] must be a duration such as 30s, 15m or 168h, not "5"`,
+		"red-quantiles.bad.yml":          `red_metrics.quantiles = [0.5,99]: quantile 99 is not in (0, 1): write 0.99 for p99 (flag --red-quantiles, env FLOWSCOPE_RED_QUANTILES)`,
+		"red-quantiles-text.bad.yml":     `line 2: red_metrics.quantiles[1] must be a number, not "p99"`,
+		"red-max-series.bad.yml":         `line 2: red_metrics.max_series must be a whole number, not "lots"`,
 	}
 	files, err := filepath.Glob("testdata/*.bad.yml")
 	if err != nil {
@@ -318,6 +334,10 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"synthetics.retention":           {"72h", "72h"},
 		"synthetics.correlation_header":  {"X-Request-ID", "X-Request-ID"},
 		"synthetics.max_concurrent":      {"4", "4"},
+		"red_metrics.buckets":            {"10ms, 1s,2.5s", "[10ms, 1s, 2.5s]"},
+		"red_metrics.quantiles":          {"0.5,0.95, 0.999", "[0.5, 0.95, 0.999]"},
+		"red_metrics.quantile_window":    {"5m", "5m"},
+		"red_metrics.max_series":         {"5000", "5000"},
 		"security.tls.cert_file":         {"testdata/full.yml", "testdata/full.yml"},
 		"security.tls.key_file":          {"testdata/custom.yml", "testdata/custom.yml"},
 		"security.tls.client_ca_file":    {"testdata/empty.yml", "testdata/empty.yml"},
@@ -560,6 +580,91 @@ func TestValidateLimits(t *testing.T) {
 	c.Correlation.Keys = nil
 	if err := c.Validate(); err != nil {
 		t.Errorf("no correlation keys: %v", err)
+	}
+}
+
+func TestValidateREDMetrics(t *testing.T) {
+	ms := time.Millisecond
+	tooMany := make([]time.Duration, MaxREDBuckets+1)
+	for i := range tooMany {
+		tooMany[i] = time.Duration(i+1) * ms
+	}
+	tests := []struct {
+		name   string
+		change func(r *REDMetrics)
+		want   string // "" for valid
+	}{
+		{name: "defaults", change: func(*REDMetrics) {}},
+		{name: "one bucket, no quantiles, smallest window and series", change: func(r *REDMetrics) {
+			r.Buckets, r.Quantiles, r.QuantileWindow, r.MaxSeries = []time.Duration{ms}, []float64{}, 10*time.Second, 1
+		}},
+		{name: "64 buckets", change: func(r *REDMetrics) { r.Buckets = tooMany[:MaxREDBuckets] }},
+		{name: "no buckets", change: func(r *REDMetrics) { r.Buckets = nil },
+			want: "red_metrics.buckets = []: must list 1 to 64 bucket bounds (flag --red-buckets, env FLOWSCOPE_RED_BUCKETS)"},
+		{name: "65 buckets", change: func(r *REDMetrics) { r.Buckets = tooMany }, want: "must list 1 to 64 bucket bounds"},
+		{name: "zero bound", change: func(r *REDMetrics) { r.Buckets = []time.Duration{0, ms} },
+			want: "red_metrics.buckets = [0s,1ms]: bound 0s is not positive"},
+		{name: "negative bound", change: func(r *REDMetrics) { r.Buckets = []time.Duration{-ms} }, want: "bound -1ms is not positive"},
+		{name: "duplicate bound", change: func(r *REDMetrics) { r.Buckets = []time.Duration{ms, ms} }, want: "bounds must ascend: 1ms follows 1ms"},
+		{name: "descending", change: func(r *REDMetrics) { r.Buckets = []time.Duration{time.Second, ms} }, want: "bounds must ascend: 1ms follows 1s"},
+		{name: "quantile 0", change: func(r *REDMetrics) { r.Quantiles = []float64{0} }, want: "quantile 0 is not in (0, 1)"},
+		{name: "quantile 1", change: func(r *REDMetrics) { r.Quantiles = []float64{0.5, 1} }, want: "red_metrics.quantiles = [0.5,1]: quantile 1 is not in (0, 1)"},
+		{name: "percentile", change: func(r *REDMetrics) { r.Quantiles = []float64{99} }, want: "write 0.99 for p99"},
+		{name: "quantile twice", change: func(r *REDMetrics) { r.Quantiles = []float64{0.9, 0.5, 0.9} }, want: "quantile 0.9 is listed twice"},
+		{name: "17 quantiles", change: func(r *REDMetrics) {
+			r.Quantiles = nil
+			for i := range MaxREDQuantiles + 1 {
+				r.Quantiles = append(r.Quantiles, float64(i+1)/100)
+			}
+		}, want: "must list at most 16 quantiles"},
+		{name: "short window", change: func(r *REDMetrics) { r.QuantileWindow = 9 * time.Second },
+			want: "red_metrics.quantile_window = 9s: must be at least 10s (flag --red-quantile-window, env FLOWSCOPE_RED_QUANTILE_WINDOW)"},
+		{name: "no series", change: func(r *REDMetrics) { r.MaxSeries = 0 },
+			want: "red_metrics.max_series = 0: must be at least 1 (flag --red-max-series, env FLOWSCOPE_RED_MAX_SERIES)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.change(&c.REDMetrics)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("unexpected error %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestREDMetricsFlags checks how the list flags read their values.
+func TestREDMetricsFlags(t *testing.T) {
+	c, err := Load([]string{"--red-buckets= 1ms,2.5s ,, 10s", "--red-quantiles=0.25, 0.999"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.REDMetrics.Buckets, []time.Duration{time.Millisecond, 2500 * time.Millisecond, 10 * time.Second}) ||
+		!slices.Equal(c.REDMetrics.Quantiles, []float64{0.25, 0.999}) {
+		t.Errorf("got %+v", c.REDMetrics)
+	}
+	c, err = Load([]string{"--red-quantiles="}, noEnv, io.Discard)
+	if err != nil || c.REDMetrics.Quantiles == nil || len(c.REDMetrics.Quantiles) != 0 {
+		t.Errorf("--red-quantiles= gave %v, %v; want no quantiles", c.REDMetrics.Quantiles, err)
+	}
+	for _, tt := range []struct{ arg, want string }{
+		{"--red-buckets=5ms,1", `invalid value "5ms,1" for flag --red-buckets: invalid duration "1" in the list`},
+		{"--red-quantiles=p99", `invalid value "p99" for flag --red-quantiles: invalid quantile "p99" in the list`},
+		{"--red-buckets=", `red_metrics.buckets = []: must list 1 to 64 bucket bounds`},
+	} {
+		if _, err := Load([]string{tt.arg}, noEnv, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want %q", tt.arg, err, tt.want)
+		}
+	}
+	var b strings.Builder
+	PrintUsage(&b)
+	if !strings.Contains(b.String(), `default "5ms,10ms,25ms,50ms,100ms,250ms,500ms,1s,2.5s,5s,10s"`) ||
+		!strings.Contains(b.String(), `default "0.5,0.9,0.99"`) {
+		t.Error("help lacks the red_metrics defaults")
 	}
 }
 
