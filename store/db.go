@@ -109,6 +109,12 @@ type Options struct {
 	// RollupFlushInterval is how often in-memory rollup deltas are
 	// persisted with the aggregation checkpoint. Default 1s.
 	RollupFlushInterval time.Duration
+	// AggregationWait bounds how long a rollup query (FlowGraph, Latency)
+	// waits for the spans acknowledged before it to be aggregated; past
+	// it the query is served from the rollups as they are, counted in
+	// flowscope_store_aggregation_wait_timeouts_total and logged.
+	// Default 5s.
+	AggregationWait time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -166,6 +172,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RollupFlushInterval <= 0 {
 		o.RollupFlushInterval = time.Second
+	}
+	if o.AggregationWait <= 0 {
+		o.AggregationWait = 5 * time.Second
 	}
 }
 
