@@ -45,8 +45,14 @@ func TestAggregationWaitTimeout(t *testing.T) {
 	// stuck or far behind).
 	st := db.stampCommit()
 	for i, query := range []func() error{
-		func() error { _, err := db.FlowGraph(ctx, end.Add(-time.Minute), end, aggregate.GraphQuery{}); return err },
-		func() error { _, err := db.Latency(ctx, end.Add(-time.Minute), end, aggregate.LatencyQuery{}); return err },
+		func() error {
+			_, err := db.FlowGraph(ctx, end.Add(-time.Minute), end, aggregate.GraphQuery{})
+			return err
+		},
+		func() error {
+			_, err := db.Latency(ctx, end.Add(-time.Minute), end, aggregate.LatencyQuery{})
+			return err
+		},
 	} {
 		done := make(chan error, 1)
 		go func() { done <- query() }()
