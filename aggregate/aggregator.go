@@ -181,7 +181,7 @@ func New(opts Options) *Aggregator {
 		windows:  map[int64]*openWindow{},
 		q:        newEntryQueue(),
 		links:    newLinkTable(),
-		parents:  newParentTable(opts.MaxPending),
+		parents:  newParentTable(opts.MaxPending, opts.ParentSlots),
 		sibs:     map[siblingKey]siblingVal{},
 		prov:     map[provKey]*provSum{},
 		provMag:  subBucketMagnitude(opts.Geometry().normalized().Digits),
