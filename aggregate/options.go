@@ -116,6 +116,7 @@ func (o Options) normalized() Options {
 	if o.MaxPending <= 0 {
 		o.MaxPending = d.MaxPending
 	}
+	o.ParentSlots = max(o.ParentSlots, 0)
 	return o
 }
 
