@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,11 +55,23 @@ var (
 	keyCreated    = []byte("created")
 )
 
-// DefaultCorrelationKeys are the attribute keys whose values are indexed as
+// defaultCorrelationKeys are the attribute keys whose values are indexed as
 // correlation IDs unless Options.CorrelationKeys says otherwise.
-var DefaultCorrelationKeys = []string{
+var defaultCorrelationKeys = []string{
 	"correlation.id", "correlation_id", "x-correlation-id", "request.id", "x-request-id",
 	"http.request.header.x-correlation-id", "http.request.header.x-request-id",
+}
+
+// DefaultCorrelationKeys returns (a copy of) the attribute keys indexed as
+// correlation IDs when Options.CorrelationKeys is nil.
+func DefaultCorrelationKeys() []string { return slices.Clone(defaultCorrelationKeys) }
+
+// DefaultOptions returns the options a zero Options stands for, every
+// default filled in (the configuration's defaults are derived from it).
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
 }
 
 // Options configure a DB. The zero value of every field selects its default.
@@ -77,7 +90,7 @@ type Options struct {
 	// QueueBytes bounds the commit queue.
 	Budget *membudget.Budget
 	// CorrelationKeys lists the attribute keys indexed as correlation IDs.
-	// Default DefaultCorrelationKeys.
+	// Default DefaultCorrelationKeys().
 	CorrelationKeys []string
 	// CheckpointInterval is how often the in-memory index of recent chunks is
 	// persisted as a segment. It bounds the work of recovery. Default 10s.
@@ -125,7 +138,7 @@ func (o *Options) setDefaults() {
 		o.QueueBytes = 256 << 20
 	}
 	if o.CorrelationKeys == nil {
-		o.CorrelationKeys = DefaultCorrelationKeys
+		o.CorrelationKeys = DefaultCorrelationKeys()
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = 10 * time.Second

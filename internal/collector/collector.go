@@ -125,13 +125,21 @@ func registerBudget(reg prometheus.Registerer, b *membudget.Budget) {
 
 // openStore is OpenStore with the process's memory budget.
 func openStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, budget *membudget.Budget) (*store.DB, error) {
-	db, err := store.Open(cfg.DataDir, store.Options{
-		Budget:          budget,
+	opts := storeOptions(cfg)
+	opts.Budget, opts.Logger, opts.Registerer = budget, logger, reg
+	db, err := store.Open(cfg.DataDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return db, nil
+}
+
+// storeOptions maps the configuration onto the store's options.
+func storeOptions(cfg config.Config) store.Options {
+	return store.Options{
 		Retention:       cfg.Store.Retention,
 		QueueBytes:      cfg.Store.QueueBytes,
 		CorrelationKeys: cfg.Correlation.Keys,
-		Logger:          logger,
-		Registerer:      reg,
 		Aggregation: aggregate.Options{
 			PairWait:          cfg.Aggregation.EdgeWait,
 			SignificantDigits: cfg.Aggregation.SignificantDigits,
@@ -141,11 +149,7 @@ func openStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer
 		DisableAggregation: !cfg.Aggregation.Enabled,
 		RollupRetention:    [3]time.Duration{cfg.Aggregation.Retention10s, cfg.Aggregation.Retention1m, cfg.Aggregation.Retention1h},
 		SyntheticRetention: cfg.Synthetics.Retention,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
 	}
-	return db, nil
 }
 
 // Start opens the store, binds every listener and starts serving.
