@@ -1,11 +1,9 @@
 package otlphttp
 
 import (
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/ingest/internal/httpbody"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/internal/otlpwire"
@@ -274,81 +273,22 @@ func parseContentType(header string) (enc encoding, ok bool) {
 	return encProtobuf, false
 }
 
-// readBody reads the request body into buf (a pooled buffer, or nil) and
-// returns it, decompressed and limited to h.maxBody bytes both as sent and
-// after decompression. The buffer grows as the bytes arrive, each growth
-// reserved from mem first; the declared Content-Length never sizes an
-// allocation beyond the first step. The returned buffer (possibly a new
-// one) is the caller's to pool even on failure.
+// readBody reads the request body (httpbody.Read) and maps a failure to
+// the answer OTLP/HTTP prescribes.
 func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
-	tooLarge := func(what string) *httpError {
-		return &httpError{http.StatusRequestEntityTooLarge, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeTooLarge,
-			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
-	}
-	if r.ContentLength > h.maxBody {
-		return buf, tooLarge("")
-	}
-	if r.Body == nil {
+	buf, err := httpbody.Read(r, buf, h.maxBody, mem)
+	if err == nil {
 		return buf, nil
 	}
-	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
-	identity := false
-	switch ce {
-	case "", "identity", "none":
-		identity = true
-	case "gzip", "x-gzip", "deflate":
-	default:
-		return buf, &httpError{http.StatusUnsupportedMediaType, code.Code_INVALID_ARGUMENT, ingest.OutcomeUnsupported,
-			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
-	}
-	// Refuse before reading anything when the budget cannot take the
-	// first step.
-	hint := int64(-1) // a compressed body's length says little of its size
-	if identity {
-		hint = r.ContentLength
-	}
-	rd, ok := budgetio.Admit(mem, hint, h.maxBody)
-	if !ok {
+	switch err.Kind {
+	case httpbody.TooLarge:
+		return buf, &httpError{http.StatusRequestEntityTooLarge, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeTooLarge, err.Msg}
+	case httpbody.UnsupportedEncoding:
+		return buf, &httpError{http.StatusUnsupportedMediaType, code.Code_INVALID_ARGUMENT, ingest.OutcomeUnsupported, err.Msg}
+	case httpbody.OverBudget:
 		return buf, h.overBudget()
 	}
-	wire := &limitReader{r: r.Body, left: h.maxBody}
-	var src io.Reader = wire
-	switch ce {
-	case "gzip", "x-gzip":
-		zr, err := getGzipReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress gzip body: %v", err))
-		}
-		defer putGzipReader(zr)
-		src = zr
-	case "deflate":
-		zr, err := zlib.NewReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress deflate body: %v", err))
-		}
-		src = zr
-	}
-	plain := &limitReader{r: src, left: h.maxBody}
-	buf, err := rd.ReadAll(buf, plain)
-	switch {
-	case errors.Is(err, budgetio.ErrOverBudget):
-		return buf, h.overBudget()
-	case wire.exceeded():
-		return buf, tooLarge("")
-	case plain.exceeded():
-		return buf, tooLarge(" after decompression")
-	case err != nil && src != wire:
-		return buf, badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
-	case err != nil:
-		return buf, badRequest(fmt.Sprintf("read request body: %v", err))
-	}
-	return buf, nil
+	return buf, badRequest(err.Msg)
 }
 
 // overBudget is the answer to a request the memory budget cannot take:
@@ -377,9 +317,6 @@ func badRequest(msg string) *httpError {
 	return &httpError{http.StatusBadRequest, code.Code_INVALID_ARGUMENT, ingest.OutcomeInvalid, msg}
 }
 
-// retryAfter is the Retry-After header value: whole seconds, at least 1.
-var retryAfter = strconv.FormatInt(max(1, int64((ingest.RetryAfter+999_999_999)/1_000_000_000)), 10)
-
 // fail counts a failed request of sig and answers it.
 func (h *handler) fail(w http.ResponseWriter, sig *signal, enc encoding, e *httpError) {
 	h.metrics.Inc(receiverName, sig.name, e.outcome)
@@ -389,7 +326,7 @@ func (h *handler) fail(w http.ResponseWriter, sig *signal, enc encoding, e *http
 // writeError answers with e's status and a google.rpc.Status body.
 func (h *handler) writeError(w http.ResponseWriter, enc encoding, e *httpError) {
 	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", httpbody.RetryAfter)
 	}
 	h.logger.Debug("export request refused", "status", e.status, "err", e.msg)
 	// A decoder's message may quote the client's bytes: a Status message

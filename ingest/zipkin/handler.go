@@ -1,8 +1,6 @@
 package zipkin
 
 import (
-	"compress/gzip"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +9,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/ingest/internal/httpbody"
 	"github.com/flowscope/flowscope/internal/membudget"
 )
 
@@ -212,81 +210,22 @@ func checkContentType(header string) *httpError {
 	return nil
 }
 
-// readBody reads the request body into buf (a pooled buffer, or nil) and
-// returns it, decompressed and limited to h.maxBody bytes both as sent and
-// after decompression. The buffer grows as the bytes arrive, each growth
-// reserved from mem first; the declared Content-Length never sizes an
-// allocation beyond the first step. The returned buffer (possibly a new
-// one) is the caller's to pool even on failure.
+// readBody reads the request body (httpbody.Read) and maps a failure to
+// the answer.
 func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
-	tooLarge := func(what string) *httpError {
-		return &httpError{http.StatusRequestEntityTooLarge, ingest.OutcomeTooLarge,
-			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
-	}
-	if r.ContentLength > h.maxBody {
-		return buf, tooLarge("")
-	}
-	if r.Body == nil {
+	buf, err := httpbody.Read(r, buf, h.maxBody, mem)
+	if err == nil {
 		return buf, nil
 	}
-	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
-	identity := false
-	switch ce {
-	case "", "identity", "none":
-		identity = true
-	case "gzip", "x-gzip", "deflate":
-	default:
-		return buf, &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
-			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
-	}
-	// Refuse before reading anything when the budget cannot take the
-	// first step.
-	hint := int64(-1) // a compressed body's length says little of its size
-	if identity {
-		hint = r.ContentLength
-	}
-	rd, ok := budgetio.Admit(mem, hint, h.maxBody)
-	if !ok {
+	switch err.Kind {
+	case httpbody.TooLarge:
+		return buf, &httpError{http.StatusRequestEntityTooLarge, ingest.OutcomeTooLarge, err.Msg}
+	case httpbody.UnsupportedEncoding:
+		return buf, &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported, err.Msg}
+	case httpbody.OverBudget:
 		return buf, h.overBudget()
 	}
-	wire := &limitReader{r: r.Body, left: h.maxBody}
-	var src io.Reader = wire
-	switch ce {
-	case "gzip", "x-gzip":
-		zr, err := getGzipReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress gzip body: %v", err))
-		}
-		defer putGzipReader(zr)
-		src = zr
-	case "deflate":
-		zr, err := zlib.NewReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress deflate body: %v", err))
-		}
-		src = zr
-	}
-	plain := &limitReader{r: src, left: h.maxBody}
-	buf, err := rd.ReadAll(buf, plain)
-	switch {
-	case errors.Is(err, budgetio.ErrOverBudget):
-		return buf, h.overBudget()
-	case wire.exceeded():
-		return buf, tooLarge("")
-	case plain.exceeded():
-		return buf, tooLarge(" after decompression")
-	case err != nil && src != wire:
-		return buf, badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
-	case err != nil:
-		return buf, badRequest(fmt.Sprintf("read request body: %v", err))
-	}
-	return buf, nil
+	return buf, badRequest(err.Msg)
 }
 
 // overBudget is the answer to a request the memory budget cannot take:
@@ -315,14 +254,11 @@ func badRequest(msg string) *httpError {
 	return &httpError{http.StatusBadRequest, ingest.OutcomeInvalid, msg}
 }
 
-// retryAfter is the Retry-After header value: whole seconds, at least 1.
-var retryAfter = strconv.FormatInt(max(1, int64((ingest.RetryAfter+999_999_999)/1_000_000_000)), 10)
-
 // fail counts a refused request and answers it.
 func (h *handler) fail(w http.ResponseWriter, e *httpError) {
 	h.metrics.Inc(receiverName, signalName, e.outcome)
 	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", httpbody.RetryAfter)
 	}
 	h.logger.Debug("zipkin request refused", "status", e.status, "err", e.msg)
 	h.writeText(w, e.status, e.msg)
@@ -335,60 +271,3 @@ func (h *handler) writeText(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
 }
-
-// gzipPool holds gzip readers; each holds about 40 KiB of state.
-var gzipPool sync.Pool
-
-func getGzipReader(r io.Reader) (*gzip.Reader, error) {
-	if zr, ok := gzipPool.Get().(*gzip.Reader); ok {
-		if err := zr.Reset(r); err != nil {
-			putGzipReader(zr)
-			return nil, err
-		}
-		return zr, nil
-	}
-	return gzip.NewReader(r)
-}
-
-// putGzipReader returns zr to the pool, pointed at an empty stream so
-// that the pool does not keep the request body reachable.
-func putGzipReader(zr *gzip.Reader) {
-	_ = zr.Reset(eofReader{}) // fails at once with io.EOF, as intended
-	gzipPool.Put(zr)
-}
-
-// eofReader is an empty stream; as an io.ByteReader it is not wrapped in
-// a bufio.Reader by gzip.Reader.Reset.
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-func (eofReader) ReadByte() (byte, error)  { return 0, io.EOF }
-
-// errTooLarge is returned by a limitReader once its limit is passed.
-var errTooLarge = errors.New("body too large")
-
-// limitReader reads at most left+1 bytes from r and fails with errTooLarge
-// once more than left bytes were read, so a decompression bomb stops one
-// byte past the limit.
-type limitReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return 0, errTooLarge
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
-		return n, errTooLarge
-	}
-	return n, err
-}
-
-// exceeded reports whether more than the limit was read.
-func (l *limitReader) exceeded() bool { return l.left < 0 }
