@@ -6,7 +6,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // OTLP span kinds.

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // parentTable remembers the non-client spans (potential parents of server

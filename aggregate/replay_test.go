@@ -11,7 +11,7 @@ import (
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // workload is a random stream of chunks with Expire and Flush calls

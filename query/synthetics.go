@@ -13,7 +13,7 @@ import (
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile"
 	"github.com/flowscope/flowscope/query/querypb"
 	"github.com/flowscope/flowscope/store"
 )

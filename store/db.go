@@ -16,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // SchemaVersion is the on-disk format version written to and checked in the

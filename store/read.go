@@ -19,7 +19,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // chunkCache decodes span chunks once per query.

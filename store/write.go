@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // WriteResult tells how much of a write was stored.

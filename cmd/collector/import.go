@@ -23,9 +23,12 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/flowscope/flowscope/ingest/importer"
+	"github.com/flowscope/flowscope/ingest/importer/importhttp"
 	"github.com/flowscope/flowscope/internal/collector"
 	"github.com/flowscope/flowscope/internal/config"
 )
@@ -89,7 +92,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Format = f
 	}
-	if _, err := collector.ParseRebase(*rebase, time.Now()); err != nil {
+	if _, err := importer.ParseRebase(*rebase, time.Now()); err != nil {
 		return usageErr("%v", err)
 	}
 	opts.ArchName = *arch
@@ -134,7 +137,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 				return importer.Summary{}, err
 			}
 			opts.Progress = show.update
-			return importer.Import(ctx, in, importer.StoreSink(db), opts)
+			return importer.Import(ctx, in, storesink.New(db), opts)
 		}
 	} else {
 		base, err := url.Parse(*to)
@@ -154,7 +157,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		show := newProgressShow(mode, path, stderr)
-		opts.Rebase, _ = collector.ParseRebase(*rebase, time.Now()) // checked above; "now" is each file's start
+		opts.Rebase, _ = importer.ParseRebase(*rebase, time.Now()) // checked above; "now" is each file's start
 		sum, err := run(ctx, path, opts, show)
 		show.done()
 		if err != nil {
@@ -212,7 +215,7 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 	if force {
 		q.Set("force", "true")
 	}
-	u := base.JoinPath(collector.ImportPath)
+	u := base.JoinPath(importhttp.Path)
 	u.RawQuery = q.Encode()
 	body := &countingReader{r: f, total: fi.Size(), show: show}
 	req, err := http.NewRequestWithContext(ctx, "POST", u.String(), body)

@@ -18,7 +18,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/flowscope/flowscope/ingest"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 	"github.com/flowscope/flowscope/internal/otlptest"
 )
 

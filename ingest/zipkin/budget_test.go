@@ -11,7 +11,7 @@ import (
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

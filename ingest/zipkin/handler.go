@@ -13,7 +13,7 @@ import (
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/internal/httpbody"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // URL paths of the Zipkin-compatible endpoints.

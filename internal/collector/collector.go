@@ -22,6 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowscope/flowscope/ingest/importer/importhttp"
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -30,13 +33,12 @@ import (
 	"github.com/flowscope/flowscope/alerting"
 	"github.com/flowscope/flowscope/alerting/notify"
 	"github.com/flowscope/flowscope/ingest"
-	"github.com/flowscope/flowscope/ingest/importer"
 	"github.com/flowscope/flowscope/ingest/otlpgrpc"
 	"github.com/flowscope/flowscope/ingest/otlphttp"
 	"github.com/flowscope/flowscope/ingest/zipkin"
 	"github.com/flowscope/flowscope/internal/config"
-	"github.com/flowscope/flowscope/internal/membudget"
-	"github.com/flowscope/flowscope/internal/policyrun"
+	"github.com/flowscope/flowscope/membudget"
+	"github.com/flowscope/flowscope/policies/monitor"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/synthetics"
@@ -61,7 +63,7 @@ type Collector struct {
 	Prober   *synthetics.Prober
 	notifier *notify.Notifier
 	// Policies runs the flow policies; nil without --policies.
-	Policies *policyrun.Runtime
+	Policies *monitor.Runtime
 	// stopPolicies ends their background evaluation; policiesDone closes
 	// when it has.
 	stopPolicies context.CancelFunc
@@ -175,7 +177,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	// The store holds the data directory's lock: the spools left there
 	// are a dead collector's.
-	if err := cleanSpools(spoolDir(cfg.DataDir), started, logger); err != nil {
+	if err := importhttp.CleanSpools(spoolDir(cfg.DataDir), started, logger); err != nil {
 		return fail(err)
 	}
 	g, err := newGuard(cfg, logger, reg)
@@ -193,7 +195,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 
 	g.checkExposure(c.listeners)
-	consumer := importer.StoreSink(db) // the receivers' consumer too
+	consumer := storesink.New(db) // the receivers' consumer too
 	counts := ingest.NewRequestMetrics(reg)
 	grpcOpts := append(grpcKeepaliveOptions(),
 		grpc.ForceServerCodecV2(otlpgrpc.Codec()),
@@ -253,7 +255,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	c.api = &http.Server{
 		Handler: g.http("http", c.listeners["http"], web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
-			Import: newImportHandler(db, cfg.MaxImportBytes, spoolDir(cfg.DataDir), logger), Ready: db.Ready,
+			Import: importhttp.NewHandler(importhttp.Options{Sink: consumer, MaxBytes: cfg.MaxImportBytes, SpoolDir: spoolDir(cfg.DataDir), Logger: logger}), Ready: db.Ready,
 			Security: g.statusHandler()}), apiScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,

@@ -19,7 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile"
 	"github.com/flowscope/flowscope/store"
 )
 

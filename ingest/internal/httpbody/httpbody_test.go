@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 func gz(b []byte) []byte {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // Answer is a response one slow client got before it had sent its body.
