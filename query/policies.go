@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/policies/monitor"
 	"github.com/flowscope/flowscope/policies"
+	"github.com/flowscope/flowscope/policies/monitor"
 	"github.com/flowscope/flowscope/query/querypb"
 )
 

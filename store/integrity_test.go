@@ -19,8 +19,8 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 
-	"github.com/flowscope/flowscope/membudget"
 	"github.com/flowscope/flowscope/internal/otlptest"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // traceIDOf returns the trace ID of request i of a dataset generated with

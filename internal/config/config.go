@@ -19,8 +19,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/yamlfile"
 	"github.com/flowscope/flowscope/store"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // Config is the complete configuration of a collector process. The zero
