@@ -157,7 +157,7 @@ func (db *DB) recentGraph(ctx context.Context, from, to int64, q aggregate.Graph
 	acc.SetPackedOnly()                                      // a few deltas: the last flush's
 	snap.eachOpen(func(it rollupItem) { _ = it.addTo(acc) }) // in-memory windows do not fail
 	g := acc.Result()
-	mergeGraphs(g, cloneGraph(e.g))
+	g.Merge(cloneGraph(e.g))
 	return g, nil
 }
 
@@ -194,7 +194,7 @@ func (db *DB) extendRecent(ctx context.Context, snap *rollupSnapshot, e *recentE
 				return err
 			}
 		}
-		mergeGraphs(e.g, acc.Result())
+		e.g.Merge(acc.Result())
 	}
 	e.to, e.seq = to, snap.recSeq
 	return nil

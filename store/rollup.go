@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -601,7 +600,7 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 		if err != nil {
 			return nil, err
 		}
-		mergeGraphs(live, closed)
+		live.Merge(closed)
 		g = live
 	} else if db.isRecent(from, to) {
 		var err error
@@ -716,7 +715,7 @@ func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQ
 	if err != nil || r.err != nil {
 		return nil, errors.Join(err, r.err)
 	}
-	mergeGraphs(g, r.g)
+	g.Merge(r.g)
 	return g, nil
 }
 
@@ -764,55 +763,6 @@ func accumulateGraph(q aggregate.GraphQuery, geom aggregate.Geometry, items []ro
 		}
 	}
 	return acc.Result(), nil
-}
-
-// mergeGraphs adds the nodes and edges of b to a, keeping a sorted.
-func mergeGraphs(a, b *aggregate.Graph) {
-	nodes := make(map[string]int, len(a.Nodes))
-	for i, n := range a.Nodes {
-		nodes[n.ID] = i
-	}
-	for _, n := range b.Nodes {
-		i, ok := nodes[n.ID]
-		if !ok {
-			a.Nodes = append(a.Nodes, n)
-			continue
-		}
-		dst := &a.Nodes[i]
-		dst.Requests.Merge(&n.Requests)
-		dst.Spans += n.Spans
-		dst.SpanErrors += n.SpanErrors
-		dst.Virtual = dst.Virtual && n.Virtual
-		if dst.Region == "" || (n.Region != "" && n.Region < dst.Region) {
-			dst.Region = n.Region
-		}
-	}
-	edges := make(map[[2]string]int, len(a.Edges))
-	for i, e := range a.Edges {
-		edges[[2]string{e.Source, e.Target}] = i
-	}
-	for _, e := range b.Edges {
-		if i, ok := edges[[2]string{e.Source, e.Target}]; ok {
-			a.Edges[i].Calls.Merge(&e.Calls)
-			a.Edges[i].Provisional += e.Provisional
-			a.Edges[i].Virtual = a.Edges[i].Virtual && e.Virtual
-		} else {
-			a.Edges = append(a.Edges, e)
-		}
-	}
-	// A node virtual in one half and real in the other is real: its edges
-	// are not virtual either.
-	real := map[string]bool{}
-	for _, n := range a.Nodes {
-		real[n.ID] = !n.Virtual
-	}
-	for i := range a.Edges {
-		a.Edges[i].Virtual = !real[a.Edges[i].Target]
-	}
-	slices.SortFunc(a.Nodes, func(x, y aggregate.GraphNode) int { return cmp.Compare(x.ID, y.ID) })
-	slices.SortFunc(a.Edges, func(x, y aggregate.GraphEdge) int {
-		return cmp.Or(cmp.Compare(x.Source, y.Source), cmp.Compare(x.Target, y.Target))
-	})
 }
 
 // Latency returns the merged latency distribution selected by q over
