@@ -193,13 +193,20 @@ func (o *Options) setDefaults() {
 
 // DB is the Flowscope store: spans, metric points and their indexes in one
 // bbolt file. All methods are safe for concurrent use.
+//
+// DB itself is the span and metric chunks, their indexes and retention.
+// Each other artifact in the file has its own type, embedded here so that
+// its methods are the DB's: the alert state and history (alertLog,
+// alerts.go), synthetic run results (syntheticLog, synthetic.go) and
+// declared architectures (architectures, arch.go). They share the file
+// (file) and FORMAT.md documents each one's buckets.
 type DB struct {
-	opts   Options
-	path   string
-	bolt   *bolt.DB
-	logger *slog.Logger
-	m      *storeMetrics
-	corr   map[string]bool
+	*file
+	*alertLog
+	*syntheticLog
+	*architectures
+
+	corr map[string]bool
 
 	// write path
 	queue       chan *pending
@@ -211,25 +218,15 @@ type DB struct {
 	queuedBytes atomic.Int64
 	writeMu     sync.RWMutex // held for reading while enqueueing; for writing to close
 	closing     chan struct{}
-	closed      atomic.Bool
 	wg          sync.WaitGroup
 	nextSeq     uint64   // owned by the committer goroutine
 	nextMSeq    uint64   // owned by the committer goroutine
 	opsSeen     sync.Map // opKey string → struct{}; persisted ones
 	namesSeen   sync.Map // metric name → MetricInfo
 	ckptTrigger chan struct{}
-	diskFull    atomic.Bool                  // the last commit failed for lack of space
 	failCommit  func(batch []*pending) error // test hook: fails a commit transaction
 	failCkpt    func(s *memSeg) error        // test hook: fails a segment's checkpoint
 	futureSkew  time.Duration                // MaxFutureSkew; tests raise it to store what older versions accepted
-
-	// alerts
-	alertHistoryMax uint64       // most alert events kept (MaxAlertEvents; tests lower it)
-	failAlertTx     func() error // test hook: fails an alert write transaction
-
-	// synthetic runs
-	syntheticRunsMax uint64       // most synthetic runs kept (MaxSyntheticRuns; tests lower it)
-	failSyntheticTx  func() error // test hook: fails a synthetic-run write transaction
 
 	// aggregation (nil when disabled); roll is guarded by catMu
 	agg  *aggregate.Aggregator
@@ -278,11 +275,12 @@ func Open(dir string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	f := &file{opts: opts, path: path, bolt: bdb, logger: opts.Logger.With("component", "store")}
 	db := &DB{
-		opts:        opts,
-		path:        path,
-		bolt:        bdb,
-		logger:      opts.Logger.With("component", "store"),
+		file:          f,
+		alertLog:      &alertLog{file: f, historyMax: MaxAlertEvents},
+		syntheticLog:  &syntheticLog{file: f, max: MaxSyntheticRuns},
+		architectures: &architectures{file: f},
 		queue:       make(chan *pending, 4096),
 		published:   make(chan committed, 2),
 		pubNotify:   make(chan struct{}),
@@ -293,9 +291,6 @@ func Open(dir string, opts Options) (*DB, error) {
 		wcache:      newWindowCache(64 << 20),
 		gcache:      map[graphCacheKey]graphCacheEntry{},
 		futureSkew:  MaxFutureSkew,
-
-		alertHistoryMax:  MaxAlertEvents,
-		syntheticRunsMax: MaxSyntheticRuns,
 	}
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true
@@ -405,6 +400,38 @@ func (db *DB) Close() error {
 		db.m.unregister()
 	}
 	return err
+}
+
+// file is the bbolt file every artifact of the store shares, with what
+// each one's reads and writes need: the options, the logger, the
+// self-metrics, whether the file is closed, and whether the last write
+// failed for lack of space.
+type file struct {
+	opts     Options
+	path     string
+	bolt     *bolt.DB
+	logger   *slog.Logger
+	m        *storeMetrics
+	closed   atomic.Bool
+	diskFull atomic.Bool // the last commit failed for lack of space
+}
+
+// updateErr classifies the error of a bbolt read-write transaction made
+// outside the span commit queue (alert state, synthetic runs): nil stays
+// nil, ErrClosed once the store is closed, ErrDiskFull (marking the store
+// not ready, as a failed span commit does) for lack of space, else the
+// error with op as context.
+func (f *file) updateErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+		return ErrClosed
+	case isDiskFull(err):
+		f.diskFull.Store(true)
+		return fmt.Errorf("%s: %w: %w", op, ErrDiskFull, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Path returns the path of the bbolt file.
