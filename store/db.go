@@ -196,7 +196,7 @@ func (o *Options) setDefaults() {
 //
 // DB itself is the span and metric chunks, their indexes and retention.
 // Each other artifact in the file has its own type, embedded here so that
-// its methods are the DB's: the alert state and history (alertLog,
+// its methods are the DB's: the rollups (rollups, rollup.go), the alert state and history (alertLog,
 // alerts.go), synthetic run results (syntheticLog, synthetic.go) and
 // declared architectures (architectures, arch.go). They share the file
 // (file) and FORMAT.md documents each one's buckets.
@@ -205,6 +205,7 @@ type DB struct {
 	*alertLog
 	*syntheticLog
 	*architectures
+	*rollups
 
 	corr map[string]bool
 
@@ -227,20 +228,6 @@ type DB struct {
 	failCommit  func(batch []*pending) error // test hook: fails a commit transaction
 	failCkpt    func(s *memSeg) error        // test hook: fails a segment's checkpoint
 	futureSkew  time.Duration                // MaxFutureSkew; tests raise it to store what older versions accepted
-
-	// aggregation (nil when disabled); roll is guarded by catMu
-	agg  *aggregate.Aggregator
-	geom aggregate.Geometry
-	roll rollupState
-	// gcache holds merged flow graphs of closed hours; oldWrites counts
-	// rollup writes and deletions in those hours, invalidating it.
-	gcacheMu  sync.Mutex
-	gcache    map[graphCacheKey]graphCacheEntry
-	oldWrites atomic.Int64
-	// recent holds incrementally extended merges of recent ranges.
-	recent recentGraphs
-	// wcache holds decompressed rollup records for queries.
-	wcache *windowCache
 
 	// read-side state
 	tail   *tail
@@ -281,6 +268,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		alertLog:      &alertLog{file: f, historyMax: MaxAlertEvents},
 		syntheticLog:  &syntheticLog{file: f, max: MaxSyntheticRuns},
 		architectures: &architectures{file: f},
+		rollups:       &rollups{file: f, wcache: newWindowCache(64 << 20), gcache: map[graphCacheKey]graphCacheEntry{}},
 		queue:         make(chan *pending, 4096),
 		published:     make(chan committed, 2),
 		pubNotify:     make(chan struct{}),
@@ -288,10 +276,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		ckptTrigger:   make(chan struct{}, 1),
 		corr:          map[string]bool{},
 		tail:          newTail(),
-		wcache:        newWindowCache(64 << 20),
-		gcache:        map[graphCacheKey]graphCacheEntry{},
 		futureSkew:    MaxFutureSkew,
 	}
+	db.rollups.expireBefore = db.expiryNow
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true
 	}
