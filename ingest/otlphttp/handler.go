@@ -73,19 +73,8 @@ type Options struct {
 // describes. It is safe for concurrent use. The caller owns the http.Server
 // and its timeouts.
 func NewHandler(opts Options) http.Handler {
-	h := &handler{
-		maxBody: opts.MaxBodyBytes,
-		logger:  opts.Logger,
-		metrics: opts.RequestMetrics,
-		budget:  opts.Budget,
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.logger == nil {
-		h.logger = slog.New(slog.DiscardHandler)
-	}
-	h.logger = h.logger.With("component", "otlphttp")
+	h := &handler{Receiver: httpbody.NewReceiver("otlphttp", opts.MaxBodyBytes, DefaultMaxBodyBytes,
+		opts.Logger, opts.RequestMetrics, opts.Budget)}
 	if c := opts.Traces; c != nil {
 		h.traces = &signal{
 			name:     "traces",
@@ -135,12 +124,9 @@ type signal struct {
 }
 
 type handler struct {
+	httpbody.Receiver
 	traces     *signal
 	metricsSig *signal
-	maxBody    int64
-	logger     *slog.Logger
-	metrics    *ingest.RequestMetrics
-	budget     *membudget.Budget
 }
 
 // encoding is the body encoding of a request and of its response.
@@ -179,7 +165,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sig = h.metricsSig
 	}
 	if sig == nil {
-		h.metrics.Inc(receiverName, "unknown", ingest.OutcomeUnsupported)
+		h.Metrics.Inc(receiverName, "unknown", ingest.OutcomeUnsupported)
 		h.writeError(w, enc, &httpError{http.StatusNotFound, code.Code_UNIMPLEMENTED, ingest.OutcomeUnsupported,
 			fmt.Sprintf("no OTLP endpoint at %q: use POST %s or %s", r.URL.Path, TracesPath, MetricsPath)})
 		return
@@ -198,7 +184,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Everything this request holds in memory is reserved from the budget
 	// and given back when it is answered.
-	mem := budgetio.Reservation{Budget: h.budget}
+	mem := budgetio.Reservation{Budget: h.Budget}
 	defer mem.Release()
 	body, herr := h.readBody(r, budgetio.GetBuffer(), &mem)
 	defer budgetio.PutBuffer(body)
@@ -247,7 +233,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, sig, enc, h.consumerError(sig, err))
 		return
 	}
-	h.metrics.Inc(receiverName, sig.name, ingest.Outcome(res, nil))
+	h.Metrics.Inc(receiverName, sig.name, ingest.Outcome(res, nil))
 	h.writeMessage(w, enc, http.StatusOK, sig.response(res))
 }
 
@@ -276,7 +262,7 @@ func parseContentType(header string) (enc encoding, ok bool) {
 // readBody reads the request body (httpbody.Read) and maps a failure to
 // the answer OTLP/HTTP prescribes.
 func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
-	buf, err := httpbody.Read(r, buf, h.maxBody, mem)
+	buf, err := httpbody.Read(r, buf, h.MaxBody, mem)
 	if err == nil {
 		return buf, nil
 	}
@@ -295,7 +281,7 @@ func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservatio
 // 429 with Retry-After, which OTLP clients retry.
 func (h *handler) overBudget() *httpError {
 	return &httpError{http.StatusTooManyRequests, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeOverloaded,
-		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.budget.Limit())}
+		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.Budget.Limit())}
 }
 
 // consumerError maps a consumer's error to the answer OTLP/HTTP prescribes.
@@ -309,7 +295,7 @@ func (h *handler) consumerError(sig *signal, err error) *httpError {
 	case errors.Is(err, ingest.ErrInvalid):
 		return badRequest(msg)
 	}
-	h.logger.Error("consume export request", "signal", sig.name, "err", err)
+	h.Logger.Error("consume export request", "signal", sig.name, "err", err)
 	return &httpError{http.StatusInternalServerError, code.Code_INTERNAL, ingest.OutcomeError, msg}
 }
 
@@ -319,7 +305,7 @@ func badRequest(msg string) *httpError {
 
 // fail counts a failed request of sig and answers it.
 func (h *handler) fail(w http.ResponseWriter, sig *signal, enc encoding, e *httpError) {
-	h.metrics.Inc(receiverName, sig.name, e.outcome)
+	h.Metrics.Inc(receiverName, sig.name, e.outcome)
 	h.writeError(w, enc, e)
 }
 
@@ -328,7 +314,7 @@ func (h *handler) writeError(w http.ResponseWriter, enc encoding, e *httpError) 
 	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", httpbody.RetryAfter)
 	}
-	h.logger.Debug("export request refused", "status", e.status, "err", e.msg)
+	h.Logger.Debug("export request refused", "status", e.status, "err", e.msg)
 	// A decoder's message may quote the client's bytes: a Status message
 	// must be UTF-8, or it cannot be encoded at all.
 	h.writeMessage(w, enc, e.status, &status.Status{Code: int32(e.code), Message: strings.ToValidUTF8(e.msg, "\uFFFD")})
@@ -347,7 +333,7 @@ func (h *handler) writeMessage(w http.ResponseWriter, enc encoding, statusCode i
 	}
 	if err != nil {
 		// Only an invalid UTF-8 message from a consumer can get here.
-		h.logger.Error("encode response", "err", err)
+		h.Logger.Error("encode response", "err", err)
 		statusCode, b = http.StatusInternalServerError, nil
 	}
 	w.Header().Set("Content-Type", enc.contentType())

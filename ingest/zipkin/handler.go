@@ -84,32 +84,17 @@ type HandlerOptions struct {
 // Zipkin does (application/json, text/plain, none). The handler is safe for
 // concurrent use; the caller owns the http.Server and its timeouts.
 func NewHandler(opts HandlerOptions) http.Handler {
-	h := &handler{
-		traces:  opts.Traces,
-		maxBody: opts.MaxBodyBytes,
-		logger:  opts.Logger,
-		metrics: opts.RequestMetrics,
-		budget:  opts.Budget,
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.logger == nil {
-		h.logger = slog.New(slog.DiscardHandler)
-	}
-	h.logger = h.logger.With("component", "zipkin")
+	h := &handler{traces: opts.Traces, Receiver: httpbody.NewReceiver("zipkin", opts.MaxBodyBytes, DefaultMaxBodyBytes,
+		opts.Logger, opts.RequestMetrics, opts.Budget)}
 	keep := Options{KeepIDs: opts.KeepIDs}.keepIDs()
 	h.mem[0], h.mem[1] = newIDMemory(keep), newIDMemory(keep)
 	return h
 }
 
 type handler struct {
-	traces  ingest.TracesConsumer
-	maxBody int64
-	logger  *slog.Logger
-	metrics *ingest.RequestMetrics
-	mem     [2]*idMemory // v1, v2
-	budget  *membudget.Budget
+	httpbody.Receiver
+	traces ingest.TracesConsumer
+	mem    [2]*idMemory // v1, v2
 }
 
 // httpError is a refusal: a status, the outcome counted and a message.
@@ -144,7 +129,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Everything this request holds in memory is reserved from the budget
 	// and given back when it is answered.
-	res := budgetio.Reservation{Budget: h.budget}
+	res := budgetio.Reservation{Budget: h.Budget}
 	defer res.Release()
 	body, herr := h.readBody(r, budgetio.GetBuffer(), &res)
 	defer budgetio.PutBuffer(body)
@@ -166,7 +151,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, badRequest(err.Error()))
 			return
 		}
-		h.logger.Error("convert zipkin spans", "version", v.String(), "err", err)
+		h.Logger.Error("convert zipkin spans", "version", v.String(), "err", err)
 		h.fail(w, &httpError{http.StatusInternalServerError, ingest.OutcomeError, err.Error()})
 		return
 	}
@@ -177,7 +162,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if result.Rejected > 0 {
-			h.metrics.Inc(receiverName, signalName, ingest.OutcomePartial)
+			h.Metrics.Inc(receiverName, signalName, ingest.OutcomePartial)
 			h.writeText(w, http.StatusBadRequest, fmt.Sprintf(
 				"%d of the %d spans converted from %d Zipkin spans were rejected; the other %d were stored "+
 					"(Zipkin has no partial success): first problem: %s",
@@ -185,7 +170,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.metrics.Inc(receiverName, signalName, ingest.OutcomeOK)
+	h.Metrics.Inc(receiverName, signalName, ingest.OutcomeOK)
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -213,7 +198,7 @@ func checkContentType(header string) *httpError {
 // readBody reads the request body (httpbody.Read) and maps a failure to
 // the answer.
 func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
-	buf, err := httpbody.Read(r, buf, h.maxBody, mem)
+	buf, err := httpbody.Read(r, buf, h.MaxBody, mem)
 	if err == nil {
 		return buf, nil
 	}
@@ -232,7 +217,7 @@ func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservatio
 // 503 with Retry-After, which Zipkin clients retry (unlike 429).
 func (h *handler) overBudget() *httpError {
 	return &httpError{http.StatusServiceUnavailable, ingest.OutcomeOverloaded,
-		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.budget.Limit())}
+		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.Budget.Limit())}
 }
 
 // consumerError maps a consumer's error to the answer.
@@ -246,7 +231,7 @@ func (h *handler) consumerError(err error) *httpError {
 	case errors.Is(err, ingest.ErrInvalid):
 		return badRequest(msg)
 	}
-	h.logger.Error("consume zipkin spans", "err", err)
+	h.Logger.Error("consume zipkin spans", "err", err)
 	return &httpError{http.StatusInternalServerError, ingest.OutcomeError, msg}
 }
 
@@ -256,11 +241,11 @@ func badRequest(msg string) *httpError {
 
 // fail counts a refused request and answers it.
 func (h *handler) fail(w http.ResponseWriter, e *httpError) {
-	h.metrics.Inc(receiverName, signalName, e.outcome)
+	h.Metrics.Inc(receiverName, signalName, e.outcome)
 	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", httpbody.RetryAfter)
 	}
-	h.logger.Debug("zipkin request refused", "status", e.status, "err", e.msg)
+	h.Logger.Debug("zipkin request refused", "status", e.status, "err", e.msg)
 	h.writeText(w, e.status, e.msg)
 }
 

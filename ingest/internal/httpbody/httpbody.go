@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // Kind classifies why a body could not be read.
@@ -57,6 +59,28 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// Receiver is what every HTTP receiver keeps of its options: the body
+// limit, the logger, the request counters and the memory budget.
+type Receiver struct {
+	MaxBody int64
+	Logger  *slog.Logger
+	Metrics *ingest.RequestMetrics
+	Budget  *membudget.Budget
+}
+
+// NewReceiver returns the Receiver of options with their defaults filled
+// in: a MaxBody of 0 or less becomes defaultMax, a nil logger discards,
+// and the logger names the receiver (component).
+func NewReceiver(component string, maxBody, defaultMax int64, logger *slog.Logger, metrics *ingest.RequestMetrics, budget *membudget.Budget) Receiver {
+	if maxBody <= 0 {
+		maxBody = defaultMax
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return Receiver{MaxBody: maxBody, Logger: logger.With("component", component), Metrics: metrics, Budget: budget}
+}
 
 // RetryAfter is the Retry-After header value of refusals to retry: whole
 // seconds of ingest.RetryAfter, at least 1.
