@@ -249,13 +249,11 @@ func (ga *GraphAccumulator) node(n *Node) *graphNode {
 	}
 	if !n.Virtual {
 		gn.real = true
-		if ga.q.Level < LevelRegion && n.Region != "" && (gn.region == "" || n.Region < gn.region) {
-			gn.region = n.Region
+		if ga.q.Level < LevelRegion {
+			gn.region = leastName(gn.region, n.Region)
 		}
 		if ga.q.Level == LevelInstance {
-			if svc := n.ID(LevelService); gn.service == "" || svc < gn.service {
-				gn.service = svc
-			}
+			gn.service = leastName(gn.service, n.ID(LevelService))
 		}
 	}
 	return gn

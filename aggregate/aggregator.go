@@ -6,7 +6,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // OTLP span kinds.
@@ -181,7 +181,7 @@ func New(opts Options) *Aggregator {
 		windows:  map[int64]*openWindow{},
 		q:        newEntryQueue(),
 		links:    newLinkTable(),
-		parents:  newParentTable(opts.MaxPending),
+		parents:  newParentTable(opts.MaxPending, opts.ParentSlots),
 		sibs:     map[siblingKey]siblingVal{},
 		prov:     map[provKey]*provSum{},
 		provMag:  subBucketMagnitude(opts.Geometry().normalized().Digits),

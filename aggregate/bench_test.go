@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/flowscope/flowscope/internal/otlptest"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // applyLoad is a pool of parsed requests whose trace IDs are renewed on

@@ -17,7 +17,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/otlptest"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // t0 is the base time of test spans (a multiple of every window width).

@@ -53,6 +53,12 @@ type Options struct {
 	// oldest commit batch is evicted (Stats.Evicted). Default 1,000,000
 	// (about 200 MB, see the package documentation).
 	MaxPending int
+	// ParentSlots, when positive, sets the size of the table of
+	// remembered parents (rounded up to a power of two) instead of sizing
+	// it from MaxPending. A small table makes parents overwrite each other
+	// as a load above capacity does; tests use it to show that replay
+	// stays exact then. Zero: from MaxPending.
+	ParentSlots int
 }
 
 // DefaultOptions returns the default options.
@@ -83,6 +89,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: max exemplars %d must be 1 to 255", ErrInvalidOptions, o.MaxExemplars)
 	case o.MaxPending < 0:
 		return fmt.Errorf("%w: max pending %d is negative", ErrInvalidOptions, o.MaxPending)
+	case o.ParentSlots < 0:
+		return fmt.Errorf("%w: parent slots %d is negative", ErrInvalidOptions, o.ParentSlots)
 	}
 	return nil
 }
@@ -108,6 +116,7 @@ func (o Options) normalized() Options {
 	if o.MaxPending <= 0 {
 		o.MaxPending = d.MaxPending
 	}
+	o.ParentSlots = max(o.ParentSlots, 0)
 	return o
 }
 

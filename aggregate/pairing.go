@@ -1,6 +1,6 @@
 package aggregate
 
-import "github.com/flowscope/flowscope/internal/otlpwire"
+import "github.com/flowscope/flowscope/otlpwire"
 
 // Pairing state.
 //

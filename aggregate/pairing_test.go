@@ -436,6 +436,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"max value 1ns", func(o *Options) { o.MaxValue = 1 }, false},
 		{"exemplars 256", func(o *Options) { o.MaxExemplars = 256 }, false},
 		{"negative pending", func(o *Options) { o.MaxPending = -5 }, false},
+		{"parent slots 4", func(o *Options) { o.ParentSlots = 4 }, true},
+		{"negative parent slots", func(o *Options) { o.ParentSlots = -1 }, false},
 	}
 	for _, c := range cases {
 		o := DefaultOptions()

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // parentTable remembers the non-client spans (potential parents of server
@@ -50,16 +50,13 @@ func foldKey(k *spanKey) (trace, span uint64) {
 		binary.LittleEndian.Uint64(k.span[:])
 }
 
-// testParentSlots, when set, is the size of every new parent table (tests
-// make it tiny to force overwrites).
-var testParentSlots int
-
 // newParentTable returns a table of at least n slots (a power of two, at
-// least 1024).
-func newParentTable(n int) parentTable {
+// least 1024), or of exactly slots (rounded up to a power of two) when
+// slots is positive (Options.ParentSlots).
+func newParentTable(n, slots int) parentTable {
 	n = max(n, 1024)
-	if testParentSlots > 0 {
-		n = testParentSlots
+	if slots > 0 {
+		n = slots
 	}
 	if n&(n-1) != 0 {
 		n = 1 << bits.Len(uint(n))

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // TestBucketFloor checks that recording the bucket floor of a value gives

@@ -11,7 +11,7 @@ import (
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // workload is a random stream of chunks with Expire and Flush calls
@@ -180,22 +180,23 @@ func TestReplayEquivalence(t *testing.T) {
 		seeds = 3
 	}
 	for seed := range uint64(seeds) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { testReplay(t, seed) })
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { testReplay(t, seed, 0) })
 	}
 	// A parent table of 4 slots: parents are overwritten all the time,
 	// and replay must still give the same answers.
-	defer func() { testParentSlots = 0 }()
-	testParentSlots = 4
 	for seed := range uint64(seeds) {
-		t.Run(fmt.Sprint("tiny-parents-seed", seed), func(t *testing.T) { testReplay(t, seed) })
+		t.Run(fmt.Sprint("tiny-parents-seed", seed), func(t *testing.T) { testReplay(t, seed, 4) })
 	}
 }
 
-func testReplay(t *testing.T, seed uint64) {
+// testReplay runs the replay check of TestReplayEquivalence for one seed,
+// with Options.ParentSlots = parentSlots.
+func testReplay(t *testing.T, seed uint64, parentSlots int) {
 	{
 		{
 			wl := genWorkload(t, seed, 150)
 			opts := testOptions()
+			opts.ParentSlots = parentSlots
 			full, _ := wl.run(New(opts), wl.events)
 			want := canonical(full)
 			if len(full) == 0 {

@@ -1,6 +1,6 @@
 package aggregate
 
-import "github.com/flowscope/flowscope/internal/otlpwire"
+import "github.com/flowscope/flowscope/otlpwire"
 
 // Synthetic nodes: the synthetic-check prober writes its spans (one trace
 // per run) with the resource attribute SyntheticCheckAttr naming the check.

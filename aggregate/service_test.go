@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 func TestServiceName(t *testing.T) {

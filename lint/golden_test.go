@@ -16,7 +16,7 @@ import (
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/ingest/spigo"
 	"github.com/flowscope/flowscope/ingest/zipkin"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")

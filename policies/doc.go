@@ -1,7 +1,7 @@
 // Package policies reads flow policies, rules about which calls the flow
 // graph may have, and checks observed edges against them (DESIGN.md
 // "Architecture rules (contract)"; docs/architecture-rules.md). It is pure:
-// the caller (internal/policyrun) reads the flow graph and the declared
+// the caller (policies/monitor) reads the flow graph and the declared
 // architectures from the store, evaluates every few seconds and reloads
 // the file.
 //
@@ -20,7 +20,7 @@
 //	  cycle: {enabled: false}
 //
 // Parse reads one file, Load a file or a directory of *.yml and *.yaml
-// files that make one Set. Both are built on internal/yamlfile like the
+// files that make one Set. Both are built on yamlfile like the
 // alert rules: every problem is a *yamlfile.Error "FILE:LINE: KEY: MESSAGE"
 // (unknown keys with a suggestion), all are reported, and a file with any
 // error is refused whole, so the caller keeps the set it had. Policy names

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
+	"github.com/flowscope/flowscope/yamlfile/yamlfiletest"
 )
 
 // FuzzParse checks that Parse never panics, that its errors are

@@ -13,7 +13,7 @@ import (
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/importer"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 	"github.com/flowscope/flowscope/store"
 )
 

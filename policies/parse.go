@@ -14,8 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/yamlfile"
 	"github.com/flowscope/flowscope/store"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // Limits of a policy set.

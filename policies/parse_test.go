@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/yamlfile"
-	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
+	"github.com/flowscope/flowscope/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile/yamlfiletest"
 )
 
 // parsePolicies adapts Parse to yamlfiletest.Parse.

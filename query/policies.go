@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/policyrun"
 	"github.com/flowscope/flowscope/policies"
+	"github.com/flowscope/flowscope/policies/monitor"
 	"github.com/flowscope/flowscope/query/querypb"
 )
 
@@ -19,17 +19,17 @@ import (
 const DefaultPolicyRange = 5 * time.Minute
 
 // Policies is what the query service needs of the flow policies.
-// *policyrun.Runtime implements it.
+// *monitor.Runtime implements it.
 type Policies interface {
 	// Set returns the policies in use.
 	Set() *policies.Set
 	// Status reports the policies file and its last reload.
-	Status() policyrun.Status
+	Status() monitor.Status
 	// Reload rereads the policies file, keeping the policies in use when
 	// it does not load.
 	Reload(ctx context.Context) error
 	// Violations checks the policies over [start, end].
-	Violations(ctx context.Context, start, end time.Time) ([]policyrun.Violation, error)
+	Violations(ctx context.Context, start, end time.Time) ([]monitor.Violation, error)
 	// Problems lists what the policies refer to that does not exist.
 	Problems(ctx context.Context) []string
 	// EdgeViolations returns, for the edges of g (at level), the policies

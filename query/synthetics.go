@@ -13,9 +13,9 @@ import (
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
 	"github.com/flowscope/flowscope/query/querypb"
 	"github.com/flowscope/flowscope/store"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // Synthetics is the synthetic-check prober the service reports on and

@@ -72,6 +72,15 @@ var (
 	minNsTime = time.Unix(0, math.MinInt64)
 )
 
+// alertLog is the alert rules' state (bucket alert_state: the pending and
+// firing instances) and their history of transitions and notifications
+// (bucket alert_history, capped and expired with retention); FORMAT.md.
+type alertLog struct {
+	*file
+	historyMax uint64       // most alert events kept (MaxAlertEvents; tests lower it)
+	failTx     func() error // test hook: fails an alert write transaction
+}
+
 // SaveAlerts stores the outcome of one evaluation cycle in one bbolt
 // transaction: the states in upserts replace those of the same (Rule, Key),
 // then the states named by deletes are removed (a missing one is ignored),
@@ -84,8 +93,8 @@ var (
 // the years 1678 to 2262; an event's Time must lie between 1970 and 2262.
 // A write that fails for lack of space returns an error wrapping
 // ErrDiskFull; after Close, ErrClosed.
-func (db *DB) SaveAlerts(upserts []AlertState, deletes []AlertStateKey, events []AlertEvent) error {
-	if db.closed.Load() {
+func (l *alertLog) SaveAlerts(upserts []AlertState, deletes []AlertStateKey, events []AlertEvent) error {
+	if l.closed.Load() {
 		return ErrClosed
 	}
 	if len(upserts)+len(deletes)+len(events) == 0 {
@@ -106,11 +115,11 @@ func (db *DB) SaveAlerts(upserts []AlertState, deletes []AlertStateKey, events [
 		}
 		dels = append(dels, alertStateKey(k.Rule, k.Key))
 	}
-	evs, err := db.encodeAlertEvents(events)
+	evs, err := l.encodeAlertEvents(events)
 	if err != nil {
 		return fmt.Errorf("save alerts: %w", err)
 	}
-	return db.alertUpdate("save alerts", func(tx *bolt.Tx) error {
+	return l.alertUpdate("save alerts", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAlertState)
 		for _, p := range puts {
 			if err := b.Put(p[0], p[1]); err != nil {
@@ -130,30 +139,30 @@ func (db *DB) SaveAlerts(upserts []AlertState, deletes []AlertStateKey, events [
 // transaction, durable when it returns nil (the notifier records its
 // deliveries this way). Events are handled as by SaveAlerts: a zero Time
 // is the store's clock, and nothing is written for an empty slice.
-func (db *DB) AppendAlertEvents(events []AlertEvent) error {
-	if db.closed.Load() {
+func (l *alertLog) AppendAlertEvents(events []AlertEvent) error {
+	if l.closed.Load() {
 		return ErrClosed
 	}
 	if len(events) == 0 {
 		return nil
 	}
-	evs, err := db.encodeAlertEvents(events)
+	evs, err := l.encodeAlertEvents(events)
 	if err != nil {
 		return fmt.Errorf("append alert events: %w", err)
 	}
-	return db.alertUpdate("append alert events", func(tx *bolt.Tx) error {
+	return l.alertUpdate("append alert events", func(tx *bolt.Tx) error {
 		return appendAlertEvents(tx, evs)
 	})
 }
 
 // AlertStates returns every persisted alert state (the active instances),
 // sorted by Rule, then Key.
-func (db *DB) AlertStates() ([]AlertState, error) {
-	if db.closed.Load() {
+func (l *alertLog) AlertStates() ([]AlertState, error) {
+	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	out := []AlertState{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := l.bolt.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAlertState).ForEach(func(k, v []byte) error {
 			i := bytes.IndexByte(k, 0)
 			if i < 0 {
@@ -188,8 +197,8 @@ func (db *DB) AlertStates() ([]AlertState, error) {
 // The scan starts at q.End and stops at q.Start or the limit, so a query
 // without Rule reads only what it returns; with Rule it reads past the
 // other rules' events.
-func (db *DB) AlertHistory(ctx context.Context, q AlertHistoryQuery) ([]AlertEvent, error) {
-	if db.closed.Load() {
+func (l *alertLog) AlertHistory(ctx context.Context, q AlertHistoryQuery) ([]AlertEvent, error) {
+	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -218,7 +227,7 @@ func (db *DB) AlertHistory(ctx context.Context, q AlertHistoryQuery) ([]AlertEve
 		endNs = clampNs(q.End)
 	}
 	rule := []byte(q.Rule)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := l.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAlertHistory).Cursor()
 		// The last key of time endNs precedes the first of endNs+1.
 		k, v := c.Seek(historyKey(endNs+1, 0))
@@ -263,20 +272,20 @@ func (db *DB) AlertHistory(ctx context.Context, q AlertHistoryQuery) ([]AlertEve
 
 // expireAlertEvents deletes, oldest first and in transactions of at most
 // retentionBatch deletions, the alert events whose time is before cutoff
-// (Unix ns) and those beyond the newest db.alertHistoryMax.
-func (db *DB) expireAlertEvents(cutoff int64) error {
+// (Unix ns) and those beyond the newest l.historyMax.
+func (l *alertLog) expireAlertEvents(cutoff int64) error {
 	total := 0
 	defer func() {
 		if total > 0 {
-			db.m.retentionDeleted.WithLabelValues("alert_events").Add(float64(total))
+			l.m.retentionDeleted.WithLabelValues("alert_events").Add(float64(total))
 		}
 	}()
 	for {
 		var keys [][]byte
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := l.bolt.View(func(tx *bolt.Tx) error {
 			var excess uint64
-			if n := getU64(tx.Bucket(bucketMeta), keyAlertEvents); n > db.alertHistoryMax {
-				excess = n - db.alertHistoryMax
+			if n := getU64(tx.Bucket(bucketMeta), keyAlertEvents); n > l.historyMax {
+				excess = n - l.historyMax
 			}
 			c := tx.Bucket(bucketAlertHistory).Cursor()
 			for k, _ := c.First(); k != nil && len(keys) < retentionBatch; k, _ = c.Next() {
@@ -291,7 +300,7 @@ func (db *DB) expireAlertEvents(cutoff int64) error {
 		if err != nil || len(keys) == 0 {
 			return err
 		}
-		err = db.bolt.Update(func(tx *bolt.Tx) error {
+		err = l.bolt.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketAlertHistory)
 			deleted := 0
 			for _, k := range keys {
@@ -320,33 +329,16 @@ func (db *DB) expireAlertEvents(cutoff int64) error {
 // alertUpdate runs fn in a bbolt read-write transaction and classifies its
 // error: ErrClosed once the store is closed, ErrDiskFull (marking the store
 // not ready, as a failed span commit does) for lack of space.
-func (db *DB) alertUpdate(op string, fn func(tx *bolt.Tx) error) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if db.failAlertTx != nil {
-			if err := db.failAlertTx(); err != nil {
+func (l *alertLog) alertUpdate(op string, fn func(tx *bolt.Tx) error) error {
+	err := l.bolt.Update(func(tx *bolt.Tx) error {
+		if l.failTx != nil {
+			if err := l.failTx(); err != nil {
 				return err
 			}
 		}
 		return fn(tx)
 	})
-	return db.updateErr(op, err)
-}
-
-// updateErr classifies the error of a bbolt read-write transaction made
-// outside the span commit queue (alert state, synthetic runs): nil stays
-// nil, ErrClosed once the store is closed, ErrDiskFull (marking the store
-// not ready, as a failed span commit does) for lack of space.
-func (db *DB) updateErr(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, bolt.ErrDatabaseNotOpen):
-		return ErrClosed
-	case isDiskFull(err):
-		db.diskFull.Store(true)
-		return fmt.Errorf("%s: %w: %w", op, ErrDiskFull, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
+	return l.updateErr(op, err)
 }
 
 // closedErr turns bbolt's error for a closed file into ErrClosed.
@@ -366,7 +358,7 @@ type encodedEvent struct {
 
 // encodeAlertEvents validates and encodes events, giving those without a
 // time the store's clock.
-func (db *DB) encodeAlertEvents(events []AlertEvent) ([]encodedEvent, error) {
+func (l *alertLog) encodeAlertEvents(events []AlertEvent) ([]encodedEvent, error) {
 	out := make([]encodedEvent, len(events))
 	var now time.Time
 	for i := range events {
@@ -374,7 +366,7 @@ func (db *DB) encodeAlertEvents(events []AlertEvent) ([]encodedEvent, error) {
 		t := e.Time
 		if t.IsZero() {
 			if now.IsZero() {
-				now = db.opts.Now()
+				now = l.opts.Now()
 			}
 			t = now
 		}

@@ -184,7 +184,7 @@ func TestSaveAlertsAtomic(t *testing.T) {
 	events := []AlertEvent{ev}
 
 	// A failing transaction stores nothing of the cycle.
-	db.failAlertTx = func() error { return fmt.Errorf("write: %w", syscall.ENOSPC) }
+	db.alertLog.failTx = func() error { return fmt.Errorf("write: %w", syscall.ENOSPC) }
 	err := db.SaveAlerts([]AlertState{st}, nil, events)
 	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("save on a full disk: %v", err)
@@ -192,13 +192,13 @@ func TestSaveAlertsAtomic(t *testing.T) {
 	if err := db.Ready(); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("ready after a full disk: %v", err)
 	}
-	db.failAlertTx = func() error { return errors.New("boom") }
+	db.alertLog.failTx = func() error { return errors.New("boom") }
 	if err := db.AppendAlertEvents(events); err == nil || errors.Is(err, ErrDiskFull) {
 		t.Fatalf("append with a failing transaction: %v", err)
 	}
 	checkStates(t, db)
 	checkEvents(t, allHistory(t, db))
-	db.failAlertTx = nil
+	db.alertLog.failTx = nil
 	db.diskFull.Store(false)
 
 	// The state and its event are both visible; the zero time became the
@@ -214,7 +214,7 @@ func TestSaveAlertsAtomic(t *testing.T) {
 	checkEvents(t, allHistory(t, db), ev)
 
 	// Nothing to save: no transaction (a failing one would fail).
-	db.failAlertTx = func() error { return errors.New("transaction opened") }
+	db.alertLog.failTx = func() error { return errors.New("transaction opened") }
 	if err := db.SaveAlerts(nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestAlertHistoryCap(t *testing.T) {
 		// More to delete than one retention transaction takes.
 		{max: 3, add: 2*retentionBatch + 1, wantFirst: 18 + 2*retentionBatch + 1 - 3, wantN: 3},
 	} {
-		db.alertHistoryMax = tc.max
+		db.alertLog.historyMax = tc.max
 		evs := make([]AlertEvent, tc.add)
 		for i := range evs {
 			// All at the store's clock: ordered by insertion.

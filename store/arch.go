@@ -114,27 +114,31 @@ func validateArchitecture(a *Architecture) error {
 	return nil
 }
 
+// architectures are the declared architectures of imported spigo files,
+// one record per name in bucket architectures (FORMAT.md).
+type architectures struct{ *file }
+
 // PutArchitecture stores a under a.Name, replacing an architecture of that
 // name. A zero a.Imported is set to the store's clock. The name must be
 // non-empty and at most MaxArchitectureNameLen bytes, node IDs non-empty and
 // unique, edge endpoints declared nodes and every string valid UTF-8;
 // otherwise the error wraps ErrInvalidArchitecture. The architecture is
 // durable when PutArchitecture returns nil.
-func (db *DB) PutArchitecture(ctx context.Context, a Architecture) error {
-	if db.closed.Load() {
+func (st *architectures) PutArchitecture(ctx context.Context, a Architecture) error {
+	if st.closed.Load() {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if a.Imported.IsZero() {
-		a.Imported = db.opts.Now()
+		a.Imported = st.opts.Now()
 	}
 	if err := validateArchitecture(&a); err != nil {
 		return err
 	}
 	val := encodeArchitecture(&a)
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := st.bolt.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketArchs)
 		if err != nil {
 			return err
@@ -149,15 +153,15 @@ func (db *DB) PutArchitecture(ctx context.Context, a Architecture) error {
 
 // Architecture returns the architecture stored under name, or an error
 // wrapping ErrNotFound.
-func (db *DB) Architecture(ctx context.Context, name string) (Architecture, error) {
-	if db.closed.Load() {
+func (st *architectures) Architecture(ctx context.Context, name string) (Architecture, error) {
+	if st.closed.Load() {
 		return Architecture{}, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return Architecture{}, err
 	}
 	var a Architecture
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := st.bolt.View(func(tx *bolt.Tx) error {
 		var v []byte
 		if b := tx.Bucket(bucketArchs); b != nil && name != "" {
 			v = b.Get([]byte(name))
@@ -176,15 +180,15 @@ func (db *DB) Architecture(ctx context.Context, name string) (Architecture, erro
 }
 
 // Architectures lists the stored architectures, sorted by name.
-func (db *DB) Architectures(ctx context.Context) ([]ArchitectureInfo, error) {
-	if db.closed.Load() {
+func (st *architectures) Architectures(ctx context.Context) ([]ArchitectureInfo, error) {
+	if st.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out []ArchitectureInfo
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := st.bolt.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketArchs)
 		if b == nil {
 			return nil
@@ -210,14 +214,14 @@ func (db *DB) Architectures(ctx context.Context) ([]ArchitectureInfo, error) {
 
 // DeleteArchitecture deletes the architecture stored under name, or returns
 // an error wrapping ErrNotFound when there is none.
-func (db *DB) DeleteArchitecture(ctx context.Context, name string) error {
-	if db.closed.Load() {
+func (st *architectures) DeleteArchitecture(ctx context.Context, name string) error {
+	if st.closed.Load() {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return st.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketArchs)
 		if b == nil || name == "" || b.Get([]byte(name)) == nil {
 			return fmt.Errorf("architecture %q: %w", name, ErrNotFound)

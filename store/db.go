@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // SchemaVersion is the on-disk format version written to and checked in the
@@ -54,11 +55,23 @@ var (
 	keyCreated    = []byte("created")
 )
 
-// DefaultCorrelationKeys are the attribute keys whose values are indexed as
+// defaultCorrelationKeys are the attribute keys whose values are indexed as
 // correlation IDs unless Options.CorrelationKeys says otherwise.
-var DefaultCorrelationKeys = []string{
+var defaultCorrelationKeys = []string{
 	"correlation.id", "correlation_id", "x-correlation-id", "request.id", "x-request-id",
 	"http.request.header.x-correlation-id", "http.request.header.x-request-id",
+}
+
+// DefaultCorrelationKeys returns (a copy of) the attribute keys indexed as
+// correlation IDs when Options.CorrelationKeys is nil.
+func DefaultCorrelationKeys() []string { return slices.Clone(defaultCorrelationKeys) }
+
+// DefaultOptions returns the options a zero Options stands for, every
+// default filled in (the configuration's defaults are derived from it).
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
 }
 
 // Options configure a DB. The zero value of every field selects its default.
@@ -77,7 +90,7 @@ type Options struct {
 	// QueueBytes bounds the commit queue.
 	Budget *membudget.Budget
 	// CorrelationKeys lists the attribute keys indexed as correlation IDs.
-	// Default DefaultCorrelationKeys.
+	// Default DefaultCorrelationKeys().
 	CorrelationKeys []string
 	// CheckpointInterval is how often the in-memory index of recent chunks is
 	// persisted as a segment. It bounds the work of recovery. Default 10s.
@@ -109,6 +122,12 @@ type Options struct {
 	// RollupFlushInterval is how often in-memory rollup deltas are
 	// persisted with the aggregation checkpoint. Default 1s.
 	RollupFlushInterval time.Duration
+	// AggregationWait bounds how long a rollup query (FlowGraph, Latency)
+	// waits for the spans acknowledged before it to be aggregated; past
+	// it the query is served from the rollups as they are, counted in
+	// flowscope_store_aggregation_wait_timeouts_total and logged.
+	// Default 5s.
+	AggregationWait time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -119,7 +138,7 @@ func (o *Options) setDefaults() {
 		o.QueueBytes = 256 << 20
 	}
 	if o.CorrelationKeys == nil {
-		o.CorrelationKeys = DefaultCorrelationKeys
+		o.CorrelationKeys = DefaultCorrelationKeys()
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = 10 * time.Second
@@ -167,17 +186,28 @@ func (o *Options) setDefaults() {
 	if o.RollupFlushInterval <= 0 {
 		o.RollupFlushInterval = time.Second
 	}
+	if o.AggregationWait <= 0 {
+		o.AggregationWait = 5 * time.Second
+	}
 }
 
 // DB is the Flowscope store: spans, metric points and their indexes in one
 // bbolt file. All methods are safe for concurrent use.
+//
+// DB itself is the span and metric chunks, their indexes and retention.
+// Each other artifact in the file has its own type, embedded here so that
+// its methods are the DB's: the rollups (rollups, rollup.go), the alert state and history (alertLog,
+// alerts.go), synthetic run results (syntheticLog, synthetic.go) and
+// declared architectures (architectures, arch.go). They share the file
+// (file) and FORMAT.md documents each one's buckets.
 type DB struct {
-	opts   Options
-	path   string
-	bolt   *bolt.DB
-	logger *slog.Logger
-	m      *storeMetrics
-	corr   map[string]bool
+	*file
+	*alertLog
+	*syntheticLog
+	*architectures
+	*rollups
+
+	corr map[string]bool
 
 	// write path
 	queue       chan *pending
@@ -189,39 +219,15 @@ type DB struct {
 	queuedBytes atomic.Int64
 	writeMu     sync.RWMutex // held for reading while enqueueing; for writing to close
 	closing     chan struct{}
-	closed      atomic.Bool
 	wg          sync.WaitGroup
 	nextSeq     uint64   // owned by the committer goroutine
 	nextMSeq    uint64   // owned by the committer goroutine
 	opsSeen     sync.Map // opKey string → struct{}; persisted ones
 	namesSeen   sync.Map // metric name → MetricInfo
 	ckptTrigger chan struct{}
-	diskFull    atomic.Bool                  // the last commit failed for lack of space
 	failCommit  func(batch []*pending) error // test hook: fails a commit transaction
 	failCkpt    func(s *memSeg) error        // test hook: fails a segment's checkpoint
 	futureSkew  time.Duration                // MaxFutureSkew; tests raise it to store what older versions accepted
-
-	// alerts
-	alertHistoryMax uint64       // most alert events kept (MaxAlertEvents; tests lower it)
-	failAlertTx     func() error // test hook: fails an alert write transaction
-
-	// synthetic runs
-	syntheticRunsMax uint64       // most synthetic runs kept (MaxSyntheticRuns; tests lower it)
-	failSyntheticTx  func() error // test hook: fails a synthetic-run write transaction
-
-	// aggregation (nil when disabled); roll is guarded by catMu
-	agg  *aggregate.Aggregator
-	geom aggregate.Geometry
-	roll rollupState
-	// gcache holds merged flow graphs of closed hours; oldWrites counts
-	// rollup writes and deletions in those hours, invalidating it.
-	gcacheMu  sync.Mutex
-	gcache    map[graphCacheKey]graphCacheEntry
-	oldWrites atomic.Int64
-	// recent holds incrementally extended merges of recent ranges.
-	recent recentGraphs
-	// wcache holds decompressed rollup records for queries.
-	wcache *windowCache
 
 	// read-side state
 	tail   *tail
@@ -256,25 +262,23 @@ func Open(dir string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	f := &file{opts: opts, path: path, bolt: bdb, logger: opts.Logger.With("component", "store")}
 	db := &DB{
-		opts:        opts,
-		path:        path,
-		bolt:        bdb,
-		logger:      opts.Logger.With("component", "store"),
-		queue:       make(chan *pending, 4096),
-		published:   make(chan committed, 2),
-		pubNotify:   make(chan struct{}),
-		closing:     make(chan struct{}),
-		ckptTrigger: make(chan struct{}, 1),
-		corr:        map[string]bool{},
-		tail:        newTail(),
-		wcache:      newWindowCache(64 << 20),
-		gcache:      map[graphCacheKey]graphCacheEntry{},
-		futureSkew:  MaxFutureSkew,
-
-		alertHistoryMax:  MaxAlertEvents,
-		syntheticRunsMax: MaxSyntheticRuns,
+		file:          f,
+		alertLog:      &alertLog{file: f, historyMax: MaxAlertEvents},
+		syntheticLog:  &syntheticLog{file: f, max: MaxSyntheticRuns},
+		architectures: &architectures{file: f},
+		rollups:       &rollups{file: f, wcache: newWindowCache(64 << 20), gcache: map[graphCacheKey]graphCacheEntry{}},
+		queue:         make(chan *pending, 4096),
+		published:     make(chan committed, 2),
+		pubNotify:     make(chan struct{}),
+		closing:       make(chan struct{}),
+		ckptTrigger:   make(chan struct{}, 1),
+		corr:          map[string]bool{},
+		tail:          newTail(),
+		futureSkew:    MaxFutureSkew,
 	}
+	db.rollups.expireBefore = db.expiryNow
 	for _, k := range opts.CorrelationKeys {
 		db.corr[k] = true
 	}
@@ -383,6 +387,38 @@ func (db *DB) Close() error {
 		db.m.unregister()
 	}
 	return err
+}
+
+// file is the bbolt file every artifact of the store shares, with what
+// each one's reads and writes need: the options, the logger, the
+// self-metrics, whether the file is closed, and whether the last write
+// failed for lack of space.
+type file struct {
+	opts     Options
+	path     string
+	bolt     *bolt.DB
+	logger   *slog.Logger
+	m        *storeMetrics
+	closed   atomic.Bool
+	diskFull atomic.Bool // the last commit failed for lack of space
+}
+
+// updateErr classifies the error of a bbolt read-write transaction made
+// outside the span commit queue (alert state, synthetic runs): nil stays
+// nil, ErrClosed once the store is closed, ErrDiskFull (marking the store
+// not ready, as a failed span commit does) for lack of space, else the
+// error with op as context.
+func (f *file) updateErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+		return ErrClosed
+	case isDiskFull(err):
+		f.diskFull.Store(true)
+		return fmt.Errorf("%s: %w: %w", op, ErrDiskFull, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Path returns the path of the bbolt file.

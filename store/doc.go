@@ -4,7 +4,7 @@
 //
 // # Write path
 //
-// WriteTraces parses an OTLP export request with internal/otlpwire, drops
+// WriteTraces parses an OTLP export request with otlpwire, drops
 // invalid spans (reported as a partial success), compresses the valid part
 // (the request's own protobuf bytes, so a trace is returned exactly as sent)
 // into a zstd chunk and queues it. A single committer goroutine writes every

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/flowscope/flowscope/aggregate"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // Edge search: TraceQuery.Source and Target select the traces holding a

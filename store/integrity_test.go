@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +20,8 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 
-	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/internal/otlptest"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // traceIDOf returns the trace ID of request i of a dataset generated with
@@ -280,9 +281,12 @@ func fillDisk(t *testing.T, path string) {
 // holding such spans from older versions no longer keep retention from
 // deleting anything: under a 1-minute retention the store stops growing.
 func TestFarFutureSpanDoesNotStopRetention(t *testing.T) {
-	now := t0
+	// The clock is read by the store's background loops too (the rollup
+	// flush): atomic.
+	var clock atomic.Int64
+	clock.Store(t0.UnixNano())
 	db, err := Open(t.TempDir(), Options{Retention: time.Minute, CheckpointInterval: time.Hour, RetentionInterval: time.Hour,
-		Now: func() time.Time { return now }})
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,12 +308,13 @@ func TestFarFutureSpanDoesNotStopRetention(t *testing.T) {
 	segments := func() int { db.catMu.RLock(); defer db.catMu.RUnlock(); return len(db.segs) }
 	maxSegs := 0
 	for minute := range 30 {
+		now := time.Unix(0, clock.Load())
 		ds := otlptest.Generate(otlptest.Options{Traces: 20, Services: 3, SpansPerTrace: 2, Start: now, Seed: uint64(minute + 10)})
 		writeDataset(t, db, ds, 5)
 		if err := db.checkpoint(); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(time.Minute)
+		clock.Add(int64(time.Minute))
 		if err := db.ApplyRetention(); err != nil {
 			t.Fatal(err)
 		}

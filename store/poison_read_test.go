@@ -15,7 +15,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/otlptest"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // wb builds protobuf bytes field by field, invalid UTF-8 included (the

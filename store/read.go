@@ -19,7 +19,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // chunkCache decodes span chunks once per query.
@@ -493,156 +493,205 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	tsegs := db.tail.segments()
+	sr := &searcher{db: db, terms: terms, start: start, end: end, limit: limit, match: match, keep: keep, matched: matched,
+		seen: map[TraceID]bool{}, first: map[TraceID][8]byte{}}
+	sr.tsegs = db.tail.segments()
 	views := db.tail.views(terms, false)
 	segs, runs, tx, err := db.readSnapshot()
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	cc := newChunkCache(tx)
-	var found []TraceID
-	var kept []TraceSummary // with keep: the summaries of found
-	seen := map[TraceID]bool{}
-	first := map[TraceID][8]byte{} // with matched: the first matching span
-
-	scanChunks := func(seqs []uint64) error {
-		for i := len(seqs) - 1; i >= 0 && len(found) < limit; i-- {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			d, err := cc.get(seqs[i])
-			if err != nil {
-				return err
-			}
-			if d == nil {
-				continue
-			}
-			for j := range d.traces.Spans {
-				s := &d.traces.Spans[j]
-				if s.Invalid != "" || seen[s.TraceID] {
-					continue
-				}
-				if !match(&d.traces, s) {
-					continue
-				}
-				id := s.TraceID
-				seen[id] = true
-				if matched {
-					first[id] = s.SpanID
-				}
-				if keep == nil {
-					found = append(found, id)
-					continue
-				}
-				refs, err := db.traceSpans(cc, runs, db.tail.traceSeqs(tsegs, id), id)
-				if err != nil {
-					return err
-				}
-				if len(refs) == 0 {
-					continue
-				}
-				sum := summarize(id, refs)
-				if matched {
-					sum.MatchedSpan = s.SpanID
-				}
-				if keep(refs, &sum) {
-					found = append(found, id)
-					kept = append(kept, sum)
-				}
-			}
-		}
-		return nil
-	}
-	overlaps := func(minStart, maxStart int64) bool {
-		return (start == 0 || maxStart >= int64(start)) && (end == 0 || minStart <= int64(end))
-	}
-	candidates := func(v segView, chunkBounds bool) []uint64 {
-		var seqs []uint64
-		if len(terms) > 0 {
-			for i, term := range terms {
-				p, ok := v.postings(term)
-				if !ok {
-					return nil
-				}
-				if i == 0 {
-					seqs = slices.Clone(p)
-				} else {
-					seqs = intersect(seqs, p)
-				}
-			}
-		} else {
-			for _, c := range v.chunks {
-				seqs = append(seqs, c.seq)
-			}
-		}
-		if chunkBounds && (start != 0 || end != 0) {
-			bounds := map[uint64]memChunk{}
-			for _, c := range v.chunks {
-				bounds[c.seq] = c
-			}
-			seqs = slices.DeleteFunc(seqs, func(q uint64) bool {
-				c := bounds[q]
-				return !overlaps(c.minStart, c.maxStart)
-			})
-		}
-		return seqs
-	}
+	sr.runs, sr.cc = runs, newChunkCache(tx)
 
 	// Recent data first: in-memory segments (newest first), then persisted
 	// ones from the newest. A segment both frozen in memory and persisted
 	// is scanned twice at worst; seen[] removes duplicates.
 	for _, v := range views {
-		if len(found) >= limit {
+		if sr.full() {
 			break
 		}
-		if !overlaps(v.minStart, v.maxStart) {
+		if !sr.overlaps(v.minStart, v.maxStart) {
 			continue
 		}
-		if err := scanChunks(candidates(v, true)); err != nil {
+		if err := sr.scanChunks(ctx, sr.candidates(v, true)); err != nil {
 			return nil, err
 		}
 	}
 	termsB := tx.Bucket(bucketTerms)
 	segsB := tx.Bucket(bucketSegs)
-	for i := len(segs) - 1; i >= 0 && len(found) < limit; i-- {
+	for i := len(segs) - 1; i >= 0 && !sr.full(); i-- {
 		si := segs[i]
-		if !overlaps(si.minStart, si.maxStart) {
+		if !sr.overlaps(si.minStart, si.maxStart) {
 			continue
 		}
-		v := segView{firstSeq: si.firstSeq, lastSeq: si.lastSeq}
-		needChunks := len(terms) == 0 || start != 0 || end != 0
-		if needChunks {
-			_, chunks, _, err := decodeSegment(segsB.Get(u64(si.lastSeq)), true)
-			if err != nil {
-				return nil, fmt.Errorf("segment %d: %w", si.lastSeq, err)
-			}
-			v.chunks = chunks
+		v, needChunks, err := sr.persistedView(si, segsB, termsB)
+		if err != nil {
+			return nil, err
 		}
-		v.postings = func(term string) ([]uint64, bool) {
-			val := termsB.Get(termKey(nil, term, si.lastSeq))
-			if val == nil {
-				return nil, false
-			}
-			p, err := decodePostings(val, si.firstSeq)
-			return p, err == nil
-		}
-		if err := scanChunks(candidates(v, needChunks)); err != nil {
+		if err := sr.scanChunks(ctx, sr.candidates(v, needChunks)); err != nil {
 			return nil, err
 		}
 	}
+	return sr.results()
+}
 
-	out := kept
-	if keep == nil {
-		out = make([]TraceSummary, 0, len(found))
-		for _, id := range found {
-			refs, err := db.traceSpans(cc, runs, db.tail.traceSeqs(tsegs, id), id)
+// searcher is the state of one DB.search: its conditions, the read
+// snapshot, and the traces found so far.
+type searcher struct {
+	db         *DB
+	terms      []string
+	start, end uint64
+	limit      int
+	match      func(*otlpwire.Traces, *otlpwire.Span) bool
+	keep       func([]spanRef, *TraceSummary) bool
+	matched    bool
+
+	tsegs []*memSeg
+	runs  []runInfo
+	cc    *chunkCache
+
+	found []TraceID
+	kept  []TraceSummary // with keep: the summaries of found
+	seen  map[TraceID]bool
+	first map[TraceID][8]byte // with matched: the first matching span
+}
+
+// full reports whether limit traces were found.
+func (sr *searcher) full() bool { return len(sr.found) >= sr.limit }
+
+// overlaps reports whether span starts in [minStart, maxStart] can lie
+// in the searched range.
+func (sr *searcher) overlaps(minStart, maxStart int64) bool {
+	return (sr.start == 0 || maxStart >= int64(sr.start)) && (sr.end == 0 || minStart <= int64(sr.end))
+}
+
+// persistedView is the view of persisted segment si: its postings read
+// from the terms bucket, and its chunks (with their span-start bounds)
+// when the search needs them — without terms, or with a time range.
+func (sr *searcher) persistedView(si segInfo, segsB, termsB *bolt.Bucket) (segView, bool, error) {
+	v := segView{firstSeq: si.firstSeq, lastSeq: si.lastSeq}
+	needChunks := len(sr.terms) == 0 || sr.start != 0 || sr.end != 0
+	if needChunks {
+		_, chunks, _, err := decodeSegment(segsB.Get(u64(si.lastSeq)), true)
+		if err != nil {
+			return v, false, fmt.Errorf("segment %d: %w", si.lastSeq, err)
+		}
+		v.chunks = chunks
+	}
+	v.postings = func(term string) ([]uint64, bool) {
+		val := termsB.Get(termKey(nil, term, si.lastSeq))
+		if val == nil {
+			return nil, false
+		}
+		p, err := decodePostings(val, si.firstSeq)
+		return p, err == nil
+	}
+	return v, needChunks, nil
+}
+
+// candidates lists the chunks of v that may hold a match: those in the
+// postings of every term (every chunk without terms), and with
+// chunkBounds only those whose span starts overlap the range.
+func (sr *searcher) candidates(v segView, chunkBounds bool) []uint64 {
+	var seqs []uint64
+	if len(sr.terms) > 0 {
+		for i, term := range sr.terms {
+			p, ok := v.postings(term)
+			if !ok {
+				return nil
+			}
+			if i == 0 {
+				seqs = slices.Clone(p)
+			} else {
+				seqs = intersect(seqs, p)
+			}
+		}
+	} else {
+		for _, c := range v.chunks {
+			seqs = append(seqs, c.seq)
+		}
+	}
+	if chunkBounds && (sr.start != 0 || sr.end != 0) {
+		bounds := map[uint64]memChunk{}
+		for _, c := range v.chunks {
+			bounds[c.seq] = c
+		}
+		seqs = slices.DeleteFunc(seqs, func(q uint64) bool {
+			c := bounds[q]
+			return !sr.overlaps(c.minStart, c.maxStart)
+		})
+	}
+	return seqs
+}
+
+// scanChunks scans the chunks seqs, newest first, for spans that match,
+// until limit traces are found.
+func (sr *searcher) scanChunks(ctx context.Context, seqs []uint64) error {
+	for i := len(seqs) - 1; i >= 0 && !sr.full(); i-- {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d, err := sr.cc.get(seqs[i])
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			continue
+		}
+		for j := range d.traces.Spans {
+			if err := sr.consider(&d.traces, &d.traces.Spans[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// consider records span s's trace as found when s matches (and the trace
+// passes keep).
+func (sr *searcher) consider(t *otlpwire.Traces, s *otlpwire.Span) error {
+	if s.Invalid != "" || sr.seen[s.TraceID] || !sr.match(t, s) {
+		return nil
+	}
+	id := s.TraceID
+	sr.seen[id] = true
+	if sr.matched {
+		sr.first[id] = s.SpanID
+	}
+	if sr.keep == nil {
+		sr.found = append(sr.found, id)
+		return nil
+	}
+	refs, err := sr.db.traceSpans(sr.cc, sr.runs, sr.db.tail.traceSeqs(sr.tsegs, id), id)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	sum := summarize(id, refs)
+	if sr.matched {
+		sum.MatchedSpan = s.SpanID
+	}
+	if sr.keep(refs, &sum) {
+		sr.found = append(sr.found, id)
+		sr.kept = append(sr.kept, sum)
+	}
+	return nil
+}
+
+// results summarizes the traces found (those kept, with keep), newest
+// first, at most limit.
+func (sr *searcher) results() ([]TraceSummary, error) {
+	out := sr.kept
+	if sr.keep == nil {
+		out = make([]TraceSummary, 0, len(sr.found))
+		for _, id := range sr.found {
+			refs, err := sr.db.traceSpans(sr.cc, sr.runs, sr.db.tail.traceSeqs(sr.tsegs, id), id)
 			if err != nil {
 				return nil, err
 			}
 			if len(refs) > 0 {
 				sum := summarize(id, refs)
-				sum.MatchedSpan = first[id]
+				sum.MatchedSpan = sr.first[id]
 				out = append(out, sum)
 			}
 		}
@@ -651,8 +700,8 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 		out = []TraceSummary{}
 	}
 	slices.SortStableFunc(out, func(a, b TraceSummary) int { return b.Start.Compare(a.Start) })
-	if len(out) > limit {
-		out = out[:limit]
+	if len(out) > sr.limit {
+		out = out[:sr.limit]
 	}
 	return out, nil
 }

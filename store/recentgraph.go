@@ -105,22 +105,22 @@ func (r *recentGraphs) reset() {
 }
 
 // isRecent reports whether [from, to) is merged incrementally.
-func (db *DB) isRecent(from, to int64) bool {
-	horizon := min(recentHorizon, int64(db.opts.RollupRetention[0]/time.Second)/2)
-	return db.agg != nil && to-from < longRange && from >= db.opts.Now().Unix()-horizon
+func (rs *rollups) isRecent(from, to int64) bool {
+	horizon := min(recentHorizon, int64(rs.opts.RollupRetention[0]/time.Second)/2)
+	return rs.agg != nil && to-from < longRange && from >= rs.opts.Now().Unix()-horizon
 }
 
 // recentGraph returns the flow graph of [from, to) (whole 10-second
 // windows) with every unflushed delta of the range, as mergeRange with
 // withOpen would, extending the kept merge of the range's persisted
 // records instead of merging them all again.
-func (db *DB) recentGraph(ctx context.Context, from, to int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
-	e := db.recent.entry(recentKey{q, from}, db.opts.Now().Unix())
+func (rs *rollups) recentGraph(ctx context.Context, from, to int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+	e := rs.recent.entry(recentKey{q, from}, rs.opts.Now().Unix())
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// The snapshot is taken with the entry locked, so the entry never
 	// holds records newer than it.
-	snap, err := db.liveSnapshot(from, to)
+	snap, err := rs.liveSnapshot(from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -128,43 +128,43 @@ func (db *DB) recentGraph(ctx context.Context, from, to int64, q aggregate.Graph
 	if e.g != nil && to < e.to {
 		// An older end than the kept merge's: merge without it.
 		var items []rollupItem
-		err := db.eachRecord(ctx, snap, from, to, 0, func(it rollupItem) { items = append(items, it) })
+		err := rs.eachRecord(ctx, snap, from, to, 0, func(it rollupItem) { items = append(items, it) })
 		if err != nil {
 			return nil, err
 		}
 		snap.eachOpen(func(it rollupItem) { items = append(items, it) })
-		return accumulateGraph(q, db.geom, items)
+		return accumulateGraph(q, rs.geom, items)
 	}
 	if e.g == nil || e.seq > snap.recSeq {
 		var items []rollupItem
-		if err := db.eachRecord(ctx, snap, from, to, 0, func(it rollupItem) { items = append(items, it) }); err != nil {
+		if err := rs.eachRecord(ctx, snap, from, to, 0, func(it rollupItem) { items = append(items, it) }); err != nil {
 			e.g = nil
 			return nil, err
 		}
-		g, err := accumulateGraph(q, db.geom, items)
+		g, err := accumulateGraph(q, rs.geom, items)
 		if err != nil {
 			e.g = nil
 			return nil, err
 		}
 		e.g, e.to, e.seq = g, to, snap.recSeq
 	} else if e.seq < snap.recSeq || to > e.to {
-		if err := db.extendRecent(ctx, snap, e, from, to, q); err != nil {
+		if err := rs.extendRecent(ctx, snap, e, from, to, q); err != nil {
 			e.g = nil
 			return nil, err
 		}
 	}
-	acc := aggregate.NewGraphAccumulator(q, db.geom)
+	acc := aggregate.NewGraphAccumulator(q, rs.geom)
 	acc.SetPackedOnly()                                      // a few deltas: the last flush's
 	snap.eachOpen(func(it rollupItem) { _ = it.addTo(acc) }) // in-memory windows do not fail
 	g := acc.Result()
-	mergeGraphs(g, cloneGraph(e.g))
+	g.Merge(cloneGraph(e.g))
 	return g, nil
 }
 
 // extendRecent merges into e the tier-0 records of the snapshot that e
 // does not hold: those of [from, e.to) written after e.seq, and every one
 // of [e.to, to).
-func (db *DB) extendRecent(ctx context.Context, snap *rollupSnapshot, e *recentEntry, from, to int64, q aggregate.GraphQuery) error {
+func (rs *rollups) extendRecent(ctx context.Context, snap *rollupSnapshot, e *recentEntry, from, to int64, q aggregate.GraphQuery) error {
 	var items []rollupItem
 	c := snap.tx.Bucket(bucketRollups).Cursor()
 	for k, v := c.Seek(rollupKey(0, from, 0)); k != nil && k[0] == 0; k, v = c.Next() {
@@ -175,7 +175,7 @@ func (db *DB) extendRecent(ctx context.Context, snap *rollupSnapshot, e *recentE
 		if start < e.to && binary.BigEndian.Uint64(k[9:]) <= e.seq {
 			continue
 		}
-		raw, err := db.record(k, v)
+		raw, err := rs.record(k, v)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (db *DB) extendRecent(ctx context.Context, snap *rollupSnapshot, e *recentE
 		return err
 	}
 	if len(items) > 0 {
-		acc := aggregate.NewGraphAccumulator(q, db.geom)
+		acc := aggregate.NewGraphAccumulator(q, rs.geom)
 		if len(items) <= packedMerges {
 			acc.SetPackedOnly()
 		}
@@ -194,7 +194,7 @@ func (db *DB) extendRecent(ctx context.Context, snap *rollupSnapshot, e *recentE
 				return err
 			}
 		}
-		mergeGraphs(e.g, acc.Result())
+		e.g.Merge(acc.Result())
 	}
 	e.to, e.seq = to, snap.recSeq
 	return nil

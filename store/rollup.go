@@ -2,13 +2,14 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,7 +40,36 @@ var (
 // compactBatch bounds the records one compaction transaction reads.
 const compactBatch = 4096
 
-// rollupState is the aggregation state the store persists, guarded by catMu.
+// rollups persist the aggregation: the flush of the aggregator's windows
+// into tier 0 (with the aggregation checkpoint), the compaction into the
+// 1-minute and 1-hour tiers, their retention, and the caches that make
+// flow-graph and latency queries over them fast (merged closed hours,
+// incrementally extended recent ranges, decoded records). FORMAT.md,
+// "Rollups". DB embeds it; queries (DB.FlowGraph, DB.Latency) wait for
+// the write path's aggregation first.
+type rollups struct {
+	*file
+	agg  *aggregate.Aggregator // nil when aggregation is disabled
+	geom aggregate.Geometry
+	// expireBefore is the write path's DB.expiryNow: the time up to which
+	// pending halves may expire.
+	expireBefore func() int64
+
+	mu   sync.RWMutex // guards roll
+	roll rollupState
+	// gcache holds merged flow graphs of closed hours; oldWrites counts
+	// rollup writes and deletions in those hours, invalidating it.
+	gcacheMu  sync.Mutex
+	gcache    map[graphCacheKey]graphCacheEntry
+	oldWrites atomic.Int64
+	// recent holds incrementally extended merges of recent ranges.
+	recent recentGraphs
+	// wcache holds decompressed rollup records for queries.
+	wcache *windowCache
+}
+
+// rollupState is the aggregation state the store persists, guarded by
+// rollups.mu.
 type rollupState struct {
 	recSeq    uint64
 	compacted [numTiers]uint64 // compacted[k]: tier k-1 records with seq ≤ it are in tier k
@@ -68,34 +98,34 @@ const writtenSampleEvery = 60 // seconds
 // sampleWritten records that every record so far was written at or before
 // now, keeping samples at least writtenSampleEvery apart except the last,
 // and forgets samples older than the longest rollup retention needs.
-// Called with catMu held.
-func (db *DB) sampleWritten(now int64) {
-	w := db.roll.written
+// Called with rollups.mu held.
+func (rs *rollups) sampleWritten(now int64) {
+	w := rs.roll.written
 	n := len(w)
 	switch {
-	case n > 0 && w[n-1].seq == db.roll.recSeq:
+	case n > 0 && w[n-1].seq == rs.roll.recSeq:
 		return
 	case n > 1 && now-w[n-2].unix < writtenSampleEvery:
 		// Move the last sample forward: the samples before it stay at
 		// least writtenSampleEvery apart, and the last one is current.
-		w[n-1] = seqTime{unix: now, seq: db.roll.recSeq}
+		w[n-1] = seqTime{unix: now, seq: rs.roll.recSeq}
 	default:
-		w = append(w, seqTime{unix: now, seq: db.roll.recSeq})
+		w = append(w, seqTime{unix: now, seq: rs.roll.recSeq})
 	}
-	oldest := now - int64(slices.Max(db.opts.RollupRetention[:])/time.Second)
+	oldest := now - int64(slices.Max(rs.opts.RollupRetention[:])/time.Second)
 	// Keep the last sample at or before oldest: it bounds the records the
 	// longest-kept tier may delete.
 	i := 0
 	for i+1 < len(w) && w[i+1].unix <= oldest {
 		i++
 	}
-	db.roll.written = append(w[:0], w[i:]...)
+	rs.roll.written = append(w[:0], w[i:]...)
 }
 
 // writtenBefore returns the highest record sequence known to have been
-// written at or before cutoff (0 if none). Called with catMu held.
-func (db *DB) writtenBefore(cutoff int64) uint64 {
-	w := db.roll.written
+// written at or before cutoff (0 if none). Called with rollups.mu held.
+func (rs *rollups) writtenBefore(cutoff int64) uint64 {
+	w := rs.roll.written
 	i := sort.Search(len(w), func(i int) bool { return w[i].unix > cutoff })
 	if i == 0 {
 		return 0
@@ -142,13 +172,13 @@ func encodeRollups(windows []*aggregate.Window) []encodedWindow {
 // putRollup writes one encoded window record of tier and queues it for
 // compaction. The metrics are counted by the caller once the transaction
 // committed (countRollups).
-func (db *DB) putRollup(tx *bolt.Tx, tier int, w encodedWindow) error {
-	db.roll.recSeq++
-	if err := tx.Bucket(bucketRollups).Put(rollupKey(tier, w.start, db.roll.recSeq), w.val); err != nil {
+func (rs *rollups) putRollup(tx *bolt.Tx, tier int, w encodedWindow) error {
+	rs.roll.recSeq++
+	if err := tx.Bucket(bucketRollups).Put(rollupKey(tier, w.start, rs.roll.recSeq), w.val); err != nil {
 		return fmt.Errorf("put rollup: %w", err)
 	}
 	if tier+1 < numTiers {
-		if err := tx.Bucket(bucketRollupQ).Put(queueKey(tier, db.roll.recSeq), u64(uint64(w.start))); err != nil {
+		if err := tx.Bucket(bucketRollupQ).Put(queueKey(tier, rs.roll.recSeq), u64(uint64(w.start))); err != nil {
 			return fmt.Errorf("queue rollup: %w", err)
 		}
 	}
@@ -157,11 +187,11 @@ func (db *DB) putRollup(tx *bolt.Tx, tier int, w encodedWindow) error {
 
 // countRollups notes committed window records of tier: cached merges of
 // their hours are invalidated and the self-metrics counted.
-func (db *DB) countRollups(tier int, ws []encodedWindow) {
+func (rs *rollups) countRollups(tier int, ws []encodedWindow) {
 	for _, w := range ws {
-		db.noteRollupWrite(w.start)
-		db.m.rollupRecords.WithLabelValues(tierName(tier)).Inc()
-		db.m.rollupBytes.WithLabelValues(tierName(tier)).Add(float64(len(w.val)))
+		rs.noteRollupWrite(w.start)
+		rs.m.rollupRecords.WithLabelValues(tierName(tier)).Inc()
+		rs.m.rollupBytes.WithLabelValues(tierName(tier)).Add(float64(len(w.val)))
 	}
 }
 
@@ -169,42 +199,42 @@ func tierName(tier int) string {
 	return [...]string{"10s", "1m", "1h"}[tier]
 }
 
-func (db *DB) decodeRollup(v []byte) (*aggregate.Window, error) {
+func (rs *rollups) decodeRollup(v []byte) (*aggregate.Window, error) {
 	_, dec := codecs()
 	raw, err := dec.DecodeAll(v, nil)
 	if err != nil {
 		return nil, fmt.Errorf("decompress rollup: %w", err)
 	}
-	return aggregate.DecodeWindow(raw, db.geom)
+	return aggregate.DecodeWindow(raw, rs.geom)
 }
 
 // flushRollups persists the aggregator's deltas and replay checkpoint. It
-// holds catMu so that queries see a delta either in memory or on disk,
+// holds rollups.mu so that queries see a delta either in memory or on disk,
 // never both or neither.
-func (db *DB) flushRollups(expire bool) error {
-	if db.agg == nil {
+func (rs *rollups) flushRollups(expire bool) error {
+	if rs.agg == nil {
 		return nil
 	}
 	start := time.Now()
-	db.catMu.Lock()
-	defer db.catMu.Unlock()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if expire {
-		db.agg.Expire(db.expiryNow())
+		rs.agg.Expire(rs.expireBefore())
 	}
-	cp := db.agg.Flush()
-	windows := append(db.roll.unsaved, cp.Windows...)
+	cp := rs.agg.Flush()
+	windows := append(rs.roll.unsaved, cp.Windows...)
 	encoded := encodeRollups(windows)
-	saved := db.roll
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	saved := rs.roll
+	err := rs.bolt.Update(func(tx *bolt.Tx) error {
 		for _, w := range encoded {
-			if err := db.putRollup(tx, 0, w); err != nil {
+			if err := rs.putRollup(tx, 0, w); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
 		for k, v := range map[string]uint64{
 			string(keyAggApplied): cp.AppliedSeq, string(keyAggExpired): uint64(cp.ExpiredBefore),
-			string(keyAggReplay): cp.ReplayFrom, string(keyAggRecSeq): db.roll.recSeq,
+			string(keyAggReplay): cp.ReplayFrom, string(keyAggRecSeq): rs.roll.recSeq,
 		} {
 			if err := meta.Put([]byte(k), u64(v)); err != nil {
 				return err
@@ -213,24 +243,24 @@ func (db *DB) flushRollups(expire bool) error {
 		return nil
 	})
 	if err != nil {
-		db.roll = saved
-		db.roll.unsaved = windows
+		rs.roll = saved
+		rs.roll.unsaved = windows
 		return fmt.Errorf("flush rollups: %w", err)
 	}
-	db.roll.unsaved = nil
-	db.countRollups(0, encoded)
-	db.sampleWritten(db.opts.Now().Unix())
-	db.m.flushDuration.Observe(time.Since(start).Seconds())
+	rs.roll.unsaved = nil
+	rs.countRollups(0, encoded)
+	rs.sampleWritten(rs.opts.Now().Unix())
+	rs.m.flushDuration.Observe(time.Since(start).Seconds())
 	return nil
 }
 
 // compactRollups merges closed tier-k records into tier k+1 windows.
-func (db *DB) compactRollups() error {
-	now := db.opts.Now().Unix()
-	wait := int64(db.opts.Aggregation.PairWait/time.Second) + 2
+func (rs *rollups) compactRollups() error {
+	now := rs.opts.Now().Unix()
+	wait := int64(rs.opts.Aggregation.PairWait/time.Second) + 2
 	for tier := 0; tier+1 < numTiers; tier++ {
 		for {
-			n, err := db.compactOnce(tier, now, wait)
+			n, err := rs.compactOnce(tier, now, wait)
 			if err != nil {
 				return err
 			}
@@ -246,17 +276,17 @@ func (db *DB) compactRollups() error {
 // tier+1 and returns how many it took. The records are read, merged and
 // compressed in a read transaction; the write transaction only puts the
 // merged records and dequeues the inputs, so that compaction holds the
-// bbolt writer (and with it ingest commits) briefly. catMu is held
+// bbolt writer (and with it ingest commits) briefly. rollups.mu is held
 // throughout: the queue of tier is only changed here and by flushRollups,
 // which both run on the rollup goroutine (or after it ended, in Close).
-func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
-	db.catMu.Lock()
-	defer db.catMu.Unlock()
+func (rs *rollups) compactOnce(tier int, now, wait int64) (int, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	width, parentWidth := tierWidths[tier], tierWidths[tier+1]
 	var done [][]byte
 	var encoded []encodedWindow
-	last := db.roll.compacted[tier+1]
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	last := rs.roll.compacted[tier+1]
+	err := rs.bolt.View(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bucketRollupQ)
 		rollups := tx.Bucket(bucketRollups)
 		merged := map[int64]*aggregate.Window{}
@@ -270,7 +300,7 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 			}
 			val := rollups.Get(rollupKey(tier, wstart, recSeq))
 			if val != nil {
-				w, err := db.decodeRollup(val)
+				w, err := rs.decodeRollup(val)
 				if err != nil {
 					return fmt.Errorf("rollup %d: %w", recSeq, err)
 				}
@@ -300,11 +330,11 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 	if len(done) == 0 {
 		return 0, nil
 	}
-	saved := db.roll
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	saved := rs.roll
+	err = rs.bolt.Update(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bucketRollupQ)
 		for _, w := range encoded {
-			if err := db.putRollup(tx, tier+1, w); err != nil {
+			if err := rs.putRollup(tx, tier+1, w); err != nil {
 				return err
 			}
 		}
@@ -313,18 +343,18 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 				return err
 			}
 		}
-		db.roll.compacted[tier+1] = last
+		rs.roll.compacted[tier+1] = last
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyAggRecSeq, u64(db.roll.recSeq)); err != nil {
+		if err := meta.Put(keyAggRecSeq, u64(rs.roll.recSeq)); err != nil {
 			return err
 		}
 		return meta.Put([][]byte{nil, keyAggCompact1, keyAggCompact2}[tier+1], u64(last))
 	})
 	if err != nil {
-		db.roll = saved
+		rs.roll = saved
 		return 0, fmt.Errorf("compact rollups of tier %s: %w", tierName(tier), err)
 	}
-	db.countRollups(tier+1, encoded)
+	rs.countRollups(tier+1, encoded)
 	return len(done), nil
 }
 
@@ -335,24 +365,24 @@ func (db *DB) compactOnce(tier int, now, wait int64) (int, error) {
 // when records were written to within a minute (rollupState.written),
 // and only since it was opened — records written before are taken as
 // written at the open.
-func (db *DB) expireRollups() error {
-	now := db.opts.Now().Unix()
-	db.catMu.Lock()
-	db.sampleWritten(now)
-	db.catMu.Unlock()
+func (rs *rollups) expireRollups() error {
+	now := rs.opts.Now().Unix()
+	rs.mu.Lock()
+	rs.sampleWritten(now)
+	rs.mu.Unlock()
 	for tier := 0; tier < numTiers; tier++ {
-		cutoff := now - int64(db.opts.RollupRetention[tier]/time.Second)
+		cutoff := now - int64(rs.opts.RollupRetention[tier]/time.Second)
 		for {
 			var keys [][]byte
 			newest := int64(-1 << 63)
-			db.catMu.RLock()
+			rs.mu.RLock()
 			compacted := uint64(1<<64 - 1)
 			if tier+1 < numTiers {
-				compacted = db.roll.compacted[tier+1]
+				compacted = rs.roll.compacted[tier+1]
 			}
-			compacted = min(compacted, db.writtenBefore(cutoff))
-			db.catMu.RUnlock()
-			err := db.bolt.View(func(tx *bolt.Tx) error {
+			compacted = min(compacted, rs.writtenBefore(cutoff))
+			rs.mu.RUnlock()
+			err := rs.bolt.View(func(tx *bolt.Tx) error {
 				c := tx.Bucket(bucketRollups).Cursor()
 				for k, _ := c.Seek([]byte{byte(tier)}); k != nil && k[0] == byte(tier) && len(keys) < retentionBatch; k, _ = c.Next() {
 					start := int64(binary.BigEndian.Uint64(k[1:9]))
@@ -374,7 +404,7 @@ func (db *DB) expireRollups() error {
 			if len(keys) == 0 {
 				break // this tier is done; the next may have expired records
 			}
-			err = db.bolt.Update(func(tx *bolt.Tx) error {
+			err = rs.bolt.Update(func(tx *bolt.Tx) error {
 				b := tx.Bucket(bucketRollups)
 				for _, k := range keys {
 					if err := b.Delete(k); err != nil {
@@ -386,11 +416,11 @@ func (db *DB) expireRollups() error {
 			if err != nil {
 				return fmt.Errorf("expire rollups: %w", err)
 			}
-			db.oldWrites.Add(1)
+			rs.oldWrites.Add(1)
 			if newest >= now-2*recentHorizon {
-				db.recent.reset() // see recentGraph
+				rs.recent.reset() // see recentGraph
 			}
-			db.m.retentionDeleted.WithLabelValues("rollups_" + tierName(tier)).Add(float64(len(keys)))
+			rs.m.retentionDeleted.WithLabelValues("rollups_" + tierName(tier)).Add(float64(len(keys)))
 			if len(keys) < retentionBatch {
 				break
 			}
@@ -435,24 +465,24 @@ func (db *DB) rollupLoop() {
 // straddles two steps), plus the uncompacted finer records. Every span,
 // and every call, provisional or not, contributes exactly once: Live takes
 // the deltas and the provisional calls under one lock, and the flush that
-// resolves expired provisional calls into deltas holds catMu.
-func (db *DB) forEachWindow(ctx context.Context, from, to, openFrom, step int64, fn func(rollupItem)) error {
-	if db.agg == nil {
+// resolves expired provisional calls into deltas holds rollups.mu.
+func (rs *rollups) forEachWindow(ctx context.Context, from, to, openFrom, step int64, fn func(rollupItem)) error {
+	if rs.agg == nil {
 		return nil
 	}
-	snap, err := db.liveSnapshot(openFrom, to)
+	snap, err := rs.liveSnapshot(openFrom, to)
 	if err != nil {
 		return err
 	}
 	defer snap.tx.Rollback()
 	snap.eachOpen(fn)
-	return db.eachRecord(ctx, snap, from, to, step, fn)
+	return rs.eachRecord(ctx, snap, from, to, step, fn)
 }
 
 // rollupSnapshot is a consistent view of the rollups: the unflushed
 // in-memory deltas and provisional calls of a range, and a read
 // transaction holding exactly the records flushed before them (taken
-// under catMu, which flushes hold).
+// under rollups.mu, which flushes hold).
 type rollupSnapshot struct {
 	open, prov []*aggregate.Window
 	compacted  [numTiers]uint64
@@ -462,20 +492,20 @@ type rollupSnapshot struct {
 
 // liveSnapshot takes a rollupSnapshot with the deltas overlapping
 // [openFrom, to). The caller rolls back its transaction.
-func (db *DB) liveSnapshot(openFrom, to int64) (*rollupSnapshot, error) {
-	db.catMu.RLock()
-	defer db.catMu.RUnlock()
-	open, prov := db.agg.Live(openFrom, to)
-	for _, w := range db.roll.unsaved {
+func (rs *rollups) liveSnapshot(openFrom, to int64) (*rollupSnapshot, error) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	open, prov := rs.agg.Live(openFrom, to)
+	for _, w := range rs.roll.unsaved {
 		if w.Start < to && w.Start+w.Width > openFrom {
 			open = append(open, w)
 		}
 	}
-	tx, err := db.bolt.Begin(false)
+	tx, err := rs.bolt.Begin(false)
 	if err != nil {
 		return nil, fmt.Errorf("begin read: %w", err)
 	}
-	return &rollupSnapshot{open: open, prov: prov, compacted: db.roll.compacted, recSeq: db.roll.recSeq, tx: tx}, nil
+	return &rollupSnapshot{open: open, prov: prov, compacted: rs.roll.compacted, recSeq: rs.roll.recSeq, tx: tx}, nil
 }
 
 // eachOpen calls fn with the snapshot's deltas and provisional calls.
@@ -490,8 +520,8 @@ func (s *rollupSnapshot) eachOpen(fn func(rollupItem)) {
 
 // record returns the decompressed rollup record k (value v), from the
 // window cache when it is there.
-func (db *DB) record(k, v []byte) ([]byte, error) {
-	if raw := db.wcache.get(k); raw != nil {
+func (rs *rollups) record(k, v []byte) ([]byte, error) {
+	if raw := rs.wcache.get(k); raw != nil {
 		return raw, nil
 	}
 	_, dec := codecs()
@@ -499,7 +529,7 @@ func (db *DB) record(k, v []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decompress rollup %x: %w", k, err)
 	}
-	db.wcache.put(k, raw)
+	rs.wcache.put(k, raw)
 	return raw, nil
 }
 
@@ -507,7 +537,7 @@ func (db *DB) record(k, v []byte) ([]byte, error) {
 // to cover [from, to) once, using the coarsest complete tier for each part
 // of the range (with step > 0, only tiers whose width divides step) plus
 // the records of finer tiers not yet compacted into it.
-func (db *DB) eachRecord(ctx context.Context, snap *rollupSnapshot, from, to, step int64, fn func(rollupItem)) error {
+func (rs *rollups) eachRecord(ctx context.Context, snap *rollupSnapshot, from, to, step int64, fn func(rollupItem)) error {
 	c := snap.tx.Bucket(bucketRollups).Cursor()
 	// records of tier in [a, b) with recSeq > minSeq
 	records := func(tier int, a, b int64, minSeq uint64) error {
@@ -518,7 +548,7 @@ func (db *DB) eachRecord(ctx context.Context, snap *rollupSnapshot, from, to, st
 			if binary.BigEndian.Uint64(k[9:]) <= minSeq {
 				continue
 			}
-			raw, err := db.record(k, v)
+			raw, err := rs.record(k, v)
 			if err != nil {
 				return err
 			}
@@ -558,9 +588,9 @@ const longRange = 6 * 3600
 // alignRange turns [start, end] into whole 10-second windows (ranges of 6
 // hours or more start on the hour); zero times default to the last 15
 // minutes.
-func (db *DB) alignRange(start, end time.Time) (int64, int64) {
+func (rs *rollups) alignRange(start, end time.Time) (int64, int64) {
 	if end.IsZero() {
-		end = db.opts.Now()
+		end = rs.opts.Now()
 	}
 	if start.IsZero() {
 		start = end.Add(-15 * time.Minute)
@@ -601,7 +631,7 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 		if err != nil {
 			return nil, err
 		}
-		mergeGraphs(live, closed)
+		live.Merge(closed)
 		g = live
 	} else if db.isRecent(from, to) {
 		var err error
@@ -623,9 +653,9 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 const closedAge = 2 * 3600
 
 // closedCutoff is the start of the newest hour whose end is closedAge old.
-func (db *DB) closedCutoff() int64 {
+func (rs *rollups) closedCutoff() int64 {
 	h := tierWidths[numTiers-1]
-	c := db.opts.Now().Unix() - closedAge
+	c := rs.opts.Now().Unix() - closedAge
 	return c - c%h
 }
 
@@ -638,25 +668,25 @@ type graphCacheKey struct {
 // closedGraph returns the merged graph of [from, cut) (persisted records
 // only: unflushed deltas are merged with the live part), from the cache
 // when no rollup record of those hours was written or deleted since.
-func (db *DB) closedGraph(ctx context.Context, from, cut int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+func (rs *rollups) closedGraph(ctx context.Context, from, cut int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
 	key := graphCacheKey{q, from, cut}
-	db.gcacheMu.Lock()
-	e, ok := db.gcache[key]
-	db.gcacheMu.Unlock()
-	version := db.oldWrites.Load()
+	rs.gcacheMu.Lock()
+	e, ok := rs.gcache[key]
+	rs.gcacheMu.Unlock()
+	version := rs.oldWrites.Load()
 	if ok && e.version == version {
 		return cloneGraph(e.g), nil
 	}
-	g, err := db.mergeRange(ctx, from, cut, q, false, from)
+	g, err := rs.mergeRange(ctx, from, cut, q, false, from)
 	if err != nil {
 		return nil, err
 	}
-	db.gcacheMu.Lock()
-	if len(db.gcache) >= 64 {
-		clear(db.gcache)
+	rs.gcacheMu.Lock()
+	if len(rs.gcache) >= 64 {
+		clear(rs.gcache)
 	}
-	db.gcache[key] = graphCacheEntry{g: cloneGraph(g), version: version}
-	db.gcacheMu.Unlock()
+	rs.gcache[key] = graphCacheEntry{g: cloneGraph(g), version: version}
+	rs.gcacheMu.Unlock()
 	return g, nil
 }
 
@@ -678,18 +708,18 @@ func cloneGraph(g *aggregate.Graph) *aggregate.Graph {
 
 // noteRollupWrite invalidates cached merges of closed hours when a record
 // of such an hour is written or deleted.
-func (db *DB) noteRollupWrite(windowStart int64) {
-	if windowStart < db.closedCutoff() {
-		db.oldWrites.Add(1)
+func (rs *rollups) noteRollupWrite(windowStart int64) {
+	if windowStart < rs.closedCutoff() {
+		rs.oldWrites.Add(1)
 	}
 }
 
 // mergeRange merges the persisted rollups of [from, to) into a graph;
 // withOpen adds the unflushed in-memory deltas and the provisional calls
 // of [openFrom, to).
-func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery, withOpen bool, openFrom int64) (*aggregate.Graph, error) {
+func (rs *rollups) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery, withOpen bool, openFrom int64) (*aggregate.Graph, error) {
 	var items []rollupItem
-	err := db.forEachWindow(ctx, from, to, openFrom, 0, func(it rollupItem) {
+	err := rs.forEachWindow(ctx, from, to, openFrom, 0, func(it rollupItem) {
 		if it.w == nil || withOpen {
 			items = append(items, it)
 		}
@@ -699,7 +729,7 @@ func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQ
 	}
 	// Long ranges merge many windows: use both halves of the machine.
 	if len(items) < parallelWindows {
-		return accumulateGraph(q, db.geom, items)
+		return accumulateGraph(q, rs.geom, items)
 	}
 	half := len(items) / 2
 	type result struct {
@@ -708,15 +738,15 @@ func (db *DB) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQ
 	}
 	done := make(chan result, 1)
 	go func() {
-		g, err := accumulateGraph(q, db.geom, items[half:])
+		g, err := accumulateGraph(q, rs.geom, items[half:])
 		done <- result{g, err}
 	}()
-	g, err := accumulateGraph(q, db.geom, items[:half])
+	g, err := accumulateGraph(q, rs.geom, items[:half])
 	r := <-done
 	if err != nil || r.err != nil {
 		return nil, errors.Join(err, r.err)
 	}
-	mergeGraphs(g, r.g)
+	g.Merge(r.g)
 	return g, nil
 }
 
@@ -764,55 +794,6 @@ func accumulateGraph(q aggregate.GraphQuery, geom aggregate.Geometry, items []ro
 		}
 	}
 	return acc.Result(), nil
-}
-
-// mergeGraphs adds the nodes and edges of b to a, keeping a sorted.
-func mergeGraphs(a, b *aggregate.Graph) {
-	nodes := make(map[string]int, len(a.Nodes))
-	for i, n := range a.Nodes {
-		nodes[n.ID] = i
-	}
-	for _, n := range b.Nodes {
-		i, ok := nodes[n.ID]
-		if !ok {
-			a.Nodes = append(a.Nodes, n)
-			continue
-		}
-		dst := &a.Nodes[i]
-		dst.Requests.Merge(&n.Requests)
-		dst.Spans += n.Spans
-		dst.SpanErrors += n.SpanErrors
-		dst.Virtual = dst.Virtual && n.Virtual
-		if dst.Region == "" || (n.Region != "" && n.Region < dst.Region) {
-			dst.Region = n.Region
-		}
-	}
-	edges := make(map[[2]string]int, len(a.Edges))
-	for i, e := range a.Edges {
-		edges[[2]string{e.Source, e.Target}] = i
-	}
-	for _, e := range b.Edges {
-		if i, ok := edges[[2]string{e.Source, e.Target}]; ok {
-			a.Edges[i].Calls.Merge(&e.Calls)
-			a.Edges[i].Provisional += e.Provisional
-			a.Edges[i].Virtual = a.Edges[i].Virtual && e.Virtual
-		} else {
-			a.Edges = append(a.Edges, e)
-		}
-	}
-	// A node virtual in one half and real in the other is real: its edges
-	// are not virtual either.
-	real := map[string]bool{}
-	for _, n := range a.Nodes {
-		real[n.ID] = !n.Virtual
-	}
-	for i := range a.Edges {
-		a.Edges[i].Virtual = !real[a.Edges[i].Target]
-	}
-	slices.SortFunc(a.Nodes, func(x, y aggregate.GraphNode) int { return cmp.Compare(x.ID, y.ID) })
-	slices.SortFunc(a.Edges, func(x, y aggregate.GraphEdge) int {
-		return cmp.Or(cmp.Compare(x.Source, y.Source), cmp.Compare(x.Target, y.Target))
-	})
 }
 
 // Latency returns the merged latency distribution selected by q over

@@ -27,6 +27,7 @@ type storeMetrics struct {
 	flushDuration      prometheus.Histogram
 	checkpointFailures prometheus.Counter
 	commitFailures     *prometheus.CounterVec
+	aggWaitTimeouts    prometheus.Counter
 }
 
 func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
@@ -93,7 +94,11 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 		Name: "flowscope_store_commit_failures_total",
 		Help: "Export requests whose commit failed, by reason: disk_full, too_large (refused alone), io (other write errors).",
 	}, []string{"reason"})
-	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures,
+	m.aggWaitTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "flowscope_store_aggregation_wait_timeouts_total",
+		Help: "Rollup queries (flow graph, latency) that stopped waiting for acknowledged spans to be aggregated after store.Options.AggregationWait and were served from the rollups as they were: their answers may miss spans acknowledged just before.",
+	})
+	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flowscope_store_disk_full",
 			Help: "1 while the last write to the store failed for lack of disk space (ingest answers 503 and /readyz fails), else 0.",

@@ -104,6 +104,15 @@ const (
 	synthContinueOnFailure = 4
 )
 
+// syntheticLog holds the results of synthetic check runs (bucket
+// synthetic_runs, with the correlation index synthetic_corr), capped and
+// expired by their own retention; FORMAT.md.
+type syntheticLog struct {
+	*file
+	max    uint64       // most synthetic runs kept (MaxSyntheticRuns; tests lower it)
+	failTx func() error // test hook: fails a synthetic-run write transaction
+}
+
 // SaveSyntheticRun stores run, durable when it returns nil. On an error
 // nothing was stored.
 //
@@ -125,8 +134,8 @@ const (
 //
 // A write that fails for lack of space returns an error wrapping
 // ErrDiskFull; after Close, ErrClosed.
-func (db *DB) SaveSyntheticRun(ctx context.Context, run SyntheticRun) error {
-	if db.closed.Load() {
+func (l *syntheticLog) SaveSyntheticRun(ctx context.Context, run SyntheticRun) error {
+	if l.closed.Load() {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -138,7 +147,7 @@ func (db *DB) SaveSyntheticRun(ctx context.Context, run SyntheticRun) error {
 	ns := uint64(run.Start.UnixNano())
 	rec := encodeSyntheticRun(&run)
 	sum := synthSummary(run.Duration, run.OK)
-	return db.syntheticUpdate(fmt.Sprintf("save synthetic run %q", run.RunID), func(tx *bolt.Tx) error {
+	return l.syntheticUpdate(fmt.Sprintf("save synthetic run %q", run.RunID), func(tx *bolt.Tx) error {
 		byID := tx.Bucket(bucketSynthByID)
 		if old := byID.Get([]byte(run.RunID)); old != nil {
 			check, _, oldNs, _ := decodeSynthHead(old)
@@ -177,8 +186,8 @@ func putSyntheticRun(tx *bolt.Tx, check, corr, runID string, ns uint64, rec, sum
 // Start, inclusively, a zero one being unbounded. At most q.Limit runs are
 // returned: 100 when it is zero or negative, and never more than 10,000.
 // The scan reads only the runs it returns.
-func (db *DB) SyntheticRuns(ctx context.Context, q SyntheticRunQuery) ([]SyntheticRun, error) {
-	if db.closed.Load() {
+func (l *syntheticLog) SyntheticRuns(ctx context.Context, q SyntheticRunQuery) ([]SyntheticRun, error) {
+	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -196,7 +205,7 @@ func (db *DB) SyntheticRuns(ctx context.Context, q SyntheticRunQuery) ([]Synthet
 		prefix = append([]byte(q.Check), 0)
 		bucket = bucketSynthRuns
 	}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := l.bolt.View(func(tx *bolt.Tx) error {
 		byID := tx.Bucket(bucketSynthByID)
 		c := tx.Bucket(bucket).Cursor()
 		// The last key of time endNs precedes the first of endNs+1.
@@ -231,22 +240,22 @@ func (db *DB) SyntheticRuns(ctx context.Context, q SyntheticRunQuery) ([]Synthet
 		return nil
 	})
 	if err != nil {
-		return nil, db.synthReadErr(ctx, "read synthetic runs", err)
+		return nil, l.synthReadErr(ctx, "read synthetic runs", err)
 	}
 	return out, nil
 }
 
 // SyntheticRun returns the run runID of check, or an error wrapping
 // ErrNotFound when no run of check has that ID.
-func (db *DB) SyntheticRun(ctx context.Context, check, runID string) (SyntheticRun, error) {
-	if db.closed.Load() {
+func (l *syntheticLog) SyntheticRun(ctx context.Context, check, runID string) (SyntheticRun, error) {
+	if l.closed.Load() {
 		return SyntheticRun{}, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return SyntheticRun{}, err
 	}
 	var r SyntheticRun
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := l.bolt.View(func(tx *bolt.Tx) error {
 		byID := tx.Bucket(bucketSynthByID)
 		if byID.Get([]byte(runID)) == nil {
 			return ErrNotFound
@@ -261,7 +270,7 @@ func (db *DB) SyntheticRun(ctx context.Context, check, runID string) (SyntheticR
 		return nil
 	})
 	if err != nil {
-		return SyntheticRun{}, db.synthReadErr(ctx, fmt.Sprintf("read synthetic run %q of check %q", runID, check), err)
+		return SyntheticRun{}, l.synthReadErr(ctx, fmt.Sprintf("read synthetic run %q of check %q", runID, check), err)
 	}
 	return r, nil
 }
@@ -269,8 +278,8 @@ func (db *DB) SyntheticRun(ctx context.Context, check, runID string) (SyntheticR
 // SyntheticRunsByCorrelation returns the runs whose CorrelationID is id,
 // oldest first (by Start, then RunID), at most limit (0 or negative: 100;
 // more than 10,000 is taken as 10,000). An empty id finds nothing.
-func (db *DB) SyntheticRunsByCorrelation(ctx context.Context, id string, limit int) ([]SyntheticRun, error) {
-	if db.closed.Load() {
+func (l *syntheticLog) SyntheticRunsByCorrelation(ctx context.Context, id string, limit int) ([]SyntheticRun, error) {
+	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -282,7 +291,7 @@ func (db *DB) SyntheticRunsByCorrelation(ctx context.Context, id string, limit i
 	}
 	limit = synthLimit(limit)
 	prefix := append([]byte(id), 0)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := l.bolt.View(func(tx *bolt.Tx) error {
 		byID := tx.Bucket(bucketSynthByID)
 		c := tx.Bucket(bucketSynthByCorr).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
@@ -299,7 +308,7 @@ func (db *DB) SyntheticRunsByCorrelation(ctx context.Context, id string, limit i
 		return nil
 	})
 	if err != nil {
-		return nil, db.synthReadErr(ctx, "read synthetic runs by correlation", err)
+		return nil, l.synthReadErr(ctx, "read synthetic runs by correlation", err)
 	}
 	return out, nil
 }
@@ -313,8 +322,8 @@ func (db *DB) SyntheticRunsByCorrelation(ctx context.Context, id string, limit i
 // run records, except the newest run of each check: a range holding
 // 864,000 runs (100 checks every 10 s for a day) takes tens of
 // milliseconds (BenchmarkSyntheticChecks).
-func (db *DB) SyntheticChecks(ctx context.Context, start, end time.Time) ([]SyntheticCheckStats, error) {
-	if db.closed.Load() {
+func (l *syntheticLog) SyntheticChecks(ctx context.Context, start, end time.Time) ([]SyntheticCheckStats, error) {
+	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -326,7 +335,7 @@ func (db *DB) SyntheticChecks(ctx context.Context, start, end time.Time) ([]Synt
 		return out, nil
 	}
 	var durs []int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := l.bolt.View(func(tx *bolt.Tx) error {
 		byID := tx.Bucket(bucketSynthByID)
 		c := tx.Bucket(bucketSynthRuns).Cursor()
 		scanned := 0
@@ -382,7 +391,7 @@ func (db *DB) SyntheticChecks(ctx context.Context, start, end time.Time) ([]Synt
 		return nil
 	})
 	if err != nil {
-		return nil, db.synthReadErr(ctx, "read synthetic check statistics", err)
+		return nil, l.synthReadErr(ctx, "read synthetic check statistics", err)
 	}
 	slices.SortFunc(out, func(a, b SyntheticCheckStats) int { return cmp.Compare(a.Check, b.Check) })
 	return out, nil
@@ -390,12 +399,12 @@ func (db *DB) SyntheticChecks(ctx context.Context, start, end time.Time) ([]Synt
 
 // expireSyntheticRuns deletes, oldest first and in transactions of at most
 // retentionBatch runs, the runs that started before cutoff (Unix ns) and
-// those beyond the newest db.syntheticRunsMax, with their index entries.
-func (db *DB) expireSyntheticRuns(cutoff int64) error {
+// those beyond the newest l.max, with their index entries.
+func (l *syntheticLog) expireSyntheticRuns(cutoff int64) error {
 	total := 0
 	defer func() {
 		if total > 0 {
-			db.m.retentionDeleted.WithLabelValues("synthetic_runs").Add(float64(total))
+			l.m.retentionDeleted.WithLabelValues("synthetic_runs").Add(float64(total))
 		}
 	}()
 	type victim struct {
@@ -405,10 +414,10 @@ func (db *DB) expireSyntheticRuns(cutoff int64) error {
 	}
 	for {
 		var victims []victim
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := l.bolt.View(func(tx *bolt.Tx) error {
 			var excess uint64
-			if n := getU64(tx.Bucket(bucketMeta), keySynthRuns); n > db.syntheticRunsMax {
-				excess = n - db.syntheticRunsMax
+			if n := getU64(tx.Bucket(bucketMeta), keySynthRuns); n > l.max {
+				excess = n - l.max
 			}
 			byID := tx.Bucket(bucketSynthByID)
 			c := tx.Bucket(bucketSynthByTime).Cursor()
@@ -431,7 +440,7 @@ func (db *DB) expireSyntheticRuns(cutoff int64) error {
 		if err != nil || len(victims) == 0 {
 			return err
 		}
-		err = db.bolt.Update(func(tx *bolt.Tx) error {
+		err = l.bolt.Update(func(tx *bolt.Tx) error {
 			times, byID := tx.Bucket(bucketSynthByTime), tx.Bucket(bucketSynthByID)
 			runs, byCorr := tx.Bucket(bucketSynthRuns), tx.Bucket(bucketSynthByCorr)
 			deleted := 0
@@ -479,21 +488,21 @@ func (db *DB) expireSyntheticRuns(cutoff int64) error {
 
 // syntheticUpdate runs fn in a bbolt read-write transaction and classifies
 // its error as alertUpdate does.
-func (db *DB) syntheticUpdate(op string, fn func(tx *bolt.Tx) error) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if db.failSyntheticTx != nil {
-			if err := db.failSyntheticTx(); err != nil {
+func (l *syntheticLog) syntheticUpdate(op string, fn func(tx *bolt.Tx) error) error {
+	err := l.bolt.Update(func(tx *bolt.Tx) error {
+		if l.failTx != nil {
+			if err := l.failTx(); err != nil {
 				return err
 			}
 		}
 		return fn(tx)
 	})
-	return db.updateErr(op, err)
+	return l.updateErr(op, err)
 }
 
 // synthReadErr wraps the error of a read: the context's error as is,
 // ErrClosed for a closed file.
-func (db *DB) synthReadErr(ctx context.Context, op string, err error) error {
+func (l *syntheticLog) synthReadErr(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 		return err
 	}

@@ -709,7 +709,7 @@ func TestSyntheticRunsCap(t *testing.T) {
 		// More to delete than one retention transaction takes.
 		{max: 3, add: 2*retentionBatch + 1, wantFirst: 18 + 2*retentionBatch + 1 - 3, wantN: 3},
 	} {
-		db.syntheticRunsMax = tc.max
+		db.syntheticLog.max = tc.max
 		runs := make([]SyntheticRun, tc.add)
 		for i := range runs {
 			// Start in insertion order, over three checks.
@@ -735,7 +735,7 @@ func TestSyntheticRunsCap(t *testing.T) {
 func TestSaveSyntheticRunFailedTx(t *testing.T) {
 	db := openTest(t, t.TempDir(), nil)
 	r := synthTestRun("c", "r1", t0)
-	db.failSyntheticTx = func() error { return fmt.Errorf("write: %w", syscall.ENOSPC) }
+	db.syntheticLog.failTx = func() error { return fmt.Errorf("write: %w", syscall.ENOSPC) }
 	err := db.SaveSyntheticRun(context.Background(), r)
 	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("save on a full disk: %v", err)
@@ -743,7 +743,7 @@ func TestSaveSyntheticRunFailedTx(t *testing.T) {
 	if err := db.Ready(); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("ready after a full disk: %v", err)
 	}
-	db.failSyntheticTx = func() error { return errors.New("boom") }
+	db.syntheticLog.failTx = func() error { return errors.New("boom") }
 	if err := db.SaveSyntheticRun(context.Background(), r); err == nil || errors.Is(err, ErrDiskFull) {
 		t.Fatalf("save with a failing transaction: %v", err)
 	}
@@ -751,7 +751,7 @@ func TestSaveSyntheticRunFailedTx(t *testing.T) {
 	if n := synthCounts(t, db); n != 0 {
 		t.Fatalf("%d runs stored", n)
 	}
-	db.failSyntheticTx = nil
+	db.syntheticLog.failTx = nil
 	db.diskFull.Store(false)
 	saveRun(t, db, r) // the failed attempts left no trace of the RunID
 	checkRuns(t, allRuns(t, db), r)

@@ -22,7 +22,7 @@ const (
 	sdkName     = "flowscope-synthetics"
 	scopeName   = "github.com/flowscope/flowscope/synthetics"
 	// correlationAttr is the attribute the store indexes the correlation
-	// ID under (store.DefaultCorrelationKeys).
+	// ID under (store.DefaultCorrelationKeys()).
 	correlationAttr = "correlation.id"
 )
 

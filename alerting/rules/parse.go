@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // Limits of a rule set.

@@ -7,7 +7,7 @@ package rules
 import (
 	"time"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // SignalKind is what a rule measures.

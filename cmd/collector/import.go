@@ -23,9 +23,12 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/flowscope/flowscope/ingest/importer"
+	"github.com/flowscope/flowscope/ingest/importer/importhttp"
 	"github.com/flowscope/flowscope/internal/collector"
 	"github.com/flowscope/flowscope/internal/config"
 )
@@ -53,108 +56,148 @@ Flags:
 
 // importCmd runs "collector import" and returns the exit code.
 func importCmd(args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseImportFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	run, closeRun, code, ok := f.runner(stderr)
+	if !ok {
+		return code
+	}
+	defer closeRun()
+	if failed := f.importFiles(ctx, run, stdout, stderr); failed > 0 {
+		return exitError
+	}
+	return exitOK
+}
+
+// importFlags are the parsed flags and files of "collector import".
+type importFlags struct {
+	to, dataDir, rebase, format, arch string
+	asJSON, force                     bool
+	mode                              string // progress display: bar, lines or none
+	files                             []string
+	opts                              importer.Options
+}
+
+// importRun imports one file.
+type importRun func(ctx context.Context, path string, opts importer.Options, show *progressShow) (importer.Summary, error)
+
+// parseImportFlags parses args. When ok is false, the command ends with
+// code (help was shown, or a usage error was reported to stderr).
+func parseImportFlags(args []string, stderr io.Writer) (f importFlags, code int, ok bool) {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported below, help by fs.Usage
-	to := fs.String("to", "http://127.0.0.1:8686", "`URL` of a running collector's HTTP port")
-	dataDir := fs.String("data-dir", "", "write the store in `DIR` directly instead of sending to a collector")
-	rebase := fs.String("rebase", "", "shift each file's times so that its latest time is `WHEN`: now, or an RFC 3339 time")
-	format := fs.String("format", "", "the files' `FORMAT` instead of detecting it: "+formatList())
-	arch := fs.String("arch", "", "`NAME` of the architecture stored from a spigo graph or architecture file (default: the file's)")
-	asJSON := fs.Bool("json", false, "print each summary as JSON")
+	fs.StringVar(&f.to, "to", "http://127.0.0.1:8686", "`URL` of a running collector's HTTP port")
+	fs.StringVar(&f.dataDir, "data-dir", "", "write the store in `DIR` directly instead of sending to a collector")
+	fs.StringVar(&f.rebase, "rebase", "", "shift each file's times so that its latest time is `WHEN`: now, or an RFC 3339 time")
+	fs.StringVar(&f.format, "format", "", "the files' `FORMAT` instead of detecting it: "+formatList())
+	fs.StringVar(&f.arch, "arch", "", "`NAME` of the architecture stored from a spigo graph or architecture file (default: the file's)")
+	fs.BoolVar(&f.asJSON, "json", false, "print each summary as JSON")
 	progress := fs.String("progress", "auto", "progress display, `MODE`: auto (a bar on a terminal, lines otherwise), bar, lines or none")
-	force := fs.Bool("force", false, "import files again from their start even if they were imported (or partly imported) before")
+	fs.BoolVar(&f.force, "force", false, "import files again from their start even if they were imported (or partly imported) before")
 	fs.Usage = func() {
 		io.WriteString(stderr, importUsage)
 		printFlags(stderr, fs)
 	}
-	usageErr := func(format string, a ...any) int {
+	usageErr := func(format string, a ...any) (importFlags, int, bool) {
 		fmt.Fprintf(stderr, "collector import: "+format+"\nRun \"collector import --help\" for the flags.\n", a...)
-		return exitUsage
+		return f, exitUsage, false
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return f, exitOK, false
 		}
 		return usageErr("%v", config.FlagError(err))
 	}
-	files := fs.Args()
-	if len(files) == 0 {
+	f.files = fs.Args()
+	if len(f.files) == 0 {
 		return usageErr("no file given")
 	}
-	var opts importer.Options
-	if *format != "" {
-		f, err := importer.ParseFormat(*format)
+	if f.format != "" {
+		pf, err := importer.ParseFormat(f.format)
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		opts.Format = f
+		f.opts.Format = pf
 	}
-	if _, err := collector.ParseRebase(*rebase, time.Now()); err != nil {
+	if _, err := importer.ParseRebase(f.rebase, time.Now()); err != nil {
 		return usageErr("%v", err)
 	}
-	opts.ArchName = *arch
-	opts.Force = *force
-	mode := *progress
-	if mode == "auto" {
-		mode = "lines"
+	f.opts.ArchName = f.arch
+	f.opts.Force = f.force
+	f.mode = *progress
+	if f.mode == "auto" {
+		f.mode = "lines"
 		if isTerminal(stderr) {
-			mode = "bar"
+			f.mode = "bar"
 		}
 	}
-	if mode != "bar" && mode != "lines" && mode != "none" {
+	if f.mode != "bar" && f.mode != "lines" && f.mode != "none" {
 		return usageErr("invalid --progress %q: want auto, bar, lines or none", *progress)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var run func(ctx context.Context, path string, opts importer.Options, show *progressShow) (importer.Summary, error)
-	if *dataDir != "" {
-		cfg := config.Default()
-		cfg.DataDir = *dataDir
-		db, err := collector.OpenStore(cfg, slog.New(slog.DiscardHandler), nil)
-		if err != nil {
-			var pathErr *os.PathError
-			if errors.As(err, &pathErr) {
-				// A file system problem (permissions, a file where the
-				// directory should be): the error says it all.
-				fmt.Fprintf(stderr, "collector import: %v\n", err)
-			} else {
-				fmt.Fprintf(stderr, "collector import: %v (is a collector running on %s? then import with --to)\n", err, *dataDir)
-			}
-			return exitError
-		}
-		defer func() {
-			if err := db.Close(); err != nil {
-				fmt.Fprintf(stderr, "collector import: close store: %v\n", err)
-			}
-		}()
-		run = func(ctx context.Context, path string, opts importer.Options, show *progressShow) (importer.Summary, error) {
-			in, err := importer.FileInput(path)
-			if err != nil {
-				return importer.Summary{}, err
-			}
-			opts.Progress = show.update
-			return importer.Import(ctx, in, importer.StoreSink(db), opts)
-		}
-	} else {
-		base, err := url.Parse(*to)
+	if f.dataDir == "" {
+		base, err := url.Parse(f.to)
 		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-			return usageErr("invalid --to %q: want a URL like http://127.0.0.1:8686", *to)
-		}
-		run = func(ctx context.Context, path string, _ importer.Options, show *progressShow) (importer.Summary, error) {
-			return upload(ctx, base, path, *format, *rebase, *arch, *force, show)
+			return usageErr("invalid --to %q: want a URL like http://127.0.0.1:8686", f.to)
 		}
 	}
+	return f, exitOK, true
+}
 
-	failed := 0
-	for _, path := range files {
+// runner returns how each file is imported: into the store in --data-dir,
+// opened here (close closes it), or uploaded to the collector at --to.
+// When ok is false the store could not be opened (reported to stderr).
+func (f *importFlags) runner(stderr io.Writer) (run importRun, closeRun func(), code int, ok bool) {
+	if f.dataDir == "" {
+		base, _ := url.Parse(f.to) // checked by parseImportFlags
+		return func(ctx context.Context, path string, _ importer.Options, show *progressShow) (importer.Summary, error) {
+			return upload(ctx, base, path, f.format, f.rebase, f.arch, f.force, show)
+		}, func() {}, exitOK, true
+	}
+	cfg := config.Default()
+	cfg.DataDir = f.dataDir
+	db, err := collector.OpenStore(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			// A file system problem (permissions, a file where the
+			// directory should be): the error says it all.
+			fmt.Fprintf(stderr, "collector import: %v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "collector import: %v (is a collector running on %s? then import with --to)\n", err, f.dataDir)
+		}
+		return nil, nil, exitError, false
+	}
+	closeRun = func() {
+		if err := db.Close(); err != nil {
+			fmt.Fprintf(stderr, "collector import: close store: %v\n", err)
+		}
+	}
+	return func(ctx context.Context, path string, opts importer.Options, show *progressShow) (importer.Summary, error) {
+		in, err := importer.FileInput(path)
+		if err != nil {
+			return importer.Summary{}, err
+		}
+		opts.Progress = show.update
+		return importer.Import(ctx, in, storesink.New(db), opts)
+	}, closeRun, exitOK, true
+}
+
+// importFiles imports every file with run, printing each summary, and
+// returns how many failed. An interrupt stops it after the current file.
+func (f *importFlags) importFiles(ctx context.Context, run importRun, stdout, stderr io.Writer) (failed int) {
+	for _, path := range f.files {
 		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 			failed++
 			fmt.Fprintf(stderr, "collector import: %s is a directory; name the files in it, such as %s\n", path, filepath.Join(path, "*.json"))
 			continue
 		}
-		show := newProgressShow(mode, path, stderr)
-		opts.Rebase, _ = collector.ParseRebase(*rebase, time.Now()) // checked above; "now" is each file's start
+		show := newProgressShow(f.mode, path, stderr)
+		opts := f.opts
+		opts.Rebase, _ = importer.ParseRebase(f.rebase, time.Now()) // checked above; "now" is each file's start
 		sum, err := run(ctx, path, opts, show)
 		show.done()
 		if err != nil {
@@ -169,7 +212,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			continue
 		}
-		if *asJSON {
+		if f.asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			enc.Encode(sum)
@@ -177,10 +220,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 			printSummary(stdout, sum)
 		}
 	}
-	if failed > 0 {
-		return exitError
-	}
-	return exitOK
+	return failed
 }
 
 func formatList() string {
@@ -212,7 +252,7 @@ func upload(ctx context.Context, base *url.URL, path, format, rebase, arch strin
 	if force {
 		q.Set("force", "true")
 	}
-	u := base.JoinPath(collector.ImportPath)
+	u := base.JoinPath(importhttp.Path)
 	u.RawQuery = q.Encode()
 	body := &countingReader{r: f, total: fi.Size(), show: show}
 	req, err := http.NewRequestWithContext(ctx, "POST", u.String(), body)

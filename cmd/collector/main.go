@@ -129,10 +129,10 @@ func serve(parent context.Context, args []string, getenv func(string) string, st
 	// FLOWSCOPE_CPUPROFILE=FILE writes a CPU profile of the whole run, for
 	// diagnosing performance (go tool pprof FILE).
 	if path := os.Getenv("FLOWSCOPE_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		} else {
+		if stop, err := startCPUProfile(path); err != nil {
 			logger.Warn("cannot write CPU profile", "path", path, "err", err)
+		} else {
+			defer stop()
 		}
 	}
 	// collector.Run logs "collector stopped" itself, once the store is
@@ -142,6 +142,21 @@ func serve(parent context.Context, args []string, getenv func(string) string, st
 		return exitError
 	}
 	return exitOK
+}
+
+// startCPUProfile starts a CPU profile written to path and returns the
+// function that stops it and closes the file. On failure nothing is left
+// open.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // buildVersion returns the version set with -ldflags, else the main

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/flowscope/flowscope/store"
 )
 
@@ -52,7 +54,7 @@ func BenchmarkImportSpigo(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { db.Close() })
-			return StoreSink(db)
+			return storesink.New(db)
 		})
 	})
 }

@@ -1,5 +1,5 @@
 // Package importer imports files into a Sink (the store, through
-// StoreSink): Zipkin v1 and v2 JSON (spigo flow files among them),
+// storesink.Sink): Zipkin v1 and v2 JSON (spigo flow files among them),
 // OTLP/JSON traces and metrics, and spigo's Guesstimate, old metrics, graph
 // and architecture files. Import reads a file of any size with memory
 // bounded by the batch size, checks all of it before it sends anything,
@@ -109,7 +109,7 @@
 //
 // # Resume
 //
-// With a sink that is a MarkSink (StoreSink is), an import records its
+// With a sink that is a MarkSink (storesink.Sink is), an import records its
 // progress: every request of pass 2 carries a Mark (the requests, spans
 // and points stored so far, the shift and batch size used, whether the
 // file is done) that the store writes in the same transaction as the

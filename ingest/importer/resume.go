@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/flowscope/flowscope/store"
 )
 
 // MarkSink is implemented by a Sink that can record the progress of an
-// import in the same atomic write as the data it describes (StoreSink
+// import in the same atomic write as the data it describes (storesink.Sink
 // does). Import discovers it by type assertion; with a Sink without it, an
 // import keeps no marks and importing a file again sends it again.
 //
@@ -69,16 +67,6 @@ const markVersion = "file1:"
 
 // errAlreadyImported stops an import whose mark says it is done.
 var errAlreadyImported = errors.New("already imported")
-
-var _ MarkSink = storeSink{}
-
-func (s storeSink) WithImportMark(ctx context.Context, key, value []byte) context.Context {
-	return store.WithImportMark(ctx, key, value)
-}
-
-func (s storeSink) ImportMark(key []byte) ([]byte, error) { return s.db.ImportMark(key) }
-
-func (s storeSink) DeleteImportMark(key []byte) error { return s.db.DeleteImportMark(key) }
 
 // markKey is the key of the mark of the import of the file with SHA-256
 // sum, read as format f, rebased or not.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/store"
 )
@@ -14,7 +16,7 @@ import (
 // errKilled stands for the death of the importing process.
 var errKilled = errors.New("killed")
 
-// markStoreSink is what StoreSink returns: a Sink with marks.
+// markStoreSink is what storesink.New returns: a Sink with marks.
 type markStoreSink interface {
 	Sink
 	MarkSink
@@ -116,7 +118,7 @@ func TestImportKilledAndRerun(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sink := &killingSink{markStoreSink: StoreSink(db).(markStoreSink), after: r.killAfter}
+				sink := &killingSink{markStoreSink: storesink.New(db), after: r.killAfter}
 				opts := r.opts
 				opts.BatchSpans = 16
 				sum, err := Import(context.Background(), in, sink, opts)
@@ -171,11 +173,11 @@ func TestImportKilledAndRerun(t *testing.T) {
 func TestImportMarkSkipsSpigoMetrics(t *testing.T) {
 	db := openStore(t, t.TempDir())
 	in := fileInput(t, spigoDir+"json_metrics/lamp.guess")
-	first, err := Import(context.Background(), in, StoreSink(db), Options{})
+	first, err := Import(context.Background(), in, storesink.New(db), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := Import(context.Background(), in, StoreSink(db), Options{})
+	second, err := Import(context.Background(), in, storesink.New(db), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/flowscope/flowscope/ingest/spigo"
 	"github.com/flowscope/flowscope/store"
 )
@@ -30,7 +32,7 @@ func openStore(t testing.TB, dir string) *store.DB {
 func TestImportIntoStore(t *testing.T) {
 	ctx := context.Background()
 	db := openStore(t, t.TempDir())
-	sink := StoreSink(db)
+	sink := storesink.New(db)
 	rebase := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
 
 	sum, err := Import(ctx, fileInput(t, spigoDir+"json_metrics/lamp_flow.json"), sink, Options{Rebase: rebase})
@@ -139,7 +141,7 @@ func spanIDHex(i int) string {
 func TestStoreSinkClosed(t *testing.T) {
 	db := openStore(t, t.TempDir())
 	db.Close()
-	err := StoreSink(db).PutArchitecture(context.Background(), store.Architecture{Name: "x"})
+	err := storesink.New(db).PutArchitecture(context.Background(), store.Architecture{Name: "x"})
 	if !retryable(err) || !errors.Is(err, store.ErrClosed) {
 		t.Errorf("closed store: %v is not retryable", err)
 	}

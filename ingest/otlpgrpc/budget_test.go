@@ -18,8 +18,8 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/flowscope/flowscope/ingest"
-	"github.com/flowscope/flowscope/internal/membudget"
 	"github.com/flowscope/flowscope/internal/otlptest"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // serveBudget serves the receiver with budget b and OverloadTap on

@@ -10,7 +10,7 @@
 // nested at most otlpwire.MaxDepth deep), without building the message and
 // exactly as the OTLP/HTTP receiver does, and answer INVALID_ARGUMENT,
 // naming the problem, for a request that does not: the consumer never sees
-// it. The consumer parses the bytes once (see internal/otlpwire) and stores
+// it. The consumer parses the bytes once (see otlpwire) and stores
 // the bytes it accepts. Every other message on the same server (responses, and other
 // services such as the query API) goes through the standard protobuf codec.
 //

@@ -26,8 +26,8 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
-	"github.com/flowscope/flowscope/internal/membudget"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/membudget"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // rawRequest receives the undecoded bytes of an export request.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/internal/otlptest"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/otlpwire"
 )
 
 // rawMessage is a request sent as the bytes given, which the standard

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
+
 	"github.com/flowscope/flowscope/ingest"
 )
 
@@ -48,7 +50,7 @@ func BenchmarkHandlerProtobuf(b *testing.B) {
 		body     []byte
 	}{
 		{"plain", "", body},
-		{"gzip", "gzip", gzipped(b, body)},
+		{"gzip", "gzip", budgetiotest.Gzipped(b, body)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := NewHandler(Options{Traces: nopConsumer{}, RequestMetrics: ingest.NewRequestMetrics(nil)})

@@ -10,7 +10,7 @@ import (
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -44,11 +44,11 @@ func TestBudget(t *testing.T) {
 		{name: "large body fits", limit: 4 << 20, body: big, wantStatus: 200},
 		{name: "chunked fits", limit: 4 << 20, body: big, chunked: true, wantStatus: 200},
 		{name: "budget full", limit: 1 << 20, inUse: 1<<20 - 100, body: small, wantStatus: 429, wantNoRead: true},
-		{name: "budget full, gzip", limit: 1 << 20, inUse: 1<<20 - 100, encoding: "gzip", body: gzipped(t, small), wantStatus: 429, wantNoRead: true},
+		{name: "budget full, gzip", limit: 1 << 20, inUse: 1<<20 - 100, encoding: "gzip", body: budgetiotest.Gzipped(t, small), wantStatus: 429, wantNoRead: true},
 		{name: "body outgrows the budget", limit: 256 << 10, body: big, wantStatus: 429},
 		{name: "chunked body outgrows the budget", limit: 256 << 10, body: big, chunked: true, wantStatus: 429},
-		{name: "decompressed body outgrows the budget", limit: 256 << 10, encoding: "gzip", body: gzipped(t, big), wantStatus: 429},
-		{name: "deflated body outgrows the budget", limit: 256 << 10, encoding: "deflate", body: deflated(t, big), wantStatus: 429},
+		{name: "decompressed body outgrows the budget", limit: 256 << 10, encoding: "gzip", body: budgetiotest.Gzipped(t, big), wantStatus: 429},
+		{name: "deflated body outgrows the budget", limit: 256 << 10, encoding: "deflate", body: budgetiotest.Deflated(t, big), wantStatus: 429},
 		{name: "JSON read fits, its decoding does not", limit: int64(len(mid)) + 1 + step + 1000, contentType: contentTypeJSON,
 			body: mid, wantStatus: 429},
 		{name: "JSON fits", limit: 4 * int64(len(mid)), contentType: contentTypeJSON, body: mid, wantStatus: 200},
@@ -116,35 +116,12 @@ func TestBudget(t *testing.T) {
 	}
 }
 
-// TestBudgetSlowClients serves the handler on 127.0.0.1 to 200 clients
-// that claim a 16 MiB body and send 1 KiB: with room for all, each holds
-// one 64 KiB step (not 16 MiB) and grows only with what it sends; with
-// room for 64, the others get 429 with Retry-After at once and the budget
-// never passes its limit.
+// TestBudgetSlowClients: slow clients that claim large bodies hold only
+// what they sent, and beyond the budget are refused with 429 at once
+// (budgetiotest.SlowClientCases).
 func TestBudgetSlowClients(t *testing.T) {
-	tests := []struct {
-		name  string
-		limit int64
-		admit int // 0: room for all
-	}{
-		{name: "room for all", limit: 1 << 30},
-		{name: "room for 64", limit: 64 * budgetio.InitialBytes, admit: 64},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := membudget.New(tt.limit)
-			consumer := &fakeConsumer{}
-			srv := httptest.NewServer(NewHandler(Options{Traces: consumer, Budget: b}))
-			defer srv.Close()
-			addr := srv.Listener.Addr().String()
-			if tt.admit == 0 {
-				budgetiotest.CheckSlowClients(t, b, addr, TracesPath, contentTypeProtobuf)
-			} else {
-				budgetiotest.CheckRefusedSlowClients(t, b, addr, TracesPath, contentTypeProtobuf, tt.admit, http.StatusTooManyRequests)
-			}
-			if consumer.calls() != 0 {
-				t.Errorf("consumer called %d times", consumer.calls())
-			}
-		})
-	}
+	budgetiotest.SlowClientCases(t, func(b *membudget.Budget) (http.Handler, func() int) {
+		consumer := &fakeConsumer{}
+		return NewHandler(Options{Traces: consumer, Budget: b}), consumer.calls
+	}, TracesPath, contentTypeProtobuf, http.StatusTooManyRequests)
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
 )
 
 // FuzzHandler posts arbitrary bodies with arbitrary media types and
@@ -20,9 +22,9 @@ func FuzzHandler(f *testing.F) {
 	f.Add(tracesJSON, contentTypeJSON, "", false)
 	f.Add(metrics, contentTypeProtobuf, "", true)
 	f.Add(metricsJSON, "application/json; charset=utf-8", "", true)
-	f.Add(gzipped(f, traces), contentTypeProtobuf, "gzip", false)
-	f.Add(gzipped(f, metricsJSON), contentTypeJSON, "gzip", true)
-	f.Add(deflated(f, tracesJSON), contentTypeJSON, "deflate", false)
+	f.Add(budgetiotest.Gzipped(f, traces), contentTypeProtobuf, "gzip", false)
+	f.Add(budgetiotest.Gzipped(f, metricsJSON), contentTypeJSON, "gzip", true)
+	f.Add(budgetiotest.Deflated(f, tracesJSON), contentTypeJSON, "deflate", false)
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), contentTypeJSON, "", false)
 	f.Add([]byte{0x0a, 0x80}, contentTypeProtobuf, "", false)
 	f.Add([]byte("x"), "text/plain", "br", false)

@@ -1,11 +1,9 @@
 package otlphttp
 
 import (
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -15,9 +13,10 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/ingest/internal/httpbody"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
-	"github.com/flowscope/flowscope/internal/membudget"
-	"github.com/flowscope/flowscope/internal/otlpwire"
+	"github.com/flowscope/flowscope/membudget"
+	"github.com/flowscope/flowscope/otlpwire"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -74,19 +73,8 @@ type Options struct {
 // describes. It is safe for concurrent use. The caller owns the http.Server
 // and its timeouts.
 func NewHandler(opts Options) http.Handler {
-	h := &handler{
-		maxBody: opts.MaxBodyBytes,
-		logger:  opts.Logger,
-		metrics: opts.RequestMetrics,
-		budget:  opts.Budget,
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.logger == nil {
-		h.logger = slog.New(slog.DiscardHandler)
-	}
-	h.logger = h.logger.With("component", "otlphttp")
+	h := &handler{Receiver: httpbody.NewReceiver("otlphttp", opts.MaxBodyBytes, DefaultMaxBodyBytes,
+		opts.Logger, opts.RequestMetrics, opts.Budget)}
 	if c := opts.Traces; c != nil {
 		h.traces = &signal{
 			name:     "traces",
@@ -136,12 +124,9 @@ type signal struct {
 }
 
 type handler struct {
+	httpbody.Receiver
 	traces     *signal
 	metricsSig *signal
-	maxBody    int64
-	logger     *slog.Logger
-	metrics    *ingest.RequestMetrics
-	budget     *membudget.Budget
 }
 
 // encoding is the body encoding of a request and of its response.
@@ -180,7 +165,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sig = h.metricsSig
 	}
 	if sig == nil {
-		h.metrics.Inc(receiverName, "unknown", ingest.OutcomeUnsupported)
+		h.Metrics.Inc(receiverName, "unknown", ingest.OutcomeUnsupported)
 		h.writeError(w, enc, &httpError{http.StatusNotFound, code.Code_UNIMPLEMENTED, ingest.OutcomeUnsupported,
 			fmt.Sprintf("no OTLP endpoint at %q: use POST %s or %s", r.URL.Path, TracesPath, MetricsPath)})
 		return
@@ -199,7 +184,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Everything this request holds in memory is reserved from the budget
 	// and given back when it is answered.
-	mem := budgetio.Reservation{Budget: h.budget}
+	mem := budgetio.Reservation{Budget: h.Budget}
 	defer mem.Release()
 	body, herr := h.readBody(r, budgetio.GetBuffer(), &mem)
 	defer budgetio.PutBuffer(body)
@@ -248,7 +233,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, sig, enc, h.consumerError(sig, err))
 		return
 	}
-	h.metrics.Inc(receiverName, sig.name, ingest.Outcome(res, nil))
+	h.Metrics.Inc(receiverName, sig.name, ingest.Outcome(res, nil))
 	h.writeMessage(w, enc, http.StatusOK, sig.response(res))
 }
 
@@ -274,88 +259,29 @@ func parseContentType(header string) (enc encoding, ok bool) {
 	return encProtobuf, false
 }
 
-// readBody reads the request body into buf (a pooled buffer, or nil) and
-// returns it, decompressed and limited to h.maxBody bytes both as sent and
-// after decompression. The buffer grows as the bytes arrive, each growth
-// reserved from mem first; the declared Content-Length never sizes an
-// allocation beyond the first step. The returned buffer (possibly a new
-// one) is the caller's to pool even on failure.
+// readBody reads the request body (httpbody.Read) and maps a failure to
+// the answer OTLP/HTTP prescribes.
 func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
-	tooLarge := func(what string) *httpError {
-		return &httpError{http.StatusRequestEntityTooLarge, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeTooLarge,
-			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
-	}
-	if r.ContentLength > h.maxBody {
-		return buf, tooLarge("")
-	}
-	if r.Body == nil {
+	buf, err := httpbody.Read(r, buf, h.MaxBody, mem)
+	if err == nil {
 		return buf, nil
 	}
-	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
-	identity := false
-	switch ce {
-	case "", "identity", "none":
-		identity = true
-	case "gzip", "x-gzip", "deflate":
-	default:
-		return buf, &httpError{http.StatusUnsupportedMediaType, code.Code_INVALID_ARGUMENT, ingest.OutcomeUnsupported,
-			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
-	}
-	// Refuse before reading anything when the budget cannot take the
-	// first step.
-	hint := int64(-1) // a compressed body's length says little of its size
-	if identity {
-		hint = r.ContentLength
-	}
-	rd, ok := budgetio.Admit(mem, hint, h.maxBody)
-	if !ok {
+	switch err.Kind {
+	case httpbody.TooLarge:
+		return buf, &httpError{http.StatusRequestEntityTooLarge, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeTooLarge, err.Msg}
+	case httpbody.UnsupportedEncoding:
+		return buf, &httpError{http.StatusUnsupportedMediaType, code.Code_INVALID_ARGUMENT, ingest.OutcomeUnsupported, err.Msg}
+	case httpbody.OverBudget:
 		return buf, h.overBudget()
 	}
-	wire := &limitReader{r: r.Body, left: h.maxBody}
-	var src io.Reader = wire
-	switch ce {
-	case "gzip", "x-gzip":
-		zr, err := getGzipReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress gzip body: %v", err))
-		}
-		defer putGzipReader(zr)
-		src = zr
-	case "deflate":
-		zr, err := zlib.NewReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress deflate body: %v", err))
-		}
-		src = zr
-	}
-	plain := &limitReader{r: src, left: h.maxBody}
-	buf, err := rd.ReadAll(buf, plain)
-	switch {
-	case errors.Is(err, budgetio.ErrOverBudget):
-		return buf, h.overBudget()
-	case wire.exceeded():
-		return buf, tooLarge("")
-	case plain.exceeded():
-		return buf, tooLarge(" after decompression")
-	case err != nil && src != wire:
-		return buf, badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
-	case err != nil:
-		return buf, badRequest(fmt.Sprintf("read request body: %v", err))
-	}
-	return buf, nil
+	return buf, badRequest(err.Msg)
 }
 
 // overBudget is the answer to a request the memory budget cannot take:
 // 429 with Retry-After, which OTLP clients retry.
 func (h *handler) overBudget() *httpError {
 	return &httpError{http.StatusTooManyRequests, code.Code_RESOURCE_EXHAUSTED, ingest.OutcomeOverloaded,
-		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.budget.Limit())}
+		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.Budget.Limit())}
 }
 
 // consumerError maps a consumer's error to the answer OTLP/HTTP prescribes.
@@ -369,7 +295,7 @@ func (h *handler) consumerError(sig *signal, err error) *httpError {
 	case errors.Is(err, ingest.ErrInvalid):
 		return badRequest(msg)
 	}
-	h.logger.Error("consume export request", "signal", sig.name, "err", err)
+	h.Logger.Error("consume export request", "signal", sig.name, "err", err)
 	return &httpError{http.StatusInternalServerError, code.Code_INTERNAL, ingest.OutcomeError, msg}
 }
 
@@ -377,21 +303,18 @@ func badRequest(msg string) *httpError {
 	return &httpError{http.StatusBadRequest, code.Code_INVALID_ARGUMENT, ingest.OutcomeInvalid, msg}
 }
 
-// retryAfter is the Retry-After header value: whole seconds, at least 1.
-var retryAfter = strconv.FormatInt(max(1, int64((ingest.RetryAfter+999_999_999)/1_000_000_000)), 10)
-
 // fail counts a failed request of sig and answers it.
 func (h *handler) fail(w http.ResponseWriter, sig *signal, enc encoding, e *httpError) {
-	h.metrics.Inc(receiverName, sig.name, e.outcome)
+	h.Metrics.Inc(receiverName, sig.name, e.outcome)
 	h.writeError(w, enc, e)
 }
 
 // writeError answers with e's status and a google.rpc.Status body.
 func (h *handler) writeError(w http.ResponseWriter, enc encoding, e *httpError) {
 	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", httpbody.RetryAfter)
 	}
-	h.logger.Debug("export request refused", "status", e.status, "err", e.msg)
+	h.Logger.Debug("export request refused", "status", e.status, "err", e.msg)
 	// A decoder's message may quote the client's bytes: a Status message
 	// must be UTF-8, or it cannot be encoded at all.
 	h.writeMessage(w, enc, e.status, &status.Status{Code: int32(e.code), Message: strings.ToValidUTF8(e.msg, "\uFFFD")})
@@ -410,7 +333,7 @@ func (h *handler) writeMessage(w http.ResponseWriter, enc encoding, statusCode i
 	}
 	if err != nil {
 		// Only an invalid UTF-8 message from a consumer can get here.
-		h.logger.Error("encode response", "err", err)
+		h.Logger.Error("encode response", "err", err)
 		statusCode, b = http.StatusInternalServerError, nil
 	}
 	w.Header().Set("Content-Type", enc.contentType())

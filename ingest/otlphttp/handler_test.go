@@ -3,7 +3,6 @@ package otlphttp
 import (
 	"bytes"
 	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/otlpjson"
@@ -132,32 +133,6 @@ func mustJSON(t testing.TB, m proto.Message) []byte {
 	return b
 }
 
-func gzipped(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func deflated(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // requestCount reads flowscope_receiver_requests_total for one signal and
 // outcome from reg.
 func requestCount(t *testing.T, reg *prometheus.Registry, signal, outcome string) float64 {
@@ -250,10 +225,10 @@ func TestHandler(t *testing.T) {
 			wantSignal: "metrics", wantMetrics: metrics},
 		{name: "json metrics", path: MetricsPath, contentType: contentTypeJSON, body: metricsJSON, wantStatus: 200, wantCalls: 1,
 			wantOutcome: "ok", wantSignal: "metrics", wantMetrics: metrics},
-		{name: "gzip protobuf", encoding: "gzip", body: gzipped(t, tracesPB), wantStatus: 200, wantCalls: 1, wantOutcome: "ok", wantTraces: traces},
-		{name: "gzip json", contentType: contentTypeJSON, encoding: "gzip", body: gzipped(t, tracesJSON), wantStatus: 200, wantCalls: 1,
+		{name: "gzip protobuf", encoding: "gzip", body: budgetiotest.Gzipped(t, tracesPB), wantStatus: 200, wantCalls: 1, wantOutcome: "ok", wantTraces: traces},
+		{name: "gzip json", contentType: contentTypeJSON, encoding: "gzip", body: budgetiotest.Gzipped(t, tracesJSON), wantStatus: 200, wantCalls: 1,
 			wantOutcome: "ok", wantTraces: traces},
-		{name: "deflate protobuf", encoding: "deflate", body: deflated(t, tracesPB), wantStatus: 200, wantCalls: 1, wantOutcome: "ok", wantTraces: traces},
+		{name: "deflate protobuf", encoding: "deflate", body: budgetiotest.Deflated(t, tracesPB), wantStatus: 200, wantCalls: 1, wantOutcome: "ok", wantTraces: traces},
 		{name: "identity encoding", encoding: "identity", body: tracesPB, wantStatus: 200, wantCalls: 1, wantOutcome: "ok", wantTraces: traces},
 		{name: "empty protobuf request", body: nil, wantStatus: 200, wantCalls: 1, wantOutcome: "ok",
 			wantTraces: &coltracepb.ExportTraceServiceRequest{}},
@@ -299,14 +274,14 @@ func TestHandler(t *testing.T) {
 			wantMsg: fmt.Sprintf("request body exceeds %d bytes", smallLimit), wantOutcome: "too_large"},
 		{name: "oversized by Content-Length", body: tracesPB, contentLength: smallLimit + 1, wantStatus: 413,
 			wantMsg: "request body exceeds", wantOutcome: "too_large"},
-		{name: "oversized after decompression", encoding: "gzip", body: gzipped(t, big), wantStatus: 413,
+		{name: "oversized after decompression", encoding: "gzip", body: budgetiotest.Gzipped(t, big), wantStatus: 413,
 			wantMsg: fmt.Sprintf("request body exceeds %d bytes after decompression", smallLimit), wantOutcome: "too_large"},
 		{name: "oversized compressed stream of empty gzip members", encoding: "gzip",
-			body: bytes.Repeat(gzipped(t, nil), smallLimit/20+1), contentLength: -1, wantStatus: 413,
+			body: bytes.Repeat(budgetiotest.Gzipped(t, nil), smallLimit/20+1), contentLength: -1, wantStatus: 413,
 			wantMsg: "request body exceeds", wantOutcome: "too_large"},
 		{name: "malformed gzip", encoding: "gzip", body: []byte("definitely not gzip"), wantStatus: 400,
 			wantMsg: "decompress gzip body", wantOutcome: "invalid"},
-		{name: "truncated gzip", encoding: "gzip", body: gzipped(t, tracesPB)[:20], wantStatus: 400,
+		{name: "truncated gzip", encoding: "gzip", body: budgetiotest.Gzipped(t, tracesPB)[:20], wantStatus: 400,
 			wantMsg: "decompress gzip body", wantOutcome: "invalid"},
 		{name: "malformed deflate", encoding: "deflate", body: []byte("nope"), wantStatus: 400,
 			wantMsg: "decompress deflate body", wantOutcome: "invalid"},
@@ -580,7 +555,7 @@ func TestServerEndToEnd(t *testing.T) {
 				} else {
 					body = mustProto(t, req)
 				}
-				hreq, _ := http.NewRequest(http.MethodPost, srv.URL+TracesPath, bytes.NewReader(gzipped(t, body)))
+				hreq, _ := http.NewRequest(http.MethodPost, srv.URL+TracesPath, bytes.NewReader(budgetiotest.Gzipped(t, body)))
 				hreq.Header.Set("Content-Type", ct)
 				hreq.Header.Set("Content-Encoding", "gzip")
 				resp, err := srv.Client().Do(hreq)

@@ -11,7 +11,7 @@ import (
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,10 +53,10 @@ func TestBudget(t *testing.T) {
 		{name: "fits", limit: 1 << 20, body: small, wantStatus: 202},
 		{name: "large body fits", limit: 8 << 20, body: big, wantStatus: 202},
 		{name: "budget full", limit: 1 << 20, inUse: 1<<20 - 100, body: small, wantStatus: 503, wantNoRead: true},
-		{name: "budget full, gzip", limit: 1 << 20, inUse: 1<<20 - 100, encoding: "gzip", body: gzipped(t, small), wantStatus: 503, wantNoRead: true},
+		{name: "budget full, gzip", limit: 1 << 20, inUse: 1<<20 - 100, encoding: "gzip", body: budgetiotest.Gzipped(t, small), wantStatus: 503, wantNoRead: true},
 		{name: "body outgrows the budget", limit: 256 << 10, body: big, wantStatus: 503},
 		{name: "chunked body outgrows the budget", limit: 256 << 10, body: big, chunked: true, wantStatus: 503},
-		{name: "decompressed body outgrows the budget", limit: 256 << 10, encoding: "gzip", body: gzipped(t, big), wantStatus: 503},
+		{name: "decompressed body outgrows the budget", limit: 256 << 10, encoding: "gzip", body: budgetiotest.Gzipped(t, big), wantStatus: 503},
 		{name: "read fits, conversion does not", limit: int64(len(mid)) + 1 + step + 1000, body: mid, wantStatus: 503},
 	}
 	for _, tt := range tests {
@@ -112,34 +112,12 @@ func TestBudget(t *testing.T) {
 	}
 }
 
-// TestBudgetSlowClients serves the handler on 127.0.0.1 to 200 clients
-// that claim a 16 MiB body and send 1 KiB: with room for all, each holds
-// one 64 KiB step; with room for 64, the others get 503 with Retry-After
-// at once.
+// TestBudgetSlowClients: slow clients that claim large bodies hold only
+// what they sent, and beyond the budget are refused with 503 at once
+// (budgetiotest.SlowClientCases).
 func TestBudgetSlowClients(t *testing.T) {
-	tests := []struct {
-		name  string
-		limit int64
-		admit int // 0: room for all
-	}{
-		{name: "room for all", limit: 1 << 30},
-		{name: "room for 64", limit: 64 * budgetio.InitialBytes, admit: 64},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := membudget.New(tt.limit)
-			consumer := &recordingConsumer{}
-			srv := httptest.NewServer(NewHandler(HandlerOptions{Traces: consumer, Budget: b}))
-			defer srv.Close()
-			addr := srv.Listener.Addr().String()
-			if tt.admit == 0 {
-				budgetiotest.CheckSlowClients(t, b, addr, V2Path, "application/json")
-			} else {
-				budgetiotest.CheckRefusedSlowClients(t, b, addr, V2Path, "application/json", tt.admit, http.StatusServiceUnavailable)
-			}
-			if len(consumer.reqs) != 0 {
-				t.Errorf("consumer called %d times", len(consumer.reqs))
-			}
-		})
-	}
+	budgetiotest.SlowClientCases(t, func(b *membudget.Budget) (http.Handler, func() int) {
+		consumer := &recordingConsumer{}
+		return NewHandler(HandlerOptions{Traces: consumer, Budget: b}), func() int { return len(consumer.reqs) }
+	}, V2Path, "application/json", http.StatusServiceUnavailable)
 }

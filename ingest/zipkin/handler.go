@@ -1,8 +1,6 @@
 package zipkin
 
 import (
-	"compress/gzip"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +9,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/ingest/internal/httpbody"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // URL paths of the Zipkin-compatible endpoints.
@@ -86,32 +84,17 @@ type HandlerOptions struct {
 // Zipkin does (application/json, text/plain, none). The handler is safe for
 // concurrent use; the caller owns the http.Server and its timeouts.
 func NewHandler(opts HandlerOptions) http.Handler {
-	h := &handler{
-		traces:  opts.Traces,
-		maxBody: opts.MaxBodyBytes,
-		logger:  opts.Logger,
-		metrics: opts.RequestMetrics,
-		budget:  opts.Budget,
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.logger == nil {
-		h.logger = slog.New(slog.DiscardHandler)
-	}
-	h.logger = h.logger.With("component", "zipkin")
+	h := &handler{traces: opts.Traces, Receiver: httpbody.NewReceiver("zipkin", opts.MaxBodyBytes, DefaultMaxBodyBytes,
+		opts.Logger, opts.RequestMetrics, opts.Budget)}
 	keep := Options{KeepIDs: opts.KeepIDs}.keepIDs()
 	h.mem[0], h.mem[1] = newIDMemory(keep), newIDMemory(keep)
 	return h
 }
 
 type handler struct {
-	traces  ingest.TracesConsumer
-	maxBody int64
-	logger  *slog.Logger
-	metrics *ingest.RequestMetrics
-	mem     [2]*idMemory // v1, v2
-	budget  *membudget.Budget
+	httpbody.Receiver
+	traces ingest.TracesConsumer
+	mem    [2]*idMemory // v1, v2
 }
 
 // httpError is a refusal: a status, the outcome counted and a message.
@@ -146,7 +129,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Everything this request holds in memory is reserved from the budget
 	// and given back when it is answered.
-	res := budgetio.Reservation{Budget: h.budget}
+	res := budgetio.Reservation{Budget: h.Budget}
 	defer res.Release()
 	body, herr := h.readBody(r, budgetio.GetBuffer(), &res)
 	defer budgetio.PutBuffer(body)
@@ -168,7 +151,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, badRequest(err.Error()))
 			return
 		}
-		h.logger.Error("convert zipkin spans", "version", v.String(), "err", err)
+		h.Logger.Error("convert zipkin spans", "version", v.String(), "err", err)
 		h.fail(w, &httpError{http.StatusInternalServerError, ingest.OutcomeError, err.Error()})
 		return
 	}
@@ -179,7 +162,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if result.Rejected > 0 {
-			h.metrics.Inc(receiverName, signalName, ingest.OutcomePartial)
+			h.Metrics.Inc(receiverName, signalName, ingest.OutcomePartial)
 			h.writeText(w, http.StatusBadRequest, fmt.Sprintf(
 				"%d of the %d spans converted from %d Zipkin spans were rejected; the other %d were stored "+
 					"(Zipkin has no partial success): first problem: %s",
@@ -187,7 +170,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.metrics.Inc(receiverName, signalName, ingest.OutcomeOK)
+	h.Metrics.Inc(receiverName, signalName, ingest.OutcomeOK)
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -212,88 +195,29 @@ func checkContentType(header string) *httpError {
 	return nil
 }
 
-// readBody reads the request body into buf (a pooled buffer, or nil) and
-// returns it, decompressed and limited to h.maxBody bytes both as sent and
-// after decompression. The buffer grows as the bytes arrive, each growth
-// reserved from mem first; the declared Content-Length never sizes an
-// allocation beyond the first step. The returned buffer (possibly a new
-// one) is the caller's to pool even on failure.
+// readBody reads the request body (httpbody.Read) and maps a failure to
+// the answer.
 func (h *handler) readBody(r *http.Request, buf []byte, mem *budgetio.Reservation) ([]byte, *httpError) {
-	tooLarge := func(what string) *httpError {
-		return &httpError{http.StatusRequestEntityTooLarge, ingest.OutcomeTooLarge,
-			fmt.Sprintf("request body exceeds %d bytes%s", h.maxBody, what)}
-	}
-	if r.ContentLength > h.maxBody {
-		return buf, tooLarge("")
-	}
-	if r.Body == nil {
+	buf, err := httpbody.Read(r, buf, h.MaxBody, mem)
+	if err == nil {
 		return buf, nil
 	}
-	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
-	identity := false
-	switch ce {
-	case "", "identity", "none":
-		identity = true
-	case "gzip", "x-gzip", "deflate":
-	default:
-		return buf, &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported,
-			fmt.Sprintf("unsupported Content-Encoding %q: use gzip, deflate or none", ce)}
-	}
-	// Refuse before reading anything when the budget cannot take the
-	// first step.
-	hint := int64(-1) // a compressed body's length says little of its size
-	if identity {
-		hint = r.ContentLength
-	}
-	rd, ok := budgetio.Admit(mem, hint, h.maxBody)
-	if !ok {
+	switch err.Kind {
+	case httpbody.TooLarge:
+		return buf, &httpError{http.StatusRequestEntityTooLarge, ingest.OutcomeTooLarge, err.Msg}
+	case httpbody.UnsupportedEncoding:
+		return buf, &httpError{http.StatusUnsupportedMediaType, ingest.OutcomeUnsupported, err.Msg}
+	case httpbody.OverBudget:
 		return buf, h.overBudget()
 	}
-	wire := &limitReader{r: r.Body, left: h.maxBody}
-	var src io.Reader = wire
-	switch ce {
-	case "gzip", "x-gzip":
-		zr, err := getGzipReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress gzip body: %v", err))
-		}
-		defer putGzipReader(zr)
-		src = zr
-	case "deflate":
-		zr, err := zlib.NewReader(wire)
-		if err != nil {
-			if wire.exceeded() {
-				return buf, tooLarge("")
-			}
-			return buf, badRequest(fmt.Sprintf("decompress deflate body: %v", err))
-		}
-		src = zr
-	}
-	plain := &limitReader{r: src, left: h.maxBody}
-	buf, err := rd.ReadAll(buf, plain)
-	switch {
-	case errors.Is(err, budgetio.ErrOverBudget):
-		return buf, h.overBudget()
-	case wire.exceeded():
-		return buf, tooLarge("")
-	case plain.exceeded():
-		return buf, tooLarge(" after decompression")
-	case err != nil && src != wire:
-		return buf, badRequest(fmt.Sprintf("decompress %s body: %v", ce, err))
-	case err != nil:
-		return buf, badRequest(fmt.Sprintf("read request body: %v", err))
-	}
-	return buf, nil
+	return buf, badRequest(err.Msg)
 }
 
 // overBudget is the answer to a request the memory budget cannot take:
 // 503 with Retry-After, which Zipkin clients retry (unlike 429).
 func (h *handler) overBudget() *httpError {
 	return &httpError{http.StatusServiceUnavailable, ingest.OutcomeOverloaded,
-		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.budget.Limit())}
+		fmt.Sprintf("memory budget of %d bytes is in use: retry later", h.Budget.Limit())}
 }
 
 // consumerError maps a consumer's error to the answer.
@@ -307,7 +231,7 @@ func (h *handler) consumerError(err error) *httpError {
 	case errors.Is(err, ingest.ErrInvalid):
 		return badRequest(msg)
 	}
-	h.logger.Error("consume zipkin spans", "err", err)
+	h.Logger.Error("consume zipkin spans", "err", err)
 	return &httpError{http.StatusInternalServerError, ingest.OutcomeError, msg}
 }
 
@@ -315,16 +239,13 @@ func badRequest(msg string) *httpError {
 	return &httpError{http.StatusBadRequest, ingest.OutcomeInvalid, msg}
 }
 
-// retryAfter is the Retry-After header value: whole seconds, at least 1.
-var retryAfter = strconv.FormatInt(max(1, int64((ingest.RetryAfter+999_999_999)/1_000_000_000)), 10)
-
 // fail counts a refused request and answers it.
 func (h *handler) fail(w http.ResponseWriter, e *httpError) {
-	h.metrics.Inc(receiverName, signalName, e.outcome)
+	h.Metrics.Inc(receiverName, signalName, e.outcome)
 	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", httpbody.RetryAfter)
 	}
-	h.logger.Debug("zipkin request refused", "status", e.status, "err", e.msg)
+	h.Logger.Debug("zipkin request refused", "status", e.status, "err", e.msg)
 	h.writeText(w, e.status, e.msg)
 }
 
@@ -335,60 +256,3 @@ func (h *handler) writeText(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
 }
-
-// gzipPool holds gzip readers; each holds about 40 KiB of state.
-var gzipPool sync.Pool
-
-func getGzipReader(r io.Reader) (*gzip.Reader, error) {
-	if zr, ok := gzipPool.Get().(*gzip.Reader); ok {
-		if err := zr.Reset(r); err != nil {
-			putGzipReader(zr)
-			return nil, err
-		}
-		return zr, nil
-	}
-	return gzip.NewReader(r)
-}
-
-// putGzipReader returns zr to the pool, pointed at an empty stream so
-// that the pool does not keep the request body reachable.
-func putGzipReader(zr *gzip.Reader) {
-	_ = zr.Reset(eofReader{}) // fails at once with io.EOF, as intended
-	gzipPool.Put(zr)
-}
-
-// eofReader is an empty stream; as an io.ByteReader it is not wrapped in
-// a bufio.Reader by gzip.Reader.Reset.
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-func (eofReader) ReadByte() (byte, error)  { return 0, io.EOF }
-
-// errTooLarge is returned by a limitReader once its limit is passed.
-var errTooLarge = errors.New("body too large")
-
-// limitReader reads at most left+1 bytes from r and fails with errTooLarge
-// once more than left bytes were read, so a decompression bomb stops one
-// byte past the limit.
-type limitReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return 0, errTooLarge
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
-		return n, errTooLarge
-	}
-	return n, err
-}
-
-// exceeded reports whether more than the limit was read.
-func (l *limitReader) exceeded() bool { return l.left < 0 }

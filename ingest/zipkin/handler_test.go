@@ -2,14 +2,14 @@ package zipkin
 
 import (
 	"bytes"
-	"compress/gzip"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,32 +22,6 @@ const (
 	v2Body = `[{"traceId":"0000000000000001","id":"0000000000000001","kind":"CLIENT","name":"get","timestamp":10,"duration":10,` +
 		`"localEndpoint":{"serviceName":"a"}}]`
 )
-
-func gzipped(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func deflated(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // TestHandler checks the answer to each kind of request, what reaches the
 // consumer, and the request counter.
@@ -71,17 +45,17 @@ func TestHandler(t *testing.T) {
 		{name: "v2", path: V2Path, body: []byte(v2Body), contentType: "application/json; charset=utf-8", status: 202, spans: 1, outcome: "ok"},
 		{name: "no content type", path: V1Path, body: []byte(v1Body), status: 202, spans: 2, outcome: "ok"},
 		{name: "text/plain", path: V2Path, body: []byte(v2Body), contentType: "text/plain", status: 202, spans: 1, outcome: "ok"},
-		{name: "gzip", path: V1Path, body: gzipped(t, []byte(v1Body)), encoding: "gzip", status: 202, spans: 2, outcome: "ok"},
-		{name: "deflate", path: V2Path, body: deflated(t, []byte(v2Body)), encoding: "deflate", status: 202, spans: 1, outcome: "ok"},
+		{name: "gzip", path: V1Path, body: budgetiotest.Gzipped(t, []byte(v1Body)), encoding: "gzip", status: 202, spans: 2, outcome: "ok"},
+		{name: "deflate", path: V2Path, body: budgetiotest.Deflated(t, []byte(v2Body)), encoding: "deflate", status: 202, spans: 1, outcome: "ok"},
 		{name: "empty array", path: V1Path, body: []byte("[\n\n]"), status: 202, spans: 0, outcome: "ok"},
 		{name: "invalid JSON", path: V1Path, body: []byte(`[{"traceId":"01","id":"0000000000000001"}]`), status: 400,
 			msg: `zipkin v1: span 0 at byte 12: "traceId": want 16 or 32 hex digits, got 2`, outcome: "invalid"},
 		{name: "v2 body on v1", path: V1Path, body: []byte(v2Body), status: 400, msg: "looks like Zipkin v2 JSON", outcome: "invalid"},
 		{name: "garbage", path: V2Path, body: []byte("<html>"), status: 400, msg: "zipkin v2: at byte 0: want a JSON array of spans", outcome: "invalid"},
 		{name: "corrupt gzip", path: V1Path, body: []byte("not gzip"), encoding: "gzip", status: 400, msg: "decompress gzip body", outcome: "invalid"},
-		{name: "truncated gzip", path: V1Path, body: gzipped(t, []byte(v1Body))[:40], encoding: "gzip", status: 400, msg: "decompress gzip body", outcome: "invalid"},
+		{name: "truncated gzip", path: V1Path, body: budgetiotest.Gzipped(t, []byte(v1Body))[:40], encoding: "gzip", status: 400, msg: "decompress gzip body", outcome: "invalid"},
 		{name: "too large", path: V1Path, body: []byte(big), status: 413, msg: "request body exceeds 1024 bytes", outcome: "too_large"},
-		{name: "too large decompressed", path: V1Path, body: gzipped(t, []byte(big)), encoding: "gzip", status: 413,
+		{name: "too large decompressed", path: V1Path, body: budgetiotest.Gzipped(t, []byte(big)), encoding: "gzip", status: 413,
 			msg: "exceeds 1024 bytes after decompression", outcome: "too_large"},
 		{name: "thrift", path: V1Path, body: []byte{0x0c, 0, 0}, contentType: "application/x-thrift", status: 415,
 			msg: "Zipkin Thrift is not supported, only JSON", outcome: "unsupported"},

@@ -22,6 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowscope/flowscope/ingest/importer/importhttp"
+	"github.com/flowscope/flowscope/ingest/storesink"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -30,13 +33,12 @@ import (
 	"github.com/flowscope/flowscope/alerting"
 	"github.com/flowscope/flowscope/alerting/notify"
 	"github.com/flowscope/flowscope/ingest"
-	"github.com/flowscope/flowscope/ingest/importer"
 	"github.com/flowscope/flowscope/ingest/otlpgrpc"
 	"github.com/flowscope/flowscope/ingest/otlphttp"
 	"github.com/flowscope/flowscope/ingest/zipkin"
 	"github.com/flowscope/flowscope/internal/config"
-	"github.com/flowscope/flowscope/internal/membudget"
-	"github.com/flowscope/flowscope/internal/policyrun"
+	"github.com/flowscope/flowscope/membudget"
+	"github.com/flowscope/flowscope/policies/monitor"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/query/jaegerapi"
 	"github.com/flowscope/flowscope/query/promexport"
@@ -64,7 +66,7 @@ type Collector struct {
 	Prober   *synthetics.Prober
 	notifier *notify.Notifier
 	// Policies runs the flow policies; nil without --policies.
-	Policies *policyrun.Runtime
+	Policies *monitor.Runtime
 	// stopPolicies ends their background evaluation; policiesDone closes
 	// when it has.
 	stopPolicies context.CancelFunc
@@ -128,13 +130,21 @@ func registerBudget(reg prometheus.Registerer, b *membudget.Budget) {
 
 // openStore is OpenStore with the process's memory budget.
 func openStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, budget *membudget.Budget) (*store.DB, error) {
-	db, err := store.Open(cfg.DataDir, store.Options{
-		Budget:          budget,
+	opts := storeOptions(cfg)
+	opts.Budget, opts.Logger, opts.Registerer = budget, logger, reg
+	db, err := store.Open(cfg.DataDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return db, nil
+}
+
+// storeOptions maps the configuration onto the store's options.
+func storeOptions(cfg config.Config) store.Options {
+	return store.Options{
 		Retention:       cfg.Store.Retention,
 		QueueBytes:      cfg.Store.QueueBytes,
 		CorrelationKeys: cfg.Correlation.Keys,
-		Logger:          logger,
-		Registerer:      reg,
 		Aggregation: aggregate.Options{
 			PairWait:          cfg.Aggregation.EdgeWait,
 			SignificantDigits: cfg.Aggregation.SignificantDigits,
@@ -144,11 +154,7 @@ func openStore(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer
 		DisableAggregation: !cfg.Aggregation.Enabled,
 		RollupRetention:    [3]time.Duration{cfg.Aggregation.Retention10s, cfg.Aggregation.Retention1m, cfg.Aggregation.Retention1h},
 		SyntheticRetention: cfg.Synthetics.Retention,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
 	}
-	return db, nil
 }
 
 // Start opens the store, binds every listener and starts serving.
@@ -174,7 +180,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	// The store holds the data directory's lock: the spools left there
 	// are a dead collector's.
-	if err := cleanSpools(spoolDir(cfg.DataDir), started, logger); err != nil {
+	if err := importhttp.CleanSpools(spoolDir(cfg.DataDir), started, logger); err != nil {
 		return fail(err)
 	}
 	g, err := newGuard(cfg, logger, reg)
@@ -192,7 +198,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 
 	g.checkExposure(c.listeners)
-	consumer := importer.StoreSink(db) // the receivers' consumer too
+	consumer := storesink.New(db) // the receivers' consumer too
 	counts := ingest.NewRequestMetrics(reg)
 	grpcOpts := append(grpcKeepaliveOptions(),
 		grpc.ForceServerCodecV2(otlpgrpc.Codec()),
@@ -252,7 +258,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	c.api = &http.Server{
 		Handler: g.http("http", c.listeners["http"], web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
-			Import: newImportHandler(db, cfg.MaxImportBytes, spoolDir(cfg.DataDir), logger), Ready: db.Ready,
+			Import: importhttp.NewHandler(importhttp.Options{Sink: consumer, MaxBytes: cfg.MaxImportBytes, SpoolDir: spoolDir(cfg.DataDir), Logger: logger}), Ready: db.Ready,
 			Security: g.statusHandler(),
 			Jaeger:   jaegerapi.NewHandler(jaegerapi.Options{Store: db, Logger: logger}),
 			PrometheusMetrics: promexport.NewHandler(promexport.Options{Store: db, Logger: logger,

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowscope/flowscope/internal/config"
-	"github.com/flowscope/flowscope/internal/policyrun"
+	"github.com/flowscope/flowscope/policies/monitor"
 )
 
 // startPolicies loads the flow policies when a policies file is
@@ -16,7 +16,7 @@ func (c *Collector) startPolicies(cfg config.Config, reg prometheus.Registerer) 
 	if cfg.Policies == "" {
 		return nil
 	}
-	rt, err := policyrun.New(policyrun.Options{Path: cfg.Policies, Store: c.DB, Logger: c.logger, Registerer: reg})
+	rt, err := monitor.New(monitor.Options{Path: cfg.Policies, Store: c.DB, Logger: c.logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("flow policies: %w", err)
 	}
@@ -47,7 +47,7 @@ func (c *Collector) stopPolicyEvaluation() {
 // does not load keeps the policies in use and the error says why.
 func (c *Collector) ReloadPolicies(ctx context.Context) error {
 	if c.Policies == nil {
-		return policyrun.ErrNoPolicies
+		return monitor.ErrNoPolicies
 	}
 	return c.Policies.Reload(ctx)
 }

@@ -18,7 +18,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/store"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // Config is the complete configuration of a collector process. The zero
@@ -253,7 +255,12 @@ type Logging struct {
 
 // Default returns the built-in configuration: everything listens on
 // 127.0.0.1 only and the store lives in ./data.
+//
+// The defaults of the store and of the aggregation are theirs
+// (store.DefaultOptions, aggregate.DefaultOptions), not restated here.
 func Default() Config {
+	st := store.DefaultOptions()
+	agg := aggregate.DefaultOptions()
 	return Config{
 		DataDir:         "./data",
 		HTTPAddr:        "127.0.0.1:8686",
@@ -275,35 +282,27 @@ func Default() Config {
 			MaxSeries:      20000,
 		},
 		Store: Store{
-			Retention:  168 * time.Hour,
-			QueueBytes: 256 << 20,
+			Retention:  st.Retention,
+			QueueBytes: st.QueueBytes,
 		},
 		Correlation: Correlation{
-			Keys: []string{
-				"correlation.id",
-				"correlation_id",
-				"x-correlation-id",
-				"request.id",
-				"x-request-id",
-				"http.request.header.x-correlation-id",
-				"http.request.header.x-request-id",
-			},
+			Keys: store.DefaultCorrelationKeys(),
 		},
 		Aggregation: Aggregation{
 			Enabled:           true,
-			SignificantDigits: 2,
-			MaxLatency:        time.Hour,
-			EdgeWait:          10 * time.Second,
-			MaxPending:        1_000_000,
-			Retention10s:      24 * time.Hour,
-			Retention1m:       168 * time.Hour,
-			Retention1h:       2160 * time.Hour,
+			SignificantDigits: agg.SignificantDigits,
+			MaxLatency:        agg.MaxValue,
+			EdgeWait:          agg.PairWait,
+			MaxPending:        agg.MaxPending,
+			Retention10s:      st.RollupRetention[0],
+			Retention1m:       st.RollupRetention[1],
+			Retention1h:       st.RollupRetention[2],
 		},
 		Alerting: Alerting{
 			Interval: time.Second,
 		},
 		Synthetics: Synthetics{
-			Retention:         30 * 24 * time.Hour,
+			Retention:         st.SyntheticRetention,
 			CorrelationHeader: "X-Correlation-ID",
 			MaxConcurrent:     16,
 		},

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,8 @@ func TestCrashSafety(t *testing.T) {
 	bin := procBuildCollector(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	acked := map[string][]string{} // trace ID -> its span IDs, every acknowledged batch
+	unknown := 0                   // batches whose call failed once the kill was under way: stored or not
+	since := time.Now().Add(-time.Minute)
 
 	p := procStartCollector(t, bin, dir)
 	p.waitReady(t, 15*time.Second)
@@ -68,8 +71,12 @@ func TestCrashSafety(t *testing.T) {
 			}
 			acked[tid] = sids
 		}
+		unknown += res.afterKill
 		t.Logf("cycle %d: sent for %s, killed with %d export calls in flight; %d batches acknowledged (%d in total), %d refused, %d failed after the kill",
 			cycle, run, res.inFlight, res.acked, len(acked), res.refused, res.afterKill)
+		if res.inFlight == 0 {
+			t.Fatalf("cycle %d: no export call was in flight at the kill: the cycle tests nothing of the write path", cycle)
+		}
 		for _, e := range res.preKillErrors {
 			t.Errorf("cycle %d: export failed before the kill: %s", cycle, e)
 		}
@@ -81,6 +88,7 @@ func TestCrashSafety(t *testing.T) {
 		p = procStartCollector(t, bin, dir)
 		p.waitReady(t, 30*time.Second)
 		crashVerify(t, p, acked, fmt.Sprintf("after SIGKILL %d", cycle))
+		crashCounts(t, p, since, len(acked), unknown, fmt.Sprintf("after SIGKILL %d", cycle))
 		if errs := p.errorLogs(); len(errs) > 0 {
 			t.Errorf("restart %d: the collector logged errors:\n%s", cycle, strings.Join(errs, "\n"))
 		}
@@ -99,6 +107,7 @@ func TestCrashSafety(t *testing.T) {
 	p = procStartCollector(t, bin, dir)
 	p.waitReady(t, 30*time.Second)
 	crashVerify(t, p, acked, "after clean shutdown")
+	crashCounts(t, p, since, len(acked), unknown, "after clean shutdown")
 	if code := p.terminate(t, 30*time.Second); code != 0 {
 		t.Errorf("final SIGTERM: collector exited with status %d:\n%s", code, p.logText())
 	}
@@ -187,6 +196,11 @@ func crashSendAndKill(t *testing.T, p *procCollector, run time.Duration, seed ui
 		if n > 0 {
 			break
 		}
+	}
+	// Kill with export calls in flight, so that the kill lands inside
+	// the write path (the check below fails a cycle without one).
+	for wait := time.Now().Add(5 * time.Second); inFlight.Load() == 0 && time.Now().Before(wait); {
+		runtime.Gosched()
 	}
 	killing.Store(true)
 	res.inFlight = inFlight.Load()
@@ -343,6 +357,73 @@ func crashVerify(t *testing.T, p *procCollector, acked map[string][]string, when
 			problems = append(problems[:20], fmt.Sprintf("… and %d more", len(problems)-20))
 		}
 		t.Errorf("%s: %d of %d acknowledged traces lost or incomplete, problems:\n%s", when, lost, len(ids), strings.Join(problems, "\n"))
+	}
+}
+
+// Per batch (crashBatch's chain of 50 spans, alternating SERVER and
+// CLIENT, two spans per service in turn: frontend 0-1, backend 2-3, …):
+// SERVER spans in crash-frontend (i ≡ 0 mod 4) and crash-backend
+// (i ≡ 2 mod 4), and calls paired with their server half on each edge
+// (the last CLIENT, span 49, has no child).
+const (
+	crashFrontendServers = 13
+	crashBackendServers  = 12
+	crashCallsEachWay    = 12
+)
+
+// crashCounts checks the aggregates against the batches: the SERVER span
+// counts of the latency API and the call counts of the flow graph's two
+// edges are whole batches, at least every acknowledged one and at most
+// those plus the batches whose outcome the kill left unknown (stored but
+// not acknowledged). Fewer is loss; more is a batch counted twice (the
+// crash replay applying what was already flushed).
+func crashCounts(t *testing.T, p *procCollector, since time.Time, acked, unknown int, when string) {
+	t.Helper()
+	window := fmt.Sprintf("start=%d&end=%d", since.UnixMilli(), time.Now().Add(time.Minute).UnixMilli())
+	get := func(path string, v any) {
+		t.Helper()
+		resp, err := http.Get("http://" + p.httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s: %d %s", when, path, resp.StatusCode, body)
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("%s: %s: %v", when, path, err)
+		}
+	}
+	check := func(what string, got float64, perBatch int) {
+		t.Helper()
+		lo, hi := float64(acked*perBatch), float64((acked+unknown)*perBatch)
+		t.Logf("%s: %s = %v (acknowledged batches give %v, with the unknown ones %v)", when, what, got, lo, hi)
+		if got < lo || got > hi || int64(got)%int64(perBatch) != 0 {
+			t.Errorf("%s: %s = %v, want whole batches of %d in [%v, %v] (%d acknowledged, %d unknown)", when, what, got, perBatch, lo, hi, acked, unknown)
+		}
+	}
+	for _, c := range []struct {
+		service  string
+		perBatch int
+	}{{"crash-frontend", crashFrontendServers}, {"crash-backend", crashBackendServers}} {
+		var lat struct{ Count any }
+		get("/api/v1/latency?service="+c.service+"&kind=server&"+window, &lat)
+		check(c.service+" SERVER spans (latency count)", jsonNum(lat.Count), c.perBatch)
+	}
+	var g struct {
+		Edges []struct {
+			Source, Target string
+			Calls          float64
+		}
+	}
+	get("/api/v1/flowgraph?"+window, &g)
+	calls := map[string]float64{}
+	for _, e := range g.Edges {
+		calls[e.Source+" -> "+e.Target] = e.Calls
+	}
+	for _, edge := range []string{"crash-frontend -> crash-backend", "crash-backend -> crash-frontend"} {
+		check(edge+" calls (flow graph)", calls[edge], crashCallsEachWay)
 	}
 }
 

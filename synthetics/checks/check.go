@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // Limits of a check.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flowscope/flowscope/internal/yamlfile"
+	"github.com/flowscope/flowscope/yamlfile"
 )
 
 // JSONPath is a compiled JSONPath expression, in the subset checks use:

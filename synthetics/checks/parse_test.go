@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/flowscope/flowscope/internal/yamlfile/yamlfiletest"
+	"github.com/flowscope/flowscope/yamlfile/yamlfiletest"
 )
 
 func parseFile(t *testing.T, path string) ([]Check, error) {

@@ -473,7 +473,9 @@ func TestTraceSearchEdge(t *testing.T) {
 			func(x searchTrace) bool { return x.authOp == "call auth 1" && x.errors > 0 }},
 		// min/maxDuration bound the call (40 % of the trace), not the trace.
 		{"edge-duration", "traces?source=api&target=auth&minDuration=100ms&limit=100", "calls api → auth, duration ≥ 100ms",
-			func(x searchTrace) bool { return x.authCall != "" && time.Duration(0.4*float64(x.dur)) >= 100*time.Millisecond }},
+			func(x searchTrace) bool {
+				return x.authCall != "" && time.Duration(0.4*float64(x.dur)) >= 100*time.Millisecond
+			}},
 		{"reverse", "traces?source=auth&target=api&limit=100", "calls auth → api",
 			func(x searchTrace) bool { return false }},
 	}

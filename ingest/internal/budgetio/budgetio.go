@@ -24,7 +24,7 @@ import (
 	"errors"
 	"io"
 
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // ErrOverBudget is returned by ReadAll when the memory budget cannot cover

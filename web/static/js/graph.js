@@ -829,7 +829,7 @@ export class FlowMap {
   draw(now) {
     const t0 = performance.now();
     this.dirty = false;
-    const {ctx, dpr, view, colors: C} = this;
+    const {ctx, dpr, view} = this;
     const k = view.k;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, this.W, this.H);
@@ -840,8 +840,32 @@ export class FlowMap {
 
     // Boxes (groups), under everything else.
     this.topo.drawBoxes(ctx, k);
+    const {groups, geoms, drawnEdges} = this.edgeStyles(hl);
+    this.strokeEdges(groups);
+    this.drawViolationBadges(geoms, hl);
+    this.drawSelectedEdge(geoms, selKey);
+    this.drawParticles(now, geoms, hl);
+    const drawnNodes = this.drawNodes(hl);
+    this.drawNodeMarks(hl, sel);
+    // Labels and box names, in screen space, placed so that none overlaps
+    // another (groups.js placeLabels): below, right, left or above the
+    // node, else shortened, else left out (highlighted nodes first).
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = FONT;
+    this.topo.drawLabels(ctx, hl);
+    ctx.textBaseline = 'top';
+    ctx.textAlign = 'center';
+    ctx.globalAlpha = 1;
+    this.drawEdgeLabels(geoms, hl);
 
-    // Edges, batched by style.
+    this.recordDraw(t0, drawnNodes, drawnEdges);
+  }
+
+  // edgeStyles groups the visible edges' strokes by style (colour, width,
+  // dash, alpha, the marks' casings) so that each style is one path, and
+  // returns the groups, each edge's geometry and how many were drawn.
+  edgeStyles(hl) {
+    const C = this.colors;
     const groups = new Map();
     const addTo = (key, style, fn) => {
       let g = groups.get(key);
@@ -884,6 +908,14 @@ export class FlowMap {
       }
       addTo(`${color}|${w}|${dashed}|${dim}`, {color, width: w, alpha: dim ? 0.15 : 0.85, dash: dashed, arrows: true}, g);
     }
+    return {groups, geoms, drawnEdges};
+  }
+
+  // strokeEdges strokes the edge groups in order (marks under the edges,
+  // arrows on top), with the arrow heads of the edges.
+  strokeEdges(groups) {
+    const {ctx} = this;
+    const k = this.view.k;
     const order = [...groups.values()].sort((a, b) => (a.arrows - b.arrows) || ((a.z || 0) - (b.z || 0)) || (b.alpha < a.alpha ? 1 : -1));
     for (const g of order) {
       ctx.globalCompositeOperation = g.cut ? 'destination-out' : 'source-over';
@@ -921,8 +953,13 @@ export class FlowMap {
     ctx.globalCompositeOperation = 'source-over';
     ctx.setLineDash([]);
     ctx.globalAlpha = 1;
-    // The violation badge: a violet disc with a bar ("no entry") at the
-    // middle of each violating edge.
+  }
+
+  // drawViolationBadges draws the violation badge: a violet disc with a
+  // bar ("no entry") at the middle of each violating edge.
+  drawViolationBadges(geoms, hl) {
+    const {ctx, colors: C} = this;
+    const k = this.view.k;
     for (const [e, m] of geoms) {
       if (!violated(e) || m.loop) continue;
       const r = 6 / k, mx = (m.x1 + m.x2) / 2, my = (m.y1 + m.y2) / 2;
@@ -935,6 +972,12 @@ export class FlowMap {
       ctx.fillRect(mx - r * 0.6, my - r * 0.18, r * 1.2, r * 0.36);
     }
     ctx.globalAlpha = 1;
+  }
+
+  // drawSelectedEdge outlines the selected edge.
+  drawSelectedEdge(geoms, selKey) {
+    const {ctx, colors: C} = this;
+    const k = this.view.k;
     if (selKey && this.edgeByKey.get(selKey) && geoms.has(this.edgeByKey.get(selKey))) {
       const m = geoms.get(this.edgeByKey.get(selKey));
       ctx.strokeStyle = C.select;
@@ -950,7 +993,13 @@ export class FlowMap {
       ctx.setLineDash([]);
     }
 
-    // Flow particles: a few dots per edge, more and faster with the rate.
+  }
+
+  // drawParticles draws the flow particles: a few dots per edge, more and
+  // faster with the rate.
+  drawParticles(now, geoms, hl) {
+    const {ctx} = this;
+    const k = this.view.k;
     if (this.opts.particles && this.maxRate > 0 && !this.stale) {
       const t = now / 1000;
       const byColor = new Map();
@@ -982,7 +1031,14 @@ export class FlowMap {
       }
     }
 
-    // Nodes.
+  }
+
+  // drawNodes draws the visible nodes, batched by look (colour, dimmed,
+  // virtual diamond, synthetic hexagon, declared-only outline), and
+  // returns how many were drawn.
+  drawNodes(hl) {
+    const {ctx, colors: C} = this;
+    const k = this.view.k;
     let drawnNodes = 0;
     const nodeGroups = new Map();
     for (const n of this.nodeList) {
@@ -1037,6 +1093,14 @@ export class FlowMap {
       }
     }
     ctx.globalAlpha = 1;
+    return drawnNodes;
+  }
+
+  // drawNodeMarks draws the marks round the nodes: slow arcs, alert
+  // rings, lint badges, search matches, the selection and the focus.
+  drawNodeMarks(hl, sel) {
+    const {ctx, colors: C} = this;
+    const k = this.view.k;
     const ring = (n, color, w) => {
       ctx.strokeStyle = color;
       ctx.lineWidth = w / k;
@@ -1102,17 +1166,10 @@ export class FlowMap {
     if (sel && sel.type === 'node' && this.nodes.get(sel.id)) ring(this.nodes.get(sel.id), C.select, 2);
     if (this.focus && this.nodes.get(this.focus.id)) ring(this.nodes.get(this.focus.id), C.match, 1.5);
 
-    // Labels and box names, in screen space, placed so that none overlaps
-    // another (groups.js placeLabels): below, right, left or above the
-    // node, else shortened, else left out (highlighted nodes first).
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.font = FONT;
-    this.topo.drawLabels(ctx, hl);
-    ctx.textBaseline = 'top';
-    ctx.textAlign = 'center';
-    ctx.globalAlpha = 1;
-    this.drawEdgeLabels(geoms, hl);
+  }
 
+  // recordDraw records the draw's time and counts in this.stats.
+  recordDraw(t0, drawnNodes, drawnEdges) {
     const dt = performance.now() - t0;
     const st = this.stats;
     st.draws++;

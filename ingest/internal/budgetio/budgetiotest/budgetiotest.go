@@ -4,14 +4,19 @@ package budgetiotest
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/flowscope/flowscope/internal/membudget"
+	"github.com/flowscope/flowscope/ingest/internal/budgetio"
+	"github.com/flowscope/flowscope/membudget"
 )
 
 // Answer is a response one slow client got before it had sent its body.
@@ -165,4 +170,67 @@ func CheckRefusedSlowClients(t *testing.T, b *membudget.Budget, addr, path, cont
 	sc.Close()
 	WaitFor(t, 10*time.Second, func() bool { return b.Used() == used0 },
 		func() string { return fmt.Sprintf("budget holds %d after the clients left, want %d", b.Used(), used0) })
+}
+
+// SlowClientCases runs the receivers' slow-client test: a handler made by
+// serve (its consumer's call count is calls) on 127.0.0.1, given 200
+// clients that claim a 16 MiB body and send 1 KiB. With room for all, each
+// holds one InitialBytes step and grows only with what it sends; with room
+// for 64, the others get refused (the receiver's refusal status, with
+// Retry-After) at once and the budget never passes its limit. The consumer
+// is never called.
+func SlowClientCases(t *testing.T, serve func(*membudget.Budget) (h http.Handler, calls func() int), path, contentType string, refused int) {
+	tests := []struct {
+		name  string
+		limit int64
+		admit int // 0: room for all
+	}{
+		{name: "room for all", limit: 1 << 30},
+		{name: "room for 64", limit: 64 * budgetio.InitialBytes, admit: 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := membudget.New(tt.limit)
+			h, calls := serve(b)
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			addr := srv.Listener.Addr().String()
+			if tt.admit == 0 {
+				CheckSlowClients(t, b, addr, path, contentType)
+			} else {
+				CheckRefusedSlowClients(t, b, addr, path, contentType, tt.admit, refused)
+			}
+			if n := calls(); n != 0 {
+				t.Errorf("consumer called %d times", n)
+			}
+		})
+	}
+}
+
+// Gzipped returns b compressed with gzip.
+func Gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Deflated returns b compressed with zlib (Content-Encoding: deflate).
+func Deflated(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -1,8 +1,9 @@
-package collector
+package importhttp
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,9 +17,38 @@ import (
 	"time"
 
 	"github.com/flowscope/flowscope/ingest/importer"
+	"github.com/flowscope/flowscope/ingest/storesink"
+	"github.com/flowscope/flowscope/store"
 )
 
-const lampFlow = "../../testdata/spigo/json_metrics/lamp_flow.json"
+const lampFlow = "../../../testdata/spigo/json_metrics/lamp_flow.json"
+
+// startUpload serves the upload handler, importing into a new store, on
+// a loopback port with the collector's server timeouts, and returns its
+// address. o's Sink, MaxBytes and SpoolDir are filled in.
+func startUpload(t *testing.T, o Options) string {
+	t.Helper()
+	db, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Sink, o.MaxBytes, o.SpoolDir = storesink.New(db), 1<<30, t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+Path, NewHandler(o))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		db.Close()
+	})
+	return l.Addr().String()
+}
 
 // postImport uploads the file at path and returns the status and the
 // decoded summary.
@@ -30,7 +60,7 @@ func postImport(t *testing.T, addr, path, query string) (int, importer.Summary, 
 	}
 	defer f.Close()
 	client := &http.Client{Timeout: time.Minute}
-	resp, err := client.Post("http://"+addr+ImportPath+"?name="+filepath.Base(path)+query, "application/octet-stream", f)
+	resp, err := client.Post("http://"+addr+Path+"?name="+filepath.Base(path)+query, "application/octet-stream", f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,53 +78,10 @@ func postImport(t *testing.T, addr, path, query string) (int, importer.Summary, 
 	return resp.StatusCode, sum, string(b)
 }
 
-// TestStartRemovesStaleSpools leaves the spool of a collector killed
-// while importing, and a file that is not a spool, in the data directory:
-// the next start removes the spool only.
-func TestStartRemovesStaleSpools(t *testing.T) {
-	dir := t.TempDir()
-	tmp := spoolDir(dir)
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	stale := filepath.Join(tmp, spoolPrefix+"123456")
-	other := filepath.Join(tmp, "notes.txt")
-	for _, p := range []string{stale, other} {
-		if err := os.WriteFile(p, make([]byte, 1<<20), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		old := time.Now().Add(-time.Minute)
-		if err := os.Chtimes(p, old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := startTest(t, dir)
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("stale spool still there after start (stat: %v)", err)
-	}
-	if _, err := os.Stat(other); err != nil {
-		t.Errorf("a file that is not a spool was removed: %v", err)
-	}
-	// Uploads spool there, and leave nothing behind.
-	if status, _, body := postImport(t, c.Addrs().HTTP, lampFlow, ""); status != http.StatusOK {
-		t.Fatalf("import: %d %s", status, body)
-	}
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), spoolPrefix) {
-			t.Errorf("spool %s left after the import", e.Name())
-		}
-	}
-}
-
 // TestUploadReimport uploads the same file three times: the second
 // upload is skipped as already imported, force=true imports it again.
 func TestUploadReimport(t *testing.T) {
-	c := startTest(t, "")
-	addr := c.Addrs().HTTP
+	addr := startUpload(t, Options{})
 	cases := []struct {
 		name         string
 		query        string
@@ -125,9 +112,7 @@ func TestUploadReimport(t *testing.T) {
 // import slot, so that the next import succeeds. (It used to hold the
 // slot for an hour.)
 func TestUploadStallFreesSlot(t *testing.T) {
-	setVar(t, &uploadStallTimeout, 500*time.Millisecond)
-	c := startTest(t, "")
-	addr := c.Addrs().HTTP
+	addr := startUpload(t, Options{StallTimeout: 500 * time.Millisecond})
 	cases := []struct {
 		name string
 		head string // request head, with %s for the path
@@ -145,7 +130,7 @@ func TestUploadStallFreesSlot(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			if _, err := fmt.Fprintf(conn, tc.head+tc.body, ImportPath); err != nil {
+			if _, err := fmt.Fprintf(conn, tc.head+tc.body, Path); err != nil {
 				t.Fatal(err)
 			}
 			// Bounded wait: generous for a loaded machine, far below the
@@ -170,9 +155,7 @@ func TestUploadStallFreesSlot(t *testing.T) {
 // TestUploadSlowButMoving keeps an upload moving slowly (a chunk per
 // half stall timeout): it must not time out.
 func TestUploadSlowButMoving(t *testing.T) {
-	setVar(t, &uploadStallTimeout, time.Second)
-	setVar(t, &uploadProgressBytes, 1024)
-	c := startTest(t, "")
+	addr := startUpload(t, Options{StallTimeout: time.Second, ProgressBytes: 1024})
 	data, err := os.ReadFile(lampFlow)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +173,7 @@ func TestUploadSlowButMoving(t *testing.T) {
 		pw.Close()
 	}()
 	client := &http.Client{Timeout: time.Minute}
-	resp, err := client.Post("http://"+c.Addrs().HTTP+ImportPath+"?name=slow.json", "application/octet-stream", pr)
+	resp, err := client.Post("http://"+addr+Path+"?name=slow.json", "application/octet-stream", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,20 +185,17 @@ func TestUploadSlowButMoving(t *testing.T) {
 }
 
 // TestUploadTooSlowOverall trickles an upload that never stalls but
-// averages less than uploadMinRate: it ends at the deadline of the whole
+// averages less than Options.MinRate: it ends at the deadline of the whole
 // upload with 408.
 func TestUploadTooSlowOverall(t *testing.T) {
-	setVar(t, &uploadStallTimeout, time.Second)
-	setVar(t, &uploadProgressBytes, 16)
-	setVar(t, &uploadMinRate, 1024)
-	c := startTest(t, "")
-	conn, err := net.Dial("tcp", c.Addrs().HTTP)
+	addr := startUpload(t, Options{StallTimeout: time.Second, ProgressBytes: 16, MinRate: 1024})
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	// 4 KiB at 1 KiB/s: 1 s + 4 s allowed; sent at about 160 B/s.
-	fmt.Fprintf(conn, "POST %s?name=slow.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4096\r\n\r\n[", ImportPath)
+	fmt.Fprintf(conn, "POST %s?name=slow.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4096\r\n\r\n[", Path)
 	answered := make(chan struct{})
 	go func() {
 		defer close(answered)
@@ -250,7 +230,7 @@ func TestUploadTooSlowOverall(t *testing.T) {
 // last element, else the multipart file name, else "upload" — never the
 // "." that filepath.Base makes of an empty name.
 func TestUploadName(t *testing.T) {
-	c := startTest(t, "")
+	addr := startUpload(t, Options{})
 	data, err := os.ReadFile(lampFlow)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +251,7 @@ func TestUploadName(t *testing.T) {
 		} else {
 			body.Write(data)
 		}
-		resp, err := http.Post("http://"+c.Addrs().HTTP+ImportPath+query, ct, &body)
+		resp, err := http.Post("http://"+addr+Path+query, ct, &body)
 		if err != nil {
 			t.Fatal(err)
 		}

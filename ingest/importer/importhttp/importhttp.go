@@ -1,4 +1,10 @@
-package collector
+// Package importhttp serves file imports over HTTP (POST /api/v1/import,
+// docs/import.md): the upload — the raw body, or the first file of a
+// multipart/form-data body — is spooled to a file, then imported with
+// package importer into a Sink, one upload at a time. Uploads get read
+// deadlines that follow their progress, so a stalled or trickling client
+// frees the import slot.
+package importhttp
 
 import (
 	"bufio"
@@ -19,46 +25,69 @@ import (
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/importer"
-	"github.com/flowscope/flowscope/store"
 )
 
-// ImportPath is the URL path of the upload endpoint on the HTTP port.
-const ImportPath = "/api/v1/import"
+// Path is the URL path of the upload endpoint on the HTTP port.
+const Path = "/api/v1/import"
 
-// importHandler serves POST /api/v1/import: a file upload (the raw body,
-// or the first file of a multipart/form-data body) spooled to a file in
-// spoolDir, then imported into the store with package importer, one upload
-// at a time. See docs/import.md.
-type importHandler struct {
-	db       *store.DB
-	maxBytes int64
-	spoolDir string
-	logger   *slog.Logger  // scoped with component=import
-	base     *slog.Logger  // unscoped: the importer adds component=importer
-	busy     chan struct{} // holds a token while an upload or import runs
+// Options configure the upload handler.
+type Options struct {
+	// Sink receives the imported data (storesink.New(db)). Required.
+	Sink importer.Sink
+	// MaxBytes limits the size of an upload (max_import_bytes). Required.
+	MaxBytes int64
+	// SpoolDir is the directory uploads are spooled to; it must exist
+	// (CleanSpools creates it). Required.
+	SpoolDir string
+	// Logger receives the handler's and the importer's log lines. Nil
+	// discards them.
+	Logger *slog.Logger
+	// Upload deadlines. An upload must keep moving: each ProgressBytes
+	// received push its read deadline StallTimeout ahead, so that a client
+	// that stalls (or trickles) frees the import slot within StallTimeout.
+	// The whole upload must also average MinRate bytes per second: it gets
+	// StallTimeout plus its size (Content-Length, else MaxBytes) at that
+	// rate. Zero values take the defaults: 30 s, 64 KiB and 256 KiB/s.
+	StallTimeout  time.Duration
+	ProgressBytes int64
+	MinRate       int64
 }
 
-// newImportHandler returns the upload handler; spools go to spoolDir,
-// which must exist (see cleanSpools).
-func newImportHandler(db *store.DB, maxBytes int64, spoolDir string, logger *slog.Logger) http.Handler {
-	return &importHandler{db: db, maxBytes: maxBytes, spoolDir: spoolDir, logger: logger.With("component", "import"), base: logger, busy: make(chan struct{}, 1)}
-}
-
-// Upload deadlines. An upload must keep moving: each uploadProgressBytes
-// received push its read deadline uploadStallTimeout ahead, so that a
-// client that stalls (or trickles) frees the import slot within
-// uploadStallTimeout. The whole upload must also average uploadMinRate:
-// it gets uploadStallTimeout plus its size (Content-Length, else
-// max_import_bytes) at that rate. Variables so that tests can shorten them.
-var (
-	uploadStallTimeout        = 30 * time.Second
-	uploadProgressBytes int64 = 64 << 10
-	uploadMinRate       int64 = 256 << 10 // bytes per second
+// Default upload deadlines (Options).
+const (
+	DefaultStallTimeout        = 30 * time.Second
+	DefaultProgressBytes int64 = 64 << 10
+	DefaultMinRate       int64 = 256 << 10 // bytes per second
 )
 
-// spoolPrefix starts the name of every spool file; cleanSpools removes
+// handler serves POST Path.
+type handler struct {
+	opts   Options
+	logger *slog.Logger  // scoped with component=import
+	base   *slog.Logger  // unscoped: the importer adds component=importer
+	busy   chan struct{} // holds a token while an upload or import runs
+}
+
+// NewHandler returns the upload handler.
+func NewHandler(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.ProgressBytes <= 0 {
+		o.ProgressBytes = DefaultProgressBytes
+	}
+	if o.MinRate <= 0 {
+		o.MinRate = DefaultMinRate
+	}
+	return &handler{opts: o, logger: o.Logger.With("component", "import"), base: o.Logger, busy: make(chan struct{}, 1)}
+}
+
+// SpoolPrefix starts the name of every spool file; CleanSpools removes
 // files with this prefix only.
-const spoolPrefix = "flowscope-import-"
+const SpoolPrefix = "flowscope-import-"
 
 // importError is the JSON body of a refused import.
 type importError struct {
@@ -68,7 +97,7 @@ type importError struct {
 	Summary *importer.Summary `json:"summary,omitempty"`
 }
 
-func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	opts, name, err := importOptions(r)
 	if err != nil {
 		writeImportJSON(w, http.StatusBadRequest, importError{Error: err.Error()})
@@ -85,7 +114,7 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An upload of a large file outlasts the server's read timeout: it
 	// gets deadlines that follow its progress instead.
 	rc := http.NewResponseController(w)
-	dr := newDeadlineReader(r.Body, rc, r.ContentLength, h.maxBytes)
+	dr := h.newDeadlineReader(r.Body, rc, r.ContentLength)
 	r.Body = dr
 	if err := dr.extend(); err != nil {
 		writeImportJSON(w, http.StatusInternalServerError, importError{Error: fmt.Sprintf("set upload deadline: %v", err)})
@@ -132,7 +161,7 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tmp, size, err := spool(br, h.spoolDir, h.maxBytes)
+	tmp, size, err := spool(br, h.opts.SpoolDir, h.opts.MaxBytes)
 	if tmp != "" {
 		defer func() {
 			if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -148,7 +177,7 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Time{})
 	switch {
 	case errors.Is(err, errTooLarge):
-		writeImportJSON(w, http.StatusRequestEntityTooLarge, importError{Error: fmt.Sprintf("upload of %s exceeds max_import_bytes (%d bytes); import it with the collector import command instead", name, h.maxBytes)})
+		writeImportJSON(w, http.StatusRequestEntityTooLarge, importError{Error: fmt.Sprintf("upload of %s exceeds max_import_bytes (%d bytes); import it with the collector import command instead", name, h.opts.MaxBytes)})
 		return
 	case err != nil:
 		writeImportJSON(w, http.StatusBadRequest, importError{Error: fmt.Sprintf("read upload of %s: %v", name, err)})
@@ -156,7 +185,7 @@ func (h *importHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in := importer.Input{Name: name, Size: size, Open: func() (io.ReadCloser, error) { return os.Open(tmp) }}
 	opts.Logger = h.base // not h.logger: one component key per line
-	sum, err := importer.Import(r.Context(), in, importer.StoreSink(h.db), opts)
+	sum, err := importer.Import(r.Context(), in, h.opts.Sink, opts)
 	if err == nil && sum.AlreadyImported {
 		h.logger.Info("upload already imported, skipped", "file", name, "imported", sum.Previous.Updated)
 	}
@@ -205,7 +234,7 @@ func importOptions(r *http.Request) (importer.Options, string, error) {
 		}
 		opts.Format = pf
 	}
-	rebase, err := ParseRebase(q.Get("rebase"), time.Now())
+	rebase, err := importer.ParseRebase(q.Get("rebase"), time.Now())
 	if err != nil {
 		return opts, "", err
 	}
@@ -223,22 +252,6 @@ func uploadName(s string) string {
 	default:
 		return b
 	}
-}
-
-// ParseRebase reads a rebase setting: "" (none), "now", or an RFC 3339
-// time the latest time of the file is moved to.
-func ParseRebase(s string, now time.Time) (time.Time, error) {
-	switch s {
-	case "":
-		return time.Time{}, nil
-	case "now":
-		return now, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid rebase %q: want now or an RFC 3339 time", s)
-	}
-	return t, nil
 }
 
 // uploadBody returns the uploaded file: the first file part of a
@@ -268,7 +281,7 @@ var errTooLarge = errors.New("upload too large")
 // spool copies r to a new file in dir, at most max bytes, and returns its
 // path (to remove, also on error) and size.
 func spool(r io.Reader, dir string, max int64) (string, int64, error) {
-	f, err := os.CreateTemp(dir, spoolPrefix+"*")
+	f, err := os.CreateTemp(dir, SpoolPrefix+"*")
 	if err != nil {
 		return "", 0, fmt.Errorf("spool upload: %w", err)
 	}
@@ -291,8 +304,9 @@ func writeImportJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // deadlineReader reads an upload body, pushing the connection's read
-// deadline ahead as the upload progresses (see uploadStallTimeout).
+// deadline ahead as the upload progresses (see Options.StallTimeout).
 type deadlineReader struct {
+	opts     *Options
 	r        io.ReadCloser
 	rc       *http.ResponseController
 	limit    time.Time // the deadline of the whole upload
@@ -301,19 +315,19 @@ type deadlineReader struct {
 	timedOut bool      // a read failed by the deadline
 }
 
-func newDeadlineReader(r io.ReadCloser, rc *http.ResponseController, contentLength, maxBytes int64) *deadlineReader {
-	size := maxBytes
-	if contentLength > 0 && contentLength < maxBytes {
+func (h *handler) newDeadlineReader(r io.ReadCloser, rc *http.ResponseController, contentLength int64) *deadlineReader {
+	size := h.opts.MaxBytes
+	if contentLength > 0 && contentLength < size {
 		size = contentLength
 	}
-	allow := uploadStallTimeout + time.Duration(float64(size)/float64(uploadMinRate)*float64(time.Second))
-	return &deadlineReader{r: r, rc: rc, limit: time.Now().Add(allow)}
+	allow := h.opts.StallTimeout + time.Duration(float64(size)/float64(h.opts.MinRate)*float64(time.Second))
+	return &deadlineReader{opts: &h.opts, r: r, rc: rc, limit: time.Now().Add(allow)}
 }
 
-// extend sets the read deadline uploadStallTimeout ahead, at most to the
+// extend sets the read deadline StallTimeout ahead, at most to the
 // deadline of the whole upload.
 func (d *deadlineReader) extend() error {
-	dl := time.Now().Add(uploadStallTimeout)
+	dl := time.Now().Add(d.opts.StallTimeout)
 	if dl.After(d.limit) {
 		dl = d.limit
 	}
@@ -327,7 +341,7 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.n += int64(n)
 	d.since += int64(n)
-	if d.since >= uploadProgressBytes {
+	if d.since >= d.opts.ProgressBytes {
 		d.since = 0
 		if xerr := d.extend(); xerr != nil && err == nil {
 			err = xerr
@@ -344,9 +358,9 @@ func (d *deadlineReader) Close() error { return d.r.Close() }
 // reason says which deadline ended the upload.
 func (d *deadlineReader) reason() string {
 	if !time.Now().Before(d.limit) {
-		return fmt.Sprintf("was slower than %d KiB/s on average (%d bytes received)", uploadMinRate>>10, d.n)
+		return fmt.Sprintf("was slower than %d KiB/s on average (%d bytes received)", d.opts.MinRate>>10, d.n)
 	}
-	return fmt.Sprintf("stalled: less than %d KiB in %s (%d bytes received)", uploadProgressBytes>>10, uploadStallTimeout, d.n)
+	return fmt.Sprintf("stalled: less than %d KiB in %s (%d bytes received)", d.opts.ProgressBytes>>10, d.opts.StallTimeout, d.n)
 }
 
 // isTimeout reports whether err is a read deadline's.
@@ -358,12 +372,12 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "i/o timeout")
 }
 
-// cleanSpools creates dir (the spool directory) and removes the spool
+// CleanSpools creates dir (the spool directory) and removes the spool
 // files left in it by a collector that died importing: files named
-// spoolPrefix… last modified before start. It also removes those that
+// SpoolPrefix… last modified before start. It also removes those that
 // older versions left in the system temporary directory, when untouched
 // for a day. It logs what it removed.
-func cleanSpools(dir string, start time.Time, logger *slog.Logger) error {
+func CleanSpools(dir string, start time.Time, logger *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create spool directory: %w", err)
 	}
@@ -374,7 +388,7 @@ func cleanSpools(dir string, start time.Time, logger *slog.Logger) error {
 			return
 		}
 		for _, e := range entries {
-			if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), spoolPrefix) {
+			if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), SpoolPrefix) {
 				continue
 			}
 			fi, err := e.Info()

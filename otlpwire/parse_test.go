@@ -478,7 +478,7 @@ func FuzzParse(f *testing.F) {
 // BenchmarkParse measures the wire walk of a telemetrygen-like request of
 // 512 spans. Compare runs with:
 //
-//	go test -run=^$ -bench=Parse -count=6 ./internal/otlpwire | benchstat -
+//	go test -run=^$ -bench=Parse -count=6 ./otlpwire | benchstat -
 func BenchmarkParse(b *testing.B) {
 	raw, _ := proto.Marshal(otlptest.TelemetrygenRequest(rand.New(rand.NewPCG(1, 2)), 512, time.Unix(1, 0)))
 	var tr Traces
@@ -757,7 +757,7 @@ func TestParseArraysNoAllocs(t *testing.T) {
 // BenchmarkParseArrays measures the wire walk of 512 spans that carry
 // request headers as string arrays (headerRequest). Compare runs with:
 //
-//	go test -run=^$ -bench=ParseArrays -count=6 ./internal/otlpwire | benchstat -
+//	go test -run=^$ -bench=ParseArrays -count=6 ./otlpwire | benchstat -
 func BenchmarkParseArrays(b *testing.B) {
 	raw := mustProto(b, headerRequest(512))
 	var tr Traces

@@ -253,7 +253,7 @@ func FuzzValidate(f *testing.F) {
 // of 512 spans, which every protobuf export pays before it is parsed.
 // Compare runs with:
 //
-//	go test -run=^$ -bench=Validate -count=6 ./internal/otlpwire | benchstat -
+//	go test -run=^$ -bench=Validate -count=6 ./otlpwire | benchstat -
 func BenchmarkValidate(b *testing.B) {
 	raw, _ := proto.Marshal(otlptest.TelemetrygenRequest(rand.New(rand.NewPCG(1, 2)), 512, time.Unix(1, 0)))
 	b.SetBytes(int64(len(raw)))

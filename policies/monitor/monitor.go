@@ -1,10 +1,10 @@
-// Package policyrun runs the flow policies (package policies) against the
+// Package monitor runs the flow policies (package policies) against the
 // flow graph: it loads the policies file and reloads it on demand, checks
 // the graph of any range (the API's GET /policies, the flow graph's edge
 // violations, the alert signal policy_violations), and every Interval
 // evaluates the last Window, logging violations as they appear and
 // exporting them as self-metrics.
-package policyrun
+package monitor
 
 import (
 	"context"
