@@ -1,19 +1,18 @@
 package otlphttp
 
 import (
-	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
 	"github.com/flowscope/flowscope/membudget"
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/genproto/googleapis/rpc/status"
 )
 
 // TestBudget sends requests to a handler with a small memory budget: a
@@ -55,37 +54,20 @@ func TestBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := membudget.New(tt.limit)
-			b.Acquire(tt.inUse)
+			b := budgetiotest.NewBudget(tt.limit, tt.inUse)
 			consumer := &fakeConsumer{}
 			reg := prometheus.NewRegistry()
 			h := NewHandler(Options{Traces: consumer, Budget: b, RequestMetrics: ingest.NewRequestMetrics(reg)})
-			wire := &countingReader{r: bytes.NewReader(tt.body)}
-			req := httptest.NewRequest(http.MethodPost, TracesPath, wire)
-			req.ContentLength = int64(len(tt.body))
-			if tt.chunked {
-				req.ContentLength = -1
-			}
 			ct := tt.contentType
 			if ct == "" {
 				ct = contentTypeProtobuf
 			}
-			req.Header.Set("Content-Type", ct)
-			if tt.encoding != "" {
-				req.Header.Set("Content-Encoding", tt.encoding)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+			rec, wire := budgetiotest.BudgetCase{Body: tt.body, ContentType: ct, Encoding: tt.encoding, Chunked: tt.chunked}.Serve(h, TracesPath)
 			resp := rec.Result()
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d; body %q", resp.StatusCode, tt.wantStatus, rec.Body)
 			}
-			if b.Used() != tt.inUse {
-				t.Errorf("budget holds %d after the answer, want %d", b.Used(), tt.inUse)
-			}
-			if b.Peak() > max(tt.limit, tt.inUse) {
-				t.Errorf("budget peak %d over its limit %d", b.Peak(), tt.limit)
-			}
+			budgetiotest.CheckBudgetAfter(t, b, tt.inUse, tt.limit)
 			if tt.wantStatus == 200 {
 				if consumer.calls() != 1 {
 					t.Errorf("consumer called %d times, want 1", consumer.calls())
@@ -95,11 +77,11 @@ func TestBudget(t *testing.T) {
 			if consumer.calls() != 0 {
 				t.Errorf("consumer called %d times for a refused request", consumer.calls())
 			}
-			if tt.wantNoRead && wire.n != 0 {
-				t.Errorf("read %d bytes of a request refused before reading", wire.n)
+			if tt.wantNoRead && wire.N != 0 {
+				t.Errorf("read %d bytes of a request refused before reading", wire.N)
 			}
-			if tt.encoding == "" && tt.contentType == "" && wire.n >= int64(len(tt.body)) {
-				t.Errorf("read the whole body (%d bytes) of a request that did not fit", wire.n)
+			if tt.encoding == "" && tt.contentType == "" && wire.N >= int64(len(tt.body)) {
+				t.Errorf("read the whole body (%d bytes) of a request that did not fit", wire.N)
 			}
 			if got, want := resp.Header.Get("Retry-After"), strconv.Itoa(int(ingest.RetryAfter.Seconds())); got != want {
 				t.Errorf("Retry-After %q, want %q", got, want)

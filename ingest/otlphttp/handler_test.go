@@ -453,18 +453,6 @@ func TestMissingConsumer(t *testing.T) {
 	}
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // TestGzipBomb sends 1 GiB of zeros, gzip-compressed as it is read (the
 // bomb is never materialised, compressed or not), and checks the handler
 // answers 413 after reading little more than the limit, allocating a small
@@ -491,7 +479,7 @@ func TestGzipBomb(t *testing.T) {
 		pw.CloseWithError(err2)
 		done <- nil
 	}()
-	wire := &countingReader{r: pr}
+	wire := &budgetiotest.CountingReader{R: pr}
 	consumer := &fakeConsumer{}
 	h := NewHandler(Options{Traces: consumer, MaxBodyBytes: limit})
 	req := httptest.NewRequest(http.MethodPost, TracesPath, wire)
@@ -520,8 +508,8 @@ func TestGzipBomb(t *testing.T) {
 	}
 	// Zeros compress about 1000:1; the handler must stop at limit+1
 	// decompressed bytes, i.e. after a few KiB of gzip.
-	if wire.n > 64<<10 {
-		t.Errorf("handler read %d compressed bytes", wire.n)
+	if wire.N > 64<<10 {
+		t.Errorf("handler read %d compressed bytes", wire.N)
 	}
 	// The writer goroutine's gzip state and the pipe are counted too.
 	if alloc := after.totalAlloc - before.totalAlloc; alloc > 16*limit {

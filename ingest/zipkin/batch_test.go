@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
 )
 
 // spigoGen generates a spigo-like Zipkin v1 flow file lazily: traces of
@@ -250,12 +252,12 @@ func TestParentAcrossBatches(t *testing.T) {
 // small part of it.
 func TestDecodeStreams(t *testing.T) {
 	g := &spigoGen{traces: 20000}
-	counter := &countingReader{r: g}
+	counter := &budgetiotest.CountingReader{R: g}
 	var firstAt int64
 	var requests int
 	st, err := Decode(counter, V1, Options{BatchSpans: 600}, func(req []byte, n int) error {
 		if firstAt == 0 {
-			firstAt = counter.n
+			firstAt = counter.N
 		}
 		requests++
 		return nil
@@ -266,23 +268,12 @@ func TestDecodeStreams(t *testing.T) {
 	if st.Objects != 60000 || st.Traces != 20000 || st.OTLPSpans != 6*20000 || st.Incomplete != 2*20000/4 {
 		t.Errorf("stats %+v", st)
 	}
-	if firstAt == 0 || firstAt > counter.n/20 {
-		t.Errorf("first request emitted after reading %d of %d bytes", firstAt, counter.n)
+	if firstAt == 0 || firstAt > counter.N/20 {
+		t.Errorf("first request emitted after reading %d of %d bytes", firstAt, counter.N)
 	}
 	if requests < 190 {
 		t.Errorf("%d requests, want about %d", requests, st.OTLPSpans/600)
 	}
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // TestIDMemoryBounded checks the FIFO eviction of the ID memory.

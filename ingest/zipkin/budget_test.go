@@ -1,18 +1,17 @@
 package zipkin
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowscope/flowscope/ingest"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio"
 	"github.com/flowscope/flowscope/ingest/internal/budgetio/budgetiotest"
 	"github.com/flowscope/flowscope/membudget"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // v2Spans is a Zipkin v2 body of n client spans.
@@ -61,32 +60,15 @@ func TestBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := membudget.New(tt.limit)
-			b.Acquire(tt.inUse)
+			b := budgetiotest.NewBudget(tt.limit, tt.inUse)
 			consumer := &recordingConsumer{}
 			reg := prometheus.NewRegistry()
 			h := NewHandler(HandlerOptions{Traces: consumer, Budget: b, RequestMetrics: ingest.NewRequestMetrics(reg)})
-			wire := &countingReader{r: bytes.NewReader(tt.body)}
-			req := httptest.NewRequest(http.MethodPost, V2Path, wire)
-			req.ContentLength = int64(len(tt.body))
-			if tt.chunked {
-				req.ContentLength = -1
-			}
-			req.Header.Set("Content-Type", "application/json")
-			if tt.encoding != "" {
-				req.Header.Set("Content-Encoding", tt.encoding)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+			rec, wire := budgetiotest.BudgetCase{Body: tt.body, ContentType: "application/json", Encoding: tt.encoding, Chunked: tt.chunked}.Serve(h, V2Path)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status %d, want %d; body %q", rec.Code, tt.wantStatus, rec.Body)
 			}
-			if b.Used() != tt.inUse {
-				t.Errorf("budget holds %d after the answer, want %d", b.Used(), tt.inUse)
-			}
-			if b.Peak() > max(tt.limit, tt.inUse) {
-				t.Errorf("budget peak %d over its limit %d", b.Peak(), tt.limit)
-			}
+			budgetiotest.CheckBudgetAfter(t, b, tt.inUse, tt.limit)
 			if tt.wantStatus == 202 {
 				if len(consumer.reqs) != 1 {
 					t.Errorf("consumer called %d times, want 1", len(consumer.reqs))
@@ -96,8 +78,8 @@ func TestBudget(t *testing.T) {
 			if len(consumer.reqs) != 0 {
 				t.Errorf("consumer called %d times for a refused request", len(consumer.reqs))
 			}
-			if tt.wantNoRead && wire.n != 0 {
-				t.Errorf("read %d bytes of a request refused before reading", wire.n)
+			if tt.wantNoRead && wire.N != 0 {
+				t.Errorf("read %d bytes of a request refused before reading", wire.N)
 			}
 			if rec.Header().Get("Retry-After") == "" {
 				t.Error("refusal without Retry-After")

@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -233,4 +234,63 @@ func Deflated(t testing.TB, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// CountingReader counts the bytes read through it (N).
+type CountingReader struct {
+	R io.Reader
+	N int64
+}
+
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
+	return n, err
+}
+
+// BudgetCase is one request of a receiver's budget test: the body and how
+// it is sent.
+type BudgetCase struct {
+	Body        []byte
+	ContentType string
+	Encoding    string // Content-Encoding; "" for none
+	Chunked     bool   // no Content-Length
+}
+
+// Serve sends c to h on path and returns the answer and the reader that
+// counted what h read of the body.
+func (c BudgetCase) Serve(h http.Handler, path string) (*httptest.ResponseRecorder, *CountingReader) {
+	wire := &CountingReader{R: bytes.NewReader(c.Body)}
+	req := httptest.NewRequest(http.MethodPost, path, wire)
+	req.ContentLength = int64(len(c.Body))
+	if c.Chunked {
+		req.ContentLength = -1
+	}
+	req.Header.Set("Content-Type", c.ContentType)
+	if c.Encoding != "" {
+		req.Header.Set("Content-Encoding", c.Encoding)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec, wire
+}
+
+// CheckBudgetAfter checks that b holds inUse again after an answer and
+// never went past its limit.
+func CheckBudgetAfter(t *testing.T, b *membudget.Budget, inUse, limit int64) {
+	t.Helper()
+	if b.Used() != inUse {
+		t.Errorf("budget holds %d after the answer, want %d", b.Used(), inUse)
+	}
+	if b.Peak() > max(limit, inUse) {
+		t.Errorf("budget peak %d over its limit %d", b.Peak(), limit)
+	}
+}
+
+// NewBudget returns a budget of limit bytes of which inUse are already
+// held by others.
+func NewBudget(limit, inUse int64) *membudget.Budget {
+	b := membudget.New(limit)
+	b.Acquire(inUse)
+	return b
 }
