@@ -74,7 +74,9 @@ func TestMapPerformance(t *testing.T) {
 	firstDrawAt := eval[float64](b, `__flowscope.mapState().firstDrawAt`)
 	firstRender := time.Duration(firstDrawAt * float64(time.Millisecond))
 
-	b.wait(`!__flowscope.mapState().layoutRunning`, 20*time.Second, "the layout to settle")
+	// Settled: not running, and finished at least once (before its first
+	// frame the layout is not running either).
+	b.wait(`(s => !s.layoutRunning && s.layoutDoneAt !== null)(__flowscope.mapState())`, 20*time.Second, "the layout to settle")
 	settled := eval[float64](b, `__flowscope.mapState().layoutDoneAt`)
 	t.Logf("layout runs: %s", eval[string](b, `JSON.stringify(__flowscope.mapState().layoutRuns)`))
 	// Frame times while the map refreshes every 1.5 s with particles.
