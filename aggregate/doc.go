@@ -211,6 +211,33 @@
 // exemplars (the slowest spans often are among them, but are stored in
 // each list they belong to).
 //
+// Graph and latency encoding: AppendGraph and AppendLatency write query
+// results (Graph, Latency) for a front end that merges those of several
+// nodes, with the varints and the rollups of the window format, output
+// deterministic:
+//
+//	byte     tag ('G' graph, 'L' latency; never a window version)
+//	byte     version (1)
+//	byte     significant digits (1-5), u max value (≥ 2), byte max exemplars (1-255)
+//	graph:   s seconds
+//	         u number of strings, then each: u length, bytes (in order of first use)
+//	         u number of nodes, then each: 4 × u string index of ID, namespace,
+//	           region, service, byte flags (1: virtual), s spans, s span errors,
+//	           wire rollup (Requests)
+//	         u number of edges, then each: u source, u target string index,
+//	           byte flags (1: virtual), s provisional, wire rollup (Calls)
+//	latency: s provisional, wire rollup (Total)
+//	         u number of steps, then each: s start, wire rollup
+//
+//	wire rollup: byte flags (1: has a histogram; 2: exemplar cap unset;
+//	           4: own exemplar cap, a byte (1-255) follows), then a rollup
+//	           as in a window (version 4)
+//
+// Nodes, edges and steps keep their order. DecodeGraph and DecodeLatency
+// restore every field exactly, a nil histogram as nil, and the rollups'
+// merge state (exemplar cap, spread bands), so that decoded results merge
+// as the originals would (Graph.Merge, Rollup.Merge).
+//
 // # Queries
 //
 // GraphAccumulator and LatencyAccumulator merge windows for the flow graph

@@ -516,7 +516,9 @@ func (d *decoder) rollupEvidence(r *Rollup) {
 	if d.version < 4 {
 		return
 	}
-	r.Retried = d.nonNeg("retried")
+	// Added to what r holds: accumulators decode many windows' rollups
+	// into one.
+	r.Retried = satAdd(r.Retried, d.nonNeg("retried"))
 	n := d.count("failed band", 4)
 	prev := -1
 	for i := 0; i < n && d.err == nil; i++ {
@@ -535,7 +537,7 @@ func (d *decoder) rollupEvidence(r *Rollup) {
 			d.fail("failed band durations [%d, %d]", lo, hi)
 		default:
 			prev = int(band)
-			r.Failed = append(r.Failed, FailedBand{Band: int(band), Count: int64(count), Min: lo, Max: hi})
+			r.addFailed(FailedBand{Band: int(band), Count: int64(count), Min: lo, Max: hi})
 		}
 	}
 }

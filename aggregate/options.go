@@ -22,7 +22,8 @@ const (
 var (
 	// ErrInvalidOptions is wrapped by every error of Options.Validate.
 	ErrInvalidOptions = errors.New("invalid aggregation options")
-	// ErrCorrupt is wrapped by every error of DecodeWindow.
+	// ErrCorrupt is wrapped by every error of DecodeWindow, DecodeGraph and
+	// DecodeLatency.
 	ErrCorrupt = errors.New("corrupt rollup window")
 	// ErrUnknownLevel is returned by ParseLevel.
 	ErrUnknownLevel = errors.New("unknown flow graph level")
