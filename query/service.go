@@ -65,6 +65,11 @@ type Store interface {
 
 var _ Store = (*store.DB)(nil)
 
+// ErrUnavailable is wrapped by the Store errors that mean the data cannot
+// be read now, such as a query front end's peers not answering; the
+// service answers codes.Unavailable.
+var ErrUnavailable = errors.New("unavailable")
+
 // DefaultRange is the time range queried when a request gives neither start
 // nor end: the last 15 minutes.
 const DefaultRange = 15 * time.Minute
@@ -290,6 +295,9 @@ func (s *Service) storeError(ctx context.Context, op string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s: %v", op, err)
+	case errors.Is(err, ErrUnavailable):
+		s.logger.Warn("query unavailable", "op", op, "err", err)
+		return status.Errorf(codes.Unavailable, "%s: %v", op, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()

@@ -421,6 +421,10 @@ func (f *file) updateErr(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// Geometry returns the geometry of the store's latency rollups (its
+// aggregation options'): what decoding and merging them needs.
+func (db *DB) Geometry() aggregate.Geometry { return db.geom }
+
 // Path returns the path of the bbolt file.
 func (db *DB) Path() string { return db.path }
 

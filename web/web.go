@@ -57,6 +57,9 @@ type Options struct {
 	// metrics of every service, operation and edge). Nil leaves the route
 	// to API.
 	PrometheusMetrics http.Handler
+	// Peer serves a node's peer API under /api/v1/peer/ (the query front
+	// end's fan-out, query/fanout). Nil leaves the route to API.
+	Peer http.Handler
 }
 
 // NewHandler returns the handler of the UI and API port.
@@ -77,6 +80,9 @@ func NewHandler(o Options) http.Handler {
 	}
 	if o.PrometheusMetrics != nil {
 		mux.Handle("GET /api/v1/prometheus/metrics", o.PrometheusMetrics)
+	}
+	if o.Peer != nil {
+		mux.Handle("/api/v1/peer/", o.Peer)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

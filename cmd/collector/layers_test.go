@@ -35,9 +35,12 @@ var layers = map[string]int{
 	// The query side.
 	"query": 5, "query/jaegerapi": 5, "query/zipkinapi": 5, "query/promexport": 5,
 	"ingest/importer/importhttp": 5,
-	"web": 6,
+	"web":                        6,
+	// The query front end's fan-out, which answers as the query side's
+	// Store.
+	"query/fanout": 6,
 	// Wiring.
-	"internal/config": 7,
+	"internal/config":    7,
 	"internal/collector": 8,
 	// Programs and tests of the whole.
 	"cmd/collector": 9, "internal/e2e": 9, "web/uitest": 9,

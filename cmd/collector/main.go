@@ -4,6 +4,7 @@
 // Usage:
 //
 //	collector [serve] [flags]         run the collector (the default)
+//	collector query --peers URL,… [flags]  run a query front end over several collectors
 //	collector import [flags] FILE...  import simulator, Zipkin and OTLP/JSON files
 //	collector version                 print the version (also --version)
 //	collector help [serve|import]     print help (also --help, -h)
@@ -50,6 +51,8 @@ flow graph and latency distributions of a microservice system.
 
 Commands:
   serve     run the collector (the default when no command is given)
+  query     run a query front end over several collectors ("--peers URL,...";
+            docs/scale-out.md); it takes the settings of serve
   import    import spigo, Zipkin and OTLP/JSON files ("collector import --help")
   version   print the version (also "collector --version")
   help      print this help; "help serve" or "help import" prints one command's
@@ -82,13 +85,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch cmd {
 	case "serve":
 		return serve(context.Background(), rest, getenv, stderr)
+	case "query":
+		return serveQuery(context.Background(), rest, getenv, stderr)
 	case "import":
 		return importCmd(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "collector %s\n", versionLine(debug.ReadBuildInfo()))
 		return exitOK
 	case "help":
-		if len(rest) > 0 && rest[0] == "serve" {
+		if len(rest) > 0 && (rest[0] == "serve" || rest[0] == "query") {
 			config.PrintUsage(stdout)
 			return exitOK
 		}
@@ -109,12 +114,26 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 // serve loads the configuration and runs the collector until SIGINT or
 // SIGTERM, or until parent is done.
 func serve(parent context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	return runCommand(parent, "serve", args, getenv, stderr)
+}
+
+// serveQuery runs a query front end (docs/scale-out.md) until SIGINT or
+// SIGTERM, or until parent is done.
+func serveQuery(parent context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	return runCommand(parent, "query", args, getenv, stderr)
+}
+
+// runCommand loads the configuration of serve or query and runs it.
+func runCommand(parent context.Context, cmd string, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := config.Load(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
+	if err == nil {
+		err = checkMode(cmd, cfg)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "collector serve: %v\nRun \"collector serve --help\" for the settings.\n", err)
+		fmt.Fprintf(stderr, "collector %s: %v\nRun \"collector %s --help\" for the settings.\n", cmd, err, cmd)
 		return exitUsage
 	}
 	logger := cfg.NewLogger(stderr)
@@ -137,11 +156,28 @@ func serve(parent context.Context, args []string, getenv func(string) string, st
 	}
 	// collector.Run logs "collector stopped" itself, once the store is
 	// closed; only a failure is left to report.
-	if err := collector.Run(ctx, cfg, logger); err != nil {
+	runFn := collector.Run
+	if cmd == "query" {
+		runFn = collector.RunQuery
+	}
+	if err := runFn(ctx, cfg, logger); err != nil {
 		logger.Error("collector failed", "err", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// checkMode refuses the settings of one command given to the other: a
+// front end without peers, a node with them.
+func checkMode(cmd string, cfg config.Config) error {
+	peers := len(cfg.Query.Peers) > 0 || cfg.Query.PeersFile != ""
+	switch {
+	case cmd == "query" && !peers:
+		return errors.New("no peers: set query.peers (--peers http://node:8686,...) or query.peers_file (--peers-file)")
+	case cmd == "serve" && peers:
+		return errors.New("query.peers or query.peers_file is set: those configure a query front end; run \"collector query\"")
+	}
+	return nil
 }
 
 // startCPUProfile starts a CPU profile written to path and returns the

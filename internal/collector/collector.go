@@ -40,6 +40,7 @@ import (
 	"github.com/flowscope/flowscope/membudget"
 	"github.com/flowscope/flowscope/policies/monitor"
 	"github.com/flowscope/flowscope/query"
+	"github.com/flowscope/flowscope/query/fanout"
 	"github.com/flowscope/flowscope/query/jaegerapi"
 	"github.com/flowscope/flowscope/query/promexport"
 	"github.com/flowscope/flowscope/query/zipkinapi"
@@ -50,10 +51,20 @@ import (
 
 // Collector is a running collector.
 type Collector struct {
-	cfg      config.Config
-	logger   *slog.Logger
-	DB       *store.DB
-	Registry *prometheus.Registry
+	cfg    config.Config
+	logger *slog.Logger
+	// DB is the process's own store: a node's data, or the front end's
+	// alert states, synthetic runs and architectures.
+	DB *store.DB
+	// reader answers the queries: DB on a node, the merged view of the
+	// peers on a query front end.
+	reader query.Store
+	// peers is the front end's peer set; nil on a node.
+	peers *fanout.PeerSet
+	// stopPeers ends the peer refresh; peersDone closes when it has.
+	stopPeers context.CancelFunc
+	peersDone chan struct{}
+	Registry  *prometheus.Registry
 	// Budget is the memory budget (memory_budget) shared by the receivers
 	// and the store.
 	Budget *membudget.Budget
@@ -157,26 +168,50 @@ func storeOptions(cfg config.Config) store.Options {
 	}
 }
 
-// Start opens the store, binds every listener and starts serving.
+// Start opens the store, binds every listener and starts serving: a
+// node, which ingests, stores and answers queries and the peer API.
 func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collector, error) {
+	return start(ctx, cfg, logger, false)
+}
+
+// StartQuery starts a query front end (`collector query`): the query API,
+// the UI and the compatibility APIs answered from the merged view of the
+// peers cfg.Query names; alert rules, synthetic checks and flow policies
+// run on that view. Its own store (cfg.DataDir) keeps only alert states,
+// synthetic runs and architectures. It binds no OTLP/HTTP receiver; the
+// OTLP/gRPC port serves the gRPC QueryService only and the Zipkin port
+// Zipkin's query API only.
+func StartQuery(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collector, error) {
+	return start(ctx, cfg, logger, true)
+}
+
+func start(ctx context.Context, cfg config.Config, logger *slog.Logger, frontEnd bool) (*Collector, error) {
 	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	node := nodeName(cfg)
+	registerNodeInfo(reg, node, frontEnd)
 	budget := newBudget(cfg)
 	registerBudget(reg, budget)
 	db, err := openStore(cfg, logger, reg, budget)
 	if err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, logger: logger, DB: db, Registry: reg, Budget: budget, listeners: map[string]net.Listener{}, errc: make(chan error, 4)}
+	c := &Collector{cfg: cfg, logger: logger, DB: db, reader: db, Registry: reg, Budget: budget, listeners: map[string]net.Listener{}, errc: make(chan error, 4)}
 	fail := func(err error) (*Collector, error) {
 		for _, l := range c.listeners {
 			l.Close()
 		}
 		c.stopProber(context.Background())
 		c.stopAlerting(context.Background())
+		c.stopPeerRefresh()
 		db.Close()
 		return nil, err
+	}
+	if frontEnd {
+		if err := c.startPeers(ctx, cfg, reg); err != nil {
+			return fail(err)
+		}
 	}
 	// The store holds the data directory's lock: the spools left there
 	// are a dead collector's.
@@ -189,7 +224,11 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	c.guard = g
 	limits := processConnLimits(logger)
-	for name, addr := range map[string]string{"otlp_grpc": cfg.Receivers.OTLPGRPCAddr, "otlp_http": cfg.Receivers.OTLPHTTPAddr, "zipkin": cfg.Receivers.ZipkinAddr, "http": cfg.HTTPAddr} {
+	addrs := map[string]string{"otlp_grpc": cfg.Receivers.OTLPGRPCAddr, "otlp_http": cfg.Receivers.OTLPHTTPAddr, "zipkin": cfg.Receivers.ZipkinAddr, "http": cfg.HTTPAddr}
+	if frontEnd {
+		delete(addrs, "otlp_http")
+	}
+	for name, addr := range addrs {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fail(fmt.Errorf("listen %s on %s: %w", name, addr, err))
@@ -207,8 +246,13 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		// refuse new export streams while the budget is full.
 		grpc.InTapHandle(otlpgrpc.OverloadTap(budget)),
 	)
+	if frontEnd {
+		grpcOpts = append(grpcOpts, grpc.ChainUnaryInterceptor(fanout.UnaryInterceptor))
+	}
 	c.grpcServer = grpc.NewServer(append(grpcOpts, g.grpcOptions()...)...)
-	otlpgrpc.RegisterOptions(c.grpcServer, otlpgrpc.Options{Traces: consumer, Metrics: consumer, RequestMetrics: counts, Budget: budget})
+	if !frontEnd {
+		otlpgrpc.RegisterOptions(c.grpcServer, otlpgrpc.Options{Traces: consumer, Metrics: consumer, RequestMetrics: counts, Budget: budget})
+	}
 	if cfg.Alerting.ExternalURL == "" {
 		// Links in notifications name the port actually bound (port 0).
 		bound := cfg
@@ -231,8 +275,15 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	if c.Prober != nil {
 		svcOpts.Synthetics = proberStatus{c.Prober}
 	}
-	svc := query.NewService(db, svcOpts)
+	svc := query.NewService(c.reader, svcOpts)
 	query.RegisterGRPC(c.grpcServer, svc)
+	// markPartial marks a front end's answers that miss a peer.
+	markPartial := func(h http.Handler) http.Handler {
+		if frontEnd {
+			return fanout.Middleware(h)
+		}
+		return h
+	}
 
 	c.otlpHTTP = &http.Server{
 		Handler: g.http("otlp_http", c.listeners["otlp_http"], otlphttp.NewHandler(otlphttp.Options{
@@ -243,11 +294,18 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
+	var zipkinIngest http.Handler = zipkin.NewHandler(zipkin.HandlerOptions{
+		Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
+		Logger: logger, RequestMetrics: counts, Budget: budget,
+	})
+	if frontEnd {
+		zipkinIngest = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "this is a Flowscope query front end: send spans to the OpenTelemetry Collector in front of the nodes", http.StatusMethodNotAllowed)
+		})
+	}
 	c.zipkin = &http.Server{
-		Handler: g.http("zipkin", c.listeners["zipkin"], zipkinPort(zipkin.NewHandler(zipkin.HandlerOptions{
-			Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
-			Logger: logger, RequestMetrics: counts, Budget: budget,
-		}), zipkinapi.NewHandler(zipkinapi.Options{Store: db, Logger: logger})), zipkinScope),
+		Handler: g.http("zipkin", c.listeners["zipkin"], zipkinPort(zipkinIngest,
+			markPartial(zipkinapi.NewHandler(zipkinapi.Options{Store: c.reader, Logger: logger}))), zipkinScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -256,18 +314,26 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	if err != nil {
 		return fail(fmt.Errorf("query gateway: %w", err))
 	}
+	webOpts := web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
+		Import: importhttp.NewHandler(importhttp.Options{Sink: consumer, MaxBytes: cfg.MaxImportBytes, SpoolDir: spoolDir(cfg.DataDir), Logger: logger}), Ready: db.Ready,
+		Security: g.statusHandler(),
+		Jaeger:   jaegerapi.NewHandler(jaegerapi.Options{Store: c.reader, Logger: logger}),
+		Peer:     fanout.NewPeerHandler(fanout.PeerOptions{Source: db, Geometry: db.Geometry(), Node: node, Logger: logger}),
+		PrometheusMetrics: promexport.NewHandler(promexport.Options{Store: c.reader, Logger: logger,
+			Buckets: cfg.REDMetrics.Buckets, Quantiles: cfg.REDMetrics.Quantiles,
+			QuantileWindow: cfg.REDMetrics.QuantileWindow, MaxSeries: cfg.REDMetrics.MaxSeries,
+			// A window settles once a late server half can no longer
+			// move its calls (edge_wait) and the flush is long done.
+			Settle: max(5*time.Minute, cfg.Aggregation.EdgeWait+2*time.Minute)}),
+	}
+	if frontEnd {
+		webOpts.Import = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "this is a Flowscope query front end: import files into a node", http.StatusMethodNotAllowed)
+		})
+		webOpts.Peer = nil
+	}
 	c.api = &http.Server{
-		Handler: g.http("http", c.listeners["http"], web.NewHandler(web.Options{API: gw, Gatherer: reg, DashboardsDir: cfg.DashboardsDir,
-			Import: importhttp.NewHandler(importhttp.Options{Sink: consumer, MaxBytes: cfg.MaxImportBytes, SpoolDir: spoolDir(cfg.DataDir), Logger: logger}), Ready: db.Ready,
-			Security: g.statusHandler(),
-			Jaeger:   jaegerapi.NewHandler(jaegerapi.Options{Store: db, Logger: logger}),
-			PrometheusMetrics: promexport.NewHandler(promexport.Options{Store: db, Logger: logger,
-				Buckets: cfg.REDMetrics.Buckets, Quantiles: cfg.REDMetrics.Quantiles,
-				QuantileWindow: cfg.REDMetrics.QuantileWindow, MaxSeries: cfg.REDMetrics.MaxSeries,
-				// A window settles once a late server half can no longer
-				// move its calls (edge_wait) and the flush is long done.
-				Settle: max(5*time.Minute, cfg.Aggregation.EdgeWait+2*time.Minute)}),
-		}), apiScope),
+		Handler:           g.http("http", c.listeners["http"], markPartial(web.NewHandler(webOpts)), apiScope),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -280,11 +346,17 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Collec
 	}
 	c.runPolicies(ctx)
 	go func() { c.errc <- serveErr("otlp grpc", c.grpcServer.Serve(c.listeners["otlp_grpc"])) }()
-	go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(g.listener(c.listeners["otlp_http"]))) }()
+	if !frontEnd {
+		go func() { c.errc <- serveErr("otlp http", c.otlpHTTP.Serve(g.listener(c.listeners["otlp_http"]))) }()
+	}
 	go func() { c.errc <- serveErr("zipkin", c.zipkin.Serve(g.listener(c.listeners["zipkin"]))) }()
 	go func() { c.errc <- serveErr("http", c.api.Serve(g.listener(c.listeners["http"]))) }()
 	a := c.Addrs()
-	logger.Info("collector started", "data_dir", cfg.DataDir, "otlp_grpc", a.OTLPGRPC, "otlp_http", a.OTLPHTTP, "zipkin", a.Zipkin, "http", a.HTTP)
+	if frontEnd {
+		logger.Info("query front end started", "node", node, "data_dir", cfg.DataDir, "peers", len(c.peers.Current()), "grpc", a.OTLPGRPC, "zipkin", a.Zipkin, "http", a.HTTP)
+		return c, nil
+	}
+	logger.Info("collector started", "node", node, "data_dir", cfg.DataDir, "otlp_grpc", a.OTLPGRPC, "otlp_http", a.OTLPHTTP, "zipkin", a.Zipkin, "http", a.HTTP)
 	return c, nil
 }
 
@@ -308,13 +380,17 @@ func serveErr(name string, err error) error {
 }
 
 // Addrs returns the bound addresses.
+// A front end has no OTLP/HTTP address.
 func (c *Collector) Addrs() Addrs {
-	return Addrs{
+	a := Addrs{
 		OTLPGRPC: c.listeners["otlp_grpc"].Addr().String(),
-		OTLPHTTP: c.listeners["otlp_http"].Addr().String(),
 		Zipkin:   c.listeners["zipkin"].Addr().String(),
 		HTTP:     c.listeners["http"].Addr().String(),
 	}
+	if l := c.listeners["otlp_http"]; l != nil {
+		a.OTLPHTTP = l.Addr().String()
+	}
+	return a
 }
 
 // Err returns a channel that receives a server's failure.
@@ -342,6 +418,7 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 		c.stopProber(ctx)
 		c.stopAlerting(ctx)
 		c.stopPolicyEvaluation()
+		c.stopPeerRefresh()
 		if err := c.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
@@ -385,7 +462,14 @@ func (c *Collector) startAlerting(cfg config.Config, reg prometheus.Registerer) 
 	if c.notifier != nil {
 		opts.Notifier = c.notifier
 	}
-	eng = alerting.New(c.DB, c.DB, opts)
+	var src alerting.Source = c.DB
+	if c.peers != nil {
+		// Rules are evaluated on the merged view of every node, and not
+		// at all while a node is missing: a partial view would resolve
+		// (or fire) alerts on the node's absence.
+		src = strictSource{c.reader}
+	}
+	eng = alerting.New(src, c.DB, opts)
 	if err := eng.Start(); err != nil {
 		return err
 	}
@@ -441,13 +525,22 @@ func setMemoryLimit(cfg config.Config, logger *slog.Logger) {
 // cancelled or a component fails; it then shuts everything down gracefully,
 // committing everything already acknowledged.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	return run(ctx, cfg, logger, Start)
+}
+
+// RunQuery is Run for a query front end (StartQuery).
+func RunQuery(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	return run(ctx, cfg, logger, StartQuery)
+}
+
+func run(ctx context.Context, cfg config.Config, logger *slog.Logger, start func(context.Context, config.Config, *slog.Logger) (*Collector, error)) error {
 	setMemoryLimit(cfg, logger)
 	// SIGHUP reloads the rules and the synthetic checks; registered first, so that one arriving
 	// while the store opens does not end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	c, err := Start(ctx, cfg, logger)
+	c, err := start(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

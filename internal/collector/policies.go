@@ -16,7 +16,7 @@ func (c *Collector) startPolicies(cfg config.Config, reg prometheus.Registerer) 
 	if cfg.Policies == "" {
 		return nil
 	}
-	rt, err := monitor.New(monitor.Options{Path: cfg.Policies, Store: c.DB, Logger: c.logger, Registerer: reg})
+	rt, err := monitor.New(monitor.Options{Path: cfg.Policies, Store: c.reader, Logger: c.logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("flow policies: %w", err)
 	}

@@ -106,6 +106,9 @@ func apiScope(r *http.Request) security.Scope {
 		// Jaeger's query API only reads (POST /jaeger/api/transform
 		// converts the body it is given).
 		return security.ScopeRead
+	case strings.HasPrefix(p, "/api/v1/peer/"):
+		// The peer API reads; its queries are POSTed as JSON.
+		return security.ScopeRead
 	case !strings.HasPrefix(p, "/api/") && p != "/metrics":
 		return security.ScopeNone
 	case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions:

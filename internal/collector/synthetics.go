@@ -68,6 +68,11 @@ func (c *Collector) reloadAll(ctx context.Context) {
 	if c.Policies != nil {
 		_ = c.ReloadPolicies(ctx) // logged, and reported by /api/v1/policies
 	}
+	if c.peers != nil {
+		if err := c.peers.Refresh(ctx); err != nil {
+			c.logger.Warn("refresh peers", "err", err)
+		}
+	}
 }
 
 // proberStatus adapts the prober to query.Synthetics.

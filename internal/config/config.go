@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/query/fanout"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/yamlfile"
 )
@@ -74,6 +75,11 @@ type Config struct {
 	// REDMetrics configures the Prometheus exposition of RED metrics,
 	// GET /api/v1/prometheus/metrics (docs/integrations.md).
 	REDMetrics REDMetrics `yaml:"red_metrics"`
+	// Node names this process in a cluster (docs/scale-out.md).
+	Node Node `yaml:"node"`
+	// Query configures the query front end, `collector query`
+	// (docs/scale-out.md).
+	Query QueryFrontend `yaml:"query"`
 	// Log configures the process logger; see Config.NewLogger.
 	Log Logging `yaml:"log"`
 	// Security configures TLS, bearer tokens and the browser protections.
@@ -150,6 +156,35 @@ type Alerting struct {
 	ExternalURL string `yaml:"external_url"`
 	// Notify lists the notification receivers.
 	Notify Notify `yaml:"notify"`
+}
+
+// Node names the process in a cluster of nodes behind a load balancer.
+type Node struct {
+	// Name is the node's identity: the node label of its self-metric
+	// flowscope_node_info and the name the peer API reports. Empty means
+	// the host name.
+	Name string `yaml:"name"`
+}
+
+// QueryFrontend configures `collector query`, the front end that fans
+// every query out to the nodes of a cluster and merges their answers.
+type QueryFrontend struct {
+	// Peers are the nodes: http(s)://host:port of each node's HTTP port,
+	// dns+host:port (every address of a headless service) or
+	// dnssrv+_name._tcp.domain (SRV records).
+	Peers []string `yaml:"peers"`
+	// PeersFile holds more peers, one per line; it is reread every
+	// RefreshInterval and on SIGHUP.
+	PeersFile string `yaml:"peers_file"`
+	// PeerTimeout bounds each node's answer to one query; a node slower
+	// than that is left out of the answer, which is marked partial.
+	PeerTimeout time.Duration `yaml:"peer_timeout"`
+	// RefreshInterval is how often the peers file is reread and the DNS
+	// names resolved again.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// PeerTokenFile holds the bearer token sent to the nodes (their read
+	// token); empty sends none.
+	PeerTokenFile string `yaml:"peer_token_file"`
 }
 
 // Synthetics configures the synthetic checks (docs/synthetics.md).
@@ -306,6 +341,10 @@ func Default() Config {
 			CorrelationHeader: "X-Correlation-ID",
 			MaxConcurrent:     16,
 		},
+		Query: QueryFrontend{
+			PeerTimeout:     10 * time.Second,
+			RefreshInterval: 30 * time.Second,
+		},
 		Log: Logging{
 			Level:  "info",
 			Format: "text",
@@ -358,6 +397,18 @@ func (c Config) Validate() error {
 			continue
 		}
 		usedBy[norm] = a.key
+	}
+
+	if c.Query.PeerTimeout <= 0 {
+		bad("query.peer_timeout", c.Query.PeerTimeout, "must be positive")
+	}
+	if c.Query.RefreshInterval < time.Second {
+		bad("query.refresh_interval", c.Query.RefreshInterval, "must be at least 1s")
+	}
+	for _, p := range c.Query.Peers {
+		if err := fanout.ParsePeer(p); err != nil {
+			bad("query.peers", p, "%v", err)
+		}
 	}
 
 	if c.MaxImportBytes <= 0 {
@@ -783,6 +834,18 @@ var settings = []setting{
 		func(c *Config) *[]string { return &c.Security.AllowedHosts }),
 	listSetting("security.cors_allowed_origins", "cors-allowed-origins", "comma-separated origins (scheme://host[:port]) allowed to call the HTTP listeners cross-origin (default none)",
 		func(c *Config) *[]string { return &c.Security.CORSAllowedOrigins }),
+	stringSetting("node.name", "node-name", "NAME", "this node's name in a cluster: the node label of flowscope_node_info (empty: the host name)",
+		func(c *Config) *string { return &c.Node.Name }),
+	listSetting("query.peers", "peers", "collector query only: comma-separated nodes, http://host:port, dns+host:port or dnssrv+NAME",
+		func(c *Config) *[]string { return &c.Query.Peers }),
+	stringSetting("query.peers_file", "peers-file", "PATH", "collector query only: file of more peers, one per line (reread every refresh interval and on SIGHUP)",
+		func(c *Config) *string { return &c.Query.PeersFile }),
+	durationSetting("query.peer_timeout", "peer-timeout", "collector query only: longest wait for one node's answer; a slower node is left out and the answer marked partial",
+		func(c *Config) *time.Duration { return &c.Query.PeerTimeout }),
+	durationSetting("query.refresh_interval", "peers-refresh", "collector query only: how often the peers file is reread and DNS names resolved",
+		func(c *Config) *time.Duration { return &c.Query.RefreshInterval }),
+	stringSetting("query.peer_token_file", "peer-token-file", "PATH", "collector query only: file holding the bearer token sent to the nodes (their read token)",
+		func(c *Config) *string { return &c.Query.PeerTokenFile }),
 	stringSetting("log.level", "log-level", "LEVEL", "minimum log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "log-format", "FORMAT", "log format: text or json",

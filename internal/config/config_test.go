@@ -58,7 +58,8 @@ func TestDefault(t *testing.T) {
 				5 * time.Second, 10 * time.Second},
 			Quantiles: []float64{0.5, 0.9, 0.99}, QuantileWindow: time.Minute, MaxSeries: 20000,
 		},
-		Log: Logging{Level: "info", Format: "text"},
+		Query: QueryFrontend{PeerTimeout: 10 * time.Second, RefreshInterval: 30 * time.Second},
+		Log:   Logging{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -161,7 +162,7 @@ func TestBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"unknown-key.bad.yml":            `line 3: unknown key "receivers.otlp_grpc_adr" (valid keys here: otlp_grpc_addr, otlp_http_addr, zipkin_addr, max_request_bytes)`,
 		"aggregation.bad.yml":            `aggregation.significant_digits = 7: must be between 1 and 5`,
-		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, policies, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, red_metrics, log, security)`,
+		"unknown-top.bad.yml":            `line 1: unknown key "retention" (valid keys here: data_dir, http_addr, shutdown_timeout, dashboards_dir, policies, max_import_bytes, memory_budget, receivers, store, correlation, aggregation, alerting, synthetics, red_metrics, node, query, log, security)`,
 		"unknown-section.bad.yml":        `line 1: unknown key "storage"`,
 		"duration-int.bad.yml":           `line 2: store.retention must be a duration such as 30s, 15m or 168h, not "168"`,
 		"duration-text.bad.yml":          `line 1: shutdown_timeout must be a duration such as 30s, 15m or 168h, not "1 minute"`,
@@ -338,6 +339,12 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"red_metrics.quantiles":          {"0.5,0.95, 0.999", "[0.5, 0.95, 0.999]"},
 		"red_metrics.quantile_window":    {"5m", "5m"},
 		"red_metrics.max_series":         {"5000", "5000"},
+		"node.name":                      {"node-2", "node-2"},
+		"query.peers":                    {"http://10.0.0.1:8686,dns+flowscope.svc:8686", "[http://10.0.0.1:8686, dns+flowscope.svc:8686]"},
+		"query.peers_file":               {"testdata/full.yml", "testdata/full.yml"},
+		"query.peer_timeout":             {"3s", "3s"},
+		"query.refresh_interval":         {"1m", "1m"},
+		"query.peer_token_file":          {"testdata/full.yml", "testdata/full.yml"},
 		"security.tls.cert_file":         {"testdata/full.yml", "testdata/full.yml"},
 		"security.tls.key_file":          {"testdata/custom.yml", "testdata/custom.yml"},
 		"security.tls.client_ca_file":    {"testdata/empty.yml", "testdata/empty.yml"},
