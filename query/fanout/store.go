@@ -470,21 +470,13 @@ func (s *Store) FlowGraph(ctx context.Context, start, end time.Time, q aggregate
 	if err != nil {
 		return nil, err
 	}
-	var out *aggregate.Graph
+	m := aggregate.NewGraphMerger()
 	for _, a := range answers {
-		g, _, err := aggregate.DecodeGraph(a.body)
-		if err != nil {
+		if err := m.Add(a.body); err != nil {
 			return nil, fmt.Errorf("peer %s: decode flow graph: %w", a.peer, err)
 		}
-		if out == nil {
-			out = g
-			continue
-		}
-		secs := max(out.Seconds, g.Seconds)
-		out.Merge(g)
-		out.Seconds = secs
 	}
-	return out, nil
+	return m.Result()
 }
 
 // Latency implements query.Store: the peers' distributions merged, step
