@@ -285,14 +285,17 @@ func start(ctx context.Context, cfg config.Config, logger *slog.Logger, frontEnd
 		return h
 	}
 
-	c.otlpHTTP = &http.Server{
-		Handler: g.http("otlp_http", c.listeners["otlp_http"], otlphttp.NewHandler(otlphttp.Options{
-			Traces: consumer, Metrics: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
-			Logger: logger, RequestMetrics: counts, Budget: budget,
-		}), ingestScope),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
+	c.otlpHTTP = &http.Server{} // never served by a front end
+	if !frontEnd {
+		c.otlpHTTP = &http.Server{
+			Handler: g.http("otlp_http", c.listeners["otlp_http"], otlphttp.NewHandler(otlphttp.Options{
+				Traces: consumer, Metrics: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,
+				Logger: logger, RequestMetrics: counts, Budget: budget,
+			}), ingestScope),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
+			IdleTimeout:       2 * time.Minute,
+		}
 	}
 	var zipkinIngest http.Handler = zipkin.NewHandler(zipkin.HandlerOptions{
 		Traces: consumer, MaxBodyBytes: cfg.Receivers.MaxRequestBytes,

@@ -57,6 +57,7 @@ type procCollector struct {
 	httpAddr     string
 	otlpHTTPAddr string
 	logDone      chan struct{} // closed when stderr reaches EOF
+	startedMsg   string        // the log message that says it has started
 
 	mu     sync.Mutex
 	logs   []string
@@ -74,7 +75,16 @@ func procStartCollector(t testing.TB, bin, dir string, extraArgs ...string) *pro
 		"--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
 		"--http-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0",
 		"--log-format", "json"}, extraArgs...)
-	cmd := exec.Command(bin, args...)
+	return procStart(t, append([]string{bin}, args...), "collector started")
+}
+
+// procStart runs argv (a collector, possibly behind a prefix such as ip
+// netns exec) and waits for its log line startedMsg ("collector started",
+// "query front end started"), whose otlp_grpc (or grpc), http and
+// otlp_http attributes it records.
+func procStart(t testing.TB, argv []string, startedMsg string) *procCollector {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FLOWSCOPE_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -85,25 +95,28 @@ func procStartCollector(t testing.TB, bin, dir string, extraArgs ...string) *pro
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start collector: %v", err)
+		t.Fatalf("start %s: %v", argv[0], err)
 	}
-	p := &procCollector{cmd: cmd, logDone: make(chan struct{})}
+	p := &procCollector{cmd: cmd, logDone: make(chan struct{}), startedMsg: startedMsg}
 	t.Cleanup(p.kill)
 	started := make(chan map[string]any, 1)
 	go p.readLog(stderr, started)
 	select {
 	case rec := <-started:
 		p.grpcAddr, _ = rec["otlp_grpc"].(string)
+		if p.grpcAddr == "" {
+			p.grpcAddr, _ = rec["grpc"].(string)
+		}
 		p.httpAddr, _ = rec["http"].(string)
 		p.otlpHTTPAddr, _ = rec["otlp_http"].(string)
-		if p.grpcAddr == "" || p.httpAddr == "" || p.otlpHTTPAddr == "" {
+		if p.grpcAddr == "" || p.httpAddr == "" || (p.otlpHTTPAddr == "" && startedMsg == "collector started") {
 			t.Fatalf("collector started without otlp_grpc/http addresses:\n%s", p.logText())
 		}
 	case <-p.logDone:
 		p.wait()
 		t.Fatalf("collector exited before starting (%v):\n%s", p.state, p.logText())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("collector did not log \"collector started\" within 30s:\n%s", p.logText())
+		t.Fatalf("collector did not log %q within 30s:\n%s", startedMsg, p.logText())
 	}
 	return p
 }
@@ -122,7 +135,7 @@ func (p *procCollector) readLog(r io.Reader, started chan<- map[string]any) {
 			p.errors = append(p.errors, line)
 		}
 		p.mu.Unlock()
-		if rec["msg"] == "collector started" {
+		if rec["msg"] == p.startedMsg {
 			select {
 			case started <- rec:
 			default:

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/internal/jsondiff"
 	"github.com/flowscope/flowscope/internal/otlptest"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/query/fanout"
@@ -194,67 +195,10 @@ func TestFrontEndEqualsSingleNode(t *testing.T) {
 		if fh.Get(fanout.HeaderPartial) != "" {
 			t.Errorf("%s: marked partial: %s", p, fh.Get(fanout.HeaderMissingPeers))
 		}
-		if diff := jsonDiff(sb, fb); diff != "" {
+		if diff := jsondiff.Diff(sb, fb, 8); diff != "" {
 			t.Errorf("%s: the front end's answer differs from one node's:\n%s", p, diff)
 		}
 	}
-}
-
-// jsonDiff compares two JSON documents and describes the first
-// differences ("" when equal).
-func jsonDiff(a, b []byte) string {
-	var x, y any
-	if err := json.Unmarshal(a, &x); err != nil {
-		return "one node: " + err.Error()
-	}
-	if err := json.Unmarshal(b, &y); err != nil {
-		return "front end: " + err.Error()
-	}
-	var diffs []string
-	walkDiff("", x, y, &diffs)
-	if len(diffs) > 8 {
-		diffs = append(diffs[:8], fmt.Sprintf("... and %d more", len(diffs)-8))
-	}
-	return strings.Join(diffs, "\n")
-}
-
-func walkDiff(path string, x, y any, diffs *[]string) {
-	switch xv := x.(type) {
-	case map[string]any:
-		yv, ok := y.(map[string]any)
-		if !ok {
-			*diffs = append(*diffs, fmt.Sprintf("%s: %v vs %v", path, x, y))
-			return
-		}
-		for k := range xv {
-			walkDiff(path+"."+k, xv[k], yv[k], diffs)
-		}
-		for k := range yv {
-			if _, ok := xv[k]; !ok {
-				*diffs = append(*diffs, fmt.Sprintf("%s.%s: missing on one node, %v on the front end", path, k, yv[k]))
-			}
-		}
-	case []any:
-		yv, ok := y.([]any)
-		if !ok || len(xv) != len(yv) {
-			*diffs = append(*diffs, fmt.Sprintf("%s: %d elements vs %v", path, len(xv), lenOf(y)))
-			return
-		}
-		for i := range xv {
-			walkDiff(fmt.Sprintf("%s[%d]", path, i), xv[i], yv[i], diffs)
-		}
-	default:
-		if fmt.Sprint(x) != fmt.Sprint(y) {
-			*diffs = append(*diffs, fmt.Sprintf("%s: %v (one node) vs %v (front end)", path, x, y))
-		}
-	}
-}
-
-func lenOf(v any) string {
-	if a, ok := v.([]any); ok {
-		return fmt.Sprintf("%d elements", len(a))
-	}
-	return fmt.Sprint(v)
 }
 
 // TestPartialAnswers stops one peer: every answer is marked partial and
@@ -329,7 +273,7 @@ func TestPartialAnswers(t *testing.T) {
 		if fh.Get(fanout.HeaderPartial) != "" {
 			t.Errorf("%s: still partial after the peer is back", p)
 		}
-		if diff := jsonDiff(sb, fb); diff != "" {
+		if diff := jsondiff.Diff(sb, fb, 8); diff != "" {
 			t.Errorf("%s: after the peer is back, the answer differs from one node's:\n%s", p, diff)
 		}
 	}
