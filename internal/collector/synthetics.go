@@ -20,8 +20,12 @@ func (c *Collector) startProber(cfg config.Config, reg prometheus.Registerer) er
 	if cfg.Synthetics.Checks == "" {
 		return nil
 	}
+	var writer synthetics.SpanWriter = c.DB
+	if cfg.Synthetics.ExportURL != "" {
+		writer = synthetics.NewOTLPWriter(cfg.Synthetics.ExportURL, nil)
+	}
 	p, err := synthetics.New(synthetics.Options{
-		Path: cfg.Synthetics.Checks, Writer: c.DB, Runs: c.DB,
+		Path: cfg.Synthetics.Checks, Writer: writer, Runs: c.DB,
 		CorrelationHeader: cfg.Synthetics.CorrelationHeader, MaxConcurrent: cfg.Synthetics.MaxConcurrent,
 		Logger: c.logger, Registerer: reg,
 	})

@@ -200,6 +200,12 @@ type Synthetics struct {
 	CorrelationHeader string `yaml:"correlation_header"`
 	// MaxConcurrent bounds the runs in progress at once (1 to 1000).
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// ExportURL, when set, is an OTLP/HTTP traces endpoint
+	// (http://collector:4318/v1/traces) the checks' spans are sent to
+	// instead of this process's store: on a query front end, so that they
+	// reach, through the Collector, the node holding the rest of each
+	// run's trace (docs/scale-out.md).
+	ExportURL string `yaml:"export_url"`
 }
 
 // Notify lists where alerts are sent.
@@ -491,6 +497,9 @@ func (c Config) Validate() error {
 	if !headerName(c.Synthetics.CorrelationHeader) {
 		bad("synthetics.correlation_header", c.Synthetics.CorrelationHeader, "must be an HTTP header name")
 	}
+	if c.Synthetics.ExportURL != "" && !httpURL(c.Synthetics.ExportURL) {
+		bad("synthetics.export_url", c.Synthetics.ExportURL, "must be an http:// or https:// URL")
+	}
 	if c.Synthetics.MaxConcurrent < 1 || c.Synthetics.MaxConcurrent > 1000 {
 		bad("synthetics.max_concurrent", c.Synthetics.MaxConcurrent, "must be between 1 and 1000")
 	}
@@ -778,6 +787,8 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.Synthetics.Retention }),
 	stringSetting("synthetics.correlation_header", "synthetics-correlation-header", "NAME", "request header carrying each synthetic run's correlation ID",
 		func(c *Config) *string { return &c.Synthetics.CorrelationHeader }),
+	stringSetting("synthetics.export_url", "synthetics-export-url", "URL", "OTLP/HTTP traces endpoint the checks' spans are sent to instead of the own store (a query front end: the Collector's /v1/traces)",
+		func(c *Config) *string { return &c.Synthetics.ExportURL }),
 	intSetting("synthetics.max_concurrent", "synthetics-max-concurrent", "most synthetic runs in progress at once (1 to 1000)",
 		func(c *Config) *int { return &c.Synthetics.MaxConcurrent }),
 	{

@@ -335,6 +335,7 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"synthetics.retention":           {"72h", "72h"},
 		"synthetics.correlation_header":  {"X-Request-ID", "X-Request-ID"},
 		"synthetics.max_concurrent":      {"4", "4"},
+		"synthetics.export_url":          {"http://127.0.0.1:4318/v1/traces", "http://127.0.0.1:4318/v1/traces"},
 		"red_metrics.buckets":            {"10ms, 1s,2.5s", "[10ms, 1s, 2.5s]"},
 		"red_metrics.quantiles":          {"0.5,0.95, 0.999", "[0.5, 0.95, 0.999]"},
 		"red_metrics.quantile_window":    {"5m", "5m"},
