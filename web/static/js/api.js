@@ -27,6 +27,28 @@ function query(params) {
   return s ? '?' + s : '';
 }
 
+// A query front end (docs/scale-out.md) marks the answers that miss a node
+// (Flowscope-Partial, Flowscope-Missing-Peers). partial holds, by API path,
+// the nodes its latest answer missed; onPartial's listeners get the union
+// after every answer.
+const partial = new Map();
+const partialListeners = [];
+
+function notePartial(path, missing) {
+  const had = partial.size;
+  if (missing) partial.set(path, missing);
+  else partial.delete(path);
+  if (!had && !partial.size) return;
+  const peers = [...new Set([...partial.values()].flat())].sort();
+  partialListeners.forEach(fn => fn(peers));
+}
+
+// onPartial calls fn(peers) whenever the set of nodes missing from the
+// latest answers changes (empty: every answer is complete).
+export function onPartial(fn) {
+  partialListeners.push(fn);
+}
+
 // get fetches /api/v1+path with params and returns the decoded JSON.
 export function get(path, params, opts = {}) {
   return request('GET', path, params, opts);
@@ -71,6 +93,7 @@ async function request(method, path, params, opts) {
       throw new ApiError(0, 'cannot reach the collector: ' + e.message);
     }
     const text = await resp.text();
+    notePartial(path, resp.headers.get('Flowscope-Partial') === 'true' ? (resp.headers.get('Flowscope-Missing-Peers') || '').split(',').filter(Boolean) : null);
     return {status: resp.status, ok: resp.ok, statusText: resp.statusText, authenticate: resp.headers.get('WWW-Authenticate'), text, message: resp.ok ? '' : message(text, resp.statusText)};
   });
   if (!r.ok) throw new ApiError(r.status, `${r.status}: ${r.message}`);

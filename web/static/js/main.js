@@ -22,6 +22,7 @@ import alertsView from './views/alerts.js';
 import syntheticsView from './views/synthetics.js';
 import architectureView from './views/architecture.js';
 import {subscribe as subscribeAlerts} from './alertfeed.js';
+import * as api from './api.js';
 import * as auth from './auth.js';
 import * as security from './security.js';
 
@@ -183,6 +184,12 @@ function boot() {
   const lockEl = h('span', {class: 'tls-lock', testid: 'tls-lock', role: 'img', hidden: true});
   const apiLink = h('a', {href: '/api/v1/services', class: 'small dim', target: '_blank', rel: 'noopener', testid: 'nav-api'}, 'API');
   const bannerEl = h('div', {class: 'security-banner', testid: 'security-banner', role: 'alert', hidden: true});
+  const partialEl = h('div', {class: 'partial-banner', testid: 'partial-banner', role: 'status', hidden: true});
+  api.onPartial(peers => {
+    partialEl.hidden = peers.length === 0;
+    replace(partialEl, h('strong', {}, 'Partial answers: '),
+      `no reply from ${peers.join(', ')}; what is shown holds only the other nodes' data.`);
+  });
   const nav = h('nav', {class: 'topnav', testid: 'nav'},
     h('a', {href: '#/map', class: 'brand'}, h('img', {src: 'favicon.svg', alt: '', width: 22, height: 22}), 'Flowscope'),
     h('div', {class: 'navlinks'}, NAV.map(([k, label]) => {
@@ -192,7 +199,7 @@ function boot() {
       return a;
     })),
     h('div', {class: 'navright'}, lockEl, auth.control(), themeButton(), apiLink));
-  document.body.append(nav, bannerEl, main);
+  document.body.append(nav, bannerEl, partialEl, main);
   security.status().then(st => {
     auth.setConfigured(st && st.tokens);
     security.lock(lockEl, st);
