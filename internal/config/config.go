@@ -348,6 +348,7 @@ func Default() Config {
 			MaxConcurrent:     16,
 		},
 		Query: QueryFrontend{
+			Peers:           []string{},
 			PeerTimeout:     10 * time.Second,
 			RefreshInterval: 30 * time.Second,
 		},

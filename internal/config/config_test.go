@@ -58,7 +58,7 @@ func TestDefault(t *testing.T) {
 				5 * time.Second, 10 * time.Second},
 			Quantiles: []float64{0.5, 0.9, 0.99}, QuantileWindow: time.Minute, MaxSeries: 20000,
 		},
-		Query: QueryFrontend{PeerTimeout: 10 * time.Second, RefreshInterval: 30 * time.Second},
+		Query: QueryFrontend{Peers: []string{}, PeerTimeout: 10 * time.Second, RefreshInterval: 30 * time.Second},
 		Log:   Logging{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
