@@ -23,6 +23,8 @@ import (
 	"github.com/flowscope/flowscope/internal/otlptest"
 	"github.com/flowscope/flowscope/query"
 	"github.com/flowscope/flowscope/query/fanout"
+	"github.com/flowscope/flowscope/query/jaegerapi"
+	"github.com/flowscope/flowscope/query/zipkinapi"
 	"github.com/flowscope/flowscope/store"
 )
 
@@ -330,6 +332,53 @@ func TestSpanFilterSearch(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s, limit %d: front end found %d traces, one node %d:\n%v\n%v", name, limit, len(got), len(want), got, want)
 			}
+		}
+	}
+}
+
+// TestCompatibilityAPIsOverFrontEnd compares the Jaeger and Zipkin query
+// APIs answered from the front end's merged view with the same APIs over
+// one node, tag and annotation searches (span filters) included.
+func TestCompatibilityAPIsOverFrontEnd(t *testing.T) {
+	c := newCluster(t, 400)
+	front := fanout.New(fanout.Options{Peers: staticPeers{c.peers[0].URL, c.peers[1].URL, c.peers[2].URL}, Local: c.single})
+	now := func() time.Time { return c.end }
+	serve := func(h http.Handler) string {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	jOne := serve(jaegerapi.NewHandler(jaegerapi.Options{Store: c.single, Now: now}))
+	jFront := serve(jaegerapi.NewHandler(jaegerapi.Options{Store: front, Now: now}))
+	zOne := serve(zipkinapi.NewHandler(zipkinapi.Options{Store: c.single, Now: now}))
+	zFront := serve(zipkinapi.NewHandler(zipkinapi.Options{Store: front, Now: now}))
+	startUs, endUs := c.start.UnixMicro(), c.end.UnixMicro()
+	endMs, lookbackMs := c.end.UnixMilli(), c.end.Sub(c.start).Milliseconds()
+	cases := []struct{ one, front, path string }{
+		{jOne, jFront, "/api/services"},
+		{jOne, jFront, "/api/operations?service=checkout"},
+		{jOne, jFront, fmt.Sprintf("/api/traces?service=frontend&limit=10&start=%d&end=%d", startUs, endUs)},
+		{jOne, jFront, fmt.Sprintf("/api/traces?service=payments&tags=%s&limit=50&start=%d&end=%d", url.QueryEscape(`{"error":"true"}`), startUs, endUs)},
+		{jOne, jFront, fmt.Sprintf("/api/traces?service=frontend&tag=http.route:/catalog&limit=5&start=%d&end=%d", startUs, endUs)},
+		{jOne, jFront, "/api/traces/" + c.top.TraceIDs[7]},
+		{jOne, jFront, fmt.Sprintf("/api/dependencies?endTs=%d&lookback=%d", endMs, lookbackMs)},
+		{zOne, zFront, "/api/v2/services"},
+		{zOne, zFront, "/api/v2/spans?serviceName=cart"},
+		{zOne, zFront, "/api/v2/remoteServices?serviceName=payments"},
+		{zOne, zFront, fmt.Sprintf("/api/v2/traces?serviceName=checkout&limit=10&endTs=%d&lookback=%d", endMs, lookbackMs)},
+		{zOne, zFront, fmt.Sprintf("/api/v2/traces?annotationQuery=error&limit=100&endTs=%d&lookback=%d", endMs, lookbackMs)},
+		{zOne, zFront, "/api/v2/trace/" + c.top.TraceIDs[11]},
+		{zOne, zFront, fmt.Sprintf("/api/v2/dependencies?endTs=%d&lookback=%d", endMs, lookbackMs)},
+	}
+	for _, tc := range cases {
+		sc, _, sb := get(t, tc.one, tc.path)
+		fc, _, fb := get(t, tc.front, tc.path)
+		if sc != http.StatusOK || fc != sc || len(sb) < 10 {
+			t.Errorf("%s: status %d on the front end, %d on one node (%d bytes): %s", tc.path, fc, sc, len(sb), fb)
+			continue
+		}
+		if diff := jsondiff.Diff(sb, fb, 8); diff != "" {
+			t.Errorf("%s: the front end's answer differs from one node's:\n%s", tc.path, diff)
 		}
 	}
 }
