@@ -280,16 +280,16 @@ func (d *decoder) wireBool(what string) bool {
 	}
 }
 
-// wireRollup reads a rollup written by appendWireRollup into r (zero),
-// its buckets through scratch, a histogram of geometry geo.
-func (d *decoder) wireRollup(geo Geometry, r *Rollup, scratch *hdr.PackedHistogram) {
-	flags := d.byte()
+// wireRollupHead reads an encoded rollup's flags and exemplar cap, which
+// it sets in r (0 for an unset cap); ok is false on an error.
+func (d *decoder) wireRollupHead(geo Geometry, r *Rollup) (flags byte, ok bool) {
+	flags = d.byte()
 	switch {
 	case d.err != nil:
-		return
+		return 0, false
 	case flags&^wireRollupFlags != 0 || flags&(wireCapUnset|wireCapOwn) == wireCapUnset|wireCapOwn:
 		d.fail("rollup flags %#x", flags)
-		return
+		return 0, false
 	case flags&wireCapUnset != 0:
 		// Read the exemplars with the cap an unset one stands for.
 		r.maxExemplars = 0
@@ -301,6 +301,16 @@ func (d *decoder) wireRollup(geo Geometry, r *Rollup, scratch *hdr.PackedHistogr
 		r.maxExemplars = int32(c)
 	default:
 		r.maxExemplars = int32(geo.MaxExemplars)
+	}
+	return flags, d.err == nil
+}
+
+// wireRollup reads a rollup written by appendWireRollup into r (zero),
+// its buckets through scratch, a histogram of geometry geo.
+func (d *decoder) wireRollup(geo Geometry, r *Rollup, scratch *hdr.PackedHistogram) {
+	flags, ok := d.wireRollupHead(geo, r)
+	if !ok {
+		return
 	}
 	d.rollupCounts(r)
 	scratch.Reset()

@@ -206,26 +206,13 @@ func (m *GraphMerger) Add(b []byte) error {
 
 // mergeRollup decodes one encoded rollup (wireRollup's format) into acc.
 func (m *GraphMerger) mergeRollup(d *decoder, geo Geometry, acc *partAcc) {
-	flags := d.byte()
-	var cap int32
-	switch {
-	case d.err != nil:
+	var head Rollup
+	flags, ok := d.wireRollupHead(geo, &head)
+	if !ok {
 		return
-	case flags&^wireRollupFlags != 0 || flags&(wireCapUnset|wireCapOwn) == wireCapUnset|wireCapOwn:
-		d.fail("rollup flags %#x", flags)
-		return
-	case flags&wireCapUnset != 0:
-	case flags&wireCapOwn != 0:
-		c := d.byte()
-		if d.err == nil && c == 0 {
-			d.fail("exemplar cap 0")
-		}
-		cap = int32(c)
-	default:
-		cap = int32(geo.MaxExemplars)
 	}
 	if acc.r.maxExemplars == 0 {
-		acc.r.maxExemplars = cap
+		acc.r.maxExemplars = head.maxExemplars
 	}
 	d.rollupCounts(&acc.r)
 	n := d.uvarint()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowscope/flowscope/aggregate"
@@ -60,19 +56,6 @@ func BenchmarkFrontEndFlowGraph24h(b *testing.B) {
 		parts[i] = open()
 	}
 	all := append([]*store.DB{single}, parts...)
-	r := rand.New(rand.NewPCG(1, 2))
-	type pair struct{ from, to int }
-	var topo []pair
-	for len(topo) < edges {
-		p := pair{r.IntN(services), r.IntN(services)}
-		if p.from != p.to && !slices.Contains(topo, p) {
-			topo = append(topo, p)
-		}
-	}
-	res := make([]*resourcepb.Resource, services)
-	for i := range res {
-		res[i] = &resourcepb.Resource{Attributes: []*commonpb.KeyValue{otlptest.Str("service.name", fmt.Sprintf("svc-%03d", i))}}
-	}
 	write := func(db *store.DB, req *coltracepb.ExportTraceServiceRequest) {
 		if len(req.ResourceSpans) == 0 {
 			return
@@ -85,31 +68,19 @@ func BenchmarkFrontEndFlowGraph24h(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var n uint64
+	mesh := otlptest.NewMesh(services, edges, start, 1)
 	for minute := 0; minute < 24*60; minute++ {
 		req := &coltracepb.ExportTraceServiceRequest{}
 		split := make([]*coltracepb.ExportTraceServiceRequest, nodes)
 		for i := range split {
 			split[i] = &coltracepb.ExportTraceServiceRequest{}
 		}
-		for _, p := range topo {
-			n++
-			st := uint64(start.Add(time.Duration(minute)*time.Minute + time.Duration(r.IntN(60000))*time.Millisecond).UnixNano())
-			d := uint64(1e6 + r.IntN(50e6))
-			tid := otlptest.TraceID(n)
-			client := &tracepb.Span{TraceId: tid, SpanId: otlptest.SpanID(2 * n), Name: "call",
-				Kind: tracepb.Span_SPAN_KIND_CLIENT, StartTimeUnixNano: st, EndTimeUnixNano: st + d}
-			server := &tracepb.Span{TraceId: tid, SpanId: otlptest.SpanID(2*n + 1), ParentSpanId: client.SpanId,
-				Name: "handle", Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: st + 1000, EndTimeUnixNano: st + d - 1000}
-			rs := []*tracepb.ResourceSpans{
-				{Resource: res[p.from], ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{client}}}},
-				{Resource: res[p.to], ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{server}}}},
-			}
-			req.ResourceSpans = append(req.ResourceSpans, rs...)
+		for _, call := range mesh.Minute(minute) {
+			req.ResourceSpans = append(req.ResourceSpans, call[0], call[1])
 			h := fnv.New32a()
-			h.Write(tid)
+			h.Write(call[0].ScopeSpans[0].Spans[0].TraceId)
 			o := split[h.Sum32()%nodes]
-			o.ResourceSpans = append(o.ResourceSpans, rs...)
+			o.ResourceSpans = append(o.ResourceSpans, call[0], call[1])
 		}
 		write(single, req)
 		for i, part := range split {

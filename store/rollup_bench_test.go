@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
@@ -12,9 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/internal/otlptest"
@@ -36,33 +31,11 @@ func BenchmarkFlowGraph24h(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	r := rand.New(rand.NewPCG(1, 2))
-	type pair struct{ from, to int }
-	var topo []pair
-	for len(topo) < edges {
-		p := pair{r.IntN(services), r.IntN(services)}
-		if p.from != p.to && !slices.Contains(topo, p) {
-			topo = append(topo, p)
-		}
-	}
-	res := make([]*resourcepb.Resource, services)
-	for i := range res {
-		res[i] = &resourcepb.Resource{Attributes: []*commonpb.KeyValue{otlptest.Str("service.name", fmt.Sprintf("svc-%03d", i))}}
-	}
-	var n uint64
+	mesh := otlptest.NewMesh(services, edges, start, 1)
 	for minute := 0; minute < 24*60; minute++ {
 		req := &coltracepb.ExportTraceServiceRequest{}
-		for _, p := range topo {
-			n++
-			st := uint64(start.Add(time.Duration(minute)*time.Minute + time.Duration(r.IntN(60000))*time.Millisecond).UnixNano())
-			d := uint64(1e6 + r.IntN(50e6))
-			client := &tracepb.Span{TraceId: otlptest.TraceID(n), SpanId: otlptest.SpanID(2 * n), Name: "call",
-				Kind: tracepb.Span_SPAN_KIND_CLIENT, StartTimeUnixNano: st, EndTimeUnixNano: st + d}
-			server := &tracepb.Span{TraceId: otlptest.TraceID(n), SpanId: otlptest.SpanID(2*n + 1), ParentSpanId: client.SpanId,
-				Name: "handle", Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: st + 1000, EndTimeUnixNano: st + d - 1000}
-			req.ResourceSpans = append(req.ResourceSpans,
-				&tracepb.ResourceSpans{Resource: res[p.from], ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{client}}}},
-				&tracepb.ResourceSpans{Resource: res[p.to], ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{server}}}})
+		for _, call := range mesh.Minute(minute) {
+			req.ResourceSpans = append(req.ResourceSpans, call[0], call[1])
 		}
 		raw, _ := proto.Marshal(req)
 		if _, err := db.WriteTraces(context.Background(), raw); err != nil {
