@@ -50,6 +50,8 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/flowscope/flowscope/bench/internal/benchproc"
+
 	// The standard protobuf codec encodes the small requests and decodes
 	// the responses.
 	_ "google.golang.org/grpc/encoding/proto"
@@ -374,7 +376,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	bin := c.Collector
 	if bin == "" {
 		logf("building the collector")
-		if bin, err = buildCollector(ctx, tmp); err != nil {
+		if bin, err = benchproc.BuildCollector(ctx, tmp); err != nil {
 			return nil, err
 		}
 	}
@@ -397,20 +399,20 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 
 	args := []string{"--rules", rulesPath, "--alerting-interval", c.Interval.String(), "--webhook-url", hookURL}
 	args = append(args, strings.Fields(c.CollectorArgs)...)
-	proc, err := startCollector(ctx, bin, filepath.Join(tmp, "data"), args)
+	proc, err := benchproc.StartCollector(ctx, bin, filepath.Join(tmp, "data"), args)
 	if err != nil {
 		return nil, err
 	}
-	defer proc.kill()
-	pid := proc.cmd.Process.Pid
-	logf("collector pid %d: otlp_grpc %s, http %s; webhook %s; %d rules", pid, proc.grpcAddr, proc.httpAddr, hookURL, c.Edges+c.ExtraRules)
-	api := &apiClient{base: "http://" + proc.httpAddr, hc: &http.Client{Timeout: 5 * time.Second}}
+	defer proc.Kill()
+	pid := proc.PID()
+	logf("collector pid %d: otlp_grpc %s, http %s; webhook %s; %d rules", pid, proc.GRPCAddr(), proc.HTTPAddr(), hookURL, c.Edges+c.ExtraRules)
+	api := &apiClient{base: "http://" + proc.HTTPAddr(), hc: &http.Client{Timeout: 5 * time.Second}}
 
 	// Connections: the background load's, and one for the breach edges
 	// (fast feed and breaches), so a breach never queues behind the load.
 	conns := make([]*grpc.ClientConn, c.Conns)
 	for i := range conns {
-		cc, err := grpc.NewClient(proc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		cc, err := grpc.NewClient(proc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{proto: encoding.GetCodecV2("proto")})),
 			grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(4<<20))
 		if err != nil {
@@ -419,7 +421,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		defer cc.Close()
 		conns[i] = cc
 	}
-	edgeConn, err := grpc.NewClient(proc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	edgeConn, err := grpc.NewClient(proc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
@@ -465,9 +467,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}
 
 	// The breaches.
-	srv0, srvErr := procCPUSeconds(pid)
-	cli0 := selfCPUSeconds()
-	mach0, machErr := machineBusySeconds()
+	srv0, srvErr := benchproc.ProcCPUSeconds(pid)
+	cli0 := benchproc.SelfCPUSeconds()
+	mach0, machErr := benchproc.MachineBusySeconds()
 	phaseStart := time.Now()
 	deadline := phaseStart.Add(c.Duration)
 	lastFired := map[int]bool{}
@@ -495,9 +497,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 		logf("breach %d/%d on %s: api %s, webhook %s, engine %s", k+1, c.Breaches, b.Rule, fmtMs(b.APIMs), fmtMs(b.WebhookMs), fmtMs(b.EngineMs))
 	}
 	phaseEnd := time.Now()
-	srv1, srvErr1 := procCPUSeconds(pid)
-	cli1 := selfCPUSeconds()
-	mach1, machErr1 := machineBusySeconds()
+	srv1, srvErr1 := benchproc.ProcCPUSeconds(pid)
+	cli1 := benchproc.SelfCPUSeconds()
+	mach1, machErr1 := benchproc.MachineBusySeconds()
 	phase := phaseEnd.Sub(phaseStart)
 	res.BreachPhaseS = phase.Seconds()
 	res.ClientCores = (cli1 - cli0) / phase.Seconds()
@@ -564,12 +566,12 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}
 	res.Cycles = readCycles(api)
 
-	code, logs, err := proc.stop(time.Minute)
+	code, logs, err := proc.Stop(time.Minute)
 	res.ExitCode, res.ErrorLogs = &code, &logs
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
 	} else if code != 0 || logs > 0 {
-		res.Errors = append(res.Errors, fmt.Sprintf("collector exited %d with %d error logs; last lines:\n%s", code, logs, proc.tail()))
+		res.Errors = append(res.Errors, fmt.Sprintf("collector exited %d with %d error logs; last lines:\n%s", code, logs, proc.Tail()))
 	}
 
 	// Verdict: broken runs fail; missed targets are reported.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/flowscope/flowscope/bench/internal/benchproc"
 )
 
 // compareTarget is the acceptance bound of -compare: with aggregation on,
@@ -80,7 +82,7 @@ func runCompare(ctx context.Context, c config, logf func(string, ...any)) (*Comp
 		}
 		defer os.RemoveAll(tmp)
 		logf("building the collector")
-		if c.Collector, err = buildCollector(ctx, tmp); err != nil {
+		if c.Collector, err = benchproc.BuildCollector(ctx, tmp); err != nil {
 			return nil, err
 		}
 	}

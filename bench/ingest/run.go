@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+
+	"github.com/flowscope/flowscope/bench/internal/benchproc"
 )
 
 // run performs one benchmark run. It returns a partial result with an error
@@ -101,7 +103,7 @@ func (c config) normalized() (config, bool, error) {
 type target struct {
 	grpcAddr, httpAddr, dataDir string
 	pid                         int
-	proc                        *collectorProc // nil: not started here
+	proc                        *benchproc.Proc // nil: not started here
 	started                     time.Time
 }
 
@@ -122,7 +124,7 @@ func startTarget(ctx context.Context, c config, res *Result, logf func(string, .
 	}
 	cleanup := func() {
 		if tg.proc != nil {
-			tg.proc.kill()
+			tg.proc.Kill()
 		}
 		if !c.KeepData {
 			os.RemoveAll(tmp)
@@ -133,7 +135,7 @@ func startTarget(ctx context.Context, c config, res *Result, logf func(string, .
 	}
 	if bin == "" {
 		logf("building the collector")
-		if bin, err = buildCollector(ctx, tmp); err != nil {
+		if bin, err = benchproc.BuildCollector(ctx, tmp); err != nil {
 			cleanup()
 			return nil, nil, err
 		}
@@ -145,12 +147,12 @@ func startTarget(ctx context.Context, c config, res *Result, logf func(string, .
 		args = append(args, "--rules", c.RulesFile)
 	}
 	args = append(args, strings.Fields(c.CollectorArgs)...)
-	if tg.proc, err = startCollector(ctx, bin, tg.dataDir, args); err != nil {
+	if tg.proc, err = benchproc.StartCollector(ctx, bin, tg.dataDir, args); err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	tg.started = time.Now()
-	tg.grpcAddr, tg.httpAddr, tg.pid = tg.proc.grpcAddr, tg.proc.httpAddr, tg.proc.cmd.Process.Pid
+	tg.grpcAddr, tg.httpAddr, tg.pid = tg.proc.GRPCAddr(), tg.proc.HTTPAddr(), tg.proc.PID()
 	logf("collector pid %d: otlp_grpc %s, http %s, data %s", tg.pid, tg.grpcAddr, tg.httpAddr, tg.dataDir)
 	return tg, cleanup, nil
 }
@@ -194,7 +196,7 @@ func startRSSSampler(pid int) *rssSampler {
 		t := time.NewTicker(rssSampleEvery)
 		defer t.Stop()
 		for {
-			if st, err := readProcStatus(pid); err == nil {
+			if st, err := benchproc.ReadProcStatus(pid); err == nil {
 				for _, m := range []struct {
 					key string
 					max *atomic.Int64
@@ -229,7 +231,7 @@ func (s *rssSampler) stop() {
 // the window's edges and returns the clients once they stopped.
 func sendLoad(ctx context.Context, c config, tg *target, templates []*template, conns []*grpc.ClientConn, fresh bool,
 	res *Result, logf func(string, ...any)) ([]*client, error) {
-	res.LoadAvgBefore = loadAvg()
+	res.LoadAvgBefore = benchproc.LoadAvg()
 	start := time.Now()
 	winStart := start.Add(c.Warmup)
 	winEnd := winStart.Add(c.Duration)
@@ -268,7 +270,7 @@ func sendLoad(ctx context.Context, c config, tg *target, templates []*template, 
 	if now := time.Now(); now.Before(winEnd) { // interrupted
 		measured = now.Sub(winStart)
 	}
-	res.LoadAvgAfter = loadAvg()
+	res.LoadAvgAfter = benchproc.LoadAvg()
 	wg.Wait() // the clients stop at winEnd and let their last call finish
 	if topo != nil {
 		topo.wait()
@@ -304,12 +306,12 @@ func readCPU(pid int) cpuReading {
 	var r cpuReading
 	if pid > 0 {
 		var err error
-		r.srv, err = procCPUSeconds(pid)
+		r.srv, err = benchproc.ProcCPUSeconds(pid)
 		r.srvOK = err == nil
 	}
-	r.cli = selfCPUSeconds()
+	r.cli = benchproc.SelfCPUSeconds()
 	var err error
-	r.mach, err = machineBusySeconds()
+	r.mach, err = benchproc.MachineBusySeconds()
 	r.machOK = err == nil
 	return r
 }
@@ -411,7 +413,7 @@ func (res *Result) addMemory(pid int, rss *rssSampler) {
 	if pid <= 0 {
 		return
 	}
-	if st, err := readProcStatus(pid); err == nil {
+	if st, err := benchproc.ReadProcStatus(pid); err == nil {
 		hwm, anon, file := st["VmHWM"], st["RssAnon"], st["RssFile"]
 		res.PeakRSSBytes, res.RSSAnonBytes, res.RSSFileBytes = &hwm, &anon, &file
 	}
@@ -426,16 +428,16 @@ func (tg *target) stopCollector(res *Result) error {
 		return nil
 	}
 	t0 := time.Now()
-	code, logs, err := tg.proc.stop(2 * time.Minute)
+	code, logs, err := tg.proc.Stop(2 * time.Minute)
 	d := time.Since(t0).Seconds()
 	res.ShutdownSeconds, res.ExitCode, res.ErrorLogs = &d, &code, &logs
 	switch {
 	case err != nil:
 		return err
 	case code != 0:
-		return fmt.Errorf("collector exited with status %d; last log lines:\n%s", code, tg.proc.tail())
+		return fmt.Errorf("collector exited with status %d; last log lines:\n%s", code, tg.proc.Tail())
 	case logs > 0:
-		return fmt.Errorf("collector logged %d errors; last log lines:\n%s", logs, tg.proc.tail())
+		return fmt.Errorf("collector logged %d errors; last log lines:\n%s", logs, tg.proc.Tail())
 	}
 	return nil
 }

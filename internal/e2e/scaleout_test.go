@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowscope/flowscope/internal/jsondiff"
+	"github.com/flowscope/flowscope/internal/otelcoltest"
 	"github.com/flowscope/flowscope/internal/otlptest"
 )
 
@@ -115,39 +116,15 @@ func lookOtelcol(t *testing.T) string {
 	return ""
 }
 
-// otelcolConfig is the Collector's configuration in the test and in
-// docs/scale-out.md: OTLP in, the load-balancing exporter routing by
-// trace ID to the nodes, each node's exporter retrying for up to 10
-// minutes from a queue, so that a node's restart loses nothing.
-const otelcolConfig = `receivers:
-  otlp:
-    protocols:
-      grpc: {endpoint: %q}
-exporters:
-  load_balancing:
-    routing_key: traceID
-    protocol:
-      otlp:
-        timeout: 5s
-        tls: {insecure: true}
-        retry_on_failure: {enabled: true, initial_interval: 200ms, max_interval: 2s, max_elapsed_time: 10m}
-        sending_queue: {enabled: true, num_consumers: 4, queue_size: 5000}
-    resolver:
-      static:
-        hostnames: [%s]
-service:
-  telemetry: {metrics: {level: none}}
-  pipelines:
-    traces: {receivers: [otlp], exporters: [load_balancing]}
-`
-
 // startOtelcol runs the Collector in front of the nodes' OTLP/gRPC
 // addresses and returns its OTLP/gRPC address.
 func startOtelcol(t *testing.T, bin string, nodes []string) string {
 	t.Helper()
 	addr := freeLoopbackAddr(t)
 	cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(otelcolConfig, addr, strings.Join(nodes, ", "))), 0o644); err != nil {
+	// Each node's exporter retries for up to 10 minutes from its queue, so
+	// that a node's restart loses nothing.
+	if err := os.WriteFile(cfg, []byte(otelcoltest.Config(addr, nodes, 4, 5000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--config", cfg)
