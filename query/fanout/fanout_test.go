@@ -127,7 +127,28 @@ func newCluster(t testing.TB, traces int) *cluster {
 			write(t, c.nodes[i], part)
 		}
 	}
-	time.Sleep(400 * time.Millisecond) // past the pair wait: no call is provisional
+	// Settled: no call is provisional any more (the pair wait has passed
+	// and the aggregation has caught up), on any store.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, db := range append([]*store.DB{c.single}, c.nodes...) {
+		for {
+			g, err := db.FlowGraph(context.Background(), c.start, c.end, aggregate.GraphQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			provisional := int64(0)
+			for _, e := range g.Edges {
+				provisional += e.Provisional
+			}
+			if provisional == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d calls still provisional after 30 s", provisional)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	c.singleGW = gateway(t, c.single)
 	c.frontGW = gateway(t, fanout.New(fanout.Options{Peers: staticPeers(urls), Local: c.single, Timeout: 5 * time.Second}))
 	return c
