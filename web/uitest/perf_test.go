@@ -57,7 +57,7 @@ func TestMapPerformance(t *testing.T) {
 	b := newTab(t, s.base)
 	start := time.Now()
 	b.open("map")
-	b.wait(`(s => s && s.drawnNodes === 300 && s.drawnEdges === 1000)(__flowscope.mapState())`, 20*time.Second, "the 300-node map")
+	b.wait(`(s => s && s.drawnNodes === 300 && s.drawnEdges === 1000)(__flowscope.mapState())`, 60*time.Second, "the 300-node map")
 	wall := time.Since(start)
 	st := b.mapState()
 	if got := slices.Sorted(slices.Values(st.Nodes)); !slices.Equal(got, wantNodes) {
@@ -76,7 +76,10 @@ func TestMapPerformance(t *testing.T) {
 
 	// Settled: not running, and finished at least once (before its first
 	// frame the layout is not running either).
-	b.wait(`(s => !s.layoutRunning && s.layoutDoneAt !== null)(__flowscope.mapState())`, 20*time.Second, "the layout to settle")
+	// The bound is generous: the layout runs 8 ms a frame, and the CI
+	// machine's two cores are shared with the end-to-end tests' clusters;
+	// the time it took is reported, not judged, here.
+	b.wait(`(s => !s.layoutRunning && s.layoutDoneAt !== null)(__flowscope.mapState())`, 90*time.Second, "the layout to settle")
 	settled := eval[float64](b, `__flowscope.mapState().layoutDoneAt`)
 	t.Logf("layout runs: %s", eval[string](b, `JSON.stringify(__flowscope.mapState().layoutRuns)`))
 	// Frame times while the map refreshes every 1.5 s with particles.
