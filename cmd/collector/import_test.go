@@ -191,6 +191,12 @@ func binaryListener(t *testing.T, answer string) string {
 			c.SetDeadline(time.Now().Add(5 * time.Second))
 			c.Read(make([]byte, 4096))
 			c.Write([]byte(answer))
+			// Keep reading, as a gRPC server does, until the client gives
+			// up: closing while it still writes its body would make its
+			// error a write error ("use of closed network connection")
+			// rather than the answer it read.
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			io.Copy(io.Discard, c)
 			c.Close()
 		}
 	}()
