@@ -21,12 +21,6 @@ import (
 	"github.com/flowscope/flowscope/internal/otelcoltest"
 )
 
-// renderOtelcolConfig is the Collector's configuration: the one of the
-// scale-out end-to-end test and docs/scale-out.md (otelcoltest.Config).
-func renderOtelcolConfig(listen string, nodes []string, consumers, queueSize int) string {
-	return otelcoltest.Config(listen, nodes, consumers, queueSize)
-}
-
 // nodeHost is the loopback address of node i (from 0): 127.0.0.2, ….
 func nodeHost(i int) string { return fmt.Sprintf("127.0.0.%d", 2+i) }
 
@@ -70,7 +64,7 @@ func startOtelcol(ctx context.Context, bin, dir string, nodes []string, consumer
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "otelcol.yaml")
-	if err := os.WriteFile(cfg, []byte(renderOtelcolConfig(addr, nodes, consumers, queueSize)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(otelcoltest.Config(addr, nodes, consumers, queueSize)), 0o644); err != nil {
 		return nil, err
 	}
 	o := &otelcol{addr: addr, logPath: filepath.Join(dir, "otelcol.log"), done: make(chan struct{})}

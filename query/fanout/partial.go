@@ -27,7 +27,7 @@ var ErrPeersUnavailable = fmt.Errorf("peers %w", query.ErrUnavailable)
 // concurrent use; the zero value is not (use WithTracker).
 type Tracker struct {
 	mu      sync.Mutex
-	missing map[string]string // peer → why
+	missing map[string]bool
 	strict  bool
 }
 
@@ -40,7 +40,7 @@ func WithTracker(ctx context.Context) (context.Context, *Tracker) {
 	if t, ok := ctx.Value(trackerKey{}).(*Tracker); ok {
 		return ctx, t
 	}
-	t := &Tracker{missing: map[string]string{}}
+	t := &Tracker{missing: map[string]bool{}}
 	return context.WithValue(ctx, trackerKey{}, t), t
 }
 
@@ -49,7 +49,7 @@ func WithTracker(ctx context.Context) (context.Context, *Tracker) {
 // for evaluations that must not act on a partial view, such as alert
 // rules, which would otherwise resolve (or fire) on a node's absence.
 func Strict(ctx context.Context) context.Context {
-	return context.WithValue(ctx, trackerKey{}, &Tracker{missing: map[string]string{}, strict: true})
+	return context.WithValue(ctx, trackerKey{}, &Tracker{missing: map[string]bool{}, strict: true})
 }
 
 func trackerFrom(ctx context.Context) *Tracker {
@@ -57,16 +57,14 @@ func trackerFrom(ctx context.Context) *Tracker {
 	return t
 }
 
-// add records that peer did not answer, and why.
-func (t *Tracker) add(peer string, err error) {
+// add records that peer did not answer.
+func (t *Tracker) add(peer string) {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.missing[peer]; !ok {
-		t.missing[peer] = err.Error()
-	}
+	t.missing[peer] = true
 }
 
 // Missing returns the peers that did not answer, sorted; nil for a
@@ -85,20 +83,6 @@ func (t *Tracker) Missing() []string {
 		out = append(out, p)
 	}
 	slices.Sort(out)
-	return out
-}
-
-// Reasons returns why each missing peer did not answer.
-func (t *Tracker) Reasons() map[string]string {
-	if t == nil {
-		return nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]string, len(t.missing))
-	for p, why := range t.missing {
-		out[p] = why
-	}
 	return out
 }
 

@@ -145,7 +145,7 @@ func (s *Store) ask(ctx context.Context, method string, req any) ([]peerAnswer, 
 			return nil, fmt.Errorf("%s: %w", method, err)
 		default:
 			missing = append(missing, peers[i])
-			t.add(peers[i], err)
+			t.add(peers[i])
 			if t == nil {
 				s.o.Logger.Warn("peer left out of an answer", "peer", peers[i], "method", method, "err", err)
 			}
