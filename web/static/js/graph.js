@@ -221,6 +221,8 @@ export class FlowMap {
       const lt = performance.now();
       while (performance.now() - lt < 60 && this.sim.tick());
       this.stats.layoutMs += performance.now() - lt;
+      // On a fast machine the layout can finish here, before any frame.
+      if (!this.sim.running) this.layoutDone();
     }
     let maxRate = 0, maxNode = 0;
     for (const e of edges) maxRate = Math.max(maxRate, fmt.num(e.data.rate));
@@ -800,17 +802,23 @@ export class FlowMap {
       while (performance.now() - t0 < 8 && this.sim.tick()) this.stats.layoutRun.ticks++;
       this.stats.layoutMs += performance.now() - t0;
       moved = true;
-      if (!this.sim.running) {
-        this.savePositions();
-        this.stats.layoutDoneAt = performance.now();
-        this.stats.layoutRuns = (this.stats.layoutRuns || []).concat([Object.assign(this.stats.layoutRun, {doneAt: this.stats.layoutDoneAt})]).slice(-10);
-        this.stats.layoutRun = null;
-      }
+      if (!this.sim.running) this.layoutDone();
       if (!this.userView) this.fit();
     }
     const animate = this.opts.particles && this.maxRate > 0 && !document.hidden && !this.stale;
     this.animating = animate;
     if (this.dirty || moved || animate) this.draw(now);
+  }
+
+  // layoutDone records the end of a layout run (in a frame, or before
+  // the first frame when the initial ticks finished it) and keeps the
+  // positions.
+  layoutDone() {
+    this.savePositions();
+    this.stats.layoutDoneAt = performance.now();
+    const run = this.stats.layoutRun || {startAt: this.stats.layoutDoneAt, frames: 0, ticks: 0};
+    this.stats.layoutRuns = (this.stats.layoutRuns || []).concat([Object.assign(run, {doneAt: this.stats.layoutDoneAt})]).slice(-10);
+    this.stats.layoutRun = null;
   }
 
   highlight() {
