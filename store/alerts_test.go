@@ -475,7 +475,7 @@ func TestAlertSchemaUpgradeFromV1(t *testing.T) {
 	})
 	// Upgraded straight to the current version (3: alerts and synthetic
 	// runs).
-	if schema != SchemaVersion || SchemaVersion != 3 {
+	if schema != SchemaVersion || SchemaVersion != 4 {
 		t.Fatalf("schema after upgrade: %d (SchemaVersion %d)", schema, SchemaVersion)
 	}
 	// The old data is still there, and alerts and synthetic runs work.

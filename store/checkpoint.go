@@ -99,7 +99,7 @@ func (db *DB) persistSegment(s *memSeg) error {
 	terms := make([]termKV, 0, len(keys))
 	skipped := 0
 	for _, k := range keys {
-		kb := termKey(nil, k, info.lastSeq)
+		kb := postingKey(nil, info.lastSeq, k)
 		if len(kb) > bolt.MaxKeySize {
 			// Ingest refuses what would make such a term (otlpwire's
 			// limits); a term that still gets here is not indexed
@@ -116,6 +116,28 @@ func (db *DB) persistSegment(s *memSeg) error {
 		}
 	}
 	run := buildRun(0, info.firstSeq, info.lastSeq, entries)
+	// The postings go first, in bounded transactions that commits
+	// interleave with: their keys start with the segment's key, so they
+	// are appended at the end of the bucket (pages written once, full)
+	// and no reader sees them before the segment record below. Keys left
+	// by a checkpoint that did not finish are overwritten by its retry or
+	// removed on open (sweepPostings).
+	for i := 0; i < len(terms); i += postingsBatch {
+		batch := terms[i:min(len(terms), i+postingsBatch)]
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketPostings)
+			b.FillPercent = 1
+			for _, t := range batch {
+				if err := b.Put(t.k, t.v); err != nil {
+					return fmt.Errorf("put postings: %w", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	_, err := db.putRunSteps(run, func(tx *bolt.Tx, ri runInfo) error {
 		if db.failCkpt != nil {
 			if err := db.failCkpt(s); err != nil {
@@ -124,12 +146,6 @@ func (db *DB) persistSegment(s *memSeg) error {
 		}
 		if err := tx.Bucket(bucketSegs).Put(u64(info.lastSeq), rec); err != nil {
 			return fmt.Errorf("put segment: %w", err)
-		}
-		tb := tx.Bucket(bucketTerms)
-		for _, t := range terms {
-			if err := tb.Put(t.k, t.v); err != nil {
-				return fmt.Errorf("put term: %w", err)
-			}
 		}
 		if err := tx.Bucket(bucketMeta).Put(keyCheckpoint, u64(info.lastSeq)); err != nil {
 			return err
@@ -141,6 +157,7 @@ func (db *DB) persistSegment(s *memSeg) error {
 	if err != nil {
 		return err
 	}
+	db.persistedTo.Store(info.lastSeq)
 	if skipped > 0 {
 		db.logger.Warn("index terms too long to index were skipped", "terms", skipped, "segment", info.lastSeq)
 	}
@@ -327,8 +344,19 @@ func decodeSegment(rec []byte, full bool) (segInfo, []memChunk, []svcCount, erro
 	return info, chunks, svc, r.err
 }
 
-// termKey is uvarint(len(term)) term segLastSeq(8, big endian): all
-// segments' postings of one term are adjacent and in segment order.
+// postingsBatch bounds the postings written in one transaction.
+const postingsBatch = 32 << 10
+
+// postingKey is segLastSeq(8, big endian) term: a segment's postings are
+// adjacent and a checkpoint appends them at the end of bucket postings.
+func postingKey(dst []byte, seg uint64, term string) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, seg)
+	return append(dst, term...)
+}
+
+// termKey is uvarint(len(term)) term segLastSeq(8, big endian), the key
+// of bucket terms (segments before postings_from): all segments'
+// postings of one term are adjacent and in segment order.
 func termKey(dst []byte, term string, seg uint64) []byte {
 	dst = termPrefix(dst, term)
 	return binary.BigEndian.AppendUint64(dst, seg)
@@ -918,6 +946,8 @@ func (db *DB) loadCatalog() error {
 			db.nextMSeq = 1
 		}
 		meta := tx.Bucket(bucketMeta)
+		db.postingsFrom = getU64(meta, keyPostingsFrom)
+		db.persistedTo.Store(getU64(meta, keyCheckpoint))
 		db.roll.recSeq = getU64(meta, keyAggRecSeq)
 		db.roll.written = []seqTime{{unix: db.opts.Now().Unix(), seq: db.roll.recSeq}}
 		db.roll.compacted[1] = getU64(meta, keyAggCompact1)
@@ -937,6 +967,28 @@ func (db *DB) loadCatalog() error {
 			db.namesSeen.Store(mi.Name, mi)
 			return nil
 		})
+	})
+}
+
+// sweepPostings deletes the postings of segments after the checkpoint: a
+// checkpoint writes a segment's postings before its record, so a crash in
+// between leaves postings that no segment owns (the chunks are re-indexed
+// and persisted again). They are at the end of bucket postings.
+func (db *DB) sweepPostings() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		from := getU64(tx.Bucket(bucketMeta), keyCheckpoint) + 1
+		c := tx.Bucket(bucketPostings).Cursor()
+		n := 0
+		for k, _ := c.Seek(u64(from)); k != nil; k, _ = c.Seek(u64(from)) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		if n > 0 {
+			db.logger.Info("removed the postings of an unfinished checkpoint", "keys", n, "after_checkpoint", from-1)
+		}
+		return nil
 	})
 }
 

@@ -24,7 +24,7 @@ import (
 // (alert_state, alert_history), version 3 the synthetic-run buckets
 // (synthetic_runs, synthetic_byid, synthetic_bycorr, synthetic_bytime);
 // Open upgrades a file of version 1 or 2 in place.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // minSchemaVersion is the oldest schema version Open upgrades in place.
 const minSchemaVersion = 1
@@ -37,14 +37,15 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketChunks   = []byte("chunks")
 	bucketSegs     = []byte("segs")
-	bucketTerms    = []byte("terms")
+	bucketTerms    = []byte("terms") // postings of segments before meta postings_from (schema 3 and older)
+	bucketPostings = []byte("postings")
 	bucketRuns     = []byte("runs")
 	bucketRunPages = []byte("runpages")
 	bucketOps      = []byte("ops")
 	bucketMChunks  = []byte("mchunks")
 	bucketMNames   = []byte("mnames")
 
-	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketRuns,
+	allBuckets = [][]byte{bucketMeta, bucketChunks, bucketSegs, bucketTerms, bucketPostings, bucketRuns,
 		bucketRunPages, bucketOps, bucketMChunks, bucketMNames, bucketRollups, bucketRollupQ, bucketImports,
 		bucketAlertState, bucketAlertHistory,
 		bucketSynthRuns, bucketSynthByID, bucketSynthByCorr, bucketSynthByTime}
@@ -53,6 +54,9 @@ var (
 	keyCheckpoint = []byte("checkpoint") // last chunk seq covered by a persisted segment
 	keyRunSeq     = []byte("runseq")     // last run ID handed out
 	keyCreated    = []byte("created")
+	// keyPostingsFrom is the first segment key whose postings are in
+	// bucket postings; older segments' are in terms (FORMAT.md).
+	keyPostingsFrom = []byte("postings_from")
 )
 
 // defaultCorrelationKeys are the attribute keys whose values are indexed as
@@ -234,7 +238,14 @@ type DB struct {
 	catMu  sync.RWMutex
 	segs   []segInfo // persisted segments, ascending by lastSeq
 	runs   []runInfo // persisted trace-ID runs
-	closeM sync.Mutex
+	// postingsFrom is the first segment key whose postings are in bucket
+	// postings (meta postings_from; 0 in files created with schema 4).
+	postingsFrom uint64
+	// persistedTo is the last chunk seq covered by a persisted segment
+	// (meta checkpoint), set after the segment's transaction committed:
+	// postings of later segments may belong to a checkpoint in progress.
+	persistedTo atomic.Uint64
+	closeM      sync.Mutex
 }
 
 // Open opens (creating if needed) the store in directory dir. A file of an
@@ -336,6 +347,13 @@ func (db *DB) init() error {
 			// Upgrade in place, in this transaction: the buckets the newer
 			// versions added were created above and the records of the
 			// older ones are unchanged (FORMAT.md, "Schema versions").
+			// Segments persisted from now on keep their postings in
+			// bucket postings; the older ones' stay in terms.
+			if have < 4 {
+				if err := meta.Put(keyPostingsFrom, u64(getU64(meta, keyCheckpoint)+1)); err != nil {
+					return fmt.Errorf("upgrade schema %d to %d: %w", have, SchemaVersion, err)
+				}
+			}
 			if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
 				return fmt.Errorf("upgrade schema %d to %d: %w", have, SchemaVersion, err)
 			}
@@ -354,6 +372,9 @@ func (db *DB) init() error {
 	}
 	if err := db.loadCatalog(); err != nil {
 		return fmt.Errorf("load catalog: %w", err)
+	}
+	if err := db.sweepPostings(); err != nil {
+		return fmt.Errorf("remove postings of an unfinished checkpoint: %w", err)
 	}
 	if err := db.recoverTail(); err != nil {
 		return fmt.Errorf("recover recent chunks: %w", err)

@@ -518,14 +518,14 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 			return nil, err
 		}
 	}
-	termsB := tx.Bucket(bucketTerms)
+	termsB, postingsB := tx.Bucket(bucketTerms), tx.Bucket(bucketPostings)
 	segsB := tx.Bucket(bucketSegs)
 	for i := len(segs) - 1; i >= 0 && !sr.full(); i-- {
 		si := segs[i]
 		if !sr.overlaps(si.minStart, si.maxStart) {
 			continue
 		}
-		v, needChunks, err := sr.persistedView(si, segsB, termsB)
+		v, needChunks, err := sr.persistedView(si, segsB, termsB, postingsB)
 		if err != nil {
 			return nil, err
 		}
@@ -569,7 +569,7 @@ func (sr *searcher) overlaps(minStart, maxStart int64) bool {
 // persistedView is the view of persisted segment si: its postings read
 // from the terms bucket, and its chunks (with their span-start bounds)
 // when the search needs them — without terms, or with a time range.
-func (sr *searcher) persistedView(si segInfo, segsB, termsB *bolt.Bucket) (segView, bool, error) {
+func (sr *searcher) persistedView(si segInfo, segsB, termsB, postingsB *bolt.Bucket) (segView, bool, error) {
 	v := segView{firstSeq: si.firstSeq, lastSeq: si.lastSeq}
 	needChunks := len(sr.terms) == 0 || sr.start != 0 || sr.end != 0
 	if needChunks {
@@ -580,7 +580,12 @@ func (sr *searcher) persistedView(si segInfo, segsB, termsB *bolt.Bucket) (segVi
 		v.chunks = chunks
 	}
 	v.postings = func(term string) ([]uint64, bool) {
-		val := termsB.Get(termKey(nil, term, si.lastSeq))
+		var val []byte
+		if si.lastSeq >= sr.db.postingsFrom {
+			val = postingsB.Get(postingKey(nil, si.lastSeq, term))
+		} else {
+			val = termsB.Get(termKey(nil, term, si.lastSeq))
+		}
 		if val == nil {
 			return nil, false
 		}

@@ -136,6 +136,10 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 		newest = max(newest, sg.lastSeq)
 	}
 	segs := slices.Clone(db.segs)
+	// Loaded with the segments: a segment is in db.segs before persistedTo
+	// passes it, so no postings of a segment missing from live are taken
+	// for expired ones.
+	persisted := db.persistedTo.Load()
 	var expired []runInfo
 	for _, ri := range db.runs {
 		if !overlapsAny(segs, ri.firstSeq, ri.lastSeq) && ri.lastSeq <= newest {
@@ -166,14 +170,86 @@ func (db *DB) deleteExpiredRunsAndTerms() error {
 			return fmt.Errorf("delete pages of run %d: %w", ri.id, err)
 		}
 	}
-	// Postings keys end with their segment's lastSeq; delete those of
-	// deleted segments, a batch per transaction.
+	if err := db.deleteExpiredPostings(live, persisted); err != nil {
+		return err
+	}
+	return db.deleteExpiredTerms(live, newest)
+}
+
+// deleteExpiredPostings deletes the postings of deleted segments from
+// bucket postings, whose keys start with their segment's key: it skips
+// each live segment's keys with one seek, and deletes the others a batch
+// per transaction. Segments after persisted (a checkpoint in progress)
+// are left.
+func (db *DB) deleteExpiredPostings(live map[uint64]bool, persisted uint64) error {
+	var from uint64
+	for {
+		var keys [][]byte
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketPostings).Cursor()
+			for k, _ := c.Seek(u64(from)); k != nil && len(keys) < retentionBatch; {
+				if len(k) < 8 {
+					// Not a postings key; never written by this code.
+					k, _ = c.Next()
+					continue
+				}
+				seg := binary.BigEndian.Uint64(k)
+				if seg > persisted {
+					from = 0
+					return nil
+				}
+				if live[seg] {
+					from = seg + 1
+					k, _ = c.Seek(u64(from))
+					continue
+				}
+				keys = append(keys, bytes.Clone(k))
+				from = seg
+				k, _ = c.Next()
+			}
+			if len(keys) < retentionBatch {
+				from = 0 // reached the end
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			err = db.bolt.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketPostings)
+				for _, k := range keys {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("delete postings: %w", err)
+			}
+		}
+		if from == 0 {
+			return nil
+		}
+	}
+}
+
+// deleteExpiredTerms deletes the postings of deleted segments from bucket
+// terms (files from schema 3 and older: segments before postings_from),
+// whose keys end with their segment's key: a full scan, skipped once the
+// bucket is empty.
+func (db *DB) deleteExpiredTerms(live map[uint64]bool, newest uint64) error {
 	var after []byte
 	for {
 		var keys [][]byte
 		err := db.bolt.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketTerms).Cursor()
 			k, _ := c.First()
+			if k == nil {
+				after = nil // empty: nothing left from schema 3
+				return nil
+			}
 			if after != nil {
 				k, _ = c.Seek(after)
 				if k != nil && bytes.Equal(k, after) {

@@ -872,7 +872,7 @@ func TestSyntheticSchemaUpgradeFromV2(t *testing.T) {
 		schema = getU64(tx.Bucket(bucketMeta), keySchema)
 		return nil
 	})
-	if schema != SchemaVersion || SchemaVersion != 3 {
+	if schema != SchemaVersion || SchemaVersion != 4 {
 		t.Fatalf("schema after upgrade: %d (SchemaVersion %d)", schema, SchemaVersion)
 	}
 	// The old data is still there, and synthetic runs work.
