@@ -295,7 +295,7 @@ func (s *Service) storeError(ctx context.Context, op string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s: %v", op, err)
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, store.ErrWarmingUp):
 		s.logger.Warn("query unavailable", "op", op, "err", err)
 		return status.Errorf(codes.Unavailable, "%s: %v", op, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -992,26 +992,27 @@ func (db *DB) sweepPostings() error {
 	})
 }
 
-// recoverTail re-indexes the chunks committed after the last checkpoint,
-// and replays the aggregator from its checkpoint: chunks up to the last
-// flushed one rebuild only the edge-pairing state, later chunks are applied.
+// recoverTail re-indexes the chunks committed after the last checkpoint
+// (at most CheckpointInterval or CheckpointSpans of them), so that every
+// acknowledged span is searchable when Open returns, and plans the
+// aggregator's replay, which aggregateLoop runs before anything else
+// (replayAggregator): Open does not wait for it.
 func (db *DB) recoverTail() error {
-	var ckpt, replayFrom, applied uint64
-	var expired int64
-	var n, replayed int
+	var ckpt uint64
+	var n int
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		ckpt = getU64(meta, keyCheckpoint)
-		replayFrom = getU64(meta, keyAggReplay)
-		applied = getU64(meta, keyAggApplied)
-		expired = int64(getU64(meta, keyAggExpired))
-		from := ckpt + 1
-		if db.agg != nil && replayFrom < from {
-			from = max(replayFrom, 1)
+		if db.agg != nil {
+			db.replay = &replayPlan{
+				from:    max(getU64(meta, keyAggReplay), 1),
+				applied: getU64(meta, keyAggApplied),
+				expired: int64(getU64(meta, keyAggExpired)),
+				last:    db.nextSeq - 1,
+			}
 		}
-		rebuilding := db.agg != nil
 		c := tx.Bucket(bucketChunks).Cursor()
-		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(u64(ckpt + 1)); k != nil; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
 			d, err := decodeSpanChunk(seq, v)
 			if err != nil {
@@ -1020,32 +1021,100 @@ func (db *DB) recoverTail() error {
 				db.logger.Error("recovery skipped a chunk that does not decode", "seq", seq, "err", err)
 				continue
 			}
-			if db.agg != nil {
-				if rebuilding && seq > applied {
-					db.agg.EndRebuild(expired, applied)
+			idx, _ := db.indexTraces(&d.traces)
+			db.tail.active.addChunk(seq, d.commitNs, idx)
+			n++
+		}
+		return nil
+	})
+	if n > 0 {
+		db.logger.Info("re-indexed the chunks after the last checkpoint", "chunks", n, "spans", db.tail.active.spans,
+			"after_checkpoint", ckpt)
+	}
+	return err
+}
+
+// replayPlan is the aggregator's replay after a restart (FORMAT.md,
+// "Crash recovery"): chunks from..applied rebuild the pairing state,
+// applied+1..last (committed before the restart, not yet in persisted
+// records) are applied.
+type replayPlan struct {
+	from, applied, last uint64
+	expired             int64
+}
+
+// replayHook, set by tests, runs before the aggregator's replay.
+var replayHook func()
+
+// replayBatch bounds the chunks read in one read transaction of the
+// replay, so that it never holds bbolt's map against a commit that grows
+// the file for long.
+const replayBatch = 256
+
+// replayAggregator runs the replay planned by recoverTail, then marks the
+// store warm: the rollup loop starts flushing, and rollup queries stop
+// waiting. Chunks committed meanwhile wait in aggregateLoop's queue, to be
+// applied after it, in commit order.
+func (db *DB) replayAggregator() {
+	defer close(db.warm)
+	if replayHook != nil {
+		replayHook()
+	}
+	p := db.replay
+	if p == nil || p.from > p.last {
+		if p != nil {
+			db.agg.EndRebuild(p.expired, p.applied)
+		}
+		return
+	}
+	start := time.Now()
+	rebuilding := true
+	var rebuilt, applied int
+	for from := p.from; from <= p.last; {
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketChunks).Cursor()
+			k, v := c.Seek(u64(from))
+			for i := 0; k != nil && i < replayBatch; i++ {
+				seq := binary.BigEndian.Uint64(k)
+				if seq > p.last {
+					break
+				}
+				from = seq + 1
+				d, err := decodeSpanChunk(seq, v)
+				if err != nil {
+					db.logger.Error("aggregator replay skipped a chunk that does not decode", "seq", seq, "err", err)
+					k, v = c.Next()
+					continue
+				}
+				if rebuilding && seq > p.applied {
+					db.agg.EndRebuild(p.expired, p.applied)
 					rebuilding = false
 				}
 				if rebuilding {
 					db.agg.Rebuild(seq, d.commitNs, &d.traces)
+					rebuilt++
 				} else {
 					db.agg.Apply(seq, d.commitNs, &d.traces)
-					replayed++
+					applied++
 				}
+				k, v = c.Next()
 			}
-			if seq > ckpt {
-				idx, _ := db.indexTraces(&d.traces)
-				db.tail.active.addChunk(seq, d.commitNs, idx)
-				n++
+			if k == nil {
+				from = p.last + 1
 			}
+			return nil
+		})
+		if err != nil {
+			// The chunks are there; a read error here is an I/O error the
+			// rest of the store will meet too. Go on with what is applied.
+			db.logger.Error("aggregator replay stopped early", "err", err, "next_seq", from)
+			break
 		}
-		if rebuilding {
-			db.agg.EndRebuild(expired, applied)
-		}
-		return nil
-	})
-	if n > 0 || replayed > 0 {
-		db.logger.Info("recovered recent chunks", "indexed_chunks", n, "spans", db.tail.active.spans,
-			"after_checkpoint", ckpt, "aggregated_chunks", replayed)
 	}
-	return err
+	if rebuilding {
+		db.agg.EndRebuild(p.expired, p.applied)
+	}
+	db.m.replaySeconds.Set(time.Since(start).Seconds())
+	db.logger.Info("aggregator replay done", "rebuilt_chunks", rebuilt, "applied_chunks", applied,
+		"duration", time.Since(start).Round(time.Millisecond))
 }

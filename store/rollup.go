@@ -433,6 +433,13 @@ func (rs *rollups) expireRollups() error {
 // tiers every ten.
 func (db *DB) rollupLoop() {
 	defer db.wg.Done()
+	// Nothing expires or flushes before the replay after a restart has
+	// applied every chunk committed before it (FORMAT.md, "Crash recovery").
+	select {
+	case <-db.warm:
+	case <-db.closing:
+		return
+	}
 	t := time.NewTicker(db.opts.RollupFlushInterval)
 	defer t.Stop()
 	var n int

@@ -28,6 +28,7 @@ type storeMetrics struct {
 	checkpointFailures prometheus.Counter
 	commitFailures     *prometheus.CounterVec
 	aggWaitTimeouts    prometheus.Counter
+	replaySeconds      prometheus.Gauge
 }
 
 func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
@@ -98,7 +99,11 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 		Name: "flowscope_store_aggregation_wait_timeouts_total",
 		Help: "Rollup queries (flow graph, latency) that stopped waiting for acknowledged spans to be aggregated after store.Options.AggregationWait and were served from the rollups as they were: their answers may miss spans acknowledged just before.",
 	})
-	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts,
+	m.replaySeconds = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flowscope_store_aggregator_replay_seconds",
+		Help: "How long the aggregator's replay after the last start took (rollup queries answer 503 \"warming up\" until it is done, after waiting store.Options.AggregationWait); 0 while it runs.",
+	})
+	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts, m.replaySeconds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flowscope_store_disk_full",
 			Help: "1 while the last write to the store failed for lack of disk space (ingest answers 503 and /readyz fails), else 0.",

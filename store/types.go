@@ -17,6 +17,11 @@ var (
 	ErrOverloaded = errors.New("write queue full")
 	// ErrClosed is returned by operations on a closed DB.
 	ErrClosed = errors.New("store closed")
+	// ErrWarmingUp is returned by rollup queries (FlowGraph, Latency) made
+	// in the first seconds after a restart, while the aggregator replays
+	// the chunks its persisted state does not cover, once they have waited
+	// Options.AggregationWait for it.
+	ErrWarmingUp = errors.New("warming up")
 	// ErrSchema is returned by Open when the file has another schema version.
 	ErrSchema = errors.New("unsupported schema version")
 	// ErrDiskFull is returned by writes that could not be committed for

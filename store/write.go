@@ -763,6 +763,9 @@ func (db *DB) expiryNow() int64 {
 // the query is served with what is aggregated, counted and logged: a stuck
 // or far-behind aggregator must not hang every query.
 func (db *DB) awaitAggregation(ctx context.Context) error {
+	if err := db.awaitWarm(ctx); err != nil {
+		return err
+	}
 	db.pubMu.Lock()
 	target := db.stampSeq
 	db.pubMu.Unlock()
@@ -789,6 +792,29 @@ func (db *DB) awaitAggregation(ctx context.Context) error {
 				"waited", db.opts.AggregationWait, "batches_not_aggregated", behind)
 			return nil
 		}
+	}
+}
+
+// awaitWarm waits, for at most Options.AggregationWait, until the
+// aggregator's replay after a restart is done (replayAggregator), and
+// otherwise fails with ErrWarmingUp: until then the flow graph and the
+// latencies would miss the calls still being replayed.
+func (db *DB) awaitWarm(ctx context.Context) error {
+	select {
+	case <-db.warm:
+		return nil
+	default:
+	}
+	timeout := time.NewTimer(db.opts.AggregationWait)
+	defer timeout.Stop()
+	select {
+	case <-db.warm:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timeout.C:
+		p := db.replay
+		return fmt.Errorf("%w: the aggregator is replaying chunks %d to %d after the restart", ErrWarmingUp, p.from, p.last)
 	}
 }
 
@@ -853,6 +879,7 @@ const aggQueue = 1024
 // it), and a crash before the next rollup flush is covered by the replay.
 func (db *DB) aggregateLoop(ch <-chan committed) {
 	defer db.wg.Done()
+	db.replayAggregator()
 	for c := range ch {
 		for _, p := range c.batch {
 			db.agg.Apply(p.seq, c.commitNs, p.traces)
