@@ -235,10 +235,10 @@ type DB struct {
 	futureSkew  time.Duration                // MaxFutureSkew; tests raise it to store what older versions accepted
 
 	// read-side state
-	tail   *tail
-	catMu  sync.RWMutex
-	segs   []segInfo // persisted segments, ascending by lastSeq
-	runs   []runInfo // persisted trace-ID runs
+	tail  *tail
+	catMu sync.RWMutex
+	segs  []segInfo // persisted segments, ascending by lastSeq
+	runs  []runInfo // persisted trace-ID runs
 	// postingsFrom is the first segment key whose postings are in bucket
 	// postings (meta postings_from; 0 in files created with schema 4).
 	postingsFrom uint64
