@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -28,6 +29,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/flowscope/flowscope/internal/collector"
 	"github.com/flowscope/flowscope/internal/config"
@@ -154,6 +156,11 @@ func runCommand(parent context.Context, cmd string, args []string, getenv func(s
 			defer stop()
 		}
 	}
+	// FLOWSCOPE_HEAPPROFILE=FILE rewrites a heap profile every 10 s, for
+	// diagnosing memory use under load (go tool pprof FILE).
+	if path := os.Getenv("FLOWSCOPE_HEAPPROFILE"); path != "" {
+		go writeHeapProfiles(ctx, path, 10*time.Second, logger)
+	}
 	// collector.Run logs "collector stopped" itself, once the store is
 	// closed; only a failure is left to report.
 	runFn := collector.Run
@@ -193,6 +200,34 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, fmt.Errorf("start CPU profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeHeapProfiles writes a heap profile to path every interval until
+// ctx is done, replacing the previous one.
+func writeHeapProfiles(ctx context.Context, path string, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f, err := os.Create(path + ".tmp")
+		if err == nil {
+			err = pprof.Lookup("heap").WriteTo(f, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err == nil {
+			err = os.Rename(path+".tmp", path)
+		}
+		if err != nil {
+			logger.Warn("cannot write heap profile", "path", path, "err", err)
+			return
+		}
+	}
 }
 
 // buildVersion returns the version set with -ldflags, else the main
