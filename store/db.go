@@ -103,6 +103,12 @@ type Options struct {
 	// CheckpointSpans triggers a checkpoint early when the in-memory index
 	// covers this many spans. Default 2,000,000.
 	CheckpointSpans int
+	// CheckpointBytes triggers a checkpoint early when the in-memory index
+	// of recent chunks (terms, postings, trace IDs) is estimated to hold
+	// this much memory: with many distinct attribute values (user IDs,
+	// URLs with IDs) the index of a few seconds of spans is bigger than
+	// the requests themselves. Default 48 MiB.
+	CheckpointBytes int64
 	// RetentionInterval is how often expired data is deleted. Default 1m.
 	RetentionInterval time.Duration
 	// SyntheticRetention is how long synthetic run results are kept, by
@@ -147,6 +153,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = 10 * time.Second
+	}
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = 48 << 20
 	}
 	if o.CheckpointSpans <= 0 {
 		o.CheckpointSpans = 2_000_000

@@ -172,3 +172,33 @@ func TestPostingsSweep(t *testing.T) {
 		t.Fatalf("search after the sweep: %d traces, %v", len(got), err)
 	}
 }
+
+// TestCheckpointBytes checks that the in-memory index is persisted early
+// once its estimated memory passes Options.CheckpointBytes, long before
+// CheckpointInterval and CheckpointSpans.
+func TestCheckpointBytes(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{CheckpointInterval: time.Hour, RetentionInterval: time.Hour, CheckpointSpans: 1 << 30, CheckpointBytes: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ds := otlptest.Generate(otlptest.Options{Traces: 400, Services: 4, SpansPerTrace: 3, Start: t0})
+	writeDataset(t, db, ds, 20)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		db.catMu.RLock()
+		n := len(db.segs)
+		db.catMu.RUnlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no segment persisted with a %d-byte index bound", 16<<10)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := db.FindTraces(context.Background(), TraceQuery{Limit: 1000})
+	if err != nil || len(got) != 400 {
+		t.Fatalf("search: %d traces, %v", len(got), err)
+	}
+}

@@ -21,7 +21,18 @@ type memSeg struct {
 	terms  map[string][]uint64
 	svc    map[svcKey]*svcCount
 	spans  int
+	// bytes estimates the memory the segment holds (memSegBytes).
+	bytes int64
 }
+
+// Estimated memory of a memSeg's entries, for Options.CheckpointBytes:
+// a map entry with its key and slice header, a posting, a chunk.
+const (
+	memTermBytes  = 80
+	memTraceBytes = 72
+	memSeqBytes   = 12 // a postings element, with the slices' spare capacity
+	memChunkBytes = 48
+)
 
 // memChunk is one chunk's entry in a segment.
 type memChunk struct {
@@ -43,8 +54,8 @@ func newMemSeg() *memSeg {
 func newTail() *tail { return &tail{active: newMemSeg()} }
 
 // add indexes the span chunks of a committed batch and returns the number of
-// spans the active segment now covers.
-func (t *tail) add(batch []*pending, commitNs int64) int {
+// spans the active segment now covers and its estimated memory.
+func (t *tail) add(batch []*pending, commitNs int64) (int, int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range batch {
@@ -53,18 +64,28 @@ func (t *tail) add(batch []*pending, commitNs int64) int {
 		}
 		t.active.addChunk(p.seq, commitNs, p.idx)
 	}
-	return t.active.spans
+	return t.active.spans, t.active.bytes
 }
 
 func (s *memSeg) addChunk(seq uint64, commitNs int64, idx *chunkIndex) {
 	s.chunks = append(s.chunks, memChunk{seq: seq, commitNs: commitNs,
 		minStart: idx.minStart, maxStart: idx.maxStart, maxEnd: idx.maxEnd})
+	b := int64(memChunkBytes + memSeqBytes*(len(idx.traces)+len(idx.terms)))
 	for _, id := range idx.traces {
-		s.traces[id] = append(s.traces[id], seq)
+		p, ok := s.traces[id]
+		if !ok {
+			b += memTraceBytes
+		}
+		s.traces[id] = append(p, seq)
 	}
 	for _, term := range idx.terms {
-		s.terms[term] = append(s.terms[term], seq)
+		p, ok := s.terms[term]
+		if !ok {
+			b += memTermBytes + int64(len(term))
+		}
+		s.terms[term] = append(p, seq)
 	}
+	s.bytes += b
 	for _, c := range idx.svc {
 		k := svcKey{service: c.service, sec: c.sec}
 		if e := s.svc[k]; e != nil {

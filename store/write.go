@@ -841,8 +841,8 @@ func (db *DB) publishLoop() {
 		defer close(aggCh)
 	}
 	for c := range db.published {
-		n := db.tail.add(c.batch, c.commitNs)
-		if n >= db.opts.CheckpointSpans {
+		n, b := db.tail.add(c.batch, c.commitNs)
+		if n >= db.opts.CheckpointSpans || b >= db.opts.CheckpointBytes {
 			select {
 			case db.ckptTrigger <- struct{}{}:
 			default:
