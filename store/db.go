@@ -109,6 +109,12 @@ type Options struct {
 	// URLs with IDs) the index of a few seconds of spans is bigger than
 	// the requests themselves. Default 48 MiB.
 	CheckpointBytes int64
+	// MappedResidentLimit bounds the file-backed resident memory of the
+	// process — the pages of the store's memory-mapped file it touched:
+	// past it (checked every second) the mapping is advised MADV_DONTNEED,
+	// which unmaps the pages from the process and leaves them in the page
+	// cache. Default 256 MiB; negative: never (Linux only).
+	MappedResidentLimit int64
 	// RetentionInterval is how often expired data is deleted. Default 1m.
 	RetentionInterval time.Duration
 	// SyntheticRetention is how long synthetic run results are kept, by
@@ -153,6 +159,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = 10 * time.Second
+	}
+	if o.MappedResidentLimit == 0 {
+		o.MappedResidentLimit = 256 << 20
 	}
 	if o.CheckpointBytes <= 0 {
 		o.CheckpointBytes = 48 << 20
@@ -328,7 +337,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
-	db.wg.Add(5)
+	db.wg.Add(6)
+	go db.mappedLoop()
 	go db.commitLoop()
 	go db.publishLoop()
 	go db.checkpointLoop()

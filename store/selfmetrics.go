@@ -29,6 +29,8 @@ type storeMetrics struct {
 	commitFailures     *prometheus.CounterVec
 	aggWaitTimeouts    prometheus.Counter
 	replaySeconds      prometheus.Gauge
+	mappedResident     prometheus.Gauge
+	mappedDrops        prometheus.Counter
 }
 
 func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
@@ -103,7 +105,9 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 		Name: "flowscope_store_aggregator_replay_seconds",
 		Help: "How long the aggregator's replay after the last start took (rollup queries answer 503 \"warming up\" until it is done, after waiting store.Options.AggregationWait); 0 while it runs.",
 	})
+	m.mappedResident, m.mappedDrops = mappedMetrics()
 	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts, m.replaySeconds,
+		m.mappedResident, m.mappedDrops,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flowscope_store_disk_full",
 			Help: "1 while the last write to the store failed for lack of disk space (ingest answers 503 and /readyz fails), else 0.",
