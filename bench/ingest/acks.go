@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // ackBucket is the width of the buckets AckStats counts acknowledgements in.
@@ -54,66 +57,157 @@ type AckGap struct {
 // clients (in any order; acks is sorted in place) over [winStart, winEnd].
 // The window edges bound the first and the last gap; acknowledgements
 // outside the window are ignored. Of equal gaps the earliest is listed first.
+// It feeds an ackRecorder, which the clients use directly.
 func ackStats(acks []time.Time, winStart, winEnd time.Time) AckStats {
+	slices.SortFunc(acks, func(a, b time.Time) int { return a.Compare(b) })
+	rec := newAckRecorder(winStart, winEnd)
+	for _, t := range acks {
+		rec.add(t, 1)
+	}
+	return rec.stats(winEnd)
+}
+
+// ackRecorder collects what the clients' acknowledgements tell in memory
+// that does not grow with the number of requests: per ackBucket of the
+// window the acknowledgements and spans, the topAckGaps longest gaps
+// between consecutive acknowledgements, and the export latencies in an HDR
+// histogram. It is safe for concurrent use; acknowledgements must be added
+// in time order, which ack guarantees by reading the clock under its lock.
+type ackRecorder struct {
+	mu               sync.Mutex
+	winStart, winEnd time.Time
+	last             time.Time // the previous acknowledgement in the window (winStart at first)
+	acks             int       // acknowledgements in the window
+	top              []gap     // longest first; of equal ones the earliest first
+	buckets          []int32   // acknowledgements per ackBucket of the window
+	spans            []int64   // spans acknowledged per ackBucket of the window
+	lat              *hdrhistogram.Histogram
+	latMax           time.Duration
+}
+
+// gap is one interval without acknowledgements.
+type gap struct {
+	start time.Time
+	d     time.Duration
+}
+
+// Latencies are recorded in microseconds, from 1 µs to latencyMax (longer
+// ones count as latencyMax), to latencyDigits significant digits: every
+// reported percentile is within 0.1 % of the exact one.
+const (
+	latencyMax    = time.Hour
+	latencyDigits = 3
+)
+
+// newAckRecorder returns a recorder for the window [winStart, winEnd].
+func newAckRecorder(winStart, winEnd time.Time) *ackRecorder {
+	n := 0
+	if winEnd.After(winStart) {
+		n = int(winEnd.Sub(winStart)/ackBucket) + 1
+	}
+	return &ackRecorder{
+		winStart: winStart, winEnd: winEnd, last: winStart,
+		buckets: make([]int32, n), spans: make([]int64, n),
+		lat: hdrhistogram.New(1, latencyMax.Microseconds(), latencyDigits),
+	}
+}
+
+// ack records an acknowledgement of spans spans arriving now, and its
+// export latency since sent when now is inside the window; it returns now
+// and whether it was.
+func (r *ackRecorder) ack(sent time.Time, spans int64) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	in := r.addLocked(now, spans)
+	if in {
+		r.addLatencyLocked(now.Sub(sent))
+	}
+	return now, in
+}
+
+// addLatency records one export latency.
+func (r *ackRecorder) addLatency(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addLatencyLocked(d)
+}
+
+func (r *ackRecorder) addLatencyLocked(d time.Duration) {
+	r.latMax = max(r.latMax, d)
+	r.lat.RecordValue(min(max(d.Microseconds(), 1), latencyMax.Microseconds()))
+}
+
+// add records an acknowledgement at t (not before the previous one).
+func (r *ackRecorder) add(t time.Time, spans int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addLocked(t, spans)
+}
+
+func (r *ackRecorder) addLocked(t time.Time, spans int64) bool {
+	if t.Before(r.winStart) || t.After(r.winEnd) {
+		return false
+	}
+	r.acks++
+	r.addGap(r.last, t)
+	r.last = t
+	if i := int(t.Sub(r.winStart) / ackBucket); i < len(r.buckets) {
+		r.buckets[i]++
+		r.spans[i] += spans
+	}
+	return true
+}
+
+// addGap keeps the gap [from, to) if it is among the longest.
+func (r *ackRecorder) addGap(from, to time.Time) { r.top = insertGap(r.top, from, to) }
+
+// insertGap inserts the gap [from, to) into top (longest first, of equal
+// ones the earliest first, at most topAckGaps) if it belongs there.
+func insertGap(top []gap, from, to time.Time) []gap {
+	d := to.Sub(from)
+	if d <= 0 || (len(top) == topAckGaps && d <= top[topAckGaps-1].d) {
+		return top
+	}
+	i := 0
+	for i < len(top) && top[i].d >= d {
+		i++
+	}
+	top = slices.Insert(top, i, gap{from, d})
+	if len(top) > topAckGaps {
+		top = top[:topAckGaps]
+	}
+	return top
+}
+
+// stats summarises the window up to end (winEnd, or earlier when the run
+// was cut short): the gap from the last acknowledgement to end counts.
+func (r *ackRecorder) stats(end time.Time) AckStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var st AckStats
-	if !winEnd.After(winStart) {
+	if !end.After(r.winStart) {
 		return st
 	}
-	slices.SortFunc(acks, func(a, b time.Time) int { return a.Compare(b) })
-	// Gaps between consecutive points, the window edges included, clipped
-	// to the window.
-	var gaps []AckGap
-	prev := winStart
-	add := func(t time.Time) {
-		if d := t.Sub(prev); d > 0 {
-			gaps = append(gaps, AckGap{AtSeconds: prev.Sub(winStart).Seconds(), Start: prev.Format(time.RFC3339Nano), Ms: ms(d)})
-		}
-		prev = t
+	st.Acks = r.acks
+	top := insertGap(slices.Clone(r.top), r.last, end) // the gap up to end counts too
+	for _, g := range top {
+		st.Gaps = append(st.Gaps, AckGap{AtSeconds: g.start.Sub(r.winStart).Seconds(), Start: g.start.Format(time.RFC3339Nano), Ms: ms(g.d)})
 	}
-	for _, t := range acks {
-		if t.Before(winStart) {
-			continue
-		}
-		if t.After(winEnd) {
-			break
-		}
-		st.Acks++
-		add(t)
+	if len(st.Gaps) > 0 {
+		st.LongestGapMs = st.Gaps[0].Ms
 	}
-	add(winEnd)
-	slices.SortStableFunc(gaps, func(a, b AckGap) int {
-		switch {
-		case a.Ms > b.Ms:
-			return -1
-		case a.Ms < b.Ms:
-			return 1
-		}
-		return 0
-	})
-	if len(gaps) > 0 {
-		st.LongestGapMs = gaps[0].Ms
-	}
-	st.Gaps = gaps[:min(len(gaps), topAckGaps)]
 	st.WithinTarget = st.LongestGapMs <= ms(ackGapTarget)
 
 	// Per-bucket counts over the whole buckets of the window.
-	st.Buckets = int(winEnd.Sub(winStart) / ackBucket)
+	st.Buckets = min(int(end.Sub(r.winStart)/ackBucket), len(r.buckets))
 	if st.Buckets == 0 {
 		return st
 	}
 	counts := make([]int, st.Buckets)
-	for _, t := range acks {
-		if t.Before(winStart) {
-			continue
-		}
-		i := int(t.Sub(winStart) / ackBucket)
-		if i >= st.Buckets {
-			break
-		}
-		counts[i]++
-	}
-	for _, n := range counts {
-		if n == 0 {
+	for i := range counts {
+		counts[i] = int(r.buckets[i])
+		if counts[i] == 0 {
 			st.ZeroBuckets++
 		}
 	}
@@ -122,6 +216,26 @@ func ackStats(acks []time.Time, winStart, winEnd time.Time) AckStats {
 	st.BucketP1 = counts[int(0.01*float64(len(counts)))]
 	st.BucketP50 = counts[len(counts)/2]
 	return st
+}
+
+// spansPerBucket returns a copy of the spans acknowledged per ackBucket of
+// the window so far.
+func (r *ackRecorder) spansPerBucket() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.spans)
+}
+
+// latency returns the p50, p99 and maximum export latency in ms of the
+// acknowledgements in the window (zeros without any).
+func (r *ackRecorder) latency() (p50, p99, maxMs float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lat.TotalCount() == 0 {
+		return 0, 0, 0
+	}
+	q := func(p float64) float64 { return float64(r.lat.ValueAtQuantile(p)) / 1e3 }
+	return q(50), q(99), ms(r.latMax)
 }
 
 // rows prints the acknowledgement figures as table rows.

@@ -30,6 +30,10 @@ type load struct {
 	seqBase          uint64
 	seq              atomic.Uint64
 	sent             atomic.Int64
+	// acks records every acknowledgement: per 100 ms the acknowledgements
+	// and spans, the longest gaps and the latencies, in memory bounded by
+	// the window's length rather than the number of requests.
+	acks *ackRecorder
 }
 
 // client is one sending goroutine; its counters are read after it ends.
@@ -40,8 +44,6 @@ type client struct {
 
 	ok, refused, failed, rejected int64
 	acked, ackedWin               int64
-	lat                           []time.Duration
-	acks                          []time.Time // when each OK answer arrived
 	firstErr                      string
 	firstTrace, lastTrace         string
 }
@@ -61,7 +63,6 @@ func (cl *client) loop(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ld.timeout)
 		err := cl.cc.Invoke(cctx, exportMethod, msg, &resp)
 		cancel()
-		t1 := time.Now()
 		if err == nil {
 			n := int64(tp.spans)
 			if ps := resp.GetPartialSuccess(); ps != nil {
@@ -70,10 +71,8 @@ func (cl *client) loop(ctx context.Context) {
 			}
 			cl.ok++
 			cl.acked += n
-			cl.acks = append(cl.acks, t1)
-			if !t1.Before(ld.winStart) && !t1.After(ld.winEnd) {
+			if _, inWindow := ld.acks.ack(t0, n); inWindow {
 				cl.ackedWin += n
-				cl.lat = append(cl.lat, t1.Sub(t0))
 			}
 			if n == int64(tp.spans) {
 				cl.lastTrace = hex.EncodeToString(cl.buf[tp.traceIDs[0] : tp.traceIDs[0]+16])

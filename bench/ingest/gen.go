@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -24,7 +25,38 @@ type template struct {
 	traceIDs []int // offsets of 16-byte trace_id values
 	spanIDs  []int // offsets of 8-byte span_id and parent_span_id values
 	times    []int // offsets of fixed64 start/end timestamps
+	// reqIDs are the offsets of the 32-hex-digit values of the
+	// app.request_id attributes (realistic shape), reqBase the 16 bytes
+	// each encodes in the template.
+	reqIDs   []int
+	reqBase  [][16]byte
 	genNanos uint64
+}
+
+// buildShapeTemplates encodes n distinct requests of the given shape
+// (shapeSmall or shapeRealistic).
+func buildShapeTemplates(shape string, n, spansPerRequest int, seed uint64) ([]*template, error) {
+	switch shape {
+	case shapeSmall, "":
+		return buildTemplates(n, spansPerRequest, seed)
+	case shapeRealistic:
+		return buildRealisticTemplates(n, spansPerRequest, seed)
+	}
+	return nil, fmt.Errorf("unknown shape %q: want %s or %s", shape, shapeSmall, shapeRealistic)
+}
+
+// bytesPerSpan is the average encoded size of a span over the templates,
+// the request's own framing included.
+func bytesPerSpan(tps []*template) float64 {
+	var b, n int
+	for _, tp := range tps {
+		b += len(tp.raw)
+		n += tp.spans
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(b) / float64(n)
 }
 
 // spanDuration is the duration of telemetrygen's spans (its default
@@ -107,8 +139,8 @@ func randID(r *rand.Rand, n int) []byte {
 	}
 }
 
-// locate walks the encoded request and records where the IDs and
-// timestamps of every span are.
+// locate walks the encoded request and records where the IDs, timestamps
+// and app.request_id values of every span are.
 func (tp *template) locate() error {
 	return walk(tp.raw, 0, func(num protowire.Number, typ protowire.Type, off int, val []byte) error {
 		// ExportTraceServiceRequest.resource_spans = 1
@@ -134,11 +166,39 @@ func (tp *template) locate() error {
 						tp.spanIDs = append(tp.spanIDs, off)
 					case (num == 7 || num == 8) && typ == protowire.Fixed64Type:
 						tp.times = append(tp.times, off)
+					case num == 9 && typ == protowire.BytesType: // Span.attributes
+						return tp.locateRequestID(val, off)
 					}
 					return nil
 				})
 			})
 		})
+	})
+}
+
+// locateRequestID records the value of the attribute kv (a KeyValue at
+// offset base) if its key is app.request_id and its value 32 hex digits.
+func (tp *template) locateRequestID(kv []byte, base int) error {
+	var key bool
+	return walk(kv, base, func(num protowire.Number, typ protowire.Type, off int, val []byte) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType: // KeyValue.key
+			key = string(val) == requestIDKey
+		case num == 2 && typ == protowire.BytesType && key: // KeyValue.value
+			return walk(val, off, func(num protowire.Number, typ protowire.Type, off int, val []byte) error {
+				if num != 1 || typ != protowire.BytesType || len(val) != 32 { // AnyValue.string_value
+					return nil
+				}
+				var b [16]byte
+				if _, err := hex.Decode(b[:], val); err != nil {
+					return fmt.Errorf("%s %q: %w", requestIDKey, val, err)
+				}
+				tp.reqIDs = append(tp.reqIDs, off)
+				tp.reqBase = append(tp.reqBase, b)
+				return nil
+			})
+		}
+		return nil
 	})
 }
 
@@ -183,7 +243,9 @@ func walk(b []byte, base int, fn func(num protowire.Number, typ protowire.Type, 
 // are XORed with keys derived from seq, and whose timestamps are shifted so
 // that the spans end at about now. XOR keeps every parent/child link intact
 // (a parent_span_id gets the same key as the span_id it names), and distinct
-// seq values give distinct IDs with overwhelming probability.
+// seq values give distinct IDs with overwhelming probability. Each
+// app.request_id becomes the hex digits of its template value XORed with
+// the trace ID key, so it too differs on every send.
 func (tp *template) render(dst []byte, seq uint64, now time.Time) []byte {
 	dst = append(dst[:0], tp.raw...)
 	var tk [16]byte
@@ -201,6 +263,13 @@ func (tp *template) render(dst []byte, seq uint64, now time.Time) []byte {
 	}
 	for _, off := range tp.spanIDs {
 		binary.LittleEndian.PutUint64(dst[off:], binary.LittleEndian.Uint64(dst[off:])^sk)
+	}
+	for i, off := range tp.reqIDs {
+		var v [16]byte
+		b := &tp.reqBase[i]
+		binary.LittleEndian.PutUint64(v[0:], binary.LittleEndian.Uint64(b[0:])^binary.LittleEndian.Uint64(tk[0:]))
+		binary.LittleEndian.PutUint64(v[8:], binary.LittleEndian.Uint64(b[8:])^binary.LittleEndian.Uint64(tk[8:]))
+		hex.Encode(dst[off:off+32], v[:])
 	}
 	if shift := uint64(now.UnixNano()) - tp.genNanos; int64(shift) > 0 {
 		for _, off := range tp.times {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,15 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
+
+// TestMain lets the test binary serve as the discard server that
+// -vs-discard starts (a re-exec of os.Executable with serveDiscardArg).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serveDiscardArg {
+		os.Exit(serveDiscardMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
 
 // TestRender checks that rendered requests decode, keep the telemetrygen
 // shape and parent links, and never repeat a span or trace ID.

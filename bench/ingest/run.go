@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,20 +28,25 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Clients: c.Clients, Conns: c.Conns, SpansPerRequest: c.SpansPerRequest, Aggregation: c.Aggregation}
+	res := &Result{Server: serverFlowscope, Shape: c.Shape, Clients: c.Clients, Conns: c.Conns, SpansPerRequest: c.SpansPerRequest, Aggregation: c.Aggregation}
+	if c.discard {
+		res.Server = serverDiscard
+	}
 	tg, cleanup, err := startTarget(ctx, c, res, logf)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 
-	logf("encoding %d requests of %d spans", c.Pool, c.SpansPerRequest)
-	templates, err := buildTemplates(c.Pool, c.SpansPerRequest, c.Seed)
+	logf("encoding %d %s requests of %d spans", c.Pool, c.Shape, c.SpansPerRequest)
+	templates, err := buildShapeTemplates(c.Shape, c.Pool, c.SpansPerRequest, c.Seed)
 	if err != nil {
 		return nil, err
 	}
 	res.SpansPerRequest = templates[0].spans
 	res.RequestBytes = len(templates[0].raw)
+	res.EncodedBytesPerSpan = bytesPerSpan(templates)
+	logf("templates: %.1f bytes/span encoded on average (%d bytes in the first request)", res.EncodedBytesPerSpan, res.RequestBytes)
 	conns, err := dial(tg.grpcAddr, c.Conns)
 	if err != nil {
 		return nil, err
@@ -54,21 +58,39 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Result, err
 	}()
 
 	rss := startRSSSampler(tg.pid)
-	clients, err := sendLoad(ctx, c, tg, templates, conns, fresh, res, logf)
+	clients, rec, err := sendLoad(ctx, c, tg, templates, conns, fresh, rss, res, logf)
 	if err != nil {
 		rss.stop()
 		return nil, err
 	}
-	res.addClients(clients)
-	if tg.httpAddr != "" {
+	res.addClients(clients, rec)
+	switch {
+	case tg.discard:
+		if n, err := discardSpans(tg.httpAddr); err != nil {
+			logf("%v", err)
+		} else {
+			res.ServerAcceptedSpans = &n
+		}
+	case tg.httpAddr != "":
 		readBack(c, tg, clients, res, logf)
 	}
 	rss.stop()
 	res.addMemory(tg.pid, rss)
-	runErr := tg.stopCollector(res)
+	var runErr error
+	if c.Restart {
+		runErr = restartBench(ctx, c, tg, clients, res, logf)
+	} else {
+		runErr = tg.stopCollector(res)
+	}
 	res.addDisk(tg.dataDir)
 	return res, verdict(ctx, res, tg.proc != nil, runErr)
 }
+
+// The servers a run measures (Result.Server).
+const (
+	serverFlowscope = "flowscope"
+	serverDiscard   = "discard"
+)
 
 // normalized checks c and fills in its derived defaults (connections,
 // seed); fresh tells whether freshness markers are sent.
@@ -84,6 +106,43 @@ func (c config) normalized() (config, bool, error) {
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
+	}
+	switch c.Shape {
+	case "":
+		c.Shape = shapeSmall
+	case shapeSmall, shapeRealistic:
+	default:
+		return c, false, fmt.Errorf("unknown -shape %q: want %s or %s", c.Shape, shapeSmall, shapeRealistic)
+	}
+	if c.SpansPerRequest <= 0 {
+		c.SpansPerRequest = defaultSmallSpans
+		if c.Shape == shapeRealistic {
+			c.SpansPerRequest = defaultRealisticSpans
+		}
+	}
+	if c.ReportEvery < 0 || (c.ReportEvery > 0 && (c.ReportEvery < time.Second || c.ReportEvery%time.Second != 0)) {
+		return c, false, fmt.Errorf("-report-every %s: want 0 (off) or a whole number of seconds", c.ReportEvery)
+	}
+	if c.Blocks < 0 {
+		c.Blocks = 0
+		if c.ReportEvery > 0 {
+			c.Blocks = defaultBlocks
+		}
+	}
+	if c.Blocks > 0 && c.Duration < time.Duration(c.Blocks)*ackBucket {
+		return c, false, fmt.Errorf("-blocks %d: the window of %s is shorter than %d buckets of %s", c.Blocks, c.Duration, c.Blocks, ackBucket)
+	}
+	if c.RestartKill {
+		c.Restart = true
+	}
+	if c.Restart && c.Addr != "" {
+		return c, false, errRestartWithAddr
+	}
+	if c.discard {
+		if c.Restart || c.RulesFile != "" || c.Edges > 0 || c.Addr != "" {
+			return c, false, errors.New("the discard server takes no -restart, rules, -edges or -addr")
+		}
+		return c, false, nil // no markers: nothing to see
 	}
 	fresh := c.Aggregation && (c.Addr == "" || c.HTTPAddr != "")
 	if c.Freshness != nil {
@@ -105,17 +164,34 @@ type target struct {
 	pid                         int
 	proc                        *benchproc.Proc // nil: not started here
 	started                     time.Time
+	discard                     bool     // the discard server, not a collector
+	bin                         string   // the collector binary started
+	args                        []string // its flags after the listeners' (-restart starts it again with them)
 }
 
 // startTarget starts the collector (building it unless -collector names
-// one) on a temporary data directory, or takes the running one of -addr.
-// cleanup kills the subprocess and removes the directory (unless
-// -keep-data).
+// one) on a temporary data directory, or takes the running one of -addr,
+// or starts the discard server (a subprocess of this binary). cleanup kills
+// the subprocess and removes the directory (unless -keep-data).
 func startTarget(ctx context.Context, c config, res *Result, logf func(string, ...any)) (*target, func(), error) {
 	tg := &target{grpcAddr: c.Addr, httpAddr: c.HTTPAddr, dataDir: c.DataDir, pid: c.PID}
 	if c.Addr != "" {
 		res.Target = c.Addr
 		return tg, func() {}, nil
+	}
+	if c.discard {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, nil, fmt.Errorf("the discard server is this binary: %w", err)
+		}
+		res.Target, res.Collector = "subprocess", self+" "+serveDiscardArg
+		if tg.proc, err = benchproc.Start(ctx, []string{self, serveDiscardArg, "127.0.0.1:0"}, discardStartedMsg); err != nil {
+			return nil, nil, fmt.Errorf("start the discard server: %w", err)
+		}
+		tg.discard, tg.started = true, time.Now()
+		tg.grpcAddr, tg.httpAddr, tg.pid = tg.proc.GRPCAddr(), tg.proc.HTTPAddr(), tg.proc.PID()
+		logf("discard server pid %d: otlp_grpc %s, http %s", tg.pid, tg.grpcAddr, tg.httpAddr)
+		return tg, func() { tg.proc.Kill() }, nil
 	}
 	bin := c.Collector
 	tmp, err := os.MkdirTemp("", "flowscope-bench-")
@@ -147,6 +223,7 @@ func startTarget(ctx context.Context, c config, res *Result, logf func(string, .
 		args = append(args, "--rules", c.RulesFile)
 	}
 	args = append(args, strings.Fields(c.CollectorArgs)...)
+	tg.bin, tg.args = bin, args
 	if tg.proc, err = benchproc.StartCollector(ctx, bin, tg.dataDir, args); err != nil {
 		cleanup()
 		return nil, nil, err
@@ -176,13 +253,19 @@ func dial(addr string, n int) ([]*grpc.ClientConn, error) {
 	return conns, nil
 }
 
-// rssSampler samples the collector's RSS (total, anonymous, file pages)
-// every rssSampleEvery and keeps the maxima.
+// rssSampler samples the collector's RSS (total, anonymous, file pages,
+// shared memory) every rssSampleEvery and keeps the maxima, and the
+// largest total since the last takeIntervalPeak (-report-every).
 type rssSampler struct {
-	rss, anon, file atomic.Int64
-	done            chan struct{}
-	wg              sync.WaitGroup
+	rss, anon, file, shmem atomic.Int64
+	interval               atomic.Int64
+	done                   chan struct{}
+	wg                     sync.WaitGroup
 }
+
+// takeIntervalPeak returns the largest VmRSS sampled since the previous
+// call (0: none) and starts a new interval.
+func (s *rssSampler) takeIntervalPeak() int64 { return s.interval.Swap(0) }
 
 // startRSSSampler starts sampling process pid (none when pid ≤ 0).
 func startRSSSampler(pid int) *rssSampler {
@@ -200,9 +283,15 @@ func startRSSSampler(pid int) *rssSampler {
 				for _, m := range []struct {
 					key string
 					max *atomic.Int64
-				}{{"VmRSS", &s.rss}, {"RssAnon", &s.anon}, {"RssFile", &s.file}} {
+				}{{"VmRSS", &s.rss}, {"RssAnon", &s.anon}, {"RssFile", &s.file}, {"RssShmem", &s.shmem}} {
 					if st[m.key] > m.max.Load() {
 						m.max.Store(st[m.key])
+					}
+				}
+				for v := st["VmRSS"]; ; { // the reporter may reset it meanwhile
+					old := s.interval.Load()
+					if v <= old || s.interval.CompareAndSwap(old, v) {
+						break
 					}
 				}
 			}
@@ -226,23 +315,25 @@ func (s *rssSampler) stop() {
 	s.wg.Wait()
 }
 
-// sendLoad runs the clients (and the topology sender and freshness
-// markers) through the warm-up and the measured window, measures CPU at
-// the window's edges and returns the clients once they stopped.
+// sendLoad runs the clients (and the topology sender, freshness markers
+// and -report-every rows) through the warm-up and the measured window,
+// measures CPU at the window's edges and returns the clients once they
+// stopped, with the recorder of their acknowledgements.
 func sendLoad(ctx context.Context, c config, tg *target, templates []*template, conns []*grpc.ClientConn, fresh bool,
-	res *Result, logf func(string, ...any)) ([]*client, error) {
+	rss *rssSampler, res *Result, logf func(string, ...any)) ([]*client, *ackRecorder, error) {
 	res.LoadAvgBefore = benchproc.LoadAvg()
 	start := time.Now()
 	winStart := start.Add(c.Warmup)
 	winEnd := winStart.Add(c.Duration)
-	ld := &load{templates: templates, winStart: winStart, winEnd: winEnd, maxRequests: c.MaxRequests, timeout: c.Timeout, seqBase: c.Seed}
+	ld := &load{templates: templates, winStart: winStart, winEnd: winEnd, maxRequests: c.MaxRequests, timeout: c.Timeout, seqBase: c.Seed,
+		acks: newAckRecorder(winStart, winEnd)}
 	logf("sending with %d clients over %d connections: %s warm-up, %s measured (aggregation %v, freshness markers %v)",
 		c.Clients, c.Conns, c.Warmup, c.Duration, c.Aggregation, fresh)
 	var topo *topologySender
 	if c.Edges > 0 {
 		var err error
 		if topo, err = startTopology(ctx, tg.grpcAddr, c.Edges, c.Seed, winEnd); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res.TopologyEdges = c.Edges
 	}
@@ -250,13 +341,18 @@ func sendLoad(ctx context.Context, c config, tg *target, templates []*template, 
 	if fresh {
 		fr = newFreshness(tg.grpcAddr, tg.httpAddr, winStart, winEnd, c.Seed)
 		if err := fr.start(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	var rp *reporter
+	if c.ReportEvery > 0 {
+		logf("reporting every %s of the measured window (spans/s by arrival, collector CPU and RSS, data dir size; here, and in the result)", c.ReportEvery)
+		rp = startReporter(ctx, c.ReportEvery, tg.pid, tg.dataDir, rss, ld.acks, winStart, winEnd, os.Stderr)
 	}
 	var wg sync.WaitGroup
 	clients := make([]*client, c.Clients)
 	for i := range clients {
-		clients[i] = &client{ld: ld, cc: conns[i%len(conns)], lat: make([]time.Duration, 0, 4096)}
+		clients[i] = &client{ld: ld, cc: conns[i%len(conns)]}
 		wg.Add(1)
 		go func(cl *client) { defer wg.Done(); cl.loop(ctx) }(clients[i])
 	}
@@ -271,6 +367,9 @@ func sendLoad(ctx context.Context, c config, tg *target, templates []*template, 
 		measured = now.Sub(winStart)
 	}
 	res.LoadAvgAfter = benchproc.LoadAvg()
+	if rp != nil {
+		res.Intervals = rp.wait()
+	}
 	wg.Wait() // the clients stop at winEnd and let their last call finish
 	if topo != nil {
 		topo.wait()
@@ -285,13 +384,12 @@ func sendLoad(ctx context.Context, c config, tg *target, templates []*template, 
 	res.WarmupSeconds = c.Warmup.Seconds()
 	res.MeasuredSeconds = measured.Seconds()
 	res.addCPU(cpu0, cpu1, measured)
-	acks := []time.Time{}
-	for _, cl := range clients {
-		acks = append(acks, cl.acks...)
-	}
-	ackSt := ackStats(acks, winStart, winStart.Add(measured))
+	ackSt := ld.acks.stats(winStart.Add(measured))
 	res.Acks = &ackSt
-	return clients, nil
+	if c.Blocks > 0 {
+		res.Blocks = splitBlocks(ld.acks.spansPerBucket(), int(measured/ackBucket), c.Blocks)
+	}
+	return clients, ld.acks, nil
 }
 
 // cpuReading is the CPU time of the collector (srvOK: known), of this
@@ -342,9 +440,9 @@ func (res *Result) addCPU(a, b cpuReading, measured time.Duration) {
 	}
 }
 
-// addClients sums the clients' counters and export latencies.
-func (res *Result) addClients(clients []*client) {
-	var lat []time.Duration
+// addClients sums the clients' counters and takes the export latencies
+// from rec.
+func (res *Result) addClients(clients []*client, rec *ackRecorder) {
 	for _, cl := range clients {
 		res.AckedSpans += cl.ackedWin
 		res.AckedSpansTotal += cl.acked
@@ -355,16 +453,15 @@ func (res *Result) addClients(clients []*client) {
 		if res.FirstError == "" {
 			res.FirstError = cl.firstErr
 		}
-		lat = append(lat, cl.lat...)
 	}
 	if res.MeasuredSeconds > 0 {
 		res.SpansPerSecond = float64(res.AckedSpans) / res.MeasuredSeconds
 	}
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		q := func(p float64) float64 { return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
-		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = q(0.50), q(0.99), ms(lat[len(lat)-1])
+	if res.ServerCPUSeconds != nil && res.AckedSpans > 0 {
+		us := *res.ServerCPUSeconds * 1e6 / float64(res.AckedSpans)
+		res.ServerCPUMicrosPerSpan = &us
 	}
+	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = rec.latency()
 }
 
 // readBack reads acknowledged traces back by ID (each client's first and
@@ -417,8 +514,8 @@ func (res *Result) addMemory(pid int, rss *rssSampler) {
 		hwm, anon, file := st["VmHWM"], st["RssAnon"], st["RssFile"]
 		res.PeakRSSBytes, res.RSSAnonBytes, res.RSSFileBytes = &hwm, &anon, &file
 	}
-	m, a, f := rss.rss.Load(), rss.anon.Load(), rss.file.Load()
-	res.MaxSampledRSSBytes, res.MaxSampledAnon, res.MaxSampledFile = &m, &a, &f
+	m, a, f, sh := rss.rss.Load(), rss.anon.Load(), rss.file.Load(), rss.shmem.Load()
+	res.MaxSampledRSSBytes, res.MaxSampledAnon, res.MaxSampledFile, res.MaxSampledShmem = &m, &a, &f, &sh
 }
 
 // stopCollector stops a collector started here, recording the shutdown
@@ -442,7 +539,8 @@ func (tg *target) stopCollector(res *Result) error {
 	return nil
 }
 
-// addDisk sets the sizes of the store file and of the data directory.
+// addDisk sets the sizes of the store file and of the data directory (file
+// sizes, and allocated blocks).
 func (res *Result) addDisk(dataDir string) {
 	if dataDir == "" {
 		return
@@ -455,16 +553,9 @@ func (res *Result) addDisk(dataDir string) {
 			res.BytesPerSpan = &b
 		}
 	}
-	var total int64
-	filepath.WalkDir(dataDir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				total += fi.Size()
-			}
-		}
-		return nil
-	})
-	res.DataDirBytes = &total
+	if total, alloc, err := dirSize(dataDir); err == nil {
+		res.DataDirBytes, res.DataDirAllocBytes = &total, &alloc
+	}
 }
 
 // verdict is the run's error: runErr, else the first check that failed
