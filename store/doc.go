@@ -36,13 +36,26 @@
 //
 // Chunks committed since the last checkpoint are indexed in memory (the
 // tail): trace ID → chunks, index term → chunks, and per-service span counts
-// per second. Every CheckpointInterval (or CheckpointSpans) the tail is
-// persisted as a segment: postings per term ("terms"), chunk bounds and
-// service counts ("segs") and a sorted trace-ID run ("runs", "runpages").
-// Runs are merged eight at a time into larger runs so that a trace lookup
-// reads few runs. The chunks are the log: after a crash, Open re-indexes the
-// chunks committed after the last checkpoint, so nothing acknowledged is
-// lost and the indexes never need to be written per request.
+// per second. Every CheckpointInterval (or CheckpointSpans, or once the
+// tail is estimated at CheckpointBytes) the tail is persisted as a
+// segment: postings per term, keyed by segment then term and so appended
+// at the end of bucket "postings" (older files keep earlier segments'
+// postings in "terms"), chunk bounds and service counts ("segs") and a
+// sorted trace-ID run ("runs", "runpages"). Every write of a checkpoint
+// appends: its cost does not grow with the store. Runs are merged eight at
+// a time into larger runs so that a trace lookup reads few runs. The
+// chunks are the log: after a crash, Open re-indexes the chunks committed
+// after the last checkpoint, so nothing acknowledged is lost and the
+// indexes never need to be written per request.
+//
+// # Restart and memory
+//
+// Open returns once the tail is re-indexed; the aggregator's replay runs
+// in the background before the first new batch is applied, and rollup
+// queries wait for it (ErrWarmingUp after AggregationWait). A clean Close
+// writes bbolt's freelist, so the next Open does not walk the file.
+// mappedLoop keeps the file's pages mapped into the process under
+// MappedResidentLimit (MADV_DONTNEED; they stay in the page cache).
 //
 // # Reads
 //
