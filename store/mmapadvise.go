@@ -21,12 +21,12 @@ const mappedCheckInterval = time.Second
 func (db *DB) mappedLoop() {
 	defer db.wg.Done()
 	limit := db.opts.MappedResidentLimit
-	if limit < 0 {
+	if limit < 0 || !mappedSupported {
 		return
 	}
 	t := time.NewTicker(mappedCheckInterval)
 	defer t.Stop()
-	first := true
+	first, failed := true, false
 	for {
 		select {
 		case <-db.closing:
@@ -35,14 +35,18 @@ func (db *DB) mappedLoop() {
 		}
 		rss, err := mappedResident()
 		if err != nil {
-			db.logger.Warn("cannot read the process's file-backed memory; not advising the kernel about the store's pages", "err", err)
-			return
+			if !failed {
+				db.logger.Warn("cannot read the process's file-backed memory; the store's pages are not unmapped until it can", "err", err)
+				failed = true
+			}
+			continue
 		}
+		failed = false
 		db.m.mappedResident.Set(float64(rss))
 		if rss <= limit {
 			continue
 		}
-		n, err := dropMapped(db)
+		n, err := dropMapped(db.bolt)
 		if err != nil {
 			db.logger.Warn("advising the kernel about the store's pages failed", "err", err)
 			continue

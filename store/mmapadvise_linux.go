@@ -10,6 +10,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// mappedSupported reports whether mappedLoop can work here.
+const mappedSupported = true
+
 // mappedResident returns the process's file-backed and shared resident
 // memory in bytes: the third field of /proc/self/statm, in pages.
 func mappedResident() (int64, error) {
@@ -33,10 +36,10 @@ func mappedResident() (int64, error) {
 // bbolt only remaps (unmaps the old mapping) under its mmap lock, which a
 // read transaction holds for reading, so the range is the live mapping for
 // the whole call — never memory the Go heap could have reused.
-func dropMapped(db *DB) (int64, error) {
+func dropMapped(b *bolt.DB) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		base := db.bolt.Info().Data
+	err := b.View(func(tx *bolt.Tx) error {
+		base := b.Info().Data
 		page := int64(os.Getpagesize())
 		n = (tx.Size() + page - 1) / page * page
 		if base == 0 || n == 0 {

@@ -2,7 +2,14 @@
 
 package store
 
-import "errors"
+import (
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// mappedSupported reports whether mappedLoop can work here.
+const mappedSupported = false
 
 // mappedResident is not implemented outside Linux: mappedLoop stops.
 func mappedResident() (int64, error) {
@@ -10,4 +17,4 @@ func mappedResident() (int64, error) {
 }
 
 // dropMapped is not implemented outside Linux.
-func dropMapped(*DB) (int64, error) { return 0, nil }
+func dropMapped(*bolt.DB) (int64, error) { return 0, nil }

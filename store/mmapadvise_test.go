@@ -5,10 +5,13 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,7 +103,7 @@ func TestDropMapped(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	const n, size = 4096, 16 << 10 // 64 MiB
 	val := fillBucket(t, db, n, size)
-	if _, err := dropMapped(db); err != nil {
+	if _, err := dropMapped(db.bolt); err != nil {
 		t.Fatal(err)
 	}
 	before := rssFile(t)
@@ -109,7 +112,7 @@ func TestDropMapped(t *testing.T) {
 	if read-before < 32<<20 {
 		t.Fatalf("reading 64 MiB through the map raised RssFile by %d bytes only", read-before)
 	}
-	mapped, err := dropMapped(db)
+	mapped, err := dropMapped(db.bolt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +181,7 @@ func TestDropMappedConcurrentReads(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := dropMapped(db); err != nil {
+			if _, err := dropMapped(db.bolt); err != nil {
 				t.Error(err)
 				return
 			}
@@ -205,7 +208,7 @@ func BenchmarkDropMapped(b *testing.B) {
 	var drop, refault time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if _, err := dropMapped(db); err != nil {
+		if _, err := dropMapped(db.bolt); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
@@ -215,4 +218,108 @@ func BenchmarkDropMapped(b *testing.B) {
 	}
 	b.ReportMetric(float64(drop.Microseconds())/float64(b.N), "drop-µs")
 	b.ReportMetric(float64(refault.Microseconds())/float64(b.N), "read64MiB-µs")
+}
+
+// TestDropMappedDuringRemap drops the mapping of a raw bbolt file again
+// and again while it grows from a 32 KiB map to 48 MiB (remapped about ten
+// times) and readers walk it: a drop must never touch memory that is no
+// longer the mapping, and every value read is right.
+func TestDropMappedDuringRemap(t *testing.T) {
+	b, err := bolt.Open(filepath.Join(t.TempDir(), "remap.db"), 0o600, &bolt.Options{NoFreelistSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const total, size, step = 12288, 4096, 256 // 48 MiB, 1 MiB per transaction
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 0x5a, 0xa5}, size/4) }
+	put := func(from, to int) error {
+		return b.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("remap"))
+			if err != nil {
+				return err
+			}
+			for i := from; i < to; i++ {
+				if err := bk.Put(u64(uint64(i)), val(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	scan := func() (int, error) {
+		n := 0
+		err := b.View(func(tx *bolt.Tx) error {
+			bk := tx.Bucket([]byte("remap"))
+			if bk == nil {
+				return nil
+			}
+			return bk.ForEach(func(k, v []byte) error {
+				i := int(binary.BigEndian.Uint64(k))
+				if !bytes.Equal(v, val(i)) {
+					return fmt.Errorf("value %d differs", i)
+				}
+				n++
+				return nil
+			})
+		})
+		return n, err
+	}
+	var written atomic.Int64
+	errc := make(chan error, 8)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		for lo := 0; lo < total; lo += step {
+			if err := put(lo, lo+step); err != nil {
+				errc <- err
+				return
+			}
+			written.Store(int64(lo + step))
+		}
+	}()
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				least := written.Load()
+				n, err := scan()
+				if err == nil && int64(n) < least {
+					err = fmt.Errorf("scan read %d values, want at least %d", n, least)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	drops := 0
+	for running := true; running; drops++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		if _, err := dropMapped(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if n, err := scan(); err != nil || n != total {
+		t.Errorf("final scan: %d values of %d, %v", n, total, err)
+	}
+	t.Logf("%d drops while the file grew to 48 MiB", drops)
 }

@@ -20,6 +20,7 @@ func TestDefaultsAgree(t *testing.T) {
 	// defaults either way.
 	want.Logger, want.Now = nil, nil
 	want.CheckpointInterval, want.CheckpointSpans, want.RetentionInterval = 0, 0, 0
+	want.CheckpointBytes, want.MappedResidentLimit = 0, 0
 	want.RollupFlushInterval, want.AggregationWait = 0, 0
 	ad := aggregate.DefaultOptions()
 	want.Aggregation = aggregate.Options{
