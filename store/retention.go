@@ -215,24 +215,29 @@ func (db *DB) deleteExpiredPostings(live map[uint64]bool, persisted uint64) erro
 		if err != nil {
 			return err
 		}
-		if len(keys) > 0 {
-			err = db.bolt.Update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(bucketPostings)
-				for _, k := range keys {
-					if err := b.Delete(k); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("delete postings: %w", err)
-			}
+		if err := db.deleteKeys(bucketPostings, keys); err != nil {
+			return fmt.Errorf("delete postings: %w", err)
 		}
 		if from == 0 {
 			return nil
 		}
 	}
+}
+
+// deleteKeys deletes keys from bucket name in one transaction.
+func (db *DB) deleteKeys(name []byte, keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(name)
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // deleteExpiredTerms deletes the postings of deleted segments from bucket
@@ -270,19 +275,8 @@ func (db *DB) deleteExpiredTerms(live map[uint64]bool, newest uint64) error {
 		if err != nil {
 			return err
 		}
-		if len(keys) > 0 {
-			err = db.bolt.Update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(bucketTerms)
-				for _, k := range keys {
-					if err := b.Delete(k); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("delete postings: %w", err)
-			}
+		if err := db.deleteKeys(bucketTerms, keys); err != nil {
+			return fmt.Errorf("delete postings: %w", err)
 		}
 		if after == nil {
 			return nil
