@@ -71,19 +71,21 @@ func (s *memSeg) addChunk(seq uint64, commitNs int64, idx *chunkIndex) {
 	s.chunks = append(s.chunks, memChunk{seq: seq, commitNs: commitNs,
 		minStart: idx.minStart, maxStart: idx.maxStart, maxEnd: idx.maxEnd})
 	b := int64(memChunkBytes + memSeqBytes*(len(idx.traces)+len(idx.terms)))
+	// m[k] = append(m[k], v) is one map access; a new key shows as a
+	// longer map.
 	for _, id := range idx.traces {
-		p, ok := s.traces[id]
-		if !ok {
+		n := len(s.traces)
+		s.traces[id] = append(s.traces[id], seq)
+		if len(s.traces) > n {
 			b += memTraceBytes
 		}
-		s.traces[id] = append(p, seq)
 	}
 	for _, term := range idx.terms {
-		p, ok := s.terms[term]
-		if !ok {
+		n := len(s.terms)
+		s.terms[term] = append(s.terms[term], seq)
+		if len(s.terms) > n {
 			b += memTermBytes + int64(len(term))
 		}
-		s.terms[term] = append(p, seq)
 	}
 	s.bytes += b
 	for _, c := range idx.svc {
