@@ -34,6 +34,23 @@ func (l *applyLoad) renew() {
 	}
 }
 
+// applier returns a function that applies every request of l to a as the
+// next chunks, committed step ns apart, then expires and flushes as the
+// store does every second.
+func (l *applyLoad) applier(a *Aggregator, step int64) func() {
+	var seq uint64
+	commit := t0.UnixNano()
+	return func() {
+		for _, t := range l.reqs {
+			seq++
+			commit += step
+			a.Apply(seq, commit, t)
+		}
+		a.Expire(commit)
+		a.Flush()
+	}
+}
+
 func telemetrygenLoad(b *testing.B, n, perReq int) *applyLoad {
 	r := rand.New(rand.NewPCG(1, 2))
 	l := &applyLoad{}
@@ -79,17 +96,7 @@ func BenchmarkApply(b *testing.B) {
 			spansPerReq := l.spans / len(l.reqs)
 			step := int64(time.Second) * int64(spansPerReq) / 100_000
 			a := New(DefaultOptions())
-			var seq uint64
-			commit := t0.UnixNano()
-			apply := func() {
-				for _, t := range l.reqs {
-					seq++
-					commit += step
-					a.Apply(seq, commit, t)
-				}
-				a.Expire(commit)
-				a.Flush()
-			}
+			apply := l.applier(a, step)
 			for range 15 {
 				l.renew()
 				apply()
@@ -341,4 +348,43 @@ func BenchmarkLive(b *testing.B) {
 			b.ReportMetric(float64(n), "provisional")
 		})
 	}
+}
+
+// BenchmarkState measures AppendState and LoadState (a clean stop's save
+// and the next start's load) on the steady pairing state of 250,000 spans
+// per simulated second of paired traffic (PairWait's worth of held halves
+// and parents):
+//
+//	go test ./aggregate -run '^$' -bench State -benchtime 5x
+func BenchmarkState(b *testing.B) {
+	const perReq = 200
+	l := pairedLoad(b, 1250, perReq) // 250k spans: 1 simulated second
+	step := int64(time.Second) * int64(l.spans/len(l.reqs)) / 250_000
+	a := New(DefaultOptions())
+	apply := l.applier(a, step)
+	for range 15 {
+		l.renew()
+		apply()
+	}
+	var state []byte
+	var saveNs, loadNs int64
+	for b.Loop() {
+		start := time.Now()
+		var err error
+		if state, err = a.AppendState(state[:0]); err != nil {
+			b.Fatal(err)
+		}
+		saveNs += time.Since(start).Nanoseconds()
+		start = time.Now()
+		if err := New(DefaultOptions()).LoadState(state); err != nil {
+			b.Fatal(err)
+		}
+		loadNs += time.Since(start).Nanoseconds()
+	}
+	st := a.Stats()
+	b.ReportMetric(float64(len(state))/(1<<20), "MiB")
+	b.ReportMetric(float64(st.PendingClients+st.PendingServers), "held")
+	b.ReportMetric(float64(st.RememberedParents), "parents")
+	b.ReportMetric(float64(saveNs)/float64(b.N)/1e6, "save-ms")
+	b.ReportMetric(float64(loadNs)/float64(b.N)/1e6, "load-ms")
 }

@@ -999,7 +999,6 @@ func (db *DB) sweepPostings() error {
 // (replayAggregator): Open does not wait for it.
 func (db *DB) recoverTail() error {
 	var ckpt uint64
-	var n int
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		ckpt = getU64(meta, keyCheckpoint)
@@ -1011,27 +1010,32 @@ func (db *DB) recoverTail() error {
 				last:    db.nextSeq - 1,
 			}
 		}
-		c := tx.Bucket(bucketChunks).Cursor()
-		for k, v := c.Seek(u64(ckpt + 1)); k != nil; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
-			d, err := decodeSpanChunk(seq, v)
-			if err != nil {
-				// Never stop recovery for one chunk: the others must be
-				// indexed. Reads skip it likewise.
-				db.logger.Error("recovery skipped a chunk that does not decode", "seq", seq, "err", err)
-				continue
-			}
-			idx, _ := db.indexTraces(&d.traces)
-			db.tail.active.addChunk(seq, d.commitNs, idx)
-			n++
-		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// One goroutine reads and decodes the chunks while this one indexes
+	// them. A chunk that does not decode is logged and skipped: recovery
+	// never stops for one chunk, the others must be indexed (reads skip it
+	// likewise).
+	chunks := make(chan *decodedChunk, replayAhead)
+	readErr := make(chan error, 1)
+	go func() { readErr <- db.readReplayChunks("recovery", ckpt+1, db.nextSeq-1, chunks) }()
+	n := 0
+	for d := range chunks {
+		idx, _ := db.indexTraces(&d.traces)
+		db.tail.active.addChunk(d.seq, d.commitNs, idx)
+		n++
+	}
+	if err := <-readErr; err != nil {
+		return fmt.Errorf("re-index the chunks after the last checkpoint: %w", err)
+	}
 	if n > 0 {
 		db.logger.Info("re-indexed the chunks after the last checkpoint", "chunks", n, "spans", db.tail.active.spans,
 			"after_checkpoint", ckpt)
 	}
-	return err
+	return nil
 }
 
 // replayPlan is the aggregator's replay after a restart (FORMAT.md,
@@ -1051,70 +1055,115 @@ var replayHook func()
 // the file for long.
 const replayBatch = 256
 
+// replayAhead bounds the chunks decoded ahead of the aggregator during
+// the replay.
+const replayAhead = 16
+
 // replayAggregator runs the replay planned by recoverTail, then marks the
 // store warm: the rollup loop starts flushing, and rollup queries stop
 // waiting. Chunks committed meanwhile wait in aggregateLoop's queue, to be
-// applied after it, in commit order.
+// applied after it, in commit order. One goroutine reads and decodes the
+// chunks (decompression and parsing, about half of the work) while this
+// one feeds them to the aggregator, in sequence order.
 func (db *DB) replayAggregator() {
 	defer close(db.warm)
 	if replayHook != nil {
 		replayHook()
 	}
 	p := db.replay
-	if p == nil || p.from > p.last {
-		if p != nil {
-			db.agg.EndRebuild(p.expired, p.applied)
-		}
+	if p == nil {
 		return
 	}
 	start := time.Now()
-	rebuilding := true
-	var rebuilt, applied int
-	for from := p.from; from <= p.last; {
-		err := db.bolt.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketChunks).Cursor()
-			k, v := c.Seek(u64(from))
-			for i := 0; k != nil && i < replayBatch; i++ {
-				seq := binary.BigEndian.Uint64(k)
-				if seq > p.last {
-					break
-				}
-				from = seq + 1
-				d, err := decodeSpanChunk(seq, v)
-				if err != nil {
-					db.logger.Error("aggregator replay skipped a chunk that does not decode", "seq", seq, "err", err)
-					k, v = c.Next()
-					continue
-				}
-				if rebuilding && seq > p.applied {
-					db.agg.EndRebuild(p.expired, p.applied)
-					rebuilding = false
-				}
-				if rebuilding {
-					db.agg.Rebuild(seq, d.commitNs, &d.traces)
-					rebuilt++
-				} else {
-					db.agg.Apply(seq, d.commitNs, &d.traces)
-					applied++
-				}
-				k, v = c.Next()
-			}
-			if k == nil {
-				from = p.last + 1
-			}
-			return nil
-		})
-		if err != nil {
+	from := p.from
+	loaded := db.loadAggState(p)
+	if loaded {
+		// The state is that after chunk p.applied: apply the chunks
+		// committed after it (the last start stopped before flushing them).
+		from = p.applied + 1
+	}
+	if from > p.last {
+		if !loaded {
+			db.agg.EndRebuild(p.expired, p.applied)
+		}
+		db.m.replaySeconds.Set(time.Since(start).Seconds())
+		return
+	}
+	chunks := make(chan *decodedChunk, replayAhead)
+	go func() {
+		if err := db.readReplayChunks("aggregator replay", from, p.last, chunks); err != nil {
 			// The chunks are there; a read error here is an I/O error the
 			// rest of the store will meet too. Go on with what is applied.
-			db.logger.Error("aggregator replay stopped early", "err", err, "next_seq", from)
-			break
+			db.logger.Error("aggregator replay stopped early", "err", err)
+		}
+	}()
+	rebuilding := !loaded
+	var rebuilt, applied int
+	for d := range chunks {
+		if rebuilding && d.seq > p.applied {
+			db.agg.EndRebuild(p.expired, p.applied)
+			rebuilding = false
+		}
+		if rebuilding {
+			db.agg.Rebuild(d.seq, d.commitNs, &d.traces)
+			rebuilt++
+		} else {
+			db.agg.Apply(d.seq, d.commitNs, &d.traces)
+			applied++
 		}
 	}
 	if rebuilding {
 		db.agg.EndRebuild(p.expired, p.applied)
 	}
 	db.m.replaySeconds.Set(time.Since(start).Seconds())
-	db.logger.Info("aggregator replay done", "rebuilt_chunks", rebuilt, "applied_chunks", applied,
+	db.logger.Info("aggregator replay done", "state_file_loaded", loaded, "rebuilt_chunks", rebuilt, "applied_chunks", applied,
 		"duration", time.Since(start).Round(time.Millisecond))
+}
+
+// readReplayChunks sends the decoded chunks from..last to out, in
+// sequence order, and closes it; what names the reader in its logs
+// (recovery, aggregator replay). It returns a read error after closing
+// out, without the chunks from the one it could not read. It copies each batch of stored chunks
+// out of a short read transaction and decodes them after it, so that no
+// transaction stays open while the aggregator is busy. A chunk that does
+// not decode is logged and skipped.
+func (db *DB) readReplayChunks(what string, from, last uint64, out chan<- *decodedChunk) error {
+	defer close(out)
+	type raw struct {
+		seq uint64
+		v   []byte
+	}
+	var batch []raw
+	for from <= last {
+		batch = batch[:0]
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketChunks).Cursor()
+			k, v := c.Seek(u64(from))
+			for ; k != nil && len(batch) < replayBatch; k, v = c.Next() {
+				seq := binary.BigEndian.Uint64(k)
+				if seq > last {
+					break
+				}
+				batch = append(batch, raw{seq, bytes.Clone(v)})
+			}
+			if k == nil || binary.BigEndian.Uint64(k) > last {
+				from = last + 1
+			} else {
+				from = binary.BigEndian.Uint64(k)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read chunks from %d: %w", from, err)
+		}
+		for _, r := range batch {
+			d, err := decodeSpanChunk(r.seq, r.v)
+			if err != nil {
+				db.logger.Error(what+" skipped a chunk that does not decode", "seq", r.seq, "err", err)
+				continue
+			}
+			out <- d
+		}
+	}
+	return nil
 }

@@ -111,9 +111,9 @@ func (rs *rollups) isRecent(from, to int64) bool {
 }
 
 // recentGraph returns the flow graph of [from, to) (whole 10-second
-// windows) with every unflushed delta of the range, as mergeRange with
-// withOpen would, extending the kept merge of the range's persisted
-// records instead of merging them all again.
+// windows) with every unflushed delta of the range, as mergeRange would,
+// extending the kept merge of the range's persisted records instead of
+// merging them all again.
 func (rs *rollups) recentGraph(ctx context.Context, from, to int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
 	e := rs.recent.entry(recentKey{q, from}, rs.opts.Now().Unix())
 	e.mu.Lock()

@@ -169,7 +169,7 @@ func TestRecentGraphMatchesFullMerge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := db.mergeRange(ctx, from, to, q, true, from)
+			want, err := db.mergeRange(ctx, from, to, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func BenchmarkRecentGraph(b *testing.B) {
 						continue
 					}
 					from, to := db.alignRange(now.Add(-w), now)
-					if _, err := db.mergeRange(ctx, from, to, q, true, from); err != nil {
+					if _, err := db.mergeRange(ctx, from, to, q); err != nil {
 						b.Fatal(err)
 					}
 				}

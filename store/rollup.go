@@ -54,6 +54,11 @@ type rollups struct {
 	// expireBefore is the write path's DB.expiryNow: the time up to which
 	// pending halves may expire.
 	expireBefore func() int64
+	// warm is DB.warm, closed once the aggregator's state is loaded or
+	// replayed after the start: flushRollups waits for it, since a flush
+	// before it would persist the checkpoint of an aggregator that has not
+	// got its state yet.
+	warm <-chan struct{}
 
 	mu   sync.RWMutex // guards roll
 	roll rollupState
@@ -66,6 +71,9 @@ type rollups struct {
 	recent recentGraphs
 	// wcache holds decompressed rollup records for queries.
 	wcache *windowCache
+	// testHookLongGraph, when set, runs in longGraph between the merge of
+	// the closed hours and that of the live part.
+	testHookLongGraph func()
 }
 
 // rollupState is the aggregation state the store persists, guarded by
@@ -208,13 +216,15 @@ func (rs *rollups) decodeRollup(v []byte) (*aggregate.Window, error) {
 	return aggregate.DecodeWindow(raw, rs.geom)
 }
 
-// flushRollups persists the aggregator's deltas and replay checkpoint. It
+// flushRollups persists the aggregator's deltas and replay checkpoint,
+// once the aggregator's state is loaded or replayed after the start. It
 // holds rollups.mu so that queries see a delta either in memory or on disk,
 // never both or neither.
 func (rs *rollups) flushRollups(expire bool) error {
 	if rs.agg == nil {
 		return nil
 	}
+	<-rs.warm
 	start := time.Now()
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -628,18 +638,10 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 	cut := db.closedCutoff()
 	var g *aggregate.Graph
 	if to-from >= longRange && cut > from && cut < to {
-		closed, err := db.closedGraph(ctx, from, cut, q)
-		if err != nil {
+		var err error
+		if g, err = db.longGraph(ctx, from, cut, to, q); err != nil {
 			return nil, err
 		}
-		// The live part includes every unflushed delta of the range, late
-		// ones for closed hours too (they are not in the cached merge).
-		live, err := db.mergeRange(ctx, cut, to, q, true, from)
-		if err != nil {
-			return nil, err
-		}
-		live.Merge(closed)
-		g = live
 	} else if db.isRecent(from, to) {
 		var err error
 		if g, err = db.recentGraph(ctx, from, to, q); err != nil {
@@ -647,7 +649,7 @@ func (db *DB) FlowGraph(ctx context.Context, start, end time.Time, q aggregate.G
 		}
 	} else {
 		var err error
-		if g, err = db.mergeRange(ctx, from, to, q, true, from); err != nil {
+		if g, err = db.mergeRange(ctx, from, to, q); err != nil {
 			return nil, err
 		}
 	}
@@ -672,29 +674,60 @@ type graphCacheKey struct {
 	from, to int64
 }
 
-// closedGraph returns the merged graph of [from, cut) (persisted records
-// only: unflushed deltas are merged with the live part), from the cache
-// when no rollup record of those hours was written or deleted since.
-func (rs *rollups) closedGraph(ctx context.Context, from, cut int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+// longGraph returns the flow graph of a long range [from, to) whose hours
+// before cut are closed: their persisted records' merge comes from the
+// cache when no rollup write touched those hours since, and the rest (the
+// records of [cut, to), and every unflushed delta and provisional call of
+// [from, to), late ones for closed hours too) is merged on top. Both parts
+// are read from one snapshot, so that a flush during the query moves a
+// delta from the live part into the persisted records without being lost
+// (or counted twice) in between.
+func (rs *rollups) longGraph(ctx context.Context, from, cut, to int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
+	// The version is read before the snapshot is taken: a cached merge
+	// stamped with it can only be older than the snapshot, never newer
+	// (countRollups notes a write after its commit).
+	version := rs.oldWrites.Load()
+	snap, err := rs.liveSnapshot(from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer snap.tx.Rollback()
 	key := graphCacheKey{q, from, cut}
 	rs.gcacheMu.Lock()
 	e, ok := rs.gcache[key]
 	rs.gcacheMu.Unlock()
-	version := rs.oldWrites.Load()
+	var closed *aggregate.Graph
 	if ok && e.version == version {
-		return cloneGraph(e.g), nil
+		closed = cloneGraph(e.g)
+	} else {
+		var items []rollupItem
+		if err := rs.eachRecord(ctx, snap, from, cut, 0, func(it rollupItem) { items = append(items, it) }); err != nil {
+			return nil, err
+		}
+		if closed, err = mergeItems(q, rs.geom, items); err != nil {
+			return nil, err
+		}
+		rs.gcacheMu.Lock()
+		if len(rs.gcache) >= 64 {
+			clear(rs.gcache)
+		}
+		rs.gcache[key] = graphCacheEntry{g: cloneGraph(closed), version: version}
+		rs.gcacheMu.Unlock()
 	}
-	g, err := rs.mergeRange(ctx, from, cut, q, false, from)
+	if rs.testHookLongGraph != nil {
+		rs.testHookLongGraph()
+	}
+	var items []rollupItem
+	snap.eachOpen(func(it rollupItem) { items = append(items, it) })
+	if err := rs.eachRecord(ctx, snap, cut, to, 0, func(it rollupItem) { items = append(items, it) }); err != nil {
+		return nil, err
+	}
+	live, err := mergeItems(q, rs.geom, items)
 	if err != nil {
 		return nil, err
 	}
-	rs.gcacheMu.Lock()
-	if len(rs.gcache) >= 64 {
-		clear(rs.gcache)
-	}
-	rs.gcache[key] = graphCacheEntry{g: cloneGraph(g), version: version}
-	rs.gcacheMu.Unlock()
-	return g, nil
+	live.Merge(closed)
+	return live, nil
 }
 
 type graphCacheEntry struct {
@@ -721,22 +754,22 @@ func (rs *rollups) noteRollupWrite(windowStart int64) {
 	}
 }
 
-// mergeRange merges the persisted rollups of [from, to) into a graph;
-// withOpen adds the unflushed in-memory deltas and the provisional calls
-// of [openFrom, to).
-func (rs *rollups) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery, withOpen bool, openFrom int64) (*aggregate.Graph, error) {
+// mergeRange merges the persisted rollups of [from, to), the unflushed
+// in-memory deltas and the provisional calls of that range into a graph.
+func (rs *rollups) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
 	var items []rollupItem
-	err := rs.forEachWindow(ctx, from, to, openFrom, 0, func(it rollupItem) {
-		if it.w == nil || withOpen {
-			items = append(items, it)
-		}
-	})
+	err := rs.forEachWindow(ctx, from, to, from, 0, func(it rollupItem) { items = append(items, it) })
 	if err != nil {
 		return nil, err
 	}
-	// Long ranges merge many windows: use both halves of the machine.
+	return mergeItems(q, rs.geom, items)
+}
+
+// mergeItems merges items into a graph; many of them (a long range) are
+// merged in two goroutines, using both halves of the machine.
+func mergeItems(q aggregate.GraphQuery, geom aggregate.Geometry, items []rollupItem) (*aggregate.Graph, error) {
 	if len(items) < parallelWindows {
-		return accumulateGraph(q, rs.geom, items)
+		return accumulateGraph(q, geom, items)
 	}
 	half := len(items) / 2
 	type result struct {
@@ -745,10 +778,10 @@ func (rs *rollups) mergeRange(ctx context.Context, from, to int64, q aggregate.G
 	}
 	done := make(chan result, 1)
 	go func() {
-		g, err := accumulateGraph(q, rs.geom, items[half:])
+		g, err := accumulateGraph(q, geom, items[half:])
 		done <- result{g, err}
 	}()
-	g, err := accumulateGraph(q, rs.geom, items[:half])
+	g, err := accumulateGraph(q, geom, items[:half])
 	r := <-done
 	if err != nil || r.err != nil {
 		return nil, errors.Join(err, r.err)

@@ -298,3 +298,43 @@ func TestRollupRetentionOfImportedData(t *testing.T) {
 	step(91 * 24 * time.Hour) // past the 1h tier's retention too
 	check("after 91 days", map[string]int64{})
 }
+
+// TestLongGraphFlushMidQuery checks that a long-range flow graph (closed
+// hours merged apart from the live part) counts late data of the closed
+// hours exactly once when the rollup flush moves it from memory to disk
+// while the query runs: seen neither in the closed part nor the live one,
+// it vanished from imported (old) flow graphs for a moment.
+func TestLongGraphFlushMidQuery(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	db := openAgg(t, t.TempDir(), &now)
+	q := aggregate.GraphQuery{Level: aggregate.LevelService}
+	ds := otlptest.Generate(otlptest.Options{Traces: 100, Services: 5, SpansPerTrace: 3, Start: t0, Step: 20 * time.Millisecond})
+	want := edgeOracle(&otlptest.Dataset{Spans: ds.Spans[:150]}) // the first 50 traces
+	start := t0.Add(-time.Hour)
+	graph := func(phase string) {
+		t.Helper()
+		g, err := db.FlowGraph(context.Background(), start, now, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameEdges(t, phase, graphEdges(g), want)
+	}
+	writeDataset(t, db, &otlptest.Dataset{Requests: ds.Requests[:50]}, 10)
+	graph("in memory")
+	flushes := 0
+	db.testHookLongGraph = func() {
+		flushes++
+		if err := db.flushRollups(false); err != nil {
+			t.Error(err)
+		}
+	}
+	graph("flushed during the query")
+	graph("flushed before, closed part cached")
+	writeDataset(t, db, &otlptest.Dataset{Requests: ds.Requests[50:]}, 10)
+	want = edgeOracle(ds)
+	graph("more late data flushed during the query")
+	graph("all flushed")
+	if flushes != 4 {
+		t.Fatalf("the hook ran %d times, want 4: not the long-range path", flushes)
+	}
+}

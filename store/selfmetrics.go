@@ -103,7 +103,7 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 	})
 	m.replaySeconds = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flowscope_store_aggregator_replay_seconds",
-		Help: "How long the aggregator's replay after the last start took (rollup queries answer 503 \"warming up\" until it is done, after waiting store.Options.AggregationWait); 0 while it runs.",
+		Help: "How long the aggregator took after the last start to load its state file (after a clean stop) or replay the chunks (after a crash); rollup queries answer 503 \"warming up\" until it is done, after waiting store.Options.AggregationWait; 0 while it runs.",
 	})
 	m.mappedResident, m.mappedDrops = mappedMetrics()
 	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts, m.replaySeconds,

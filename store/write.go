@@ -813,8 +813,10 @@ func (db *DB) awaitWarm(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timeout.C:
-		p := db.replay
-		return fmt.Errorf("%w: the aggregator is replaying chunks %d to %d after the restart", ErrWarmingUp, p.from, p.last)
+		if p := db.replay; p != nil {
+			return fmt.Errorf("%w: the aggregator is replaying chunks %d to %d after the restart", ErrWarmingUp, p.from, p.last)
+		}
+		return fmt.Errorf("%w: the aggregator is starting", ErrWarmingUp)
 	}
 }
 

@@ -155,6 +155,7 @@ func storeOptions(cfg config.Config) store.Options {
 	return store.Options{
 		Retention:       cfg.Store.Retention,
 		QueueBytes:      cfg.Store.QueueBytes,
+		SyncFreelist:    cfg.Store.SyncFreelist,
 		CorrelationKeys: cfg.Correlation.Keys,
 		Aggregation: aggregate.Options{
 			PairWait:          cfg.Aggregation.EdgeWait,

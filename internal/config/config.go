@@ -251,6 +251,11 @@ type Store struct {
 	// overloaded (HTTP 429, gRPC RESOURCE_EXHAUSTED). It must be at least
 	// Receivers.MaxRequestBytes, so that one maximal request always fits.
 	QueueBytes int64 `yaml:"queue_bytes"`
+	// SyncFreelist writes the bbolt freelist in every commit, so that a
+	// restart after a crash does not walk the whole file to rebuild it
+	// (seconds per few GB), at about 10 % of ingest throughput. A clean
+	// shutdown writes the freelist either way.
+	SyncFreelist bool `yaml:"sync_freelist"`
 }
 
 // Aggregation configures the live HDR latency rollups and the flow graph.
@@ -742,6 +747,8 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.Store.Retention }),
 	bytesSetting("store.queue_bytes", "store-queue-bytes", "bytes of requests waiting for commit before new ones are refused as overloaded",
 		func(c *Config) *int64 { return &c.Store.QueueBytes }),
+	boolSetting("store.sync_freelist", "store-sync-freelist", "write the store's freelist in every commit: restart after a crash in constant time, at about 10% of ingest throughput",
+		func(c *Config) *bool { return &c.Store.SyncFreelist }),
 	listSetting("correlation.keys", "correlation-keys", "comma-separated attribute and baggage keys holding correlation IDs (empty: off)",
 		func(c *Config) *[]string { return &c.Correlation.Keys }),
 	boolSetting("aggregation.enabled", "aggregation", "live latency rollups and flow graph (false only for benchmarks)",

@@ -315,6 +315,7 @@ func TestEverySettingFromEachSource(t *testing.T) {
 		"receivers.max_request_bytes":    {"1048576", "1048576"},
 		"store.retention":                {"72h", "72h"},
 		"store.queue_bytes":              {"33554432", "33554432"},
+		"store.sync_freelist":            {"true", "true"},
 		"correlation.keys":               {"a.id, b.id", "[a.id, b.id]"},
 		"log.level":                      {"error", "error"},
 		"log.format":                     {"json", "json"},
