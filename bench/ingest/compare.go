@@ -99,14 +99,7 @@ func runCompare(ctx context.Context, c config, logf func(string, ...any)) (*Comp
 		cr.Off, cr.On = ModeSummary{Aggregation: true}, ModeSummary{Aggregation: true, Rules: true}
 	}
 	var runErr error
-	for i := 0; i < 2*c.Repeat && runErr == nil; i++ {
-		if i > 0 {
-			sleepUntil(ctx, time.Now().Add(comparePause))
-		}
-		if ctx.Err() != nil {
-			runErr = errors.New("interrupted")
-			break
-		}
+	cr.Runs, cr.Errors, runErr = runAlternating(ctx, c.Repeat, logf, func(i int) (config, string) {
 		rc := c
 		rc.Seed = c.Seed + uint64(i)
 		on := i%2 == 1
@@ -124,19 +117,37 @@ func runCompare(ctx context.Context, c config, logf func(string, ...any)) (*Comp
 				rc.Freshness = nil // nothing becomes visible without aggregation
 			}
 		}
-		what := fmt.Sprintf("%s %s", cr.Mode, onOff(on))
-		logf("run %d of %d: %s", i+1, 2*c.Repeat, what)
+		return rc, fmt.Sprintf("%s %s", cr.Mode, onOff(on))
+	})
+	cr.summarise()
+	return cr, runErr
+}
+
+// runAlternating makes 2*repeat runs, pausing comparePause between them;
+// setup gives run i's configuration and what it is, for the log. It stops
+// at the first failed run or when ctx ends, and returns the results (a
+// failed run's too, when it has one), the failures as text, and the first
+// failure.
+func runAlternating(ctx context.Context, repeat int, logf func(string, ...any), setup func(i int) (config, string)) (runs []*Result, errs []string, runErr error) {
+	for i := 0; i < 2*repeat && runErr == nil; i++ {
+		if i > 0 {
+			sleepUntil(ctx, time.Now().Add(comparePause))
+		}
+		if ctx.Err() != nil {
+			return runs, errs, errors.New("interrupted")
+		}
+		rc, what := setup(i)
+		logf("run %d of %d: %s", i+1, 2*repeat, what)
 		res, err := run(ctx, rc, logf)
 		if res != nil {
-			cr.Runs = append(cr.Runs, res)
+			runs = append(runs, res)
 		}
 		if err != nil {
-			cr.Errors = append(cr.Errors, fmt.Sprintf("run %d (%s): %v", i+1, what, err))
+			errs = append(errs, fmt.Sprintf("run %d (%s): %v", i+1, what, err))
 			runErr = fmt.Errorf("run %d (%s): %w", i+1, what, err)
 		}
 	}
-	cr.summarise()
-	return cr, runErr
+	return runs, errs, runErr
 }
 
 // isOn reports whether r is a run of the "on" mode.

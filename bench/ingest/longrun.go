@@ -230,22 +230,28 @@ func (rp *reporter) wait() []IntervalRow {
 
 // line formats the row as printed live, under the reporter's header.
 func (r IntervalRow) line() string {
-	f := func(p *float64, format string) string {
-		if p == nil {
-			return "-"
-		}
-		return fmt.Sprintf(format, *p)
-	}
-	m := func(p *int64) string {
-		if p == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.0f", float64(*p)/(1<<20))
-	}
+	f := optFloat
+	m := func(p *int64) string { return optMiB(p, "%.0f") }
 	return fmt.Sprintf("%8.0fs %9.0f %9s %8s %7s %21s %8s %19s %8.0f", r.ElapsedSeconds, r.SpansPerSecond, f(r.MinSpansPerSecond, "%.0f"),
 		f(r.ServerCPUSeconds, "%.1f"), f(r.ServerCPUMicrosPerSpan, "%.2f"),
 		m(r.RSSAnonBytes)+"/"+m(r.RSSFileBytes)+"/"+m(r.RSSShmemBytes), m(r.PeakRSSBytes),
 		m(r.DataDirBytes)+" ("+m(r.DataDirAllocBytes)+")", float64(r.HarnessHeapBytes)/(1<<20))
+}
+
+// optFloat formats an optional number, "-" when absent.
+func optFloat(p *float64, format string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *p)
+}
+
+// optMiB formats an optional byte count in MiB, "-" when absent.
+func optMiB(p *int64, format string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, float64(*p)/(1<<20))
 }
 
 // printIntervals prints the interval rows and the blocks as tables.
@@ -254,19 +260,9 @@ func printIntervals(w io.Writer, rows []IntervalRow, b *BlocksResult) {
 		fmt.Fprintln(w, "\nintervals (spans acknowledged by arrival time; RSS at the interval's end; data dir: file sizes (allocated blocks)):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "elapsed\tspans/s\tmin 1s spans/s\tserver CPU s\tCPU µs/span\tRSS anon MiB\tRSS file MiB\tRSS shmem MiB\tpeak RSS MiB\tdata dir MiB\tallocated MiB\tharness heap MiB\t")
+		f := optFloat
+		m := func(p *int64) string { return optMiB(p, "%.1f") }
 		for _, r := range rows {
-			f := func(p *float64, format string) string {
-				if p == nil {
-					return "-"
-				}
-				return fmt.Sprintf(format, *p)
-			}
-			m := func(p *int64) string {
-				if p == nil {
-					return "-"
-				}
-				return fmt.Sprintf("%.1f", float64(*p)/(1<<20))
-			}
 			fmt.Fprintf(tw, "%.0f s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", r.ElapsedSeconds, r.SpansPerSecond, f(r.MinSpansPerSecond, "%.0f"),
 				f(r.ServerCPUSeconds, "%.1f"), f(r.ServerCPUMicrosPerSpan, "%.2f"), m(r.RSSAnonBytes), m(r.RSSFileBytes), m(r.RSSShmemBytes),
 				m(r.PeakRSSBytes), m(r.DataDirBytes), m(r.DataDirAllocBytes), float64(r.HarnessHeapBytes)/(1<<20))

@@ -89,6 +89,13 @@ type RestartResult struct {
 	ReadySeconds      *float64 `json:"ready_s"`               // GET /readyz answers 200
 	TracesSeconds     *float64 `json:"traces_correct_s"`      // every trace answered as before the stop
 	FlowGraphSeconds  *float64 `json:"flowgraph_correct_s"`   // the flow graph's nodes, edges, calls and errors as before
+	// FlowGraphAgainS is the duration of the same flow-graph query asked
+	// once more after every answer was correct: the query's own cost,
+	// apart from the wait for the aggregator's replay.
+	FlowGraphAgainS *float64 `json:"flowgraph_again_s,omitempty"`
+	// ReplaySeconds is the restarted collector's
+	// flowscope_store_aggregator_replay_seconds.
+	ReplaySeconds     *float64 `json:"aggregator_replay_s,omitempty"`
 	StoreSpansSeconds *float64 `json:"store_spans_correct_s"` // the span count as before
 	// Queries details each compared query: its answers and when the first
 	// and the first correct one arrived.
@@ -692,6 +699,26 @@ func (rr *RestartResult) measure(ctx context.Context, argv []string, tg *target,
 	}
 	<-rssDone
 	rr.Correct = left == 0 && rr.WrongAnswers == 0
+	if rr.Correct {
+		for _, q := range queries {
+			if q.name != flowGraphQuery {
+				continue
+			}
+			t := time.Now()
+			if status, _, err := get(ctx, hc, tg.httpAddr, q.path, q.query); err == nil && status == http.StatusOK {
+				d := time.Since(t).Seconds()
+				rr.FlowGraphAgainS = &d
+			}
+		}
+	}
+	if ms, err := scrapeMetrics(tg.httpAddr); err == nil {
+		for _, m := range ms {
+			if m.name == "flowscope_store_aggregator_replay_seconds" {
+				v := m.value
+				rr.ReplaySeconds = &v
+			}
+		}
+	}
 
 	// Stop the restarted process cleanly.
 	t1 := time.Now()
@@ -772,6 +799,8 @@ func (rr *RestartResult) rows(row func(k, v string)) {
 	for _, q := range rr.Queries {
 		row("  "+q.Name, fmt.Sprintf("%d answers, first after %s, correct after %s", q.Answers, s(q.FirstAnswerS), s(q.CorrectS)))
 	}
+	row("restart: aggregator replay (self-metric)", s(rr.ReplaySeconds))
+	row("restart: flow graph asked again, answered in", s(rr.FlowGraphAgainS))
 	row("restart: answers 503 (warming up) / wrong / error", fmt.Sprintf("%d / %d / %d", rr.WarmingUp, rr.WrongAnswers, rr.ErrorAnswers))
 	if rr.FirstWrong != "" {
 		row("restart: first wrong answer", rr.FirstWrong)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
-	"time"
 
 	"github.com/flowscope/flowscope/bench/internal/benchproc"
 )
@@ -75,33 +74,17 @@ func runVsDiscard(ctx context.Context, c config, logf func(string, ...any)) (*Vs
 	}
 	vr := &VsDiscardResult{Repeat: c.Repeat, Discard: ServerSummary{Server: serverDiscard}, Flowscope: ServerSummary{Server: serverFlowscope}}
 	var runErr error
-	for i := 0; i < 2*c.Repeat && runErr == nil; i++ {
-		if i > 0 {
-			sleepUntil(ctx, time.Now().Add(comparePause))
-		}
-		if ctx.Err() != nil {
-			runErr = errors.New("interrupted")
-			break
-		}
+	vr.Runs, vr.Errors, runErr = runAlternating(ctx, c.Repeat, logf, func(i int) (config, string) {
 		rc := c
 		rc.Seed = c.Seed + uint64(i/2)
 		rc.discard = i%2 == 0
 		rc.Edges = 0
-		what := serverFlowscope
 		if rc.discard {
-			what = serverDiscard
 			rc.Freshness = nil
+			return rc, serverDiscard
 		}
-		logf("run %d of %d: %s", i+1, 2*c.Repeat, what)
-		res, err := run(ctx, rc, logf)
-		if res != nil {
-			vr.Runs = append(vr.Runs, res)
-		}
-		if err != nil {
-			vr.Errors = append(vr.Errors, fmt.Sprintf("run %d (%s): %v", i+1, what, err))
-			runErr = fmt.Errorf("run %d (%s): %w", i+1, what, err)
-		}
-	}
+		return rc, serverFlowscope
+	})
 	vr.summarise()
 	return vr, runErr
 }
