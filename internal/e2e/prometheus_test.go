@@ -42,7 +42,8 @@ import (
 // Once the traffic stopped and Prometheus scraped again, its instant
 // queries give for every edge, service and operation exactly the request
 // and error counts of Flowscope's own flow graph and latency API over the
-// test's range, the same histogram _count as the timed spans, and
+// range the counters count (from flowscope_red_start_time_seconds, the
+// origin, to the end), the same histogram _count as the timed spans, and
 // histogram_quantile of the classic buckets falls in the bucket that holds
 // Flowscope's own quantile (the classic buckets are exact at HDR
 // resolution, so that bucket is the one the rank is in).
@@ -82,7 +83,16 @@ func TestPrometheusScrapesREDMetrics(t *testing.T) {
 		t.Fatalf("up = %+v: scrapes failed:\n%s", v, prom.logText())
 	}
 	end := time.Now()
-	span := "start=" + url.QueryEscape(begin.UTC().Format(time.RFC3339Nano)) + "&end=" + url.QueryEscape(end.UTC().Format(time.RFC3339Nano))
+	// The counters count from the origin, the start of the 10-second window
+	// the collector started in; the traces end when sent, so the first ones
+	// can start before it (up to half a second): Flowscope's own answers
+	// are asked for [origin, end], the range the counters promise to equal.
+	originS := prom.scalar(t, `flowscope_red_start_time_seconds{job="flowscope"}`)
+	origin := time.Unix(int64(originS), 0)
+	if originS != math.Trunc(originS) || int64(originS)%10 != 0 || origin.Before(begin.Add(-10*time.Second)) || origin.After(begin.Add(10*time.Second)) {
+		t.Fatalf("flowscope_red_start_time_seconds = %v: want the start of the 10-second window the collector started in (about %s)", originS, begin.Format(time.RFC3339))
+	}
+	span := "start=" + url.QueryEscape(origin.UTC().Format(time.RFC3339Nano)) + "&end=" + url.QueryEscape(end.UTC().Format(time.RFC3339Nano))
 
 	// Edges: the flow graph's calls and errors.
 	var fg struct {
