@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +50,9 @@ const (
 // chunk bounds (buckets "segs" and "terms") and its sorted trace-ID run
 // (buckets "runs" and "runpages") are written, and runs are merged.
 //
+// It first waits for the re-index after the start (reindexTail), and
+// does nothing when the store closed before that was done.
+//
 // Segments are persisted strictly in order and the checkpoint key only
 // moves past a segment once it is written: when one fails (a full disk,
 // an I/O error), it stays frozen in memory — readable, and retried at the
@@ -56,6 +60,10 @@ const (
 // recovery after a restart re-indexes every chunk not covered by a
 // persisted segment.
 func (db *DB) checkpoint() error {
+	<-db.indexed
+	if db.reindexAborted.Load() {
+		return nil // the chunks after the last checkpoint are not all indexed
+	}
 	db.tail.freeze()
 	persisted := false
 	for {
@@ -992,16 +1000,17 @@ func (db *DB) sweepPostings() error {
 	})
 }
 
-// recoverTail re-indexes the chunks committed after the last checkpoint
-// (at most CheckpointInterval or CheckpointSpans of them), so that every
-// acknowledged span is searchable when Open returns, and plans the
+// planRecovery plans the two pieces of work a start owes the chunks
+// committed before it: the re-index of those after the last checkpoint (at
+// most CheckpointInterval or CheckpointSpans of them; reindexTail) and the
 // aggregator's replay, which aggregateLoop runs before anything else
-// (replayAggregator): Open does not wait for it.
-func (db *DB) recoverTail() error {
-	var ckpt uint64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+// (replayAggregator). Open waits for neither: it is ready as soon as the
+// file is open, and the reads that need them wait (awaitIndexed,
+// awaitWarm) or answer ErrWarmingUp.
+func (db *DB) planRecovery() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		ckpt = getU64(meta, keyCheckpoint)
+		db.reindex = reindexPlan{from: getU64(meta, keyCheckpoint) + 1, last: db.nextSeq - 1}
 		if db.agg != nil {
 			db.replay = &replayPlan{
 				from:    max(getU64(meta, keyAggReplay), 1),
@@ -1012,28 +1021,102 @@ func (db *DB) recoverTail() error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+}
+
+// reindexPlan is the re-index after a start: chunks from..last were
+// committed after the last checkpoint.
+type reindexPlan struct{ from, last uint64 }
+
+// reindexHook, set by tests, runs before the re-index.
+var reindexHook func()
+
+// reindexTail re-indexes the chunks committed after the last checkpoint
+// into a segment of their own, which it then puts before every segment
+// indexed since the start (they hold later chunks), and closes db.indexed:
+// from then on every acknowledged span is searchable again, and
+// checkpoints may run (checkpoint waits for it, so that segments are
+// persisted in chunk order). One goroutine reads and decodes the chunks
+// while this one indexes them. A chunk that does not decode is logged and
+// skipped: the re-index never stops for one chunk, the others must be
+// indexed (reads skip it likewise). When the store closes first, the
+// re-index stops, nothing is checkpointed, and the next start re-indexes
+// the same chunks and more.
+func (db *DB) reindexTail() {
+	defer db.wg.Done()
+	defer close(db.indexed)
+	if reindexHook != nil {
+		reindexHook()
 	}
-	// One goroutine reads and decodes the chunks while this one indexes
-	// them. A chunk that does not decode is logged and skipped: recovery
-	// never stops for one chunk, the others must be indexed (reads skip it
-	// likewise).
+	p := db.reindex
+	if p.from > p.last {
+		db.m.reindexSeconds.Set(0)
+		return
+	}
+	start := time.Now()
+	stop := make(chan struct{})
 	chunks := make(chan *decodedChunk, replayAhead)
 	readErr := make(chan error, 1)
-	go func() { readErr <- db.readReplayChunks("recovery", ckpt+1, db.nextSeq-1, chunks) }()
-	n := 0
+	go func() { readErr <- db.readChunks("recovery", p.from, p.last, chunks, stop) }()
+	seg := newMemSeg()
+	aborted := false
 	for d := range chunks {
+		if !aborted {
+			select {
+			case <-db.closing:
+				aborted = true
+				close(stop)
+			default:
+			}
+		}
+		if aborted {
+			continue // drain: the reader stops at its next chunk
+		}
 		idx, _ := db.indexTraces(&d.traces)
-		db.tail.active.addChunk(d.seq, d.commitNs, idx)
-		n++
+		seg.addChunk(d.seq, d.commitNs, idx)
 	}
-	if err := <-readErr; err != nil {
-		return fmt.Errorf("re-index the chunks after the last checkpoint: %w", err)
+	err := <-readErr
+	switch {
+	case aborted:
+		db.reindexAborted.Store(true)
+		db.logger.Info("the store closed during the re-index; the next start does it again", "from", p.from, "last", p.last)
+		return
+	case err != nil:
+		// The chunks read before the error are indexed; a read error is an
+		// I/O error the rest of the store meets too. Checkpoints still run,
+		// so that the next start does not re-read ever more chunks.
+		db.logger.Error("re-index of the chunks after the last checkpoint stopped early", "err", err)
 	}
-	if n > 0 {
-		db.logger.Info("re-indexed the chunks after the last checkpoint", "chunks", n, "spans", db.tail.active.spans,
-			"after_checkpoint", ckpt)
+	if len(seg.chunks) > 0 {
+		db.tail.mu.Lock()
+		db.tail.frozen = append([]*memSeg{seg}, db.tail.frozen...)
+		db.tail.mu.Unlock()
+	}
+	d := time.Since(start)
+	db.m.reindexSeconds.Set(d.Seconds())
+	db.logger.Info("re-indexed the chunks after the last checkpoint", "chunks", len(seg.chunks), "spans", seg.spans,
+		"from", p.from, "last", p.last, "duration", d.Round(time.Millisecond))
+}
+
+// awaitIndexed waits, for at most Options.AggregationWait, until the
+// re-index after the start is done (reindexTail), and otherwise fails
+// with ErrWarmingUp: until then searches and trace reads would miss the
+// spans committed after the last checkpoint.
+func (db *DB) awaitIndexed(ctx context.Context) error {
+	select {
+	case <-db.indexed:
+	default:
+		timeout := time.NewTimer(db.opts.AggregationWait)
+		defer timeout.Stop()
+		select {
+		case <-db.indexed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			return fmt.Errorf("%w: re-indexing chunks %d to %d, committed after the last checkpoint", ErrWarmingUp, db.reindex.from, db.reindex.last)
+		}
+	}
+	if db.reindexAborted.Load() {
+		return ErrClosed
 	}
 	return nil
 }
@@ -1059,7 +1142,7 @@ const replayBatch = 256
 // the replay.
 const replayAhead = 16
 
-// replayAggregator runs the replay planned by recoverTail, then marks the
+// replayAggregator runs the replay planned by planRecovery, then marks the
 // store warm: the rollup loop starts flushing, and rollup queries stop
 // waiting. Chunks committed meanwhile wait in aggregateLoop's queue, to be
 // applied after it, in commit order. One goroutine reads and decodes the
@@ -1091,7 +1174,7 @@ func (db *DB) replayAggregator() {
 	}
 	chunks := make(chan *decodedChunk, replayAhead)
 	go func() {
-		if err := db.readReplayChunks("aggregator replay", from, p.last, chunks); err != nil {
+		if err := db.readChunks("aggregator replay", from, p.last, chunks, nil); err != nil {
 			// The chunks are there; a read error here is an I/O error the
 			// rest of the store will meet too. Go on with what is applied.
 			db.logger.Error("aggregator replay stopped early", "err", err)
@@ -1120,14 +1203,15 @@ func (db *DB) replayAggregator() {
 		"duration", time.Since(start).Round(time.Millisecond))
 }
 
-// readReplayChunks sends the decoded chunks from..last to out, in
-// sequence order, and closes it; what names the reader in its logs
-// (recovery, aggregator replay). It returns a read error after closing
-// out, without the chunks from the one it could not read. It copies each batch of stored chunks
+// readChunks sends the decoded chunks from..last to out, in sequence
+// order, and closes it; what names the reader in its logs (recovery,
+// aggregator replay). It returns a read error after closing out, without
+// the chunks from the one it could not read; it stops early, without an
+// error, once stop is closed (nil: never). It copies each batch of stored chunks
 // out of a short read transaction and decodes them after it, so that no
 // transaction stays open while the aggregator is busy. A chunk that does
 // not decode is logged and skipped.
-func (db *DB) readReplayChunks(what string, from, last uint64, out chan<- *decodedChunk) error {
+func (db *DB) readChunks(what string, from, last uint64, out chan<- *decodedChunk, stop <-chan struct{}) error {
 	defer close(out)
 	type raw struct {
 		seq uint64
@@ -1162,7 +1246,11 @@ func (db *DB) readReplayChunks(what string, from, last uint64, out chan<- *decod
 				db.logger.Error(what+" skipped a chunk that does not decode", "seq", r.seq, "err", err)
 				continue
 			}
-			out <- d
+			select {
+			case out <- d:
+			case <-stop:
+				return nil
+			}
 		}
 	}
 	return nil

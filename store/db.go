@@ -271,6 +271,12 @@ type DB struct {
 	// aggregation); warm is closed once it is done.
 	replay *replayPlan
 	warm   chan struct{}
+	// reindex is the re-index of the chunks committed after the last
+	// checkpoint; indexed is closed once it is done (reindexTail), with
+	// reindexAborted set first when the store closed before.
+	reindex        reindexPlan
+	indexed        chan struct{}
+	reindexAborted atomic.Bool
 	// persistedTo is the last chunk seq covered by a persisted segment
 	// (meta checkpoint), set after the segment's transaction committed:
 	// postings of later segments may belong to a checkpoint in progress.
@@ -318,6 +324,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		corr:          map[string]bool{},
 		tail:          newTail(),
 		warm:          make(chan struct{}),
+		indexed:       make(chan struct{}),
 		futureSkew:    MaxFutureSkew,
 	}
 	db.rollups.expireBefore = db.expiryNow
@@ -345,7 +352,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
-	db.wg.Add(6)
+	db.wg.Add(7)
+	go db.reindexTail()
 	go db.mappedLoop()
 	go db.commitLoop()
 	go db.publishLoop()
@@ -411,8 +419,8 @@ func (db *DB) init() error {
 	if err := db.sweepPostings(); err != nil {
 		return fmt.Errorf("remove postings of an unfinished checkpoint: %w", err)
 	}
-	if err := db.recoverTail(); err != nil {
-		return fmt.Errorf("recover recent chunks: %w", err)
+	if err := db.planRecovery(); err != nil {
+		return fmt.Errorf("plan the recovery of recent chunks: %w", err)
 	}
 	return nil
 }

@@ -70,6 +70,9 @@ func (db *DB) Trace(ctx context.Context, id TraceID) (*tracepb.TracesData, error
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := db.awaitIndexed(ctx); err != nil {
+		return nil, err
+	}
 	tailSeqs := db.tail.traceSeqs(db.tail.segments(), id)
 	_, runs, tx, err := db.readSnapshot()
 	if err != nil {
@@ -493,6 +496,9 @@ func (db *DB) search(ctx context.Context, terms []string, start, end uint64, lim
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := db.awaitIndexed(ctx); err != nil {
+		return nil, err
+	}
 	sr := &searcher{db: db, terms: terms, start: start, end: end, limit: limit, match: match, keep: keep, matched: matched,
 		seen: map[TraceID]bool{}, first: map[TraceID][8]byte{}}
 	sr.tsegs = db.tail.segments()
@@ -734,6 +740,9 @@ func intersect(a, b []uint64) []uint64 {
 func (db *DB) Services(ctx context.Context, start, end time.Time) ([]ServiceStats, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
+	}
+	if err := db.awaitIndexed(ctx); err != nil {
+		return nil, err
 	}
 	from, to := start.Unix(), end.Unix()
 	if end.IsZero() {

@@ -29,6 +29,7 @@ type storeMetrics struct {
 	commitFailures     *prometheus.CounterVec
 	aggWaitTimeouts    prometheus.Counter
 	replaySeconds      prometheus.Gauge
+	reindexSeconds     prometheus.Gauge
 	mappedResident     prometheus.Gauge
 	mappedDrops        prometheus.Counter
 }
@@ -105,8 +106,12 @@ func newStoreMetrics(reg prometheus.Registerer, db *DB) *storeMetrics {
 		Name: "flowscope_store_aggregator_replay_seconds",
 		Help: "How long the aggregator took after the last start to load its state file (after a clean stop) or replay the chunks (after a crash); rollup queries answer 503 \"warming up\" until it is done, after waiting store.Options.AggregationWait; 0 while it runs.",
 	})
+	m.reindexSeconds = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flowscope_store_reindex_seconds",
+		Help: "How long the store took after the last start to re-index the chunks committed after the last checkpoint (after a crash: at most store.checkpoint_interval of them); searches and trace reads answer 503 \"warming up\" until it is done, after waiting store.Options.AggregationWait; 0 while it runs.",
+	})
 	m.mappedResident, m.mappedDrops = mappedMetrics()
-	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts, m.replaySeconds,
+	m.collectors = []prometheus.Collector{items, m.checkpointFailures, m.commitFailures, m.aggWaitTimeouts, m.replaySeconds, m.reindexSeconds,
 		m.mappedResident, m.mappedDrops,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flowscope_store_disk_full",

@@ -250,7 +250,7 @@ func (h *peerHandler) fail(w http.ResponseWriter, method string, err error) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
-	case errors.Is(err, store.ErrClosed):
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrWarmingUp):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	default:
 		h.o.Logger.Error("peer query failed", "method", method, "err", err)

@@ -374,8 +374,13 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, e *envelope) {
 }
 
 // fail sends an error answer as Jaeger does: the envelope with one error
-// carrying the status, as text/plain (http.Error).
+// carrying the status, as text/plain (http.Error). An error of a store
+// that is starting or stopping (warming up, closed) is answered 503
+// whatever status says, so that clients retry.
 func (h *handler) fail(w http.ResponseWriter, err error, status int) {
+	if errors.Is(err, store.ErrWarmingUp) || errors.Is(err, store.ErrClosed) {
+		status = http.StatusServiceUnavailable
+	}
 	if status >= http.StatusInternalServerError {
 		h.logger.Error("request failed", "err", err)
 	}

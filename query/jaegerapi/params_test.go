@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -150,18 +151,28 @@ func (r *recordingStore) FindTraces(_ context.Context, q store.TraceQuery) ([]st
 	return nil, nil
 }
 
-// TestStoreErrors checks that a failing store gives 500 with the envelope
-// (and 404 only for store.ErrNotFound).
+// TestStoreErrors checks that a failing store gives 500 with the envelope,
+// 503 when the store is warming up or closed (404 only for
+// store.ErrNotFound, in TestTrace...).
 func TestStoreErrors(t *testing.T) {
-	h := newTestHandler(fakeStore{err: errors.New("disk on fire")})
-	for _, target := range []string{
-		"/api/services", "/api/services/x/operations", "/api/operations?service=x", "/api/traces?service=x",
-		"/api/traces/abc", "/api/traces?traceID=abc", "/api/dependencies",
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{errors.New("disk on fire"), 500},
+		{fmt.Errorf("%w: re-indexing chunks 1 to 9", store.ErrWarmingUp), 503},
+		{store.ErrClosed, 503},
 	} {
-		resp := serve(h, http.MethodGet, target, "")
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 500 || !strings.Contains(string(body), `"code":500`) || !strings.Contains(string(body), "disk on fire") {
-			t.Errorf("%s: %d %s", target, resp.StatusCode, body)
+		h := newTestHandler(fakeStore{err: tc.err})
+		for _, target := range []string{
+			"/api/services", "/api/services/x/operations", "/api/operations?service=x", "/api/traces?service=x",
+			"/api/traces/abc", "/api/traces?traceID=abc", "/api/dependencies",
+		} {
+			resp := serve(h, http.MethodGet, target, "")
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.code || !strings.Contains(string(body), fmt.Sprintf(`"code":%d`, tc.code)) || !strings.Contains(string(body), tc.err.Error()) {
+				t.Errorf("%s with %q: %d %s, want %d", target, tc.err, resp.StatusCode, body, tc.code)
+			}
 		}
 	}
 }

@@ -183,6 +183,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() == nil {
 		h.log.Warn("zipkin query failed", "path", r.URL.Path, "err", err)
 	}
+	if errors.Is(err, store.ErrWarmingUp) || errors.Is(err, store.ErrClosed) {
+		writeText(w, http.StatusServiceUnavailable, err.Error()) // starting or stopping: retry
+		return
+	}
 	writeText(w, http.StatusInternalServerError, err.Error())
 }
 

@@ -216,21 +216,31 @@ func (f failingStore) FlowGraph(context.Context, time.Time, time.Time, aggregate
 }
 
 // TestStoreFailure checks that a failing store gives 500 with the error,
-// as Zipkin answers a storage exception.
+// as Zipkin answers a storage exception, and 503 when the store is warming
+// up or closed (a client should retry).
 func TestStoreFailure(t *testing.T) {
-	h := newTestHandler(t, failingStore{errors.New("disk on fire")})
-	for _, target := range []string{
-		"/api/v2/services", "/api/v2/spans?serviceName=a", "/api/v2/remoteServices?serviceName=a",
-		"/api/v2/traces", "/api/v2/traces?serviceName=a", "/api/v2/trace/" + traceA,
-		"/api/v2/traceMany?traceIds=" + traceA + "," + traceB, "/api/v2/dependencies?endTs=1",
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{errors.New("disk on fire"), 500},
+		{fmt.Errorf("%w: re-indexing chunks 1 to 9", store.ErrWarmingUp), 503},
+		{store.ErrClosed, 503},
 	} {
-		r := get(t, h, target)
-		if r.code != 500 || !strings.Contains(string(r.body), "disk on fire") {
-			t.Errorf("GET %s: %d %q, want 500 with the error", target, r.code, r.body)
+		h := newTestHandler(t, failingStore{tc.err})
+		for _, target := range []string{
+			"/api/v2/services", "/api/v2/spans?serviceName=a", "/api/v2/remoteServices?serviceName=a",
+			"/api/v2/traces", "/api/v2/traces?serviceName=a", "/api/v2/trace/" + traceA,
+			"/api/v2/traceMany?traceIds=" + traceA + "," + traceB, "/api/v2/dependencies?endTs=1",
+		} {
+			r := get(t, h, target)
+			if r.code != tc.code || !strings.Contains(string(r.body), tc.err.Error()) {
+				t.Errorf("GET %s with %q: %d %q, want %d with the error", target, tc.err, r.code, r.body, tc.code)
+			}
 		}
-	}
-	// Bad input is judged before the store is asked.
-	if r := get(t, h, "/api/v2/traces?limit=0"); r.code != 400 {
-		t.Errorf("bad input with a failing store: %d", r.code)
+		// Bad input is judged before the store is asked.
+		if r := get(t, h, "/api/v2/traces?limit=0"); r.code != 400 {
+			t.Errorf("bad input with a failing store: %d", r.code)
+		}
 	}
 }
