@@ -44,16 +44,21 @@
 // sorted trace-ID run ("runs", "runpages"). Every write of a checkpoint
 // appends: its cost does not grow with the store. Runs are merged eight at
 // a time into larger runs so that a trace lookup reads few runs. The
-// chunks are the log: after a crash, Open re-indexes the chunks committed
-// after the last checkpoint, so nothing acknowledged is lost and the
-// indexes never need to be written per request.
+// chunks are the log: after a crash, the start re-indexes the chunks
+// committed after the last checkpoint, so nothing acknowledged is lost and
+// the indexes never need to be written per request.
 //
 // # Restart and memory
 //
-// Open returns once the tail is re-indexed; the aggregator's replay runs
-// in the background before the first new batch is applied, and rollup
-// queries wait for it (ErrWarmingUp after AggregationWait). A clean Close
-// writes bbolt's freelist, so the next Open does not walk the file.
+// Open returns once the file is open and its catalog loaded. Two pieces of
+// work follow in the background, each reading the chunks on a goroutine of
+// its own: the re-index of the chunks committed after the last checkpoint
+// (reindexTail; trace reads, searches and the service list wait for it,
+// and so do checkpoints, so that segments are persisted in chunk order),
+// and the aggregator's state load or replay (replayAggregator), before the
+// first new batch is applied (rollup queries wait for it). A query waits at
+// most AggregationWait, then fails with ErrWarmingUp. A clean Close writes
+// bbolt's freelist, so the next Open does not walk the file.
 // mappedLoop keeps the file's pages mapped into the process under
 // MappedResidentLimit (MADV_DONTNEED; they stay in the page cache).
 //

@@ -95,7 +95,11 @@ type RestartResult struct {
 	FlowGraphAgainS *float64 `json:"flowgraph_again_s,omitempty"`
 	// ReplaySeconds is the restarted collector's
 	// flowscope_store_aggregator_replay_seconds.
-	ReplaySeconds     *float64 `json:"aggregator_replay_s,omitempty"`
+	ReplaySeconds *float64 `json:"aggregator_replay_s,omitempty"`
+	// ReindexSeconds is the restarted collector's
+	// flowscope_store_reindex_seconds: the re-index of the chunks
+	// committed after the last checkpoint, in the background.
+	ReindexSeconds    *float64 `json:"reindex_s,omitempty"`
 	StoreSpansSeconds *float64 `json:"store_spans_correct_s"` // the span count as before
 	// Queries details each compared query: its answers and when the first
 	// and the first correct one arrived.
@@ -713,9 +717,12 @@ func (rr *RestartResult) measure(ctx context.Context, argv []string, tg *target,
 	}
 	if ms, err := scrapeMetrics(tg.httpAddr); err == nil {
 		for _, m := range ms {
-			if m.name == "flowscope_store_aggregator_replay_seconds" {
-				v := m.value
+			v := m.value
+			switch m.name {
+			case "flowscope_store_aggregator_replay_seconds":
 				rr.ReplaySeconds = &v
+			case "flowscope_store_reindex_seconds":
+				rr.ReindexSeconds = &v
 			}
 		}
 	}
@@ -799,6 +806,7 @@ func (rr *RestartResult) rows(row func(k, v string)) {
 	for _, q := range rr.Queries {
 		row("  "+q.Name, fmt.Sprintf("%d answers, first after %s, correct after %s", q.Answers, s(q.FirstAnswerS), s(q.CorrectS)))
 	}
+	row("restart: re-index (self-metric)", s(rr.ReindexSeconds))
 	row("restart: aggregator replay (self-metric)", s(rr.ReplaySeconds))
 	row("restart: flow graph asked again, answered in", s(rr.FlowGraphAgainS))
 	row("restart: answers 503 (warming up) / wrong / error", fmt.Sprintf("%d / %d / %d", rr.WarmingUp, rr.WrongAnswers, rr.ErrorAnswers))
