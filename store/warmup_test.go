@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,22 +34,8 @@ func TestWarmUpAfterCrash(t *testing.T) {
 	writeDataset(t, db, &otlptest.Dataset{Requests: ds.Requests[100:]}, 10)
 	crash(db)
 
-	gate := make(chan struct{})
-	replayHook = func() { <-gate }
-	t.Cleanup(func() { replayHook = nil })
-	opts := Options{CheckpointInterval: time.Hour, RetentionInterval: time.Hour, RollupFlushInterval: time.Hour,
-		AggregationWait: 50 * time.Millisecond, Now: func() time.Time { return now }}
-	db, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	released := false
-	t.Cleanup(func() {
-		if !released {
-			close(gate)
-		}
-		db.Close()
-	})
+	db, release := openHeld(t, dir, &replayHook, Options{CheckpointInterval: time.Hour, RetentionInterval: time.Hour,
+		RollupFlushInterval: time.Hour, AggregationWait: 50 * time.Millisecond, Now: func() time.Time { return now }})
 	q := aggregate.GraphQuery{Level: aggregate.LevelService}
 	from, to := t0.Add(-time.Minute), t0.Add(time.Minute)
 	if _, err := db.FlowGraph(context.Background(), from, to, q); !errors.Is(err, ErrWarmingUp) {
@@ -72,8 +59,7 @@ func TestWarmUpAfterCrash(t *testing.T) {
 	for k, v := range edgeOracle(ds2) {
 		want[k] += v
 	}
-	close(gate)
-	released = true
+	release()
 	<-db.warm // the replay is done (a query waits only AggregationWait for it)
 	g, err := db.FlowGraph(context.Background(), from, to, q)
 	if err != nil {
@@ -154,21 +140,8 @@ func TestReindexAfterCrash(t *testing.T) {
 	writeDataset(t, db, ds, 10)
 	crash(db)
 
-	gate := make(chan struct{})
-	reindexHook = func() { <-gate }
-	t.Cleanup(func() { reindexHook = nil })
 	opts := Options{CheckpointInterval: time.Hour, RetentionInterval: time.Hour, AggregationWait: 50 * time.Millisecond}
-	db, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	released := false
-	t.Cleanup(func() {
-		if !released {
-			close(gate)
-		}
-		db.Close()
-	})
+	db, release := openHeld(t, dir, &reindexHook, opts)
 	ctx := context.Background()
 	firstID := traceID(ds, 0)
 	if _, err := db.Trace(ctx, firstID); !errors.Is(err, ErrWarmingUp) {
@@ -190,8 +163,7 @@ func TestReindexAfterCrash(t *testing.T) {
 		t.Fatalf("a checkpoint ran before the re-index (%v): it would persist later chunks first", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	close(gate)
-	released = true
+	release()
 
 	checkAll := func(what string, db *DB) {
 		t.Helper()
@@ -233,10 +205,11 @@ func TestReindexAfterCrash(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(dir, opts)
+	db, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	if p := db.reindex; p.from <= p.last {
 		t.Fatalf("after the checkpoint a restart re-indexes chunks %d to %d", p.from, p.last)
 	}
@@ -313,4 +286,26 @@ func countSpans(td *tracepb.TracesData) int {
 		}
 	}
 	return n
+}
+
+// openHeld opens the store in dir with opts while *hook (replayHook or
+// reindexHook) holds the work it runs before; release lets it go (the
+// test's cleanup does too, before closing the store).
+func openHeld(t *testing.T, dir string, hook *func(), opts Options) (*DB, func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	*hook = func() { <-gate }
+	t.Cleanup(func() { *hook = nil }) // after the store closed: its goroutines are done
+	db, err := Open(dir, opts)
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		release()
+		db.Close()
+	})
+	return db, release
 }
