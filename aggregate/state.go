@@ -204,7 +204,7 @@ func (a *Aggregator) LoadState(b []byte) error {
 
 // decodeState decodes b into a new aggregator with a's options.
 func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
-	r := stateReader{b: b}
+	r := stateReader{decoder{b: b}}
 	if magic := r.bytes(len(stateMagic)); r.err == nil && string(magic) != string(stateMagic[:]) {
 		return nil, fmt.Errorf("aggregator state: bad magic %q", magic)
 	}
@@ -230,8 +230,8 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 		*p = r.i64()
 	}
 
-	n.in.strLimit, n.in.nodeLimit = r.count(math.MaxInt32), r.count(math.MaxInt32)
-	nstr := r.count(len(r.b))
+	n.in.strLimit, n.in.nodeLimit = r.bounded(math.MaxInt32), r.bounded(math.MaxInt32)
+	nstr := r.bounded(len(r.b))
 	n.in.strs = make([]string, 0, nstr)
 	n.in.strIdx = make(map[string]uint32, nstr)
 	for i := range nstr {
@@ -242,11 +242,11 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 		n.in.strIdx[s] = uint32(i)
 		n.in.strs = append(n.in.strs, s)
 	}
-	nnode := r.count(len(r.b))
+	nnode := r.bounded(len(r.b))
 	n.in.nodes = make([]Node, 0, nnode)
 	n.in.nodeIdx = make(map[string]uint32, nnode)
 	for i := range nnode {
-		nd := Node{Service: r.str(), Instance: r.str(), Zone: r.str(), Region: r.str(), Namespace: r.str(), Virtual: r.bool()}
+		nd := Node{Service: r.str(), Instance: r.str(), Zone: r.str(), Region: r.str(), Namespace: r.str(), Virtual: r.wireBool("node")}
 		k := string(nodeKey(nil, nd))
 		if i == 0 {
 			k = ""
@@ -263,7 +263,7 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 	str := func(i uint32) bool { return int(i) < len(n.in.strs) }
 	node := func(i uint32) bool { return int(i) < len(n.in.nodes) }
 
-	nchunk := r.count(len(r.b) / 16)
+	nchunk := r.bounded(len(r.b) / 16)
 	n.chunks = make([]chunkRec, 0, nchunk)
 	for range nchunk {
 		c := chunkRec{seq: r.u64(), commit: r.i64()}
@@ -305,7 +305,7 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 	}
 	n.provSeen = head
 
-	nlink := r.count(len(r.b) / 2)
+	nlink := r.bounded(len(r.b) / 2)
 	if r.err == nil && nlink > 0 {
 		size := 1024
 		for size*3 < nlink*4+4 {
@@ -314,7 +314,7 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 		n.resizeLinks(size)
 	}
 	ref := func() uint64 {
-		v := uint64(r.count(int(tail - head)))
+		v := uint64(r.bounded(int(tail - head)))
 		if v == 0 {
 			return 0
 		}
@@ -343,11 +343,11 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 		n.slot(i).link = l
 	}
 
-	nparent := r.count(len(r.b) / 19)
+	nparent := r.bounded(len(r.b) / 19)
 	i := -1
 	for range nparent {
-		i += r.count(len(n.parents.slots))
-		p := parentSlot{trace: r.u64(), span: r.u64(), commit: n.lastCommit - r.varint(), node: uint32(r.count(math.MaxUint32)), full: true}
+		i += r.bounded(len(n.parents.slots))
+		p := parentSlot{trace: r.u64(), span: r.u64(), commit: n.lastCommit - r.varint(), node: uint32(r.bounded(math.MaxUint32)), full: true}
 		if r.err != nil {
 			break
 		}
@@ -360,7 +360,7 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 		n.parents.slots[i] = p
 	}
 
-	nsib := r.count(len(r.b) / 48)
+	nsib := r.bounded(len(r.b) / 48)
 	for range nsib {
 		k := r.siblingKey()
 		v := siblingVal{failEnd: r.i64(), commit: r.i64()}
@@ -369,7 +369,7 @@ func (a *Aggregator) decodeState(b []byte) (_ *Aggregator, err error) {
 		}
 		n.sibs[k] = v
 	}
-	norder := r.count(len(r.b) / 40)
+	norder := r.bounded(len(r.b) / 40)
 	n.sibOrder = make([]siblingAt, 0, norder)
 	for range norder {
 		s := siblingAt{key: r.siblingKey(), commit: r.i64()}
@@ -429,27 +429,10 @@ func appendSiblingKey(b []byte, k *siblingKey) []byte {
 	return binary.LittleEndian.AppendUint32(b, k.name)
 }
 
-// stateReader decodes a saved state; the first error sticks and every
-// later read returns zero values.
-type stateReader struct {
-	b   []byte
-	err error
-}
-
-var errShort = errors.New("truncated")
-
-func (r *stateReader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b) {
-		r.err = errShort
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
+// stateReader decodes a saved state: the window decoder's reads (the
+// first error sticks, wrapping ErrCorrupt, and every later read returns
+// zero values) plus the state's fixed-width and bounded fields.
+type stateReader struct{ decoder }
 
 func (r *stateReader) u64() uint64 {
 	if v := r.bytes(8); v != nil {
@@ -467,28 +450,17 @@ func (r *stateReader) u32() uint32 {
 	return 0
 }
 
-// count reads a uvarint that must not exceed limit.
-func (r *stateReader) count(limit int) int {
+// bounded reads a uvarint that must not exceed limit.
+func (r *stateReader) bounded(limit int) int {
 	v := r.uvarint()
 	if r.err == nil && (limit < 0 || v > uint64(limit)) {
-		r.err = fmt.Errorf("count %d over its bound %d", v, max(limit, 0))
+		r.fail("count %d over its bound %d", v, max(limit, 0))
 		return 0
 	}
 	return int(v)
 }
 
-func (r *stateReader) str() string { return string(r.bytes(r.count(len(r.b)))) }
-
-func (r *stateReader) bool() bool {
-	v := r.bytes(1)
-	if v == nil {
-		return false
-	}
-	if v[0] > 1 {
-		r.err = fmt.Errorf("bool byte %d", v[0])
-	}
-	return v[0] == 1
-}
+func (r *stateReader) str() string { return string(r.bytes(r.bounded(len(r.b)))) }
 
 // entry reads the entry of ID id; prev is the commit time of the one
 // before it (appendEntry).
@@ -507,43 +479,18 @@ func (r *stateReader) entry(id uint64, prev int64) entry {
 	case d == 0:
 		e.dur = durUnknown
 	case d-1 > math.MaxInt64:
-		r.fail(fmt.Errorf("entry %d: duration %d out of range", id, d-1))
+		r.fail("entry %d: duration %d out of range", id, d-1)
 	default:
 		e.dur = int64(d - 1)
 	}
 	if next := r.uvarint(); next != 0 {
 		e.next = id + next
 	}
-	e.node, e.name, e.target = uint32(r.count(math.MaxUint32)), uint32(r.count(math.MaxUint32)), uint32(r.count(math.MaxUint32))
+	e.node, e.name, e.target = uint32(r.bounded(math.MaxUint32)), uint32(r.bounded(math.MaxUint32)), uint32(r.bounded(math.MaxUint32))
 	if kf := r.bytes(2); kf != nil {
 		e.kind, e.flags = kf[0], kf[1]
 	}
 	return e
-}
-
-func (r *stateReader) fail(err error) {
-	if r.err == nil {
-		r.err = err
-	}
-}
-
-func (r *stateReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errShort
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// varint reads a zigzag varint (binary.AppendVarint).
-func (r *stateReader) varint() int64 {
-	u := r.uvarint()
-	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *stateReader) siblingKey() siblingKey {

@@ -51,7 +51,8 @@ const (
 // (buckets "runs" and "runpages") are written, and runs are merged.
 //
 // It first waits for the re-index after the start (reindexTail), and
-// does nothing when the store closed before that was done.
+// does nothing when that did not finish (the store closed first, or a
+// read failed): the next start re-indexes those chunks.
 //
 // Segments are persisted strictly in order and the checkpoint key only
 // moves past a segment once it is written: when one fails (a full disk,
@@ -61,7 +62,7 @@ const (
 // persisted segment.
 func (db *DB) checkpoint() error {
 	<-db.indexed
-	if db.reindexAborted.Load() {
+	if db.reindexErr != nil {
 		return nil // the chunks after the last checkpoint are not all indexed
 	}
 	db.tail.freeze()
@@ -1038,9 +1039,10 @@ var reindexHook func()
 // persisted in chunk order). One goroutine reads and decodes the chunks
 // while this one indexes them. A chunk that does not decode is logged and
 // skipped: the re-index never stops for one chunk, the others must be
-// indexed (reads skip it likewise). When the store closes first, the
-// re-index stops, nothing is checkpointed, and the next start re-indexes
-// the same chunks and more.
+// indexed (reads skip it likewise). When the store closes first, or the
+// chunks cannot be read, the re-index stops with db.reindexErr set,
+// nothing is checkpointed, and the next start re-indexes the same chunks
+// and more.
 func (db *DB) reindexTail() {
 	defer db.wg.Done()
 	defer close(db.indexed)
@@ -1049,7 +1051,6 @@ func (db *DB) reindexTail() {
 	}
 	p := db.reindex
 	if p.from > p.last {
-		db.m.reindexSeconds.Set(0)
 		return
 	}
 	start := time.Now()
@@ -1077,14 +1078,17 @@ func (db *DB) reindexTail() {
 	err := <-readErr
 	switch {
 	case aborted:
-		db.reindexAborted.Store(true)
+		db.reindexErr = ErrClosed
 		db.logger.Info("the store closed during the re-index; the next start does it again", "from", p.from, "last", p.last)
 		return
 	case err != nil:
-		// The chunks read before the error are indexed; a read error is an
-		// I/O error the rest of the store meets too. Checkpoints still run,
-		// so that the next start does not re-read ever more chunks.
-		db.logger.Error("re-index of the chunks after the last checkpoint stopped early", "err", err)
+		// Checkpointing the segments indexed since the start would move
+		// the checkpoint past the chunks not re-indexed, and lose them
+		// from the index for good: nothing is checkpointed, and the next
+		// start re-indexes them.
+		db.reindexErr = fmt.Errorf("re-index of chunks %d to %d after the start: %w", p.from, p.last, err)
+		db.logger.Error("re-index of the chunks after the last checkpoint failed; searches fail and nothing is checkpointed until a restart", "err", err)
+		return
 	}
 	if len(seg.chunks) > 0 {
 		db.tail.mu.Lock()
@@ -1102,23 +1106,13 @@ func (db *DB) reindexTail() {
 // with ErrWarmingUp: until then searches and trace reads would miss the
 // spans committed after the last checkpoint.
 func (db *DB) awaitIndexed(ctx context.Context) error {
-	select {
-	case <-db.indexed:
-	default:
-		timeout := time.NewTimer(db.opts.AggregationWait)
-		defer timeout.Stop()
-		select {
-		case <-db.indexed:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timeout.C:
-			return fmt.Errorf("%w: re-indexing chunks %d to %d, committed after the last checkpoint", ErrWarmingUp, db.reindex.from, db.reindex.last)
-		}
+	err := db.awaitStart(ctx, db.indexed, func() string {
+		return fmt.Sprintf("re-indexing chunks %d to %d, committed after the last checkpoint", db.reindex.from, db.reindex.last)
+	})
+	if err == nil {
+		err = db.reindexErr
 	}
-	if db.reindexAborted.Load() {
-		return ErrClosed
-	}
-	return nil
+	return err
 }
 
 // replayPlan is the aggregator's replay after a restart (FORMAT.md,

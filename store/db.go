@@ -273,10 +273,11 @@ type DB struct {
 	warm   chan struct{}
 	// reindex is the re-index of the chunks committed after the last
 	// checkpoint; indexed is closed once it is done (reindexTail), with
-	// reindexAborted set first when the store closed before.
-	reindex        reindexPlan
-	indexed        chan struct{}
-	reindexAborted atomic.Bool
+	// reindexErr set first when it did not finish (ErrClosed when the
+	// store closed before); read only after indexed is closed.
+	reindex    reindexPlan
+	indexed    chan struct{}
+	reindexErr error
 	// persistedTo is the last chunk seq covered by a persisted segment
 	// (meta checkpoint), set after the segment's transaction committed:
 	// postings of later segments may belong to a checkpoint in progress.

@@ -474,7 +474,7 @@ func (db *DB) rollupLoop() {
 }
 
 // forEachWindow calls fn with the unflushed in-memory deltas overlapping
-// [openFrom, to) and the provisional calls of those windows (client halves
+// [from, to) and the provisional calls of those windows (client halves
 // still held that name their callee, from aggregate.Aggregator.Live), then
 // every persisted rollup window covering [from, to) (Unix seconds,
 // multiples of 10), using the coarsest complete tier for each part of the
@@ -483,11 +483,11 @@ func (db *DB) rollupLoop() {
 // and every call, provisional or not, contributes exactly once: Live takes
 // the deltas and the provisional calls under one lock, and the flush that
 // resolves expired provisional calls into deltas holds rollups.mu.
-func (rs *rollups) forEachWindow(ctx context.Context, from, to, openFrom, step int64, fn func(rollupItem)) error {
+func (rs *rollups) forEachWindow(ctx context.Context, from, to, step int64, fn func(rollupItem)) error {
 	if rs.agg == nil {
 		return nil
 	}
-	snap, err := rs.liveSnapshot(openFrom, to)
+	snap, err := rs.liveSnapshot(from, to)
 	if err != nil {
 		return err
 	}
@@ -758,7 +758,7 @@ func (rs *rollups) noteRollupWrite(windowStart int64) {
 // in-memory deltas and the provisional calls of that range into a graph.
 func (rs *rollups) mergeRange(ctx context.Context, from, to int64, q aggregate.GraphQuery) (*aggregate.Graph, error) {
 	var items []rollupItem
-	err := rs.forEachWindow(ctx, from, to, from, 0, func(it rollupItem) { items = append(items, it) })
+	err := rs.forEachWindow(ctx, from, to, 0, func(it rollupItem) { items = append(items, it) })
 	if err != nil {
 		return nil, err
 	}
@@ -854,7 +854,7 @@ func (db *DB) Latency(ctx context.Context, start, end time.Time, q aggregate.Lat
 	}
 	acc := aggregate.NewLatencyAccumulator(q, db.geom)
 	var addErr error
-	err := db.forEachWindow(ctx, from, to, from, q.Step, func(it rollupItem) {
+	err := db.forEachWindow(ctx, from, to, q.Step, func(it rollupItem) {
 		if addErr == nil {
 			addErr = it.addTo(acc)
 		}

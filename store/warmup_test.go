@@ -254,7 +254,7 @@ func TestReindexInterrupted(t *testing.T) {
 				t.Fatalf("stop during the re-index: %v", err)
 			}
 			reindexHook = nil // the re-index has ended: the stop waits for it
-			if !db.reindexAborted.Load() {
+			if !errors.Is(db.reindexErr, ErrClosed) {
 				t.Fatal("the re-index ran to its end after the stop")
 			}
 			db = openTest(t, dir, nil)

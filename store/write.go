@@ -800,23 +800,32 @@ func (db *DB) awaitAggregation(ctx context.Context) error {
 // otherwise fails with ErrWarmingUp: until then the flow graph and the
 // latencies would miss the calls still being replayed.
 func (db *DB) awaitWarm(ctx context.Context) error {
+	return db.awaitStart(ctx, db.warm, func() string {
+		if p := db.replay; p != nil {
+			return fmt.Sprintf("the aggregator is replaying chunks %d to %d after the restart", p.from, p.last)
+		}
+		return "the aggregator is starting"
+	})
+}
+
+// awaitStart waits, for at most Options.AggregationWait, until done (the
+// end of a piece of work a start owes) is closed, and otherwise fails with
+// ErrWarmingUp and what is still being done.
+func (db *DB) awaitStart(ctx context.Context, done <-chan struct{}, what func() string) error {
 	select {
-	case <-db.warm:
+	case <-done:
 		return nil
 	default:
 	}
 	timeout := time.NewTimer(db.opts.AggregationWait)
 	defer timeout.Stop()
 	select {
-	case <-db.warm:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timeout.C:
-		if p := db.replay; p != nil {
-			return fmt.Errorf("%w: the aggregator is replaying chunks %d to %d after the restart", ErrWarmingUp, p.from, p.last)
-		}
-		return fmt.Errorf("%w: the aggregator is starting", ErrWarmingUp)
+		return fmt.Errorf("%w: %s", ErrWarmingUp, what())
 	}
 }
 
