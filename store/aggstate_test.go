@@ -1,13 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowscope/flowscope/aggregate"
+	"github.com/flowscope/flowscope/internal/logtest"
 	"github.com/flowscope/flowscope/internal/otlptest"
 )
-
-// syncBuffer is a log destination safe for the store's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAggStateRestart checks the aggregator's state file across restarts:
 // client halves held at a clean stop pair with server halves sent after
@@ -101,7 +82,7 @@ func TestAggStateRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			var log syncBuffer
+			var log logtest.Buffer
 			db := openWithLog(t, dir, &log)
 			mesh := otlptest.NewMesh(10, 30, t0, 1)
 			calls := mesh.Minute(0)
@@ -109,7 +90,7 @@ func TestAggStateRestart(t *testing.T) {
 			writeReq(t, db, calls, 0)
 			writeReq(t, db, calls[:len(calls)/2], 1)
 			tc.restart(t, db, dir)
-			log = syncBuffer{}
+			log = logtest.Buffer{}
 			db = openWithLog(t, dir, &log)
 			writeReq(t, db, calls[len(calls)/2:], 1)
 			g, err := db.FlowGraph(context.Background(), t0, t0.Add(2*time.Minute), aggregate.GraphQuery{Level: aggregate.LevelService})
@@ -139,7 +120,7 @@ func TestAggStateRestart(t *testing.T) {
 	}
 }
 
-func openWithLog(t *testing.T, dir string, log *syncBuffer) *DB {
+func openWithLog(t *testing.T, dir string, log *logtest.Buffer) *DB {
 	t.Helper()
 	now := t0.Add(30 * time.Second)
 	opts := Options{CheckpointInterval: time.Hour, RetentionInterval: time.Hour, RollupFlushInterval: time.Hour,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowscope/flowscope/internal/logtest"
 	"github.com/flowscope/flowscope/store"
 	"github.com/flowscope/flowscope/synthetics/checks"
 )
@@ -91,32 +92,14 @@ type harness struct {
 	writer *fakeWriter
 	runs   *fakeRuns
 	reg    *prometheus.Registry
-	logs   *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *logtest.Buffer
 }
 
 // newHarness returns a prober of cs (not started; of Options.Path instead
 // when edit sets one) whose options edit may change; it is stopped at the end of the test.
 func newHarness(t testing.TB, cs []checks.Check, edit func(*Options)) *harness {
 	t.Helper()
-	h := &harness{writer: &fakeWriter{}, runs: &fakeRuns{}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{writer: &fakeWriter{}, runs: &fakeRuns{}, reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	opts := Options{
 		Writer: h.writer, Runs: h.runs, Registerer: h.reg,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -9,11 +9,12 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/flowscope/flowscope/internal/logtest"
 )
 
 func TestMain(m *testing.M) {
@@ -180,25 +181,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in
-// different goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeLog runs serve with JSON logs, imports a file through its
 // upload endpoint (the importer logs under the import handler's logger),
 // and stops it: every log line has each key once, and "collector stopped"
@@ -206,7 +188,7 @@ func (b *syncBuffer) String() string {
 func TestServeLog(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- serve(ctx, []string{"--data-dir", t.TempDir(), "--log-format", "json", "--log-level", "debug",

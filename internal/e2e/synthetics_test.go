@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/config"
+	"github.com/flowscope/flowscope/internal/logtest"
 	"github.com/flowscope/flowscope/store"
 )
 
@@ -300,7 +300,7 @@ func TestSyntheticJourney(t *testing.T) {
     min_count: 3
     labels: {severity: page}
 `)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	s := startServerLogging(t, "", logs, func(c *config.Config) {
 		c.Receivers.OTLPHTTPAddr = otlpAddr
 		c.Alerting.Interval = time.Second
@@ -675,24 +675,6 @@ func TestSyntheticsReload(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("POST nope:run: %d, want 404", resp.StatusCode)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the collector's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // checkStoreNoSecret opens the (closed) store of dir and fails if the

@@ -12,10 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowscope/flowscope/internal/logtest"
 )
 
 // fakeClock is a clock for the reload check, advanced by the test.
@@ -212,7 +213,7 @@ func TestTLSReload(t *testing.T) {
 	files := TLSFiles{CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server-key.pem")}
 	replaceFile(t, a.CertFile, files.CertFile)
 	replaceFile(t, a.KeyFile, files.KeyFile)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	clock := newFakeClock()
 	tt, err := newTLS(files, slog.New(slog.NewTextHandler(&logs, nil)), clock.Now)
 	if err != nil {
@@ -369,23 +370,4 @@ func TestNewTLSErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger
-// called from handshakes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
