@@ -10,7 +10,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/flowscope/flowscope/aggregate"
 	"github.com/flowscope/flowscope/internal/otlptest"
@@ -174,7 +173,7 @@ func TestReindexAfterCrash(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: trace %x: %v", what, id, err)
 				}
-				if n := countSpans(td); n != 3 {
+				if n := otlptest.CountSpans(td); n != 3 {
 					t.Fatalf("%s: trace %x has %d spans, want 3", what, id, n)
 				}
 			}
@@ -275,17 +274,6 @@ func traceID(ds *otlptest.Dataset, i int) TraceID {
 	var id TraceID
 	copy(id[:], ds.Spans[i].Span.TraceId)
 	return id
-}
-
-// countSpans returns the number of spans of td.
-func countSpans(td *tracepb.TracesData) int {
-	n := 0
-	for _, rs := range td.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			n += len(ss.Spans)
-		}
-	}
-	return n
 }
 
 // openHeld opens the store in dir with opts while *hook (replayHook or

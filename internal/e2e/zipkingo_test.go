@@ -17,6 +17,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/flowscope/flowscope/ingest/otlpjson"
+	"github.com/flowscope/flowscope/internal/otlptest"
 )
 
 // TestZipkinGoRoundTrip instruments a real HTTP call with zipkin-go's
@@ -92,7 +93,7 @@ func TestZipkinGoRoundTrip(t *testing.T) {
 				if td, err = otlpjson.UnmarshalTracesData(body); err != nil {
 					t.Fatal(err)
 				}
-				if countSpans(td) >= 4 || time.Now().After(deadline) {
+				if otlptest.CountSpans(td) >= 4 || time.Now().After(deadline) {
 					break
 				}
 			} else if time.Now().After(deadline) {
@@ -100,7 +101,7 @@ func TestZipkinGoRoundTrip(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if n := countSpans(td); n != 4 {
+		if n := otlptest.CountSpans(td); n != 4 {
 			t.Errorf("trace %s: %d spans, want 4 (root, app, client, server)", id, n)
 		}
 		for _, rs := range td.ResourceSpans {
@@ -157,14 +158,4 @@ func TestZipkinGoRoundTrip(t *testing.T) {
 	if !found {
 		t.Errorf("no edge frontend → backend in %+v", g.Edges)
 	}
-}
-
-func countSpans(td *tracepb.TracesData) int {
-	n := 0
-	for _, rs := range td.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			n += len(ss.Spans)
-		}
-	}
-	return n
 }

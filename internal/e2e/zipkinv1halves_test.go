@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowscope/flowscope/ingest/otlpjson"
 	"github.com/flowscope/flowscope/internal/config"
+	"github.com/flowscope/flowscope/internal/otlptest"
 )
 
 // v1HalvesCall is the tree every trace of TestZipkinV1HalvesThroughStore
@@ -165,7 +166,7 @@ func readTree(t *testing.T, s *server, id string, want int) []string {
 			if td, err = otlpjson.UnmarshalTracesData(body); err != nil {
 				t.Fatal(err)
 			}
-			if countSpans(td) >= want {
+			if otlptest.CountSpans(td) >= want {
 				break
 			}
 		}

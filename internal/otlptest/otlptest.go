@@ -143,3 +143,14 @@ func (ds *Dataset) TraceIDsWhere(keep func(Span) bool) []string {
 	slices.Sort(out)
 	return out
 }
+
+// CountSpans returns the number of spans of td.
+func CountSpans(td *tracepb.TracesData) int {
+	n := 0
+	for _, rs := range td.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			n += len(ss.Spans)
+		}
+	}
+	return n
+}
